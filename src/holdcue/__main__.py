@@ -1,0 +1,3 @@
+from holdcue.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""The core's own exceptions. Only the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong (or worth a warning) in a routine file, with where it is."""
+
+    file: str
+    line: int  # 1-based; 0 when the problem is about the whole file
+    column: int  # 1-based; 0 when unknown
+    path: str  # the field's path, e.g. "steps[2].time"; "" for the whole file
+    message: str  # what is wrong and what to do
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}:{self.column}" if self.column else f":{self.line}"
+        field = f" {self.path}:" if self.path else ""
+        label = " warning:" if self.severity == "warning" else ""
+        return f"{where}:{label}{field} {self.message}"
+
+
+class HoldcueError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class RoutineError(HoldcueError):
+    """A routine file is invalid. Carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class RoutineNotFound(HoldcueError):
+    """No built-in routine, user routine or file has this name."""
+
+
+class SpeechError(HoldcueError):
+    """Speech could not be synthesized (engine missing, voice unknown, timeout)."""
+
+
+class AudioDeviceError(HoldcueError):
+    """No audio device could be opened for playback, or it is busy."""
+
+
+class OutputError(HoldcueError):
+    """An output file could not be written; nothing partial was left behind."""

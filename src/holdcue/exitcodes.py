@@ -1,0 +1,14 @@
+"""Every exit code the holdcue command uses, in one place (documented in README.md)."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # an unexpected failure
+    USAGE = 2  # bad options or arguments (click's own code)
+    INVALID_ROUTINE = 3  # a routine file has errors, or no routine has that name
+    SPEECH_UNAVAILABLE = 4  # espeak-ng missing, unknown voice, synthesis failed
+    AUDIO_UNAVAILABLE = 5  # no audio device, or it is busy
+    OUTPUT_FAILED = 6  # an export could not be written (nothing partial is left)
+    INTERRUPTED = 130  # Ctrl-C

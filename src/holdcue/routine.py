@@ -1,0 +1,73 @@
+"""Routines: what a routine file says, as plain data, and loading it from YAML.
+
+Every duration is a whole number of milliseconds (``*_ms``), so holds are exactly as long
+as written; the compiler turns them into samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SIDES = ("left", "right")
+STEP_KINDS = ("warm-up", "compress", "roll", "hold", "stretch", "release", "rest", "finish")
+TONE_NAMES = ("start", "end", "halfway", "tick", "switch")
+PLACEHOLDERS = ("side", "time", "round", "rounds", "next")
+
+
+@dataclass(frozen=True)
+class Voice:
+    language: str = "en"  # espeak-ng language/voice name, e.g. "en", "en-us", "de"
+    rate: int = 160  # words per minute
+    volume: float = 1.0  # 0.0 to 1.0
+
+
+@dataclass(frozen=True)
+class Cues:
+    prep_ms: int = 5000  # after a step is announced: time to get into position
+    countdown: int = 3  # the last N seconds of a hold are counted down (0: none)
+    countdown_style: str = "ticks"  # "ticks" or "spoken"
+    halfway: bool = True  # a cue halfway through each hold
+    time_left_every_ms: int = 30000  # "thirty seconds left" callouts in long holds (0: none)
+    breathe_every_ms: int = 0  # breathing reminders during holds (0: none)
+    switch_ms: int = 5000  # between sides: time to change over after "switch sides"
+    tones: tuple[tuple[str, str], ...] = ()  # (tone name, absolute path of a WAV) overrides
+
+
+@dataclass(frozen=True)
+class Say:
+    """An extra cue spoken during a hold: at a fraction of it, or at a given time into it."""
+
+    text: str
+    at_ms: int | None = None  # milliseconds after the hold starts
+    at_fraction: float | None = None  # 0 < f < 1, e.g. 0.5 for "half"
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # one of STEP_KINDS
+    text: str  # the spoken instruction; may hold {side} {time} {round} {rounds} {next}
+    time_ms: int  # length of one hold: per side, per round
+    title: str = ""  # short title for displays and chapters ("" : derived from text)
+    sides: tuple[str, ...] = ()  # (), ("left",), ("right",) or ("left", "right")
+    repeat: int = 1  # rounds
+    rest_ms: int = 0  # rest between rounds
+    count: int = 0  # counted movements: this many, spoken as they go (0: not counted)
+    say: tuple[Say, ...] = ()
+    target: str = ""  # body part worked, when given (used for safety warnings)
+    group: str = ""  # title of the included routine this step came from ("" : this routine)
+    line: int = 0  # where the step starts in its file
+
+
+@dataclass(frozen=True)
+class Routine:
+    id: str
+    title: str
+    steps: tuple[Step, ...]  # with includes expanded in place
+    summary: str = ""
+    areas: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    safety: tuple[str, ...] = ()  # spoken reminders at the start of the session
+    voice: Voice = field(default_factory=Voice)
+    cues: Cues = field(default_factory=Cues)
+    source: str = ""  # file path, or "builtin:<id>"
+    warnings: tuple = ()  # errors.Problem with severity "warning"

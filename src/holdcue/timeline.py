@@ -1,0 +1,87 @@
+"""The timeline: what the compiler makes of a routine, and what render, play and export use.
+
+Times are sample indices at ``Timeline.rate``; ``end`` is exclusive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PHASES = ("intro", "announce", "prepare", "hold", "rest", "transition", "outro")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One sound: a spoken cue (``kind == "speech"``, ``text``) or a tone (``name``)."""
+
+    start: int
+    end: int
+    kind: str  # "speech" or "tone"
+    text: str = ""  # speech: the words, also the key of its clip
+    name: str = ""  # tone: start, end, halfway, tick, switch
+    step: str = ""  # title of the step it belongs to ("" for intro and outro)
+    segment: int = -1  # index into Timeline.segments
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the session: one phase of one side of one round of one step."""
+
+    title: str
+    phase: str  # one of PHASES
+    start: int
+    end: int
+    step: int = -1  # index of the step in Routine.steps (-1 for intro and outro)
+    side: str = ""  # "left", "right" or ""
+    round: int = 0  # 1-based round of a repeated step (0 when not repeated)
+    rounds: int = 0
+
+
+@dataclass(frozen=True)
+class Timeline:
+    title: str
+    rate: int  # samples per second
+    length: int  # samples
+    events: tuple[Event, ...]  # sorted by start
+    segments: tuple[Segment, ...]  # contiguous, covering 0..length
+
+    @property
+    def duration(self) -> float:
+        return self.length / self.rate
+
+    def seconds(self, sample: int) -> float:
+        return sample / self.rate
+
+    def to_json(self) -> dict:
+        """The documented JSON form (docs/timeline.md): times in seconds."""
+        s = self.seconds
+        segments = self.segments
+        return {
+            "title": self.title,
+            "rate": self.rate,
+            "duration": s(self.length),
+            "events": [
+                {
+                    "start": s(e.start),
+                    "end": s(e.end),
+                    "kind": e.kind,
+                    **({"text": e.text} if e.kind == "speech" else {"name": e.name}),
+                    "step": e.step,
+                    "phase": segments[e.segment].phase if e.segment >= 0 else "",
+                }
+                for e in self.events
+            ],
+            "segments": [
+                {
+                    "title": g.title,
+                    "phase": g.phase,
+                    "side": g.side or None,
+                    "round": g.round or None,
+                    "rounds": g.rounds or None,
+                    "step": g.step if g.step >= 0 else None,
+                    "start": s(g.start),
+                    "end": s(g.end),
+                }
+                for g in segments
+            ],
+        }
