@@ -1,0 +1,249 @@
+"""The holdcue command. Each command loads what it needs from the core, calls it, and turns
+the core's own exceptions into messages and the exit codes of exitcodes.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from holdcue import __version__, errors
+from holdcue.exitcodes import ExitCode
+
+
+class Failure(click.ClickException):
+    """A message for the user and the exit code that goes with it."""
+
+    def __init__(self, message: str, code: ExitCode):
+        super().__init__(message)
+        self.exit_code = int(code)
+
+
+class RoutineProblems(Failure):
+    """Prints each problem on its own line, compiler style, then exits INVALID_ROUTINE."""
+
+    def __init__(self, error: errors.RoutineError):
+        super().__init__(str(error), ExitCode.INVALID_ROUTINE)
+        self.problems = error.problems
+
+    def show(self, file=None) -> None:
+        for problem in self.problems:
+            click.echo(str(problem), err=True)
+        count = sum(p.severity == "error" for p in self.problems)
+        click.echo(f"Error: {count} problem{'s' * (count != 1)}; fix them and try again.", err=True)
+
+
+def _translate(error: errors.HoldcueError) -> click.ClickException:
+    if isinstance(error, errors.RoutineError):
+        return RoutineProblems(error)
+    codes = {
+        errors.RoutineNotFound: ExitCode.INVALID_ROUTINE,
+        errors.SpeechError: ExitCode.SPEECH_UNAVAILABLE,
+        errors.AudioDeviceError: ExitCode.AUDIO_UNAVAILABLE,
+        errors.OutputError: ExitCode.OUTPUT_FAILED,
+    }
+    return Failure(str(error), codes.get(type(error), ExitCode.ERROR))
+
+
+class HoldcueGroup(click.Group):
+    """The one place where core errors and Ctrl-C become messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except errors.HoldcueError as error:
+            raise _translate(error) from error
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted.", err=True)
+            raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+
+
+@click.group(cls=HoldcueGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="holdcue")
+def cli() -> None:
+    """Hands-free spoken guide for self-massage and trigger-point routines.
+
+    \b
+    holdcue play shoulders-and-chest      be talked through a built-in routine
+    holdcue list                          see every routine and how long it takes
+    holdcue show neck.yaml                see the timeline of your own routine
+    holdcue export glutes-and-piriformis -o glutes.mp3
+
+    A ROUTINE is a built-in or user routine's id (see `holdcue list`) or the path
+    of a routine file (see docs/routines.md).
+    """
+
+
+def load(ref: str):
+    """Load a routine by id or path; warnings go to stderr."""
+    from holdcue import library
+
+    routine = library.load_routine(ref)
+    for warning in routine.warnings:
+        click.echo(str(warning), err=True)
+    return routine
+
+
+def progress_bar(label: str):
+    """A progress callback (done, total) drawn as a bar on a terminal, silent otherwise."""
+    if not sys.stderr.isatty():
+        return None, _nothing
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    def finish() -> None:
+        if "bar" in state and not state["bar"].finished:
+            state["bar"].__exit__(None, None, None)
+
+    return update, finish
+
+
+def _nothing() -> None:
+    pass
+
+
+def build_session(routine):
+    from holdcue import session
+
+    update, finish = progress_bar(f"Preparing speech for {routine.id}")
+    try:
+        return session.build(routine, progress=update)
+    finally:
+        finish()
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+def list_(as_json: bool) -> None:
+    """List built-in and user routines: id, title, total time, tools.
+
+    \b
+    holdcue list
+    holdcue list --json
+    """
+    raise NotImplementedError
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> None:
+    """Check routine files and report every problem with its line and column.
+
+    \b
+    holdcue validate neck.yaml
+    holdcue validate ~/.config/holdcue/routines/*.yaml
+    """
+    raise NotImplementedError
+
+
+@cli.command()
+@click.argument("routine")
+@click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON (docs/timeline.md).")
+def show(routine: str, as_json: bool) -> None:
+    """Show the timeline of a routine: every cue with its time, step and side.
+
+    Speech not yet in the cache is synthesized first.
+
+    \b
+    holdcue show shoulders-and-chest
+    holdcue show my-routine.yaml --json
+    """
+    timeline = build_session(load(routine)).timeline
+    if as_json:
+        click.echo(json.dumps(timeline.to_json(), indent=2))
+    else:
+        click.echo(format_table(timeline))
+
+
+@cli.command()
+@click.argument("routines", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Prepare every built-in and user routine.")
+def prepare(routines: tuple[str, ...], all_: bool) -> None:
+    """Synthesize and cache the speech of routines so they start at once.
+
+    \b
+    holdcue prepare --all
+    holdcue prepare neck-and-upper-trapezius my-routine.yaml
+    """
+    raise NotImplementedError
+
+
+@cli.command()
+@click.option("--language", help="Only voices for this language, e.g. en or de.")
+def voices(language: str | None) -> None:
+    """List the speech voices and languages available.
+
+    \b
+    holdcue voices
+    holdcue voices --language en
+    """
+    raise NotImplementedError
+
+
+@cli.command()
+@click.argument("routines", nargs=-1)
+@click.option("-o", "--output", required=True, type=click.Path(), help="File, or folder for several routines.")
+@click.option("--all", "all_", is_flag=True, help="Export every built-in and user routine.")
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg", "mp3"]), help="Default: from the file's suffix.")
+@click.option("--transcript", type=click.Path(dir_okay=False), help="Also write the spoken cues as WebVTT.")
+@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+def export(routines, output, all_, fmt, transcript, volume) -> None:
+    """Export routines as audio files, with chapters and tags.
+
+    \b
+    holdcue export glutes-and-piriformis -o glutes.mp3
+    holdcue export neck.yaml -o neck.flac --transcript neck.vtt
+    holdcue export --all -o ~/Music/holdcue --format mp3
+    """
+    raise NotImplementedError
+
+
+@cli.command()
+@click.argument("routine")
+@click.option("--start-at", help="Start at this step: its number (1 is the first) or words of its title.")
+@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+def play(routine: str, start_at: str | None, volume: float) -> None:
+    """Play a routine live, hands-free.
+
+    Keys (optional; a presenter remote or foot pedal that sends keys works too):
+    space pause/resume, n or right arrow next step, p or left arrow restart the step
+    (twice: previous step), q or Esc end.
+
+    \b
+    holdcue play shoulders-and-chest
+    holdcue play my-routine.yaml --start-at 3
+    """
+    raise NotImplementedError
+
+
+def format_table(timeline) -> str:
+    """The timeline as a table a person reads: time, step, side, cue."""
+    rows = [("time", "step", "side", "cue")]
+    for event in timeline.events:
+        segment = timeline.segments[event.segment] if event.segment >= 0 else None
+        cue = event.text if event.kind == "speech" else f"[{event.name} tone]"
+        rows.append((clock(timeline.seconds(event.start)), event.step, segment.side if segment else "", cue))
+    step_width = min(36, max(len(r[1]) for r in rows))
+    lines = [f"{t:>8}  {s[:step_width]:<{step_width}}  {side:<5}  {cue}" for t, s, side, cue in rows]
+    lines.append(f"total {clock(timeline.duration)}")
+    return "\n".join(lines)
+
+
+def clock(seconds: float) -> str:
+    """1:05.250 style times."""
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}:{rest:06.3f}"
+
+
+def main() -> None:
+    cli(prog_name="holdcue")
