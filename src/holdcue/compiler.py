@@ -1,0 +1,363 @@
+"""The script compiler: a routine becomes a timeline of spoken cues and tones.
+
+Pure and deterministic. What is spoken depends only on the routine; how long each clip
+and tone lasts comes in as data (``clip_length``, ``tone_length``), so compiling needs no
+audio. Times are whole samples.
+
+What a listener hears, step by step::
+
+    announce   "Next: <instruction>. Forty-five seconds, each side. Get into position."
+    prepare    cues.prep of quiet to get into position
+    hold       start tone ... halfway tone, time-left callouts, breathing reminders,
+               the routine's own cues ... countdown ticks ... (end tone at the hold's end)
+    transition switch tone, "Switch to your right side. <instruction>."   (then prepare, hold)
+    rest       "Rest, five seconds. Round two of three is next."          (between rounds)
+
+Guarantees (tests/test_compiler*.py): a hold's start and end tones are exactly its
+duration apart; no two sounds overlap; when speech does not fit the gap it was meant for,
+the gap grows, a hold never shrinks; events are sorted; segments tile the session.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from holdcue.routine import Routine, Step
+from holdcue.timeline import Event, Segment, Timeline
+
+DEFAULT_RATE = 22050
+GAP_MS = 250  # quiet between two sounds, and after speech before a hold starts
+TAIL_MS = 1500  # quiet after "session complete"
+HALFWAY_MIN_MS = 10_000  # shorter holds get no halfway cue
+MIN_HOLD_MS = 1000  # the loader refuses shorter holds; tones last at most this long
+BREATHING = (
+    "Breathe in slowly, and let it go.",
+    "Keep breathing, slow and easy.",
+    "Let each breath out soften the muscle.",
+)
+
+# Priorities of the cues inside a hold: a lower number is placed first and wins its time.
+COUNTDOWN, COUNT, HALFWAY, SAY, TIME_LEFT, BREATHE = range(6)
+
+
+def compile(
+    routine: Routine,
+    clip_length: Callable[[str], int],
+    tone_length: Callable[[str], int],
+    rate: int = DEFAULT_RATE,
+) -> Timeline:
+    """The timeline of ``routine``; clip and tone lengths are in samples at ``rate``."""
+    minutes = _estimated_minutes(routine, rate)
+    return _Compiler(routine, clip_length, tone_length, rate, minutes).run()
+
+
+def spoken_texts(routine: Routine) -> list[str]:
+    """Every distinct text the routine speaks, in order of first use."""
+    heard: dict[str, None] = {}
+
+    def length(text: str) -> int:
+        heard[text] = None
+        return _estimate_speech(text, routine.voice.rate, DEFAULT_RATE)
+
+    compile(routine, length, _estimate_tone(DEFAULT_RATE), DEFAULT_RATE)
+    return list(heard)
+
+
+def estimate_seconds(routine: Routine) -> float:
+    """The session's length with speech lengths estimated from the words and the voice's rate."""
+    return _estimate(routine, DEFAULT_RATE, minutes=_estimated_minutes(routine, DEFAULT_RATE)).duration
+
+
+def duration_words(ms: int) -> str:
+    """How a time is said: "forty-five seconds", "one minute", "one minute thirty"."""
+    seconds = round(ms / 1000)
+    if seconds < 60:
+        return _plural(seconds, "second")
+    minutes, rest = divmod(seconds, 60)
+    if minutes >= 60 and rest == 0 and minutes % 60 == 0:
+        return _plural(minutes // 60, "hour")
+    said = _plural(minutes, "minute")
+    return f"{said} {number_words(rest)}" if rest else said
+
+
+def number_words(n: int) -> str:
+    from num2words import num2words
+
+    return num2words(n)
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{number_words(n)} {unit}{'s' * (n != 1)}"
+
+
+def _estimate_speech(text: str, words_per_minute: int, rate: int) -> int:
+    words = len(text.split())
+    return int(rate * (0.35 + words * 60 / words_per_minute))
+
+
+def _estimate_tone(rate: int) -> Callable[[str], int]:
+    return lambda name: int(rate * (0.06 if name == "tick" else 0.4))
+
+
+def _estimate(routine: Routine, rate: int, minutes: int) -> Timeline:
+    speech = functools.partial(_estimate_speech, words_per_minute=routine.voice.rate, rate=rate)
+    return _Compiler(routine, speech, _estimate_tone(rate), rate, minutes).run()
+
+
+def _estimated_minutes(routine: Routine, rate: int) -> int:
+    """The "about N minutes" of the intro: estimated, so that no spoken text depends on
+    the synthesized clips' lengths (they are synthesized from these texts)."""
+    return max(1, round(_estimate(routine, rate, minutes=0).duration / 60))
+
+
+@dataclass
+class _Slots:
+    """The busy stretches inside one hold, to fit cues between them."""
+
+    low: int  # earliest start of a cue
+    high: int  # latest end of a cue
+    gap: int
+    busy: list[tuple[int, int]] = field(default_factory=list)
+
+    def take(self, start: int, length: int) -> bool:
+        """Reserve exactly [start, start + length), if it is free."""
+        if start < self.low or start + length > self.high or self._clash(start, length):
+            return False
+        self.busy.append((start, start + length))
+        return True
+
+    def nearest(self, want: int, length: int) -> int | None:
+        """The free start closest to ``want`` (later preferred), or None."""
+        candidates = {want}
+        for begin, end in self.busy:
+            candidates.add(end + self.gap)
+            candidates.add(begin - self.gap - length)
+        candidates.add(self.low)
+        candidates.add(self.high - length)
+        fits = [c for c in candidates if self.low <= c and c + length <= self.high and not self._clash(c, length)]
+        if not fits:
+            return None
+        return min(fits, key=lambda c: (abs(c - want), c < want))
+
+    def _clash(self, start: int, length: int) -> bool:
+        return any(start < end + self.gap and begin < start + length + self.gap for begin, end in self.busy)
+
+
+class _Compiler:
+    def __init__(
+        self,
+        routine: Routine,
+        clip_length: Callable[[str], int],
+        tone_length: Callable[[str], int],
+        rate: int,
+        minutes: int,
+    ):
+        self.routine = routine
+        self.cues = routine.cues
+        self.clip_length = clip_length
+        self.tone_length = tone_length
+        self.rate = rate
+        self.minutes = minutes
+        self.gap = self.samples(GAP_MS)
+        self.events: list[Event] = []
+        self.segments: list[Segment] = []
+        self.t = 0  # where the next sound may start
+        self.titles = [step_title(step) for step in routine.steps]
+
+    def samples(self, ms: int) -> int:
+        return round(ms * self.rate / 1000)
+
+    # -- building blocks ---------------------------------------------------------------
+
+    def segment(self, title: str, phase: str, end: int, step: int = -1, side: str = "", round_: int = 0, rounds: int = 0) -> None:
+        """Close the current segment at ``end``: it starts where the last one ended."""
+        start = self.segments[-1].end if self.segments else 0
+        if end > start:
+            self.segments.append(Segment(title, phase, start, end, step, side, round_, rounds))
+
+    def say(self, text: str, at: int, step: str = "") -> int:
+        end = at + self.clip_length(text)
+        self.events.append(Event(at, end, "speech", text=text, step=step))
+        return end
+
+    def tone(self, name: str, at: int, step: str = "") -> int:
+        end = at + self.tone_length(name)
+        self.events.append(Event(at, end, "tone", name=name, step=step))
+        return end
+
+    def speak(self, text: str, step: str = "") -> None:
+        """Speech at the cursor; the cursor moves past it and a gap."""
+        self.t = self.say(text, self.t, step) + self.gap
+
+    # -- the session ---------------------------------------------------------------------
+
+    def run(self) -> Timeline:
+        self.intro()
+        for index, step in enumerate(self.routine.steps):
+            if step.kind == "rest":
+                self.rest_step(index, step)
+            else:
+                self.step(index, step)
+        self.outro()
+        events = sorted(self.events, key=lambda e: (e.start, e.end))
+        events = [self.locate(e) for e in events]
+        return Timeline(self.routine.title, self.rate, self.segments[-1].end, tuple(events), tuple(self.segments))
+
+    def locate(self, event: Event) -> Event:
+        """Attach the index of the segment the event belongs to: the one it starts in, or
+        for an end tone, the hold it ends."""
+        at = event.start - 1 if event.name == "end" else event.start
+        starts = [segment.start for segment in self.segments]
+        index = bisect.bisect_right(starts, at) - 1
+        return Event(event.start, event.end, event.kind, event.text, event.name, event.step, index)
+
+    def intro(self) -> None:
+        r = self.routine
+        self.speak(f"{r.title}. About {_plural(self.minutes, 'minute')}.")
+        if r.tools:
+            self.speak(f"You will need: {_listing(r.tools)}.")
+        for reminder in r.safety:
+            self.speak(reminder)
+        self.segment("Introduction", "intro", self.t)
+
+    def outro(self) -> None:
+        end = self.say("Session complete. Well done.", self.t)
+        self.segment("Session complete", "outro", end + self.samples(TAIL_MS))
+
+    def rest_step(self, index: int, step: Step) -> None:
+        title = self.titles[index]
+        text = fill(step.text, step=step, time=duration_words(step.time_ms), next_=self.next_title(index))
+        start = self.t
+        self.speak(f"Rest, {duration_words(step.time_ms)}. {text}", title)
+        self.t = max(self.t, start + self.samples(step.time_ms))
+        self.segment(title, "rest", self.t, index)
+
+    def step(self, index: int, step: Step) -> None:
+        title = self.titles[index]
+        sides = step.sides or ("",)
+        time = duration_words(step.time_ms)
+        rounds = step.repeat if step.repeat > 1 else 0
+        for round_ in range(1, step.repeat + 1):
+            for n, side in enumerate(sides):
+                where = dict(step=index, side=side, round_=round_ if rounds else 0, rounds=rounds)
+                text = fill(step.text, step=step, side=side, time=time, round_=round_, next_=self.next_title(index))
+                if round_ == 1 and n == 0:
+                    self.speak(f"Next: {text}{self.length_note(step)}{self.prep_note()}", title)
+                    self.segment(title, "announce", self.t, **where)
+                    prep = self.cues.prep_ms
+                elif n > 0:
+                    self.t = self.tone("switch", self.t, title) + self.gap
+                    self.speak(f"Switch to your {side} side. {text}", title)
+                    self.segment(title, "transition", self.t, **where)
+                    prep = self.cues.switch_ms
+                else:
+                    if step.rest_ms:
+                        rest_start = self.t
+                        self.speak(f"Rest, {duration_words(step.rest_ms)}.", title)
+                        self.t = max(self.t, rest_start + self.samples(step.rest_ms))
+                        self.segment(title, "rest", self.t, **{**where, "round_": round_ - 1})
+                    self.speak(f"Round {number_words(round_)} of {number_words(step.repeat)}. {text}", title)
+                    self.segment(title, "announce", self.t, **where)
+                    prep = self.cues.switch_ms
+                self.t += self.samples(prep)
+                self.segment(title, "prepare", self.t, **where)
+                self.hold(step, title, where)
+
+    def length_note(self, step: Step) -> str:
+        """" Forty-five seconds, each side, two rounds." (the time only when the text lacks it)"""
+        parts = [] if "{time}" in step.text else [duration_words(step.time_ms)]
+        if len(step.sides) == 2:
+            parts.append("each side")
+        if step.repeat > 1:
+            parts.append(f"{number_words(step.repeat)} rounds")
+        return (" " + ", ".join(parts).capitalize() + ".") if parts else ""
+
+    def prep_note(self) -> str:
+        return " Get into position." if self.cues.prep_ms >= 2000 else ""
+
+    def next_title(self, index: int) -> str:
+        following = self.titles[index + 1 :]
+        return following[0] if following else "the end of the session"
+
+    def hold(self, step: Step, title: str, where: dict) -> None:
+        """The hold itself: exact start and end tones, and the cues that fit between."""
+        start = self.t
+        end = start + self.samples(step.time_ms)
+        self.tone("start", start, title)
+        slots = _Slots(low=start, high=end - self.gap, gap=self.gap, busy=[(start, start + self.tone_length("start"))])
+        for priority, want, kind, what in sorted(self.hold_cues(step, where["side"], start, end), key=lambda c: (c[0], c[1])):
+            length = self.tone_length(what) if kind == "tone" else self.clip_length(what)
+            exact = priority == COUNTDOWN
+            at = want if exact else slots.nearest(want, length)
+            if at is None or (exact and not slots.take(at, length)):
+                continue
+            if not exact:
+                slots.take(at, length)
+            (self.tone if kind == "tone" else self.say)(what, at, title)
+        self.segment(title, "hold", end, **where)
+        self.t = self.tone("end", end, title) + self.gap
+
+    def hold_cues(self, step: Step, side: str, start: int, end: int) -> list[tuple[int, int, str, str]]:
+        """(priority, wanted start, "tone" or "speech", tone name or text) of a hold's cues."""
+        cues = self.cues
+        length = end - start
+        second = self.rate
+        out: list[tuple[int, int, str, str]] = []
+        if step.count:
+            for k in range(step.count):
+                out.append((COUNT, start + length * k // step.count, "speech", number_words(k + 1).capitalize()))
+            return out
+        for k in range(1, cues.countdown + 1):
+            at = end - k * second
+            if at > start + second:
+                if cues.countdown_style == "spoken":
+                    out.append((COUNTDOWN, at, "speech", number_words(k).capitalize()))
+                else:
+                    out.append((COUNTDOWN, at, "tone", "tick"))
+        if cues.halfway and step.time_ms >= HALFWAY_MIN_MS:
+            out.append((HALFWAY, start + length // 2, "tone", "halfway"))
+        for say in step.say:
+            offset = say.at_ms * second // 1000 if say.at_ms is not None else round(length * say.at_fraction)
+            text = fill(say.text, step=step, side=side, time=duration_words(step.time_ms))
+            out.append((SAY, start + offset, "speech", text))
+        every = cues.time_left_every_ms
+        if every and step.time_ms > 2 * every:
+            for left in range(every, step.time_ms - every + 1, every):
+                out.append((TIME_LEFT, end - self.samples(left), "speech", f"{duration_words(left).capitalize()} left."))
+        breathe = cues.breathe_every_ms
+        if breathe:
+            for k, offset in enumerate(range(breathe, step.time_ms - 5000, breathe)):
+                out.append((BREATHE, start + self.samples(offset), "speech", BREATHING[k % len(BREATHING)]))
+        return out
+
+
+def fill(text: str, *, step: Step, side: str = "", time: str = "", round_: int = 1, next_: str = "") -> str:
+    """The text with its placeholders filled in; ``{{`` and ``}}`` are literal braces."""
+    values = {
+        "side": side,
+        "time": time,
+        "round": number_words(round_) if "{round}" in text else "",
+        "rounds": number_words(step.repeat) if "{rounds}" in text else "",
+        "next": next_,
+    }
+    return text.format(**values)
+
+
+def step_title(step: Step) -> str:
+    """A short title for displays and chapters: the step's own, or its instruction's first words."""
+    if step.title:
+        return step.title
+    text = re.sub(r"\s*\{[a-z]+\}\s*", " ", step.text.replace("{{", "").replace("}}", ""))
+    text = re.split(r"(?<=[a-z])[.!?;:]|, (?=and|then|while|keeping)", text, maxsplit=1)[0].strip()
+    words = text.split()
+    title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    return title[:1].upper() + title[1:]
+
+
+def _listing(items: tuple[str, ...]) -> str:
+    items = tuple(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
