@@ -1,0 +1,49 @@
+"""The command line as a whole: help, version, documentation, exit codes."""
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from holdcue import __version__
+from holdcue.cli import cli
+from holdcue.exitcodes import ExitCode
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+COMMANDS = sorted(cli.commands)
+
+
+def test_every_pipeline_command_exists():
+    assert set(COMMANDS) == {"list", "validate", "show", "prepare", "voices", "export", "play"}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_examples_and_is_in_the_readme(name):
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert f"holdcue {name}" in result.output  # an example
+    assert re.search(rf"holdcue {name}\b", README)
+
+
+def test_version():
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_usage_errors_exit_2():
+    result = CliRunner().invoke(cli, ["no-such-command"])
+    assert result.exit_code == ExitCode.USAGE == 2
+
+
+def test_every_exit_code_is_documented():
+    for code in ExitCode:
+        assert re.search(rf"^\| {int(code)} \|", README, re.M), code
+
+
+def test_module_runs_as_python_dash_m():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "holdcue", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and __version__ in done.stdout
