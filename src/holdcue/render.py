@@ -1,0 +1,173 @@
+"""Mix a timeline into 16-bit PCM, block by block. Live playback and export both use it.
+
+Levels: every speech clip is brought to one loudness (``SPEECH_DBFS``: the RMS of its
+voiced 10 ms frames, those within 30 dB of its loudest), so clips of different voices and
+volumes sound alike; tones sit ``TONE_BELOW_DB`` below speech, measured the same way. No
+levelled sound peaks above ``CEILING`` (-1 dBFS): a clip whose peaks would is turned down
+further. Sounds are mixed in float32; where cues meet and the sum passes ``CEILING``, a soft
+limiter bends the excess smoothly (tanh) so that it stays below full scale: nothing clips.
+The master volume scales the mix before the limiter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from holdcue.errors import HoldcueError
+
+if TYPE_CHECKING:
+    import numpy
+
+    from holdcue.timeline import Timeline
+
+BLOCK = 16384  # samples per block: about 0.75 s at 22050 Hz
+SPEECH_DBFS = -20.0  # loudness of speech
+TONE_BELOW_DB = 6.0  # tones are this much quieter than speech
+CEILING = 10 ** (-1 / 20)  # no levelled sound peaks above -1 dBFS; the limiter starts here
+FRAME_SECONDS = 0.01  # loudness is measured over frames this long
+GATE_DB = 30.0  # frames quieter than the loudest by more than this are not "voiced"
+
+
+def render_blocks(
+    timeline: Timeline,
+    clips: Mapping[str, numpy.ndarray],
+    tones: Mapping[str, numpy.ndarray],
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    block: int = BLOCK,
+    volume: float = 1.0,
+) -> Iterator[numpy.ndarray]:
+    """int16 blocks of at most ``block`` samples covering samples [start, stop) of the
+    timeline (``stop`` defaults to its end).
+
+    Speech events sound ``clips[event.text]``, tone events ``tones[event.name]``; each
+    must last exactly as long as its event. Raises HoldcueError when one is missing or of
+    another length, before any block is made.
+    """
+    stop = timeline.length if stop is None else stop
+    if not 0 <= start <= stop <= timeline.length:
+        raise ValueError(f"window [{start}, {stop}) is not inside the timeline [0, {timeline.length})")
+    if block < 1:
+        raise ValueError("block must be at least one sample")
+    placed = _place(timeline, clips, tones, start, stop, volume)
+    return _mix(placed, start, stop, block)
+
+
+def render(
+    timeline: Timeline,
+    clips: Mapping[str, numpy.ndarray],
+    tones: Mapping[str, numpy.ndarray],
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    volume: float = 1.0,
+) -> numpy.ndarray:
+    """Samples [start, stop) of the mixed timeline as one int16 array."""
+    import numpy as np
+
+    blocks = render_blocks(timeline, clips, tones, start=start, stop=stop, volume=volume)
+    out = np.empty((timeline.length if stop is None else stop) - start, np.int16)
+    at = 0
+    for chunk in blocks:
+        out[at : at + len(chunk)] = chunk
+        at += len(chunk)
+    return out
+
+
+def loudness(samples: numpy.ndarray, rate: int) -> float:
+    """RMS (full scale = 1.0) of the voiced frames of int16 ``samples``; 0.0 for silence."""
+    import numpy as np
+
+    frame = max(1, round(rate * FRAME_SECONDS))
+    count = -(-len(samples) // frame)
+    if count == 0:
+        return 0.0
+    padded = np.zeros(count * frame, np.float64)
+    padded[: len(samples)] = samples
+    energy = np.mean((padded / 32768.0).reshape(count, frame) ** 2, axis=1)
+    loudest = energy.max()
+    if loudest <= 0:
+        return 0.0
+    voiced = energy[energy >= loudest * 10 ** (-GATE_DB / 10)]
+    return float(np.sqrt(voiced.mean()))
+
+
+def level(samples: numpy.ndarray, rate: int, target_dbfs: float) -> numpy.ndarray:
+    """int16 ``samples`` as float32 (full scale = 1.0) at ``target_dbfs`` loudness, their
+    peak at most ``CEILING``."""
+    import numpy as np
+
+    measured = loudness(samples, rate)
+    if measured == 0.0:
+        return np.zeros(len(samples), np.float32)
+    peak = float(np.max(np.abs(samples.astype(np.float32)))) / 32768.0
+    gain = min(10 ** (target_dbfs / 20) / measured, CEILING / peak)
+    return samples.astype(np.float32) * np.float32(gain / 32768.0)
+
+
+def _place(timeline, clips, tones, start, stop, volume) -> list[tuple[int, int, numpy.ndarray]]:
+    """(start, end, float32 sound) of every event that reaches into [start, stop), with
+    each distinct sound levelled once."""
+    levelled: dict[tuple[str, str], numpy.ndarray] = {}
+    placed = []
+    for event in timeline.events:
+        if event.end <= start or event.start >= stop or event.end <= event.start:
+            continue
+        if event.kind == "speech":
+            key, sounds, what, target = event.text, clips, "speech clip", SPEECH_DBFS
+        else:
+            key, sounds, what, target = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB
+        if (event.kind, key) not in levelled:
+            if key not in sounds:
+                raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
+            levelled[event.kind, key] = level(sounds[key], timeline.rate, target) * volume
+        sound = levelled[event.kind, key]
+        if len(sound) != event.end - event.start:
+            raise HoldcueError(
+                f"the {what} for {key!r} is {len(sound)} samples long but its event lasts "
+                f"{event.end - event.start}: compile the timeline with the lengths of these sounds"
+            )
+        placed.append((event.start, event.end, sound))
+    placed.sort(key=lambda p: p[0])
+    return placed
+
+
+def _mix(placed, start: int, stop: int, block: int) -> Iterator[numpy.ndarray]:
+    import numpy as np
+
+    silence = np.zeros(block, np.int16)
+    silence.flags.writeable = False
+    buffer = np.empty(block, np.float32)
+    upcoming = 0  # index into placed of the next sound to start
+    active: list[tuple[int, int, numpy.ndarray]] = []
+    for begin in range(start, stop, block):
+        end = min(begin + block, stop)
+        while upcoming < len(placed) and placed[upcoming][0] < end:
+            active.append(placed[upcoming])
+            upcoming += 1
+        active = [p for p in active if p[1] > begin]
+        if not active:
+            yield silence[: end - begin]
+            continue
+        mix = buffer[: end - begin]
+        mix.fill(0.0)
+        for at, until, sound in active:
+            lo, hi = max(at, begin), min(until, end)
+            mix[lo - begin : hi - begin] += sound[lo - at : hi - at]
+        yield _to_int16(mix)
+
+
+def _to_int16(mix: numpy.ndarray) -> numpy.ndarray:
+    """Soft-limit float samples above CEILING (they approach, never reach, full scale),
+    then round to int16."""
+    import numpy as np
+
+    if float(np.max(np.abs(mix))) > CEILING:
+        over = np.abs(mix) > CEILING
+        excess = np.abs(mix[over]) - CEILING
+        room = 1.0 - CEILING
+        mix[over] = np.copysign(CEILING + room * np.tanh(excess / room), mix[over])
+    mix *= 32767.0
+    return np.rint(mix).astype(np.int16)
