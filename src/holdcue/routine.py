@@ -106,7 +106,8 @@ _UNITS = {
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3_600_000),
 }
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([^\d\s.]*)\s*")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target")
 _SIDES = {"both": SIDES, "left": ("left",), "right": ("right",)}
 _NECK = re.compile(r"\bneck\b", re.IGNORECASE)
@@ -246,6 +247,7 @@ class _Checker:
         self.resolve = resolve
         self.problems: list[Problem] = []
         self.included: list[Problem] = []  # problems and warnings of included files
+        self.misspelled: set[str] = set()  # paths of keys that an unknown key is close to
 
     def report(self, node: yaml.Node | None, path: str, message: str, severity: str = "error") -> None:
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
@@ -253,6 +255,11 @@ class _Checker:
 
     def warn(self, node: yaml.Node, path: str, message: str) -> None:
         self.report(node, path, message, "warning")
+
+    def missing(self, node: yaml.Node, path: str, message: str) -> None:
+        """Reports a missing key, unless a misspelling of it was reported already."""
+        if path not in self.misspelled:
+            self.report(node, path, f"missing; {message}")
 
     def all_problems(self) -> list[Problem]:
         own = sorted(self.problems, key=lambda p: (p.line, p.column))
@@ -276,25 +283,29 @@ class _Checker:
             elif name in values:
                 self.report(key, where, "appears twice; keep only one")
             elif name not in known:
-                self.report(key, where, "unknown key" + (f"; {unknown}" if unknown else _did_you_mean(name, known, f"; use {_or(known)}")))
+                close = difflib.get_close_matches(name, known, n=1)
+                self.misspelled.update(_join(path, match) for match in close)
+                hint = unknown or (f'did you mean "{close[0]}"?' if close else f"use {_or(known)}")
+                self.report(key, where, f"unknown key; {hint}")
             else:
                 values[name] = value
         return values
 
-    def text(self, node: yaml.Node, path: str) -> str | None:
+    def text(self, node: yaml.Node, path: str, empty: str = "write the text, or leave the key out") -> str | None:
         """Non-empty text; any scalar counts, as written (``title: 1990`` is "1990")."""
         if not isinstance(node, yaml.ScalarNode):
             self.report(node, path, f"must be text, not {_describe(node)}")
             return None
         value = "" if node.tag == _NULL else node.value.strip()
         if not value:
-            self.report(node, path, "is empty; write the text, or leave the key out")
+            self.report(node, path, f"is empty; {empty}")
             return None
         return value
 
     def texts(self, node: yaml.Node, path: str) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):
-            self.report(node, path, f"must be a list like [first, second], not {_describe(node)}")
+            example = f"[{node.value}]" if isinstance(node, yaml.ScalarNode) and node.value else "[first, second]"
+            self.report(node, path, f"must be a list, like {example}")
             return ()
         items = (self.text(item, f"{path}[{i}]") for i, item in enumerate(node.value))
         return tuple(item for item in items if item is not None)
@@ -410,9 +421,9 @@ def _routine(c: _Checker, root: yaml.Node, routine_id: str | None, chain: tuple)
         return None
     top = c.mapping(root, "", ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "steps"))
     rid = _routine_id(c, top.get("id"), routine_id)
-    title = c.text(top["title"], "title") if "title" in top else None
+    title = c.text(top["title"], "title", "give the routine a title") if "title" in top else None
     if "title" not in top:
-        c.report(root, "title", 'missing; add a line like "title: Shoulders and chest"')
+        c.missing(root, "title", 'add a line like "title: Shoulders and chest"')
     tools = c.texts(top["tools"], "tools") if "tools" in top else ()
     lists = {key: c.texts(top[key], key) if key in top else () for key in ("areas", "safety")}
     routine = Routine(
@@ -429,7 +440,7 @@ def _routine(c: _Checker, root: yaml.Node, routine_id: str | None, chain: tuple)
     )
     chain = (*chain, (c.source, rid))
     if "steps" not in top:
-        c.report(root, "steps", 'missing; add "steps:" and a list of steps (see docs/routines.md)')
+        c.missing(root, "steps", 'add "steps:" and a list of steps (see docs/routines.md)')
         return routine
     return _steps(c, top["steps"], routine, chain)
 
@@ -511,9 +522,9 @@ def _tones(c: _Checker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
                 continue
             file = c.base_dir / file
         if not file.is_file():
-            c.report(value, path, f"no such file: {file}")
+            c.report(value, path, f'no such file: "{text}" (a tone\'s path is relative to the routine file\'s folder)')
         elif not _is_wav(file):
-            c.report(value, path, f"{file} is not a WAV file; use a .wav sound")
+            c.report(value, path, f'"{text}" is not a WAV file; use a .wav sound')
         else:
             tones.append((name, str(file.resolve())))
     return tuple(tones)
@@ -552,8 +563,11 @@ def _include(c: _Checker, node: yaml.MappingNode, path: str, routine: Routine, c
     keys = c.mapping(node, path, ("include", "title"), unknown='an include step takes only "include" and "title"')
     title = c.text(keys["title"], f"{path}.title") if "title" in keys else None
     where, path = keys["include"], f"{path}.include"
-    ref = c.text(where, path)
+    ref = c.text(where, path, "write the id of the routine to include")
     if ref is None:
+        return routine
+    if ref.endswith((".yaml", ".yml")):
+        c.report(where, path, f'include takes a routine id, not a file name: write "include: {Path(ref).stem}"')
         return routine
     if c.resolve is None:
         c.report(where, path, f'cannot include "{ref}": no routine library to look it up in')
@@ -601,16 +615,16 @@ def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> St
     kinds = [kind for kind in STEP_KINDS if kind in keys and kind != "rest"] or [k for k in ("rest",) if k in keys]
     if len(kinds) > 1:
         c.report(node, path, f"has {_and(kinds)}, but a step has exactly one kind; split it into steps")
-    if not kinds:
+    if not kinds and not any(_join(path, kind) in c.misspelled for kind in STEP_KINDS):
         c.report(node, path, f"has no kind; start the step with one of {', '.join(STEP_KINDS)}, e.g. \"- hold: ...\"")
     kind = kinds[0] if kinds else "hold"
-    text = c.text(keys[kind], _join(path, kind)) if kinds else None
+    text = c.text(keys[kind], _join(path, kind), f'write what to do, like "{kind}: Breathe slowly."') if kinds else None
 
     def optional(name, read, *args, **kwargs):
         return read(keys[name], _join(path, name), *args, **kwargs) if name in keys else None
 
     sides = _SIDES.get(_choice(c, keys["sides"], _join(path, "sides"), tuple(_SIDES)), ()) if "sides" in keys else ()
-    repeat = optional("repeat", c.integer, 1, 50) or 1
+    repeat = optional("repeat", c.integer, 1, 50)
     count = optional("count", c.integer, 1, 200) or 0
     if kind == "rest" and text and not {"time", "each"} & keys.keys() and _is_duration(text):
         c.report(keys[kind], _join(path, kind), f'a rest step says what to do, then its time: "- rest: Relax and breathe." and "time: {text}"')
@@ -618,7 +632,7 @@ def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> St
     else:
         time_ms = _step_time(c, node, path, keys, count)
     rest_ms = optional("rest", c.duration, zero=True) if kind != "rest" else None
-    if rest_ms and repeat == 1:
+    if rest_ms and ("repeat" not in keys or repeat == 1):
         c.warn(keys["rest"], _join(path, "rest"), 'has no effect without "repeat" of 2 or more')
     step = Step(
         kind=kind,
@@ -626,7 +640,7 @@ def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> St
         time_ms=time_ms or 0,
         title=optional("title", c.text) or "",
         sides=sides,
-        repeat=repeat,
+        repeat=repeat or 1,
         rest_ms=rest_ms or 0,
         count=count,
         say=_says(c, keys["say"], _join(path, "say"), time_ms, bool(sides)) if "say" in keys else (),
@@ -644,7 +658,7 @@ def _step_time(c: _Checker, node: yaml.Node, path: str, keys: dict, count: int) 
     time_ms = c.duration(keys["time"], _join(path, "time")) if "time" in keys else None
     if "each" not in keys:
         if "time" not in keys:
-            c.report(node, _join(path, "time"), 'missing; add a line like "time: 30s" (or "count" with "each")')
+            c.missing(node, _join(path, "time"), 'add a line like "time: 30s" (or "count" with "each")')
         return time_ms
     each_ms = c.duration(keys["each"], _join(path, "each"))
     if "time" in keys:
@@ -671,7 +685,7 @@ def _says(c: _Checker, node: yaml.Node, path: str, time_ms: int | None, sides: b
             continue
         for name in ("at", "text"):
             if name not in keys:
-                c.report(item, _join(where, name), f"missing; a cue needs {_and(('at', 'text'))}")
+                c.missing(item, _join(where, name), "a cue needs at and text")
         text = c.text(keys["text"], _join(where, "text")) if "text" in keys else None
         if text:
             _placeholders(c, keys["text"], _join(where, "text"), text, sides)
@@ -695,6 +709,9 @@ def _at(c: _Checker, node: yaml.Node, path: str, time_ms: int | None) -> tuple[i
             c.report(node, path, f'"{value}" is not a point in the hold; use a percentage between 0% and 100%, like "25%"')
             return None
         return None, float(percent[1]) / 100
+    if not _is_duration(value) and not _NUMBER.fullmatch(value):
+        c.report(node, path, f'"{value}" is not a point in the hold; use "half", a percentage like "25%" or a time like "20s"')
+        return None
     at_ms = c.duration(node, path)
     if at_ms is None:
         return None
@@ -725,7 +742,7 @@ def _safety(c: _Checker, node: yaml.Node, path: str, keys: dict, step: Step, too
     """Warnings (never errors) from the self-massage guidance."""
     if step.kind in ("compress", "hold", "release") and step.time_ms > LONG_COMPRESSION_MS:
         where = keys.get("time") or keys.get("each") or node
-        c.warn(where, _join(path, "time"), f"{format_duration(step.time_ms)} is a long {step.kind}; limit a compression to 90 seconds; release and come back to it instead")
+        c.warn(where, _join(path, "time"), f"{format_duration(step.time_ms)} is long for a {step.kind}; limit a compression to 90 seconds; release and come back to it instead")
     if step.kind == "roll":
         foam_roller = any("foam roller" in tool.lower() for tool in tools)
         if _NECK.search(step.target) or (foam_roller and _NECK.search(step.text)):
