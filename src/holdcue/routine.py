@@ -105,7 +105,7 @@ _UNITS = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60_000),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3_600_000),
 }
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([^\d\s.]*)\s*")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([^\W\d_]*)\s*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target")
@@ -136,7 +136,7 @@ def parse_duration(text: str) -> int:
     position = 0
     while position < len(text):
         part = _DURATION_PART.match(text, position)
-        if part is None:
+        if part is None or not part[2] and part.end() < len(text):
             raise ValueError(f'"{text}" is not a time; write it like "45s", "1m30s" or "500ms"')
         number, unit = part.groups()
         if not unit:
