@@ -1,0 +1,392 @@
+"""Export a timeline as an audio file (WAV, FLAC, Ogg Vorbis, MP3) with tags and chapters,
+and its spoken cues as a WebVTT transcript.
+
+The mix streams from the renderer into the encoder block by block, so memory stays flat
+however long the session. Every file is written to a temporary file beside the target and
+renamed over it only when complete: a failure or Ctrl-C leaves no partial file, and an
+existing file is untouched until the new one is whole. See docs/export.md.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import wave
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from holdcue.errors import HoldcueError, OutputError
+from holdcue.render import render_blocks
+
+if TYPE_CHECKING:
+    import numpy
+
+    from holdcue.timeline import Timeline
+
+FORMATS = ("wav", "flac", "ogg", "mp3")
+SUFFIXES = {".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".mp3": "mp3"}
+ARTIST = ALBUM = "holdcue"
+MP3_KBPS = 64  # constant bit rate: clear speech at 22050 Hz mono
+MP3_QUALITY = 5  # LAME's algorithm quality: 2 best ... 7 fastest
+PROGRESS_STEPS = 200  # at most this many progress reports per file
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    start: int  # sample
+    end: int  # sample, exclusive
+
+
+@dataclass(frozen=True)
+class _Tags:
+    title: str
+    summary: str
+    chapters: tuple[Chapter, ...]
+    rate: int
+    length: int  # samples
+
+
+def export(
+    timeline: Timeline,
+    clips: Mapping[str, numpy.ndarray],
+    tones: Mapping[str, numpy.ndarray],
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    title: str = "",
+    summary: str = "",
+    volume: float = 1.0,
+    transcript: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write the mixed timeline to ``path`` in ``format`` (default: from the suffix), tagged
+    with ``title`` (default: the timeline's) and ``summary``, with one chapter per step
+    and side. ``transcript``: also write the spoken cues there as WebVTT.
+    ``progress(done, total)`` is called with samples written as the export goes.
+    Raises OutputError when the file cannot be written; nothing partial is left."""
+    path = Path(path)
+    fmt = format_of(path, format)
+    blocks = render_blocks(timeline, clips, tones, volume=volume)
+    tags = _Tags(title or timeline.title, summary, chapters(timeline), timeline.rate, timeline.length)
+    with _atomic(path) as temporary:
+        _WRITERS[fmt](temporary, _reporting(blocks, timeline.length, progress), tags)
+    if transcript is not None:
+        write_transcript(timeline, transcript)
+    return path
+
+
+def format_of(path: Path, format: str | None = None) -> str:
+    """The format to write: ``format`` when given, else the one the file's suffix names."""
+    if format is not None:
+        if format.lower() not in FORMATS:
+            raise OutputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+        return format.lower()
+    try:
+        return SUFFIXES[path.suffix.lower()]
+    except KeyError:
+        raise OutputError(
+            f"cannot tell the format of {path} from its suffix; name it .wav, .flac, .ogg or .mp3, "
+            f"or choose a format ({', '.join(FORMATS)})"
+        ) from None
+
+
+def chapters(timeline: Timeline) -> tuple[Chapter, ...]:
+    """One chapter per run of segments of the same step and side: intro, each step (each
+    side of it, each round of a two-sided step), outro."""
+    groups: list[list] = []
+    for segment in timeline.segments:
+        key = (segment.step, segment.side, segment.phase if segment.step < 0 else "")
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(segment)
+        else:
+            groups.append([key, [segment]])
+    return tuple(Chapter(_chapter_title(group), group[0].start, group[-1].end) for _, group in groups)
+
+
+def _chapter_title(group: list) -> str:
+    first = group[0]
+    details = [first.side] if first.side else []
+    rounds = {s.round for s in group if s.phase == "hold"}
+    if first.rounds and len(rounds) == 1:
+        details.append(f"round {rounds.pop()} of {first.rounds}")
+    return f"{first.title} ({', '.join(details)})" if details else first.title
+
+
+def write_transcript(timeline: Timeline, path: str | os.PathLike) -> Path:
+    """Every spoken cue, at its time, as a WebVTT file (written atomically)."""
+    path = Path(path)
+    lines = ["WEBVTT", ""]
+    spoken = (e for e in timeline.events if e.kind == "speech")
+    for number, event in enumerate(spoken, 1):
+        text = " ".join(event.text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        start, end = _clock(event.start, timeline.rate), _clock(event.end, timeline.rate)
+        lines += [str(number), f"{start} --> {end}", text, ""]
+    with _atomic(path) as temporary:
+        temporary.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _clock(sample: int, rate: int) -> str:
+    """HH:MM:SS.mmm"""
+    ms = round(sample * 1000 / rate)
+    seconds, ms = divmod(ms, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}"
+
+
+# -- atomic files ----------------------------------------------------------------------
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it when the block completes, and
+    is removed when it does not. OSErrors become OutputErrors saying what to do."""
+    folder = path.parent
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name in it, e.g. {path / 'session.mp3'}")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: the folder {folder} does not exist; create it first")
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {_reason(error)}") from error
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {_reason(error)}; nothing was written") from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _reason(error: OSError) -> str:
+    if error.errno == errno.ENOSPC:
+        return "the disk is full; free some space and try again"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied; choose a folder you can write to"
+    return error.strerror or str(error)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _reporting(blocks: Iterable, total: int, progress: Callable[[int, int], None] | None) -> Iterator:
+    """The blocks, calling ``progress(done, total)`` now and then, and at the end."""
+    done, due, step = 0, 0, max(1, total // PROGRESS_STEPS)
+    for block in blocks:
+        yield block
+        done += len(block)
+        if progress is not None and (done >= due or done == total):
+            progress(done, total)
+            due = done + step
+
+
+# -- writers ---------------------------------------------------------------------------
+
+
+def _write_wav(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
+    with open(temporary, "wb") as file, wave.open(file, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(tags.rate)
+        out.setnframes(tags.length)
+        for block in blocks:
+            out.writeframesraw(block)
+
+
+def _write_flac(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
+    from mutagen.flac import FLAC
+
+    _write_soundfile(temporary, blocks, tags, "FLAC", "PCM_16")
+    _vorbis_comments(FLAC(temporary), tags)
+
+
+def _write_ogg(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
+    from mutagen.oggvorbis import OggVorbis
+
+    _write_soundfile(temporary, blocks, tags, "OGG", "VORBIS")
+    _vorbis_comments(OggVorbis(temporary), tags)
+
+
+def _write_soundfile(temporary: Path, blocks: Iterable, tags: _Tags, format: str, subtype: str) -> None:
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(temporary, "w", tags.rate, 1, subtype=subtype, format=format) as out:
+            for block in blocks:
+                out.write(block)
+    except soundfile.LibsndfileError as error:
+        # libsndfile does not say why a write failed; a full disk is the usual reason
+        full = shutil.disk_usage(temporary.parent).free < 1 << 20
+        raise OSError(errno.ENOSPC if full else errno.EIO, f"the {format} encoder failed ({error})") from error
+
+
+def _vorbis_comments(audio, tags: _Tags) -> None:
+    """TITLE, ARTIST, ALBUM, COMMENT and CHAPTERnnn / CHAPTERnnnNAME (Vorbis chapters)."""
+    if audio.tags is None:
+        audio.add_tags()
+    comments = {"TITLE": tags.title, "ARTIST": ARTIST, "ALBUM": ALBUM}
+    if tags.summary:
+        comments["COMMENT"] = tags.summary
+    for number, chapter in enumerate(tags.chapters, 1):
+        comments[f"CHAPTER{number:03d}"] = _clock(chapter.start, tags.rate)
+        comments[f"CHAPTER{number:03d}NAME"] = chapter.title
+    for key, value in comments.items():
+        audio.tags[key] = [value]
+    audio.save()
+
+
+def _write_mp3(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
+    """ID3v2.3 tag with chapters first, then a LAME "Info" frame (frame count, encoder
+    delay and padding, so players show the exact duration), then the audio."""
+    import lameenc
+
+    _id3(tags).save(temporary, v1=0, v2_version=3, padding=lambda info: 0)
+    encoder = lameenc.Encoder()
+    encoder.set_channels(1)
+    encoder.set_in_sample_rate(tags.rate)
+    encoder.set_out_sample_rate(tags.rate)
+    encoder.set_bit_rate(MP3_KBPS)
+    encoder.set_quality(MP3_QUALITY)
+    encoder.silence()
+    with open(temporary, "r+b") as file:
+        file.seek(0, os.SEEK_END)
+        stream = _Mp3Stream(file)
+        for block in blocks:
+            stream.write(encoder.encode(block))
+        stream.write(encoder.flush())
+        stream.finish(tags.length)
+
+
+def _id3(tags: _Tags):
+    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TLEN, TPE1, CTOCFlags
+
+    id3 = ID3()
+    id3.add(TIT2(encoding=3, text=[tags.title]))
+    id3.add(TPE1(encoding=3, text=[ARTIST]))
+    id3.add(TALB(encoding=3, text=[ALBUM]))
+    id3.add(TLEN(encoding=3, text=[str(round(tags.length * 1000 / tags.rate))]))
+    if tags.summary:
+        id3.add(COMM(encoding=3, lang="eng", desc="", text=[tags.summary]))
+    ids = [f"chp{n}" for n in range(len(tags.chapters))]
+    id3.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED, child_element_ids=ids,
+                 sub_frames=[TIT2(encoding=3, text=[tags.title])]))
+    for element, chapter in zip(ids, tags.chapters):
+        id3.add(CHAP(element_id=element, start_time=round(chapter.start * 1000 / tags.rate),
+                     end_time=round(chapter.end * 1000 / tags.rate), start_offset=0xFFFFFFFF,
+                     end_offset=0xFFFFFFFF, sub_frames=[TIT2(encoding=3, text=[chapter.title])]))
+    return id3
+
+
+_KBPS = {  # bit rate index -> kbit/s, for MPEG-1 and MPEG-2/2.5 layer III
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+ENCODER_DELAY = 576  # samples LAME puts before the audio
+
+
+class _Mp3Stream:
+    """Writes LAME's frames after a placeholder for the Info frame, counting them; then
+    fills in the Info frame (a silent first frame that describes the stream)."""
+
+    def __init__(self, file):
+        self.file = file
+        self.info_at = file.tell()
+        self.header = b""  # the first frame's header
+        self.frames = 0
+        self.bytes = 0
+        self.carry = b""  # the start of a frame header split between two chunks
+        self.skip = 0  # bytes of the current frame still to come
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self.header:
+            self.header = data[:4]
+            self.file.write(bytes(self._info_length()))  # placeholder
+        self.file.write(data)
+        self.bytes += len(data)
+        buffer = self.carry + data if self.carry else data
+        at = self.skip
+        while at + 4 <= len(buffer):
+            at += self._frame_length(buffer[at : at + 4])
+            self.frames += 1
+        self.carry, self.skip = (buffer[at:], 0) if at < len(buffer) else (b"", at - len(buffer))
+
+    def finish(self, samples: int) -> None:
+        if self.carry or self.skip:
+            raise HoldcueError("the MP3 encoder ended in the middle of a frame")
+        self.file.seek(self.info_at)
+        self.file.write(self._info(samples))
+
+    def _fields(self, header: bytes) -> tuple[int, int, int, int]:
+        """(MPEG version bits, kbit/s, sample rate, padding) of a layer III frame header."""
+        if header[0] != 0xFF or header[1] & 0xE6 != 0xE2:
+            raise HoldcueError("the MP3 encoder wrote something that is not a layer III frame")
+        version = (header[1] >> 3) & 3
+        kbps = _KBPS[1 if version == 3 else 2][header[2] >> 4]
+        rate = _RATES[version][(header[2] >> 2) & 3]
+        return version, kbps, rate, (header[2] >> 1) & 1
+
+    def _frame_length(self, header: bytes) -> int:
+        version, kbps, rate, padding = self._fields(header)
+        return (144_000 if version == 3 else 72_000) * kbps // rate + padding
+
+    def _info_length(self) -> int:
+        return self._frame_length(bytes([self.header[0], self.header[1], self.header[2] & ~2, self.header[3]]))
+
+    def _info(self, samples: int) -> bytes:
+        """The Info frame: Xing fields (frames, bytes, table of contents, quality) and
+        the LAME extension (encoder delay and padding, music length, tag CRC)."""
+        version, kbps, _, _ = self._fields(self.header)
+        per_frame = 1152 if version == 3 else 576
+        mono = (self.header[3] >> 6) == 3
+        side_info = (17 if mono else 32) if version == 3 else (9 if mono else 17)
+        length = self._info_length()
+        padding = self.frames * per_frame - ENCODER_DELAY - samples
+        if not 0 <= padding < 4096:
+            raise HoldcueError(f"the MP3 encoder made {self.frames} frames for {samples} samples")
+        frame = bytearray(length)
+        frame[:4] = bytes([self.header[0], self.header[1], self.header[2] & ~2, self.header[3]])
+        at = 4 + side_info
+        xing = b"Info" + (15).to_bytes(4, "big") + self.frames.to_bytes(4, "big")
+        xing += (length + self.bytes).to_bytes(4, "big") + bytes(i * 256 // 100 for i in range(100))
+        xing += (100 - MP3_QUALITY).to_bytes(4, "big")
+        lame = b"LAME3.100" + bytes([0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, min(kbps, 255)])
+        lame += ((ENCODER_DELAY << 12) | padding).to_bytes(3, "big") + bytes(4)
+        lame += (length + self.bytes).to_bytes(4, "big") + bytes(2)  # music length, music CRC
+        frame[at : at + len(xing) + len(lame)] = xing + lame
+        crc_at = at + len(xing) + len(lame)
+        frame[crc_at : crc_at + 2] = _crc16(frame[:crc_at]).to_bytes(2, "big")
+        return bytes(frame)
+
+
+def _crc16(data: bytes) -> int:
+    """CRC-16 (polynomial 0x8005, reflected), as the LAME tag uses."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+_WRITERS = {"wav": _write_wav, "flac": _write_flac, "ogg": _write_ogg, "mp3": _write_mp3}
