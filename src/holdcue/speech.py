@@ -1,0 +1,423 @@
+"""Offline speech: espeak-ng through pyttsx3, an on-disk cache of clips, worker processes.
+
+A clip is the speech of one text: int16 mono samples at ``SAMPLE_RATE``, starting at the
+onset of the speech and ending at most ``TAIL_MS`` after it, so a cue sounds exactly where
+the timeline puts it.
+
+pyttsx3's espeak driver needs care (pyttsx3 2.99): ``runAndWait`` may return before the
+audio is written, a later call cancels unfinished work, only the last queued utterance is
+kept, it prints "Audio saved to ..." from espeak's thread, and espeak-ng allows one engine
+per process. So each process has one engine, used by one utterance at a time, each one
+awaited (``finished-utterance``) within a timeout; many texts are spread over processes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+import threading
+import wave
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from holdcue.errors import SpeechError
+
+if TYPE_CHECKING:
+    import numpy
+
+    from holdcue.routine import Voice
+
+SAMPLE_RATE = 22050
+TAIL_MS = 50  # silence kept after the last sound of a clip
+ONSET_FRACTION = 1 / 256  # a sample is sound when it reaches this fraction of the peak (-48 dB)
+DEFAULT_LANGUAGE = "en"
+DEFAULT_TIMEOUT = 30.0  # seconds for one utterance
+SMALL_BATCH = 12  # up to this many texts are synthesized in this process (no worker start-up)
+INSTALL_HINT = "Install it with `sudo apt-get install espeak-ng` (Debian, Raspberry Pi OS)."
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    id: str  # what voice.language may be set to, e.g. "gmw/en-us"
+    name: str  # e.g. "English (America)"
+    languages: tuple[str, ...]  # e.g. ("en-us",)
+
+
+class Engine(Protocol):
+    """Turns text into speech: int16 mono samples at SAMPLE_RATE."""
+
+    name: str  # part of the cache key: clips of different engines never mix
+
+    def synthesize(self, text: str, voice: Voice) -> numpy.ndarray: ...
+
+
+class Pyttsx3Engine:
+    """espeak-ng through pyttsx3, the default engine.
+
+    Nothing starts until the first ``synthesize``; then the process's one espeak-ng engine
+    starts and stays for later texts. Instances are cheap and share that engine.
+    """
+
+    name = "pyttsx3-espeak-ng"
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT):
+        self.timeout = timeout  # seconds allowed for one utterance
+
+    def synthesize(self, text: str, voice: Voice) -> numpy.ndarray:
+        import numpy as np
+
+        if not text.strip():
+            raise SpeechError("Nothing to say: a spoken cue is empty.")
+        data = _speaker().say(text, voice, self.timeout)
+        with wave.open(io.BytesIO(data)) as clip:
+            shape = (clip.getnchannels(), clip.getsampwidth(), clip.getframerate())
+            if shape != (1, 2, SAMPLE_RATE):
+                raise SpeechError(f"espeak-ng gave audio in an unexpected format {shape} for {text!r}.")
+            return np.frombuffer(clip.readframes(clip.getnframes()), "<i2").astype(np.int16)
+
+
+def list_voices() -> list[VoiceInfo]:
+    """Every espeak-ng voice, in espeak-ng's order."""
+    return list(_speaker().voices)
+
+
+def find_voice(language: str, voices: Iterable[VoiceInfo]) -> VoiceInfo:
+    """The voice for a language: a voice id ("gmw/en-us"), the last part of one ("en-us"),
+    or a language a voice lists ("en-gb"). Matched exactly, ignoring case; "" means English."""
+    wanted = (language.strip() or DEFAULT_LANGUAGE).lower()
+    voices = list(voices)
+    for matches in (
+        lambda v: v.id.lower() == wanted,
+        lambda v: v.id.lower().rsplit("/", 1)[-1] == wanted,
+        lambda v: wanted in (lang.lower() for lang in v.languages),
+    ):
+        for voice in voices:
+            if matches(voice):
+                return voice
+    raise SpeechError(
+        f"No espeak-ng voice for the language {language!r}. Run `holdcue voices` to see the "
+        "voices, then set the routine's voice language to one of the ids or languages shown."
+    )
+
+
+def trim_silence(samples: numpy.ndarray) -> numpy.ndarray:
+    """Cut the silence before the onset of the speech and all but TAIL_MS after its end
+    (nothing is left of a clip that is all silence)."""
+    import numpy as np
+
+    level = np.abs(samples.astype(np.int32))
+    peak = int(level.max()) if level.size else 0
+    if peak == 0:
+        return samples[:0]
+    sound = np.flatnonzero(level >= max(1, round(peak * ONSET_FRACTION)))
+    end = min(len(samples), int(sound[-1]) + 1 + SAMPLE_RATE * TAIL_MS // 1000)
+    return samples[int(sound[0]) : end]
+
+
+class ClipCache:
+    """Clips on disk, one WAV file each (mono, 16-bit, 22050 Hz: any player can play them).
+
+    A file is named by the hash of (engine, voice language, rate, volume, text). After its
+    data it has a small ``hcck`` chunk (CRC-32 and frame count of the samples), so a damaged
+    or cut-short file is noticed and synthesized again. Files are written to a temporary
+    name and renamed into place, so several processes can share the cache.
+    """
+
+    FORMAT = 1  # part of every key: bump when clips are made differently
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+
+    def path(self, engine_name: str, voice: Voice, text: str) -> Path:
+        language = (voice.language.strip() or DEFAULT_LANGUAGE).lower()
+        key = json.dumps([self.FORMAT, engine_name, language, voice.rate, voice.volume, text])
+        return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.wav"
+
+    def get(self, engine_name: str, voice: Voice, text: str) -> numpy.ndarray | None:
+        """The cached clip, or None when there is none or it is damaged."""
+        try:
+            data = self.path(engine_name, voice, text).read_bytes()
+        except OSError:
+            return None
+        return _decode(data)
+
+    def put(self, engine_name: str, voice: Voice, text: str, samples: numpy.ndarray) -> None:
+        target = self.path(engine_name, voice, text)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(_encode(samples))
+                os.replace(temporary, target)
+            except BaseException:
+                os.unlink(temporary)
+                raise
+        except OSError as error:
+            raise SpeechError(
+                f"Could not write to the speech cache {self.directory}: {error.strerror or error}. "
+                "Make it writable, or set HOLDCUE_CACHE_DIR to another folder."
+            ) from error
+
+
+def default_cache_dir() -> Path:
+    """$HOLDCUE_CACHE_DIR/speech, else the user's cache folder (~/.cache/holdcue/speech)."""
+    base = os.environ.get("HOLDCUE_CACHE_DIR")
+    if not base:
+        import platformdirs
+
+        base = platformdirs.user_cache_dir("holdcue")
+    return Path(base).expanduser() / "speech"
+
+
+def synthesize_all(
+    texts: Iterable[str],
+    voice: Voice,
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, numpy.ndarray]:
+    """A clip for every distinct text: read from the cache, or synthesized and stored.
+
+    ``cache``: None uses the default cache folder. ``engine_factory`` (default
+    Pyttsx3Engine) must be picklable: worker processes call it to make their own engine.
+    ``workers``: processes for cold synthesis (default: one per core; 1: none, all in this
+    process). ``progress(done, total)`` counts distinct texts, cached ones first.
+    """
+    cache = cache if cache is not None else ClipCache()
+    factory = engine_factory or Pyttsx3Engine
+    engine = factory()
+    distinct = list(dict.fromkeys(texts))
+    clips = {}
+    for text in distinct:
+        clip = cache.get(engine.name, voice, text)
+        if clip is not None:
+            clips[text] = clip
+    missing = [text for text in distinct if text not in clips]
+    if progress:
+        progress(len(clips), len(distinct))
+    if not missing:
+        return clips
+    workers = min(workers or os.cpu_count() or 1, len(missing))
+    if workers == 1 or len(missing) <= SMALL_BATCH:
+        made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
+    else:
+        made = _in_workers(missing, voice, factory, cache, workers)
+    for text, clip in made:
+        clips[text] = clip
+        if progress:
+            progress(len(clips), len(distinct))
+    return {text: clips[text] for text in distinct}
+
+
+def _in_workers(missing, voice, factory, cache, workers) -> Iterator[tuple[str, numpy.ndarray]]:
+    """(text, clip) pairs as worker processes make them; each process has one engine."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn: a forked child would inherit a parent's espeak-ng without its threads.
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache))
+    try:
+        futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    except BrokenProcessPool as error:
+        raise SpeechError("A speech worker process stopped unexpectedly; try again.") from error
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _make_clip(engine: Engine, cache: ClipCache, text: str, voice: Voice) -> numpy.ndarray:
+    """Synthesize one text, trim it and store it in the cache."""
+    samples = engine.synthesize(text, voice)
+    clip = trim_silence(samples) if samples.ndim == 1 else samples[:0]
+    if clip.size == 0:
+        raise SpeechError(f"The speech engine produced only silence for {text!r}: give it words to say.")
+    cache.put(engine.name, voice, text, clip)
+    return clip
+
+
+_worker: tuple[Engine, ClipCache] | None = None
+
+
+def _start_worker(factory: Callable[[], Engine], cache: ClipCache) -> None:
+    """In a worker process: one engine for all its texts; Ctrl-C is the parent's to handle."""
+    import signal
+
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker = (factory(), cache)
+
+
+def _worker_clip(text: str, voice: Voice) -> numpy.ndarray:
+    engine, cache = _worker
+    return _make_clip(engine, cache, text, voice)
+
+
+# The cache's file format.
+
+_CHECK = struct.Struct("<4sIII")  # chunk id, chunk size, CRC-32 of the samples, frame count
+
+
+def _encode(samples: numpy.ndarray) -> bytes:
+    pcm = samples.astype("<i2").tobytes()
+    out = io.BytesIO()
+    with wave.open(out, "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(SAMPLE_RATE)
+        clip.writeframes(pcm)
+    data = bytearray(out.getvalue())
+    data += _CHECK.pack(b"hcck", _CHECK.size - 8, zlib.crc32(pcm), len(samples))
+    struct.pack_into("<I", data, 4, len(data) - 8)  # the RIFF size now includes the check
+    return bytes(data)
+
+
+def _decode(data: bytes) -> numpy.ndarray | None:
+    import numpy as np
+
+    if len(data) < 44 + _CHECK.size or data[:4] != b"RIFF":
+        return None
+    if struct.unpack_from("<I", data, 4)[0] != len(data) - 8:
+        return None
+    chunk, size, crc, frames = _CHECK.unpack_from(data, len(data) - _CHECK.size)
+    if (chunk, size) != (b"hcck", _CHECK.size - 8):
+        return None
+    try:
+        with wave.open(io.BytesIO(data)) as clip:
+            if (clip.getnchannels(), clip.getsampwidth(), clip.getframerate()) != (1, 2, SAMPLE_RATE):
+                return None
+            pcm = clip.readframes(clip.getnframes())
+    except (wave.Error, EOFError):
+        return None
+    if len(pcm) != 2 * frames or frames == 0 or zlib.crc32(pcm) != crc:
+        return None
+    return np.frombuffer(pcm, "<i2").astype(np.int16)
+
+
+# The process's one pyttsx3 engine.
+
+_speaker_lock = threading.Lock()
+_the_speaker: _Speaker | None = None
+
+
+def _speaker() -> _Speaker:
+    global _the_speaker
+    with _speaker_lock:
+        if _the_speaker is None:
+            _the_speaker = _Speaker()
+        return _the_speaker
+
+
+def _driver_print(*args, **kwargs) -> None:
+    """Stands in for print in pyttsx3's espeak driver: drops its "Audio saved to" line."""
+    if args and str(args[0]).startswith("Audio saved to "):
+        return
+    builtins.print(*args, **kwargs)
+
+
+class _Speaker:
+    """pyttsx3's espeak engine, driven one awaited utterance at a time."""
+
+    def __init__(self):
+        try:
+            import pyttsx3
+            import pyttsx3.drivers.espeak as driver
+            from pyttsx3.drivers import _espeak
+
+            driver.print = _driver_print  # it prints from espeak's thread: redirecting stdout can't catch it
+            self._engine = pyttsx3.init("espeak")
+        except (ImportError, OSError, RuntimeError) as error:
+            raise SpeechError(f"espeak-ng could not be started ({error}). {INSTALL_HINT}") from error
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._completed = False
+        self._errors: list[BaseException] = []
+        self._settings: tuple[str, int, float] | None = None
+        self._loop: threading.Thread | None = None  # runs pyttsx3's loop for the latest utterance
+        # runAndWait starts by cancelling whatever espeak-ng is doing, queued rate and volume
+        # changes included: it may only start once espeak-ng is idle.
+        self._wait_idle = _espeak.Synchronize
+        self._engine.connect("finished-utterance", self._on_finished)
+        self._engine.connect("error", self._on_error)
+        # pyttsx3 queues commands until its loop has run once; from then on they apply at once.
+        self._wait_idle()
+        self._engine.runAndWait()
+        self.voices = tuple(
+            VoiceInfo(v.id, v.name or v.id, tuple(v.languages))
+            for v in self._engine.getProperty("voices")
+        )
+
+    def _on_finished(self, name, completed) -> None:
+        self._completed = completed
+        self._finished.set()
+
+    def _on_error(self, name, exception) -> None:
+        self._errors.append(exception)
+
+    def _run_loop(self) -> None:
+        try:
+            self._engine.runAndWait()
+        except Exception as error:  # reported by say(), in the waiting thread
+            self._errors.append(error)
+
+    def say(self, text: str, voice: Voice, timeout: float) -> bytes:
+        """The WAV bytes of one utterance, once espeak-ng has finished it.
+
+        An utterance that takes longer than ``timeout`` is left to finish on its own (stopping
+        it can deadlock espeak-ng 1.51); the next one waits for it, up to its own timeout.
+        """
+        with self._lock:
+            if self._loop is not None:
+                self._loop.join(timeout)
+                if self._loop.is_alive():
+                    raise SpeechError("espeak-ng is still busy with an earlier text; start holdcue again.")
+            self._errors.clear()
+            self._apply(voice)
+            self._finished.clear()
+            out = io.BytesIO()
+            self._engine.save_to_file(text, out)
+            self._wait_idle()
+            self._loop = threading.Thread(target=self._run_loop, name="holdcue-speech", daemon=True)
+            self._loop.start()
+            self._loop.join(timeout)
+            if self._loop.is_alive():
+                raise SpeechError(f"espeak-ng took more than {timeout:g} s to say {text!r}.")
+            if self._errors:
+                raise SpeechError(f"espeak-ng failed to say {text!r}: {self._errors[0]}")
+            if not (self._finished.is_set() and self._completed):
+                raise SpeechError(f"espeak-ng stopped before it finished saying {text!r}.")
+            return out.getvalue()
+
+    def _apply(self, voice: Voice) -> None:
+        """Set voice, rate and volume when they change; check the voice took."""
+        if not 0 <= voice.volume <= 1 or voice.rate <= 0:
+            raise SpeechError(
+                f"Speech rate must be above 0 and volume between 0 and 1 (got {voice.rate}, {voice.volume})."
+            )
+        voice_id = find_voice(voice.language, self.voices).id
+        settings = (voice_id, voice.rate, voice.volume)
+        if settings == self._settings:
+            return
+        self._settings = None
+        self._engine.setProperty("voice", voice_id)
+        self._engine.setProperty("rate", voice.rate)
+        self._engine.setProperty("volume", voice.volume)
+        if self._errors:
+            raise SpeechError(f"espeak-ng refused the voice {voice_id!r}: {self._errors[0]}")
+        current = self._engine.getProperty("voice")
+        if current != voice_id:
+            raise SpeechError(f"espeak-ng uses the voice {current!r} instead of {voice_id!r}.")
+        self._settings = settings
