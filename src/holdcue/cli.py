@@ -194,18 +194,48 @@ def voices(language: str | None) -> None:
 @click.argument("routines", nargs=-1)
 @click.option("-o", "--output", required=True, type=click.Path(), help="File, or folder for several routines.")
 @click.option("--all", "all_", is_flag=True, help="Export every built-in and user routine.")
-@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg", "mp3"]), help="Default: from the file's suffix.")
-@click.option("--transcript", type=click.Path(dir_okay=False), help="Also write the spoken cues as WebVTT.")
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg", "mp3"]), help="Default: from the file's suffix; mp3 into a folder.")
+@click.option("--transcript", type=click.Path(dir_okay=False), help="Also write the spoken cues as WebVTT (one routine).")
 @click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
 def export(routines, output, all_, fmt, transcript, volume) -> None:
     """Export routines as audio files, with chapters and tags.
+
+    Into a folder (several routines, --all, or an existing folder as -o), each routine
+    becomes <id>.<format>.
 
     \b
     holdcue export glutes-and-piriformis -o glutes.mp3
     holdcue export neck.yaml -o neck.flac --transcript neck.vtt
     holdcue export --all -o ~/Music/holdcue --format mp3
     """
-    raise NotImplementedError
+    from holdcue import export as exporter
+    from holdcue import library
+
+    if all_ == bool(routines):
+        raise click.UsageError("Name the routines to export, or give --all (not both).")
+    refs = [entry.id for entry in library.entries()] if all_ else list(routines)
+    output = Path(output).expanduser()
+    into_folder = all_ or len(refs) > 1 or output.is_dir()
+    if into_folder and transcript:
+        raise click.UsageError("--transcript names one file: export one routine at a time to get its transcript.")
+    if into_folder:
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
+    for ref in refs:
+        routine = load(ref)
+        ready = build_session(routine)
+        target = output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output
+        update, finish = progress_bar(f"Exporting {target.name}")
+        try:
+            written = exporter.export(
+                ready.timeline, ready.clips, ready.tones, target, format=fmt, title=routine.title,
+                summary=routine.summary, volume=volume, transcript=transcript, progress=update,
+            )
+        finally:
+            finish()
+        click.echo(f"{written}  {clock(ready.timeline.duration)}" + (f"  (transcript: {transcript})" if transcript else ""))
 
 
 @cli.command()
