@@ -105,8 +105,8 @@ _UNITS = {
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60_000),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3_600_000),
 }
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([^\W\d_]*)\s*")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([^\W\d_]*)\s*")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target")
 _SIDES = {"both": SIDES, "left": ("left",), "right": ("right",)}
