@@ -253,7 +253,17 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
     holdcue play shoulders-and-chest
     holdcue play my-routine.yaml --start-at 3
     """
-    raise NotImplementedError
+    from holdcue import controls
+    from holdcue import play as playback
+
+    session = build_session(load(routine))
+    if start_at is not None:
+        try:
+            playback.start_position(session.timeline, start_at)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--start-at") from error
+    keys = controls.terminal_keys(sys.stdin)
+    playback.play(session, keys=keys, start_at=start_at, volume=volume)
 
 
 def format_table(timeline) -> str:
