@@ -304,7 +304,7 @@ class _Checker:
 
     def texts(self, node: yaml.Node, path: str) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):
-            example = f"[{node.value}]" if isinstance(node, yaml.ScalarNode) and node.value else "[first, second]"
+            example = f"[{node.value}]" if isinstance(_scalar(node), str) and node.value else "[first, second]"
             self.report(node, path, f"must be a list, like {example}")
             return ()
         items = (self.text(item, f"{path}[{i}]") for i, item in enumerate(node.value))
