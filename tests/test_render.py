@@ -135,9 +135,12 @@ def test_overlapping_cues_do_not_clip(sounds):
     for volume in (1.0, 3.0):
         out = render.render(timeline, clips, tones, volume=volume).astype(float)
         mix = np.zeros(30_000)
-        mix[:20_000] += render.level(clips["Loud."], RATE, render.SPEECH_DBFS)
-        mix[5000:25_000] += render.level(clips["Also loud."], RATE, render.SPEECH_DBFS)
-        mix[8000:12_000] += render.level(tones["start"], RATE, render.SPEECH_DBFS - render.TONE_BELOW_DB)
+        for at, sound, target in [
+            (0, clips["Loud."], render.SPEECH_DBFS),
+            (5000, clips["Also loud."], render.SPEECH_DBFS),
+            (8000, tones["start"], render.SPEECH_DBFS - render.TONE_BELOW_DB),
+        ]:
+            mix[at : at + len(sound)] += sound * render.gain(sound, RATE, target)
         mix *= volume
         quiet = np.abs(mix) <= render.CEILING
         # below the ceiling the mix is exact; above it, peaks bend smoothly towards full
@@ -167,6 +170,15 @@ def test_clips_at_very_different_levels_come_out_equally_loud():
     assert abs(first - render.SPEECH_DBFS) < 0.2 and abs(second - render.SPEECH_DBFS) < 0.2
     half = render.render(timeline, clips, {}, volume=0.5)
     assert abs(20 * np.log10(render.loudness(half[:22050], RATE)) - (render.SPEECH_DBFS - 6.02)) < 0.2
+
+
+def test_no_sound_peaks_above_the_ceiling():
+    spiky = burst(22050, "spiky", 0.01)
+    spiky[1000] = 30_000  # one click in quiet speech: levelling stops at the ceiling
+    clips = {"spiky": spiky}
+    out = render.render(timeline_of([speech(0, "spiky", clips)], 22050), clips, {})
+    assert abs(int(np.abs(out).max()) - render.CEILING * 32767) <= 1
+    assert 20 * np.log10(render.loudness(out, RATE)) < render.SPEECH_DBFS - 3
 
 
 def test_silent_clip_stays_silent():

@@ -94,23 +94,24 @@ def loudness(samples: numpy.ndarray, rate: int) -> float:
     return float(np.sqrt(voiced.mean()))
 
 
-def level(samples: numpy.ndarray, rate: int, target_dbfs: float) -> numpy.ndarray:
-    """int16 ``samples`` as float32 (full scale = 1.0) at ``target_dbfs`` loudness, their
-    peak at most ``CEILING``."""
+def gain(samples: numpy.ndarray, rate: int, target_dbfs: float) -> float:
+    """The factor that takes int16 ``samples`` to float (full scale = 1.0) at
+    ``target_dbfs`` loudness, their peak at most ``CEILING``; 0.0 for silence."""
     import numpy as np
 
     measured = loudness(samples, rate)
     if measured == 0.0:
-        return np.zeros(len(samples), np.float32)
+        return 0.0
     peak = float(np.max(np.abs(samples.astype(np.float32)))) / 32768.0
-    gain = min(10 ** (target_dbfs / 20) / measured, CEILING / peak)
-    return samples.astype(np.float32) * np.float32(gain / 32768.0)
+    return min(10 ** (target_dbfs / 20) / measured, CEILING / peak) / 32768.0
 
 
-def _place(timeline, clips, tones, start, stop, volume) -> list[tuple[int, int, numpy.ndarray]]:
-    """(start, end, float32 sound) of every event that reaches into [start, stop), with
-    each distinct sound levelled once."""
-    levelled: dict[tuple[str, str], numpy.ndarray] = {}
+def _place(timeline, clips, tones, start, stop, volume) -> list[tuple[int, int, numpy.ndarray, numpy.float32]]:
+    """(start, end, int16 sound, gain) of every event that reaches into [start, stop);
+    each distinct sound is measured once."""
+    import numpy as np
+
+    gains: dict[tuple[str, str], numpy.float32] = {}
     placed = []
     for event in timeline.events:
         if event.end <= start or event.start >= stop or event.end <= event.start:
@@ -119,17 +120,17 @@ def _place(timeline, clips, tones, start, stop, volume) -> list[tuple[int, int, 
             key, sounds, what, target = event.text, clips, "speech clip", SPEECH_DBFS
         else:
             key, sounds, what, target = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB
-        if (event.kind, key) not in levelled:
-            if key not in sounds:
-                raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
-            levelled[event.kind, key] = level(sounds[key], timeline.rate, target) * volume
-        sound = levelled[event.kind, key]
+        if key not in sounds:
+            raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
+        sound = sounds[key]
         if len(sound) != event.end - event.start:
             raise HoldcueError(
                 f"the {what} for {key!r} is {len(sound)} samples long but its event lasts "
                 f"{event.end - event.start}: compile the timeline with the lengths of these sounds"
             )
-        placed.append((event.start, event.end, sound))
+        if (event.kind, key) not in gains:
+            gains[event.kind, key] = np.float32(gain(sound, timeline.rate, target) * volume)
+        placed.append((event.start, event.end, sound, gains[event.kind, key]))
     placed.sort(key=lambda p: p[0])
     return placed
 
@@ -141,7 +142,7 @@ def _mix(placed, start: int, stop: int, block: int) -> Iterator[numpy.ndarray]:
     silence.flags.writeable = False
     buffer = np.empty(block, np.float32)
     upcoming = 0  # index into placed of the next sound to start
-    active: list[tuple[int, int, numpy.ndarray]] = []
+    active: list = []
     for begin in range(start, stop, block):
         end = min(begin + block, stop)
         while upcoming < len(placed) and placed[upcoming][0] < end:
@@ -153,9 +154,9 @@ def _mix(placed, start: int, stop: int, block: int) -> Iterator[numpy.ndarray]:
             continue
         mix = buffer[: end - begin]
         mix.fill(0.0)
-        for at, until, sound in active:
+        for at, until, sound, factor in active:
             lo, hi = max(at, begin), min(until, end)
-            mix[lo - begin : hi - begin] += sound[lo - at : hi - at]
+            mix[lo - begin : hi - begin] += sound[lo - at : hi - at] * factor
         yield _to_int16(mix)
 
 
