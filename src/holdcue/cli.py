@@ -131,7 +131,37 @@ def list_(as_json: bool) -> None:
     holdcue list
     holdcue list --json
     """
-    raise NotImplementedError
+    from holdcue import compiler, library
+
+    listed = [(entry, compiler.estimate_seconds(entry.routine) if entry.routine else None) for entry in library.entries()]
+    if as_json:
+        click.echo(json.dumps([_entry_json(entry, seconds) for entry, seconds in listed], indent=2, ensure_ascii=False))
+        return
+    rows = [("id", "title", "time", "from", "tools")]
+    for entry, seconds in listed:
+        origin = "built-in" if entry.builtin else "yours"
+        if entry.routine is None:
+            rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {entry.source}"))
+        else:
+            rows.append((entry.id, entry.title, clock(seconds).split(".")[0], origin, ", ".join(entry.tools)))
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        click.echo("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[4]]).rstrip())
+
+
+def _entry_json(entry, seconds: float | None) -> dict:
+    return {
+        "id": entry.id,
+        "title": entry.title,
+        "summary": entry.summary,
+        "areas": list(entry.areas),
+        "tools": list(entry.tools),
+        "builtin": entry.builtin,
+        "source": entry.source,
+        "steps": len(entry.routine.steps) if entry.routine else None,
+        "duration": round(seconds, 1) if seconds is not None else None,
+        "problems": [str(problem) for problem in entry.problems],
+    }
 
 
 @cli.command()
@@ -143,7 +173,27 @@ def validate(files: tuple[str, ...]) -> None:
     holdcue validate neck.yaml
     holdcue validate ~/.config/holdcue/routines/*.yaml
     """
-    raise NotImplementedError
+    from holdcue import routine
+
+    failed = 0
+    for file in files:
+        try:
+            loaded = routine.load_file(file)
+        except errors.RoutineError as error:
+            failed += 1
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
+            continue
+        except errors.RoutineNotFound as error:
+            failed += 1
+            click.echo(str(error), err=True)
+            continue
+        for warning in loaded.warnings:
+            click.echo(str(warning), err=True)
+        warned = len(loaded.warnings)
+        click.echo(f"{file}: ok, {len(loaded.steps)} steps" + (f", {warned} warning{'s' * (warned != 1)}" if warned else ""))
+    if failed:
+        raise Failure(f"errors in {failed} of {len(files)} file{'s' * (len(files) != 1)}.", ExitCode.INVALID_ROUTINE)
 
 
 @cli.command()
