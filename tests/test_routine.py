@@ -356,3 +356,19 @@ def test_a_file_over_1_mb_is_refused_before_parsing(tmp_path, monkeypatch):
 def test_problems_print_like_a_compiler():
     problem = Problem("neck.yaml", 7, 11, "steps[2].time", '"45" has no unit; write "45s"')
     assert str(problem) == 'neck.yaml:7:11: steps[2].time: "45" has no unit; write "45s"'
+
+
+def test_every_routine_in_the_format_docs_is_valid(tmp_path, monkeypatch):
+    from holdcue import library
+
+    monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "sounds").mkdir()
+    for name in ("bowl", "chime"):
+        make_wav(tmp_path / "sounds" / f"{name}.wav")
+    docs = (Path(__file__).parents[1] / "docs" / "routines.md").read_text(encoding="utf-8")
+    blocks = [block.split("```")[0] for block in docs.split("```yaml\n")[1:]]
+    examples = [block for block in blocks if "\ntitle: " in f"\n{block}"]
+    assert len(examples) >= 7
+    for text in examples:
+        loaded = load(text, "example.yaml", base_dir=tmp_path, resolve=library.find_id)
+        assert loaded.steps
