@@ -40,7 +40,7 @@ TAIL_MS = 50  # silence kept after the last sound of a clip
 ONSET_FRACTION = 1 / 256  # a sample is sound when it reaches this fraction of the peak (-48 dB)
 DEFAULT_LANGUAGE = "en"
 DEFAULT_TIMEOUT = 30.0  # seconds for one utterance
-SMALL_BATCH = 12  # up to this many texts are synthesized in this process (no worker start-up)
+SMALL_BATCH = 40  # up to this many texts are said in this process: workers take longer to start
 INSTALL_HINT = "Install it with `sudo apt-get install espeak-ng` (Debian, Raspberry Pi OS)."
 
 
