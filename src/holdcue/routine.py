@@ -95,7 +95,7 @@ MAX_PROBLEMS = 50  # a file of garbage gets the first problems, not thousands
 LONG_COMPRESSION_MS = 90_000
 SCHEMA_PATH = Path(__file__).with_name("routine.schema.json")
 
-Resolver = Callable[[str], tuple[str, str, "Path | None"]]
+Resolver = Callable[[str], tuple[str, str, Path | None]]
 
 ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _LANGUAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]*")
@@ -106,6 +106,7 @@ _UNITS = {
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3_600_000),
 }
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([^\W\d_]*)\s*")
+_AT_CHOICES = '"half", a percentage like "25%" or a time like "20s"'
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target")
@@ -142,7 +143,8 @@ def parse_duration(text: str) -> int:
         if not unit:
             raise ValueError(f'"{text}" has no unit; write "{text}s"')
         if unit not in _UNITS:
-            raise ValueError(f'"{text}": unknown unit "{unit}"{_did_you_mean(unit, _UNITS, "; use ms, s, min or h")}')
+            hint = _did_you_mean(unit, _UNITS, "; use ms, s, min or h")
+            raise ValueError(f'"{text}": unknown unit "{unit}"{hint}')
         total += Fraction(number) * _UNITS[unit]
         position = part.end()
     return round(total)
@@ -334,6 +336,15 @@ class _Checker:
             return None
         return value
 
+    def choice(self, node: yaml.Node, path: str, choices: tuple[str, ...]) -> str | None:
+        value = node.value if isinstance(node, yaml.ScalarNode) and node.tag != _NULL else None
+        if value in choices:
+            return value
+        said = f'"{value}"' if value is not None else _describe(node)
+        hint = _did_you_mean(value, choices) if value else ""
+        self.report(node, path, f"must be {_or(choices)}, not {said}{hint}")
+        return None
+
     def duration(self, node: yaml.Node, path: str, *, zero: bool = False, off: bool = False) -> int | None:
         """A duration of at most 10 minutes; ``zero``: 0s allowed; ``off``: ``false`` is 0."""
         value = _scalar(node)
@@ -421,19 +432,17 @@ def _routine(c: _Checker, root: yaml.Node, routine_id: str | None, chain: tuple)
         return None
     top = c.mapping(root, "", ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "steps"))
     rid = _routine_id(c, top.get("id"), routine_id)
-    title = c.text(top["title"], "title", "give the routine a title") if "title" in top else None
     if "title" not in top:
         c.missing(root, "title", 'add a line like "title: Shoulders and chest"')
-    tools = c.texts(top["tools"], "tools") if "tools" in top else ()
-    lists = {key: c.texts(top[key], key) if key in top else () for key in ("areas", "safety")}
+    areas, tools, safety = (_optional(top, key, "", c.texts) or () for key in ("areas", "tools", "safety"))
     routine = Routine(
         id=rid,
-        title=title or "",
+        title=_optional(top, "title", "", c.text, "give the routine a title") or "",
         steps=(),
-        summary=(c.text(top["summary"], "summary") if "summary" in top else None) or "",
-        areas=lists["areas"],
+        summary=_optional(top, "summary", "", c.text) or "",
+        areas=areas,
         tools=tools,
-        safety=lists["safety"],
+        safety=safety,
         voice=_voice(c, top["voice"]) if "voice" in top else Voice(),
         cues=_cues(c, top["cues"]) if "cues" in top else Cues(),
         source=c.source,
@@ -452,59 +461,49 @@ def _routine_id(c: _Checker, node: yaml.Node | None, routine_id: str | None) -> 
     if value is None:
         return routine_id or ""
     if not ID_PATTERN.fullmatch(value):
-        c.report(node, "id", f'"{value}" is not an id; use lowercase letters, digits and dashes, like "neck-release"')
+        message = "is not an id; use lowercase letters, digits and dashes, like \"neck-release\""
+        c.report(node, "id", f'"{value}" {message}')
     elif routine_id and value != routine_id:
-        c.warn(node, "id", f'"{value}" differs from the file name "{routine_id}"; holdcue finds routines by file name')
+        message = f'differs from the file name "{routine_id}"; holdcue finds routines by file name'
+        c.warn(node, "id", f'"{value}" {message}')
     return value
 
 
 def _voice(c: _Checker, node: yaml.Node) -> Voice:
     keys = c.mapping(node, "voice", ("language", "rate", "volume")) or {}
-    voice = Voice()
-    if "language" in keys:
-        language = c.text(keys["language"], "voice.language")
-        if language and not _LANGUAGE.fullmatch(language):
-            c.report(keys["language"], "voice.language", f'"{language}" is not a voice name; use one like "en", "en-us" or "de" (holdcue voices)')
-        elif language:
-            voice = dataclasses.replace(voice, language=language)
-    if "rate" in keys and (rate := c.integer(keys["rate"], "voice.rate", 80, 400)) is not None:
-        voice = dataclasses.replace(voice, rate=rate)
-    if "volume" in keys and (volume := c.number(keys["volume"], "voice.volume", 0, 1)) is not None:
-        voice = dataclasses.replace(voice, volume=volume)
-    return voice
+    language = _optional(keys, "language", "voice", c.text)
+    if language and not _LANGUAGE.fullmatch(language):
+        message = 'is not a voice name; use one like "en", "en-us" or "de" (holdcue voices)'
+        c.report(keys["language"], "voice.language", f'"{language}" {message}')
+        language = None
+    rate = _optional(keys, "rate", "voice", c.integer, 80, 400)
+    volume = _optional(keys, "volume", "voice", c.number, 0, 1)
+    return Voice(**_given(language=language, rate=rate, volume=volume))
 
 
 def _cues(c: _Checker, node: yaml.Node) -> Cues:
     names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones")
     keys = c.mapping(node, "cues", names) or {}
-    values: dict = {}
-    if "prep" in keys:
-        values["prep_ms"] = c.duration(keys["prep"], "cues.prep", zero=True)
-    if "countdown" in keys:
-        values["countdown"] = c.integer(keys["countdown"], "cues.countdown", 0, 10)
-    if "countdown_style" in keys:
-        values["countdown_style"] = _choice(c, keys["countdown_style"], "cues.countdown_style", ("ticks", "spoken"))
-    if "halfway" in keys:
-        values["halfway"] = c.boolean(keys["halfway"], "cues.halfway")
-    if "time_left" in keys:
-        values["time_left_every_ms"] = c.duration(keys["time_left"], "cues.time_left", off=True)
-    if "breathe" in keys:
-        values["breathe_every_ms"] = c.duration(keys["breathe"], "cues.breathe", off=True)
-    if "switch" in keys:
-        values["switch_ms"] = c.duration(keys["switch"], "cues.switch", zero=True)
-    if "tones" in keys:
-        values["tones"] = _tones(c, keys["tones"])
-    return Cues(**{name: value for name, value in values.items() if value is not None})
+    return Cues(**_given(
+        prep_ms=_optional(keys, "prep", "cues", c.duration, zero=True),
+        countdown=_optional(keys, "countdown", "cues", c.integer, 0, 10),
+        countdown_style=_optional(keys, "countdown_style", "cues", c.choice, ("ticks", "spoken")),
+        halfway=_optional(keys, "halfway", "cues", c.boolean),
+        time_left_every_ms=_optional(keys, "time_left", "cues", c.duration, off=True),
+        breathe_every_ms=_optional(keys, "breathe", "cues", c.duration, off=True),
+        switch_ms=_optional(keys, "switch", "cues", c.duration, zero=True),
+        tones=_tones(c, keys["tones"]) if "tones" in keys else None,
+    ))
 
 
-def _choice(c: _Checker, node: yaml.Node, path: str, choices: tuple[str, ...]) -> str | None:
-    value = node.value if isinstance(node, yaml.ScalarNode) and node.tag != _NULL else None
-    if value in choices:
-        return value
-    said = f'"{value}"' if value is not None else _describe(node)
-    hint = _did_you_mean(value, choices, "") if value else ""
-    c.report(node, path, f"must be {_or(choices)}, not {said}{hint}")
-    return None
+def _optional(keys: dict, name: str, path: str, read: Callable, *args, **kwargs):
+    """``read(value node, its path, ...)`` when the mapping has the key, else None."""
+    return read(keys[name], _join(path, name), *args, **kwargs) if name in keys else None
+
+
+def _given(**values) -> dict:
+    """The values that were given and valid, to leave the others at their defaults."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _tones(c: _Checker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
@@ -518,11 +517,13 @@ def _tones(c: _Checker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
         file = Path(text).expanduser()
         if not file.is_absolute():
             if c.base_dir is None:
-                c.report(value, path, f'"{text}" is a relative path, but this routine is not in a file; use an absolute path')
+                message = "is a relative path, but this routine is not in a file; use an absolute path"
+                c.report(value, path, f'"{text}" {message}')
                 continue
             file = c.base_dir / file
         if not file.is_file():
-            c.report(value, path, f'no such file: "{text}" (a tone\'s path is relative to the routine file\'s folder)')
+            message = "(a tone's path is relative to the routine file's folder)"
+            c.report(value, path, f'no such file: "{text}" {message}')
         elif not _is_wav(file):
             c.report(value, path, f'"{text}" is not a WAV file; use a .wav sound')
         else:
@@ -558,7 +559,9 @@ def _steps(c: _Checker, node: yaml.Node, routine: Routine, chain: tuple) -> Rout
     return dataclasses.replace(routine, steps=tuple(steps))
 
 
-def _include(c: _Checker, node: yaml.MappingNode, path: str, routine: Routine, chain: tuple, steps: list[Step]) -> Routine:
+def _include(
+    c: _Checker, node: yaml.MappingNode, path: str, routine: Routine, chain: tuple, steps: list[Step]
+) -> Routine:
     """Appends the included routine's steps; its tools, areas and safety reminders join the routine's."""
     keys = c.mapping(node, path, ("include", "title"), unknown='an include step takes only "include" and "title"')
     title = c.text(keys["title"], f"{path}.title") if "title" in keys else None
@@ -609,42 +612,43 @@ def _merged(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
 
 def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> Step | None:
     if not isinstance(node, yaml.MappingNode):
-        c.report(node, path, f'a step is a mapping like "- hold: Press and hold." with "time: 30s", not {_describe(node)}')
+        example = '"- hold: Press and hold." with "time: 30s"'
+        c.report(node, path, f"a step is a mapping like {example}, not {_describe(node)}")
         return None
     keys = c.mapping(node, path, _STEP_KEYS)
     kinds = [kind for kind in STEP_KINDS if kind in keys and kind != "rest"] or [k for k in ("rest",) if k in keys]
     if len(kinds) > 1:
         c.report(node, path, f"has {_and(kinds)}, but a step has exactly one kind; split it into steps")
     if not kinds and not any(_join(path, kind) in c.misspelled for kind in STEP_KINDS):
-        c.report(node, path, f"has no kind; start the step with one of {', '.join(STEP_KINDS)}, e.g. \"- hold: ...\"")
+        kinds_list = ", ".join(STEP_KINDS)
+        c.report(node, path, f'has no kind; start the step with one of {kinds_list}, e.g. "- hold: ..."')
     kind = kinds[0] if kinds else "hold"
-    text = c.text(keys[kind], _join(path, kind), f'write what to do, like "{kind}: Breathe slowly."') if kinds else None
-
-    def optional(name, read, *args, **kwargs):
-        return read(keys[name], _join(path, name), *args, **kwargs) if name in keys else None
-
-    sides = _SIDES.get(_choice(c, keys["sides"], _join(path, "sides"), tuple(_SIDES)), ()) if "sides" in keys else ()
-    repeat = optional("repeat", c.integer, 1, 50)
-    count = optional("count", c.integer, 1, 200) or 0
+    text = None
+    if kinds:
+        text = c.text(keys[kind], _join(path, kind), f'write what to do, like "{kind}: Breathe slowly."')
+    sides = _SIDES.get(_optional(keys, "sides", path, c.choice, tuple(_SIDES)), ())
+    repeat = _optional(keys, "repeat", path, c.integer, 1, 50)
+    count = _optional(keys, "count", path, c.integer, 1, 200) or 0
     if kind == "rest" and text and not {"time", "each"} & keys.keys() and _is_duration(text):
-        c.report(keys[kind], _join(path, kind), f'a rest step says what to do, then its time: "- rest: Relax and breathe." and "time: {text}"')
+        example = f'"- rest: Relax and breathe." and "time: {text}"'
+        c.report(keys[kind], _join(path, kind), f"a rest step says what to do, then its time: {example}")
         time_ms = None
     else:
         time_ms = _step_time(c, node, path, keys, count)
-    rest_ms = optional("rest", c.duration, zero=True) if kind != "rest" else None
+    rest_ms = _optional(keys, "rest", path, c.duration, zero=True) if kind != "rest" else None
     if rest_ms and ("repeat" not in keys or repeat == 1):
         c.warn(keys["rest"], _join(path, "rest"), 'has no effect without "repeat" of 2 or more')
     step = Step(
         kind=kind,
         text=text or "",
         time_ms=time_ms or 0,
-        title=optional("title", c.text) or "",
+        title=_optional(keys, "title", path, c.text) or "",
         sides=sides,
         repeat=repeat or 1,
         rest_ms=rest_ms or 0,
         count=count,
         say=_says(c, keys["say"], _join(path, "say"), time_ms, bool(sides)) if "say" in keys else (),
-        target=optional("target", c.text) or "",
+        target=_optional(keys, "target", path, c.text) or "",
         line=node.start_mark.line + 1,
     )
     if text:
@@ -655,7 +659,7 @@ def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> St
 
 def _step_time(c: _Checker, node: yaml.Node, path: str, keys: dict, count: int) -> int | None:
     """The hold's time: ``time``, or ``count`` x ``each``."""
-    time_ms = c.duration(keys["time"], _join(path, "time")) if "time" in keys else None
+    time_ms = _optional(keys, "time", path, c.duration)
     if "each" not in keys:
         if "time" not in keys:
             c.missing(node, _join(path, "time"), 'add a line like "time: 30s" (or "count" with "each")')
@@ -667,7 +671,8 @@ def _step_time(c: _Checker, node: yaml.Node, path: str, keys: dict, count: int) 
         c.report(keys["each"], _join(path, "each"), '"each" is the time of one counted movement; add "count"')
     elif count and each_ms:
         if count * each_ms > MAX_HOLD_MS:
-            c.report(keys["each"], _join(path, "each"), f"{count} x {format_duration(each_ms)} is over the 10 minute limit; split it into shorter steps")
+            message = "is over the 10 minute limit; split it into shorter steps"
+            c.report(keys["each"], _join(path, "each"), f"{count} x {format_duration(each_ms)} {message}")
             return None
         return count * each_ms
     return None
@@ -699,24 +704,25 @@ def _at(c: _Checker, node: yaml.Node, path: str, time_ms: int | None) -> tuple[i
     """(at_ms, at_fraction) of a cue: "half", "25%" or a time into the hold."""
     value = node.value.strip() if isinstance(node, yaml.ScalarNode) and node.tag != _NULL else None
     if value is None:
-        c.report(node, path, f'must be "half", a percentage like "25%" or a time like "20s", not {_describe(node)}')
+        c.report(node, path, f"must be {_AT_CHOICES}, not {_describe(node)}")
         return None
     if value == "half":
         return None, 0.5
     if value.endswith("%"):
         percent = _PERCENT.fullmatch(value)
         if percent is None or not 0 < float(percent[1]) < 100:
-            c.report(node, path, f'"{value}" is not a point in the hold; use a percentage between 0% and 100%, like "25%"')
+            c.report(node, path, f'"{value}" is not a point in the hold; use a percentage between 0% and 100%')
             return None
         return None, float(percent[1]) / 100
     if not _is_duration(value) and not _NUMBER.fullmatch(value):
-        c.report(node, path, f'"{value}" is not a point in the hold; use "half", a percentage like "25%" or a time like "20s"')
+        c.report(node, path, f'"{value}" is not a point in the hold; use {_AT_CHOICES}')
         return None
     at_ms = c.duration(node, path)
     if at_ms is None:
         return None
     if time_ms is not None and at_ms >= time_ms:
-        c.report(node, path, f'"{value}" is not within the hold of {format_duration(time_ms)}; make it shorter, or use "half" or a percentage')
+        advice = 'make it shorter, or use "half" or a percentage'
+        c.report(node, path, f'"{value}" is not within the hold of {format_duration(time_ms)}; {advice}')
         return None
     return at_ms, None
 
@@ -724,7 +730,7 @@ def _at(c: _Checker, node: yaml.Node, path: str, time_ms: int | None) -> tuple[i
 def _placeholders(c: _Checker, node: yaml.Node, path: str, text: str, sides: bool) -> None:
     """Reports unknown placeholders, stray braces and ``{side}`` in a step without sides."""
     try:
-        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None]
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
     except ValueError:
         c.report(node, path, 'has a "{" or "}" that is not part of a placeholder; write {{ or }} for a brace')
         return
@@ -742,13 +748,15 @@ def _safety(c: _Checker, node: yaml.Node, path: str, keys: dict, step: Step, too
     """Warnings (never errors) from the self-massage guidance."""
     if step.kind in ("compress", "hold", "release") and step.time_ms > LONG_COMPRESSION_MS:
         where = keys.get("time") or keys.get("each") or node
-        c.warn(where, _join(path, "time"), f"{format_duration(step.time_ms)} is long for a {step.kind}; limit a compression to 90 seconds; release and come back to it instead")
+        advice = "limit a compression to 90 seconds; release and come back to it instead"
+        c.warn(where, _join(path, "time"), f"{format_duration(step.time_ms)} is long for a {step.kind}; {advice}")
     if step.kind == "roll":
         foam_roller = any("foam roller" in tool.lower() for tool in tools)
         if _NECK.search(step.target) or (foam_roller and _NECK.search(step.text)):
-            c.warn(node, path, "do not foam roll the neck; use your hands or a soft ball with gentle pressure instead")
+            c.warn(node, path, "do not foam roll the neck; work it gently with your hands or a soft ball instead")
     if step.kind in ("roll", "compress") and (bone := _JOINTS_AND_BONES.search(step.target)):
-        c.warn(keys["target"], _join(path, "target"), f'"{bone[0]}" is a joint or bone; work the muscles around it, never over it')
+        message = "is a joint or bone; work the muscles around it, never over it"
+        c.warn(keys["target"], _join(path, "target"), f'"{bone[0]}" {message}')
 
 
 def _scalar(node: yaml.Node) -> object:
