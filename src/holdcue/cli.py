@@ -225,7 +225,34 @@ def prepare(routines: tuple[str, ...], all_: bool) -> None:
     holdcue prepare --all
     holdcue prepare neck-and-upper-trapezius my-routine.yaml
     """
-    raise NotImplementedError
+    from holdcue import library, speech
+
+    if all_ == bool(routines):
+        raise click.UsageError("Name the routines to prepare, or give --all (not both).")
+    broken = []
+    if all_:
+        entries = library.entries()
+        broken = [entry for entry in entries if entry.routine is None]
+        loaded = [entry.routine for entry in entries if entry.routine is not None]
+        for entry in broken:
+            for problem in entry.problems:
+                click.echo(str(problem), err=True)
+    else:
+        loaded = [load(ref) for ref in routines]
+    update, finish = progress_bar("Preparing speech")
+    try:
+        needed, made = speech.prepare(loaded, progress=update)
+    finally:
+        finish()
+    click.echo(
+        f"{len(loaded)} routine{'s' * (len(loaded) != 1)} ready: {needed} spoken cues, "
+        f"{made} synthesized now, {needed - made} already in the cache."
+    )
+    if broken:
+        raise Failure(
+            f"{len(broken)} routine{'s' * (len(broken) != 1)} not prepared: fix the errors above.",
+            ExitCode.INVALID_ROUTINE,
+        )
 
 
 @cli.command()
@@ -237,7 +264,21 @@ def voices(language: str | None) -> None:
     holdcue voices
     holdcue voices --language en
     """
-    raise NotImplementedError
+    from holdcue import speech
+
+    found = speech.list_voices(language)
+    if not found:
+        raise Failure(f'no voice for the language "{language}"; run "holdcue voices" to see them all.', ExitCode.SPEECH_UNAVAILABLE)
+    rows = [("id", "languages", "name")] + [(v.id, ", ".join(v.languages), v.name) for v in found]
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    for voice_id, languages, name in rows:
+        click.echo(f"{voice_id:<{widths[0]}}  {languages:<{widths[1]}}  {name}")
+    if language:
+        try:
+            click.echo(f'A routine with "language: {language}" speaks with {speech.find_voice(language, found).id}.', err=True)
+        except errors.SpeechError:
+            pass  # a prefix of languages ("en-gb-x"), not one itself
+    click.echo('Set a routine\'s voice language to an id or a language above, e.g. "language: en-us".', err=True)
 
 
 @cli.command()

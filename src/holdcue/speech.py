@@ -33,7 +33,7 @@ from holdcue.errors import SpeechError
 if TYPE_CHECKING:
     import numpy
 
-    from holdcue.routine import Voice
+    from holdcue.routine import Routine, Voice
 
 SAMPLE_RATE = 22050
 TAIL_MS = 50  # silence kept after the last sound of a clip
@@ -84,9 +84,18 @@ class Pyttsx3Engine:
             return np.frombuffer(clip.readframes(clip.getnframes()), "<i2").astype(np.int16)
 
 
-def list_voices() -> list[VoiceInfo]:
-    """Every espeak-ng voice, in espeak-ng's order."""
-    return list(_speaker().voices)
+def list_voices(language: str | None = None) -> list[VoiceInfo]:
+    """The espeak-ng voices, in espeak-ng's order; with a language ("en"), only the voices
+    for it and its variants ("en-us", "en-gb-scotland", ...)."""
+    voices = list(_speaker().voices)
+    if not language:
+        return voices
+    wanted = language.strip().lower()
+
+    def names(voice: VoiceInfo) -> list[str]:
+        return [voice.id.lower(), voice.id.lower().rsplit("/", 1)[-1], *(lang.lower() for lang in voice.languages)]
+
+    return [v for v in voices if any(n == wanted or n.startswith(wanted + "-") for n in names(v))]
 
 
 def find_voice(language: str, voices: Iterable[VoiceInfo]) -> VoiceInfo:
@@ -193,6 +202,8 @@ def synthesize_all(
     Pyttsx3Engine) must be picklable: worker processes call it to make their own engine.
     ``workers``: processes for cold synthesis (default: one per core; 1: none, all in this
     process). ``progress(done, total)`` counts distinct texts, cached ones first.
+    Workers are started with "spawn", which imports the program's main module again: a
+    script that calls this must guard its main code with ``if __name__ == "__main__":``.
     """
     cache = cache if cache is not None else ClipCache()
     factory = engine_factory or Pyttsx3Engine
@@ -218,6 +229,40 @@ def synthesize_all(
         if progress:
             progress(len(clips), len(distinct))
     return {text: clips[text] for text in distinct}
+
+
+def prepare(
+    routines: Iterable[Routine],
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
+    """Put every clip the routines speak in the cache. The texts of all routines go to
+    synthesize_all together (one call per voice), so many texts share the worker processes.
+
+    Returns (distinct clips the routines need, how many of them were synthesized now).
+    ``progress(done, total)`` counts clips over all the routines.
+    """
+    from holdcue import compiler
+
+    texts: dict[Voice, dict[str, None]] = {}
+    for routine in routines:
+        texts.setdefault(routine.voice, {}).update(dict.fromkeys(compiler.spoken_texts(routine)))
+    total = sum(len(group) for group in texts.values())
+    before = made = 0
+    for voice, group in texts.items():
+        counts: list[int] = []  # synthesize_all's progress: cached clips first, then one by one
+
+        def report(done: int, _: int) -> None:
+            counts.append(done)
+            if progress:
+                progress(before + done, total)
+
+        synthesize_all(group, voice, cache=cache, engine_factory=engine_factory, progress=report)
+        made += len(group) - counts[0]
+        before += len(group)
+    return total, made
 
 
 def _in_workers(missing, voice, factory, cache, workers) -> Iterator[tuple[str, numpy.ndarray]]:

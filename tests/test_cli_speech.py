@@ -1,0 +1,136 @@
+"""holdcue prepare and holdcue voices, through the real command line."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from holdcue import compiler, library, speech
+from holdcue.cli import cli
+from holdcue.exitcodes import ExitCode
+
+HAVE_ESPEAK = bool(shutil.which("espeak-ng") and ctypes.util.find_library("espeak-ng"))
+
+
+def espeak_test(test):
+    """Real espeak-ng: skipped where it is missing, except under CI=true, where it must be there."""
+    skip = pytest.mark.skipif(
+        not HAVE_ESPEAK and os.environ.get("CI") != "true",
+        reason="espeak-ng is not installed (sudo apt-get install espeak-ng)",
+    )
+    return skip(pytest.mark.speech(test))
+
+
+class ToneEngine:
+    """Stands in for espeak-ng where only the command's bookkeeping is tested."""
+
+    name = "tone"
+
+    def synthesize(self, text, voice):
+        return np.full(200 + len(text), 3000, np.int16)
+
+
+@pytest.fixture(autouse=True)
+def _folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path / "config"))
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+@espeak_test
+def test_prepare_fills_the_cache_once(tmp_path):
+    rid = "neck-and-upper-trapezius"
+    needed = len(compiler.spoken_texts(library.load_routine(rid)))
+
+    first = run("prepare", rid)
+    assert first.exit_code == 0, first.output
+    assert f"1 routine ready: {needed} spoken cues, {needed} synthesized now, 0 already in the cache." in first.stdout
+    assert len(list((tmp_path / "cache" / "speech").glob("*.wav"))) == needed
+
+    again = run("prepare", rid)
+    assert again.exit_code == 0
+    assert f"0 synthesized now, {needed} already in the cache." in again.stdout
+
+
+def test_prepare_all_prepares_the_good_routines_and_reports_the_broken_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(speech, "Pyttsx3Engine", ToneEngine)
+    routines = tmp_path / "config" / "routines"
+    routines.mkdir(parents=True)
+    (routines / "broken.yaml").write_text("title: Broken\nsteps: []\n")
+    loaded = [library.load_routine(rid) for rid in library.builtin_ids()]
+    texts = {(routine.voice, text) for routine in loaded for text in compiler.spoken_texts(routine)}
+
+    result = run("prepare", "--all")
+    assert result.exit_code == ExitCode.INVALID_ROUTINE
+    assert "broken.yaml" in result.stderr
+    assert f"{len(library.builtin_ids())} routines ready: {len(texts)} spoken cues" in result.stdout
+    assert len(list((tmp_path / "cache" / "speech").glob("*.wav"))) == len(texts)
+
+
+@pytest.mark.parametrize("args", [["prepare"], ["prepare", "--all", "neck-and-upper-trapezius"]])
+def test_prepare_needs_routines_or_all(args):
+    result = run(*args)
+    assert result.exit_code == ExitCode.USAGE
+    assert "--all" in result.output
+
+
+def test_prepare_an_unknown_routine():
+    result = run("prepare", "no-such-routine")
+    assert result.exit_code == ExitCode.INVALID_ROUTINE
+    assert "holdcue list" in result.stderr
+
+
+@espeak_test
+def test_voices_lists_ids_languages_and_names():
+    result = run("voices")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "languages", "name"]
+    assert any(line.split()[:2] == ["gmw/en-us", "en-us"] for line in lines)
+    assert len(lines) == len(speech.list_voices()) + 1
+
+
+@espeak_test
+def test_voices_for_a_language_and_the_voice_it_gets():
+    result = run("voices", "--language", "en")
+    assert result.exit_code == 0
+    ids = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert "gmw/en" in ids and "gmw/en-us" in ids
+    assert all(voice_id.split("/")[-1].startswith("en") for voice_id in ids)  # no vi-vn-x-central
+    assert '"language: en" speaks with gmw/en.' in result.stderr
+
+
+@espeak_test
+def test_voices_for_an_unknown_language():
+    result = run("voices", "--language", "xx")
+    assert result.exit_code == ExitCode.SPEECH_UNAVAILABLE
+    assert "holdcue voices" in result.stderr
+
+
+def test_without_espeak_the_commands_say_what_to_install():
+    program = """
+import ctypes, sys
+load = ctypes.cdll.LoadLibrary
+def refuse_espeak(name):
+    if "espeak" in str(name):
+        raise OSError(f"{name}: cannot open shared object file")
+    return load(name)
+ctypes.cdll.LoadLibrary = refuse_espeak
+from holdcue.cli import main
+sys.argv = ["holdcue", "voices"]
+main()
+"""
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.returncode == ExitCode.SPEECH_UNAVAILABLE
+    assert "sudo apt-get install espeak-ng" in result.stderr
+    assert "Traceback" not in result.stderr
