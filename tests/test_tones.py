@@ -137,6 +137,7 @@ def test_own_tone_in_any_wav_layout_is_mixed_down_and_resampled(tmp_path):
         (lambda d: d / "missing.wav", "not found"),
         (lambda d: (d / "text.wav").write_text("not audio") and d / "text.wav", "cannot read"),
         (lambda d: soundfile.write(d / "empty.wav", np.zeros(0), RATE) or d / "empty.wav", "no sound"),
+        (lambda d: soundfile.write(d / "long.wav", np.zeros(RATE + 1), RATE) or d / "long.wav", "at most 1s"),
     ],
 )
 def test_unusable_own_tone_is_a_routine_error_naming_the_file(tmp_path, make, expect):

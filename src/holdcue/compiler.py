@@ -26,14 +26,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from holdcue.routine import Routine, Step
+from holdcue.routine import MIN_HOLD_MS, Routine, Step  # noqa: F401 (MIN_HOLD_MS: shortest hold)
 from holdcue.timeline import Event, Segment, Timeline
 
 DEFAULT_RATE = 22050
 GAP_MS = 250  # quiet between two sounds, and after speech before a hold starts
 TAIL_MS = 1500  # quiet after "session complete"
 HALFWAY_MIN_MS = 10_000  # shorter holds get no halfway cue
-MIN_HOLD_MS = 1000  # the loader refuses shorter holds; tones last at most this long
 BREATHING = (
     "Breathe in slowly, and let it go.",
     "Keep breathing, slow and easy.",

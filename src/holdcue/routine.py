@@ -89,6 +89,7 @@ class Routine:
 # ---------------------------------------------------------------------------------------
 
 MAX_FILE_BYTES = 1_000_000  # routine files over 1 MB are refused before parsing
+MIN_HOLD_MS = 1000  # a shorter hold can't be followed (and a tone lasts up to this long)
 MAX_HOLD_MS = 10 * 60_000  # no hold, pause or cue interval may be longer than 10 minutes
 MAX_NESTING = 30  # YAML nesting deeper than any routine needs
 MAX_PROBLEMS = 50  # a file of garbage gets the first problems, not thousands
@@ -635,6 +636,10 @@ def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> St
         time_ms = None
     else:
         time_ms = _step_time(c, node, path, keys, count)
+    if time_ms is not None and time_ms < MIN_HOLD_MS:
+        where = "time" if "time" in keys else "each"
+        c.report(keys[where], _join(path, where), f"a hold of {format_duration(time_ms)} is too short to follow; make it at least 1s")
+        time_ms = None
     rest_ms = _optional(keys, "rest", path, c.duration, zero=True) if kind != "rest" else None
     if rest_ms and ("repeat" not in keys or repeat == 1):
         c.warn(keys["rest"], _join(path, "rest"), 'has no effect without "repeat" of 2 or more')

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from holdcue.errors import HoldcueError, Problem, RoutineError
-from holdcue.routine import TONE_NAMES
+from holdcue.routine import MIN_HOLD_MS, TONE_NAMES
 
 if TYPE_CHECKING:
     import numpy
@@ -81,6 +81,9 @@ def _read_own(path: str, rate: int) -> numpy.ndarray:
         ) from error
     if not len(data):
         raise RoutineError([_problem(path, "the tone file has no sound in it; give a WAV file with the tone")])
+    if len(data) > source_rate * MIN_HOLD_MS // 1000:
+        seconds = len(data) / source_rate
+        raise RoutineError([_problem(path, f"the tone lasts {seconds:.1f}s; a tone may last at most 1s, so it fits the shortest hold")])
     return _resample(np.asarray(data.mean(axis=1), dtype=np.float32), source_rate, rate)
 
 
