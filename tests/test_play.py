@@ -191,6 +191,14 @@ def first_segment(timeline, step: int, phase: str | None = None, side: str | Non
     )
 
 
+def first_heard(timeline, segment) -> int:
+    """Where a part is first heard: its first own sound (a hold's end tone sounds at the
+    start of what follows, but belongs to the hold), else its start."""
+    index = timeline.segments.index(segment)
+    own = [e.start for e in timeline.events if e.segment >= index and segment.start <= e.start < segment.end]
+    return min(own, default=segment.start)
+
+
 def position_at(take: Take, t: float, origin: int, prefix: int) -> int:
     return origin + round((t - take.started) * RATE) - prefix
 
@@ -304,11 +312,11 @@ def test_half_hour_session_with_pauses_and_skips_is_exact_and_fast(long_session)
     skip_from = paused + round(40.0 * RATE) - prefix2
     step3 = first_segment(tl, segments[segment_index(tl, skip_from)].step + 1)
     prepare = next(g for g in segments if g.phase == "prepare" and g.start > step3.start + 60 * RATE)
-    t4 = t3 + LEAD + (prepare.start - step3.start) / RATE + 0.5  # pause while getting into position
+    t4 = t3 + LEAD + (prepare.start - first_heard(tl, step3)) / RATE + 0.5  # pause while getting into position
     t5 = t4 + 30.0  # resume: the announcement (or change of side) again
     lead_up = segments[segments.index(prepare) - 1]
     assert lead_up.phase in play.LEAD_UP
-    t6 = t5 + LEAD + (prepare.start - lead_up.start) / RATE + 10.0  # back: this step from its start
+    t6 = t5 + LEAD + (prepare.start - first_heard(tl, lead_up)) / RATE + 10.0  # back: this step from its start
     restart = first_segment(tl, prepare.step)
     script = [(t1, Command.PAUSE), (t2, Command.PAUSE), (t3, Command.NEXT), (t4, Command.PAUSE), (t5, Command.PAUSE), (t6, Command.PREVIOUS)]
 
@@ -321,9 +329,9 @@ def test_half_hour_session_with_pauses_and_skips_is_exact_and_fast(long_session)
     expected = [  # (clock time it starts, origin, instruction, prefix)
         (0.0, 0, None, lead),
         (t2, paused, switch, prefix2),
-        (t3, step3.start, None, lead),
-        (t5, lead_up.start, None, lead),
-        (t6, restart.start, None, lead),
+        (t3, first_heard(tl, step3), None, lead),
+        (t5, first_heard(tl, lead_up), None, lead),
+        (t6, first_heard(tl, restart), None, lead),
     ]
     origin_time = sink.takes[0].started
     assert len(sink.takes) == len(expected)
@@ -388,10 +396,13 @@ def test_pause_outside_a_hold_resumes_at_the_announcement(short):
     t = prepare.start / RATE + LEAD + 0.5
     result, sink, _, _ = run(short, [(t, Command.PAUSE), (t + 3, Command.PAUSE)])
     assert result.finished
-    assert np.array_equal(sink.takes[1].samples, expected_take(short, announce.start))
-    # The end tone of the hold before belongs to that hold: it is not played again.
+    # The end tone of the hold before sounds at the start of the announcement's segment,
+    # but belongs to that hold: the announcement is heard at once after the lead-in.
     end_tone = next(e for e in tl.events if e.name == "end" and e.start == announce.start)
-    assert not sink.takes[1].samples[round(LEAD * RATE) : round(LEAD * RATE) + end_tone.end - end_tone.start].any()
+    speech = next(e for e in tl.events if e.kind == "speech" and e.start > announce.start)
+    assert first_heard(tl, announce) == speech.start > end_tone.end
+    assert np.array_equal(sink.takes[1].samples, expected_take(short, speech.start))
+    assert sink.takes[1].samples[round(LEAD * RATE)] != 0
 
 
 def test_pausing_twice_in_a_row_and_pausing_during_the_lead_in(short):
@@ -417,7 +428,7 @@ def test_next_goes_to_the_next_step_and_ignores_the_end(short):
     _, sink, shown, _ = run(short, script)
     step1, step2 = first_segment(tl, 0), first_segment(tl, 1)
     assert step1.start > 0  # there is an introduction to skip
-    starts = [step1.start, step2.start]
+    starts = [first_heard(tl, step1), first_heard(tl, step2)]
     for take, origin in zip(sink.takes[1:], starts):
         assert np.array_equal(take.samples, expected_take(short, origin))
     assert [t.handle.stopped for t in sink.takes] == [True, True, False]
@@ -426,8 +437,8 @@ def test_next_goes_to_the_next_step_and_ignores_the_end(short):
     last = first_segment(tl, 5)
     outro = tl.segments[-1]
     _, sink, _, _ = run(short, [(0.5, Command.NEXT)], start_at="6")
-    assert np.array_equal(sink.takes[0].samples, expected_take(short, last.start))
-    assert np.array_equal(sink.takes[1].samples, expected_take(short, outro.start))
+    assert np.array_equal(sink.takes[0].samples, expected_take(short, first_heard(tl, last)))
+    assert np.array_equal(sink.takes[1].samples, expected_take(short, first_heard(tl, outro)))
     result, sink, _, _ = run(short, [(0.5, Command.NEXT), (1.0, Command.NEXT)], start_at="6")
     assert len(sink.takes) == 2 and result.finished
 
@@ -435,18 +446,18 @@ def test_next_goes_to_the_next_step_and_ignores_the_end(short):
 def test_previous_restarts_the_step_and_twice_goes_back_one(short):
     tl = short.timeline
     step2, step3 = first_segment(tl, 1), first_segment(tl, 2)
-    into = step3.start / RATE + LEAD + 6.0  # six seconds into step 3
+    into = first_heard(tl, step3) / RATE + LEAD + 6.0  # six seconds into step 3
     # Mid-step: back to its start. Pressed again at once: the step before.
     result, sink, _, _ = run(short, [(into, Command.PREVIOUS), (into + 0.5, Command.PREVIOUS)])
     assert result.finished
-    assert np.array_equal(sink.takes[1].samples, expected_take(short, step3.start))
-    assert np.array_equal(sink.takes[2].samples, expected_take(short, step2.start))
+    assert np.array_equal(sink.takes[1].samples, expected_take(short, first_heard(tl, step3)))
+    assert np.array_equal(sink.takes[2].samples, expected_take(short, first_heard(tl, step2)))
     # Once the step has played a while, a single press restarts it again.
     _, sink, _, _ = run(short, [(into, Command.PREVIOUS), (into + 10.0, Command.PREVIOUS)])
-    assert np.array_equal(sink.takes[2].samples, expected_take(short, step3.start))
+    assert np.array_equal(sink.takes[2].samples, expected_take(short, first_heard(tl, step3)))
     # Within two seconds of a step's start (counting from after the lead-in): the one before.
-    _, sink, _, _ = run(short, [(step3.start / RATE + LEAD + 1.5, Command.PREVIOUS)])
-    assert np.array_equal(sink.takes[1].samples, expected_take(short, step2.start))
+    _, sink, _, _ = run(short, [(first_heard(tl, step3) / RATE + LEAD + 1.5, Command.PREVIOUS)])
+    assert np.array_equal(sink.takes[1].samples, expected_take(short, first_heard(tl, step2)))
     # In the first step, going back reaches the introduction.
     _, sink, _, _ = run(short, [(0.5, Command.PREVIOUS)], start_at="1")
     assert np.array_equal(sink.takes[1].samples, expected_take(short, 0))
@@ -459,7 +470,7 @@ def test_previous_and_next_while_paused_play_from_the_new_place(short):
     t = hold.start / RATE + LEAD + 3
     result, sink, shown, _ = run(short, [(t, Command.PAUSE), (t + 5, Command.NEXT)])
     assert result.finished
-    assert np.array_equal(sink.takes[1].samples, expected_take(short, step3.start))
+    assert np.array_equal(sink.takes[1].samples, expected_take(short, first_heard(tl, step3)))
     assert sink.takes[1].started == pytest.approx(sink.takes[0].started + t + 5)
 
 
@@ -497,9 +508,9 @@ def test_keys_are_opened_and_closed_even_on_ctrl_c(short):
 def test_start_at_a_step_number_or_title(short):
     tl = short.timeline
     for spec, step in (("3", 2), (" 1 ", 0), ("long press", 3), ("Long Press", 3), ("collarbone", 1)):
-        assert play.start_position(tl, spec) == first_segment(tl, step).start, spec
+        assert play.start_position(tl, spec) == first_heard(tl, first_segment(tl, step)), spec
     result, sink, _, _ = run(short, start_at="long")
-    assert np.array_equal(sink.takes[0].samples, expected_take(short, first_segment(tl, 3).start))
+    assert np.array_equal(sink.takes[0].samples, expected_take(short, first_heard(tl, first_segment(tl, 3))))
     assert result.finished
 
 
@@ -511,8 +522,8 @@ def test_start_at_prefers_an_exact_title():
         cues=Cues(prep_ms=0),
     )
     tl = make_session(routine).timeline
-    assert play.start_position(tl, "calf press") == first_segment(tl, 1).start
-    assert play.start_position(tl, "calf") == first_segment(tl, 0).start
+    assert play.start_position(tl, "calf press") == first_heard(tl, first_segment(tl, 1))
+    assert play.start_position(tl, "calf") == first_heard(tl, first_segment(tl, 0))
 
 
 def test_start_at_something_that_is_no_step_says_which_steps_there_are(short):

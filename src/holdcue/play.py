@@ -176,8 +176,9 @@ class Player:
         self.last_previous = float("-inf")
         segments = timeline.segments
         self.starts = [s.start for s in segments]
-        # Steps as the controls see them: runs of segments of one step, the intro, the end.
-        self.parts = [s.start for i, s in enumerate(segments) if i == 0 or s.step != segments[i - 1].step]
+        # Steps as the controls see them (runs of segments of one step, the intro, the end),
+        # each from where it is first heard.
+        self.parts = [first_heard(timeline, i) for i, s in enumerate(segments) if i == 0 or s.step != segments[i - 1].step]
         self.steps = max((s.step for s in segments), default=-1) + 1
 
     # -- where we are ---------------------------------------------------------------------
@@ -320,7 +321,7 @@ class Player:
             before = segments[index - 1]
             if before.phase in LEAD_UP and before.step == here.step:
                 index -= 1
-        return segments[index].start, None
+        return first_heard(self.timeline, index), None
 
     def instruction(self, hold: int) -> Event | None:
         """The first thing said in the part that led to this hold: the announcement, the
@@ -399,13 +400,23 @@ class Player:
             self.clock.sleep(0.01)
 
 
+def first_heard(timeline: Timeline, index: int) -> int:
+    """Where segment ``index`` is first heard: its first own sound (not the end tone of the
+    hold before it, which sounds at its start), or its start when it has none."""
+    segment = timeline.segments[index]
+    for event in timeline.events:
+        if event.start >= segment.start and event.segment >= index:
+            return event.start if event.start < segment.end else segment.start
+    return segment.start
+
+
 def start_position(timeline: Timeline, step: str) -> int:
-    """The sample where a step starts: ``step`` is its 1-based number or words of its title.
+    """Where a step is first heard: ``step`` is its 1-based number or words of its title.
     Raises ValueError with the steps there are when none matches."""
     firsts: dict[int, Segment] = {}
-    for segment in timeline.segments:
-        if segment.step >= 0:
-            firsts.setdefault(segment.step, segment)
+    for index, segment in enumerate(timeline.segments):
+        if segment.step >= 0 and segment.step not in firsts:
+            firsts[segment.step] = replace(segment, start=first_heard(timeline, index))
     listing = "; ".join(f"{n + 1} {s.title}" for n, s in sorted(firsts.items()))
     wanted = step.strip()
     if wanted.isdigit():

@@ -1,0 +1,211 @@
+"""`holdcue play` end to end through a real audio stack: ALSA -> PulseAudio -> a null sink
+whose monitor is recorded in real time, with real espeak-ng speech. What was heard is
+found in the recording and checked against the timeline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import termios
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio_stack import RATE, NullSink, PtyChild, Recorder, find, holdcue, missing
+from holdcue import library, play, session
+from holdcue.render import render
+from holdcue.speech import ClipCache
+
+FIXTURE = str(Path(__file__).parent / "fixtures" / "play" / "short.yaml")
+LACKING = missing()
+EXACT = RATE // 1000  # 1 ms, in samples
+
+pytestmark = [
+    pytest.mark.audio,
+    pytest.mark.speech,
+    pytest.mark.skipif(
+        bool(LACKING) and os.environ.get("CI") != "true",
+        reason=f"needs {', '.join(LACKING)}",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def fixture(cache):
+    """The short routine's session, with its speech made in the cache the command uses."""
+    return session.build(library.load_routine(FIXTURE), cache=ClipCache(cache / "speech"))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, cache):
+    if LACKING:
+        pytest.fail(f"the audio end-to-end tests need {', '.join(LACKING)} (CI=true: they may not be skipped)")
+    with NullSink(tmp_path_factory.mktemp("pulse")) as stack:
+        yield {**stack.env, "HOLDCUE_CACHE_DIR": str(cache)}
+
+
+def sounds(fixture) -> dict[int, np.ndarray]:
+    """Every event of the timeline as it sounds in the mix, by index."""
+    tl = fixture.timeline
+    return {i: render(tl, fixture.clips, fixture.tones, start=e.start, stop=e.end) for i, e in enumerate(tl.events)}
+
+
+def heard(recording: np.ndarray, fixture) -> list[tuple[int, int]]:
+    """(onset in the recording, event index) of every event of the timeline found in it.
+    The same text or tone sounds the same each time, so each match is listed under every
+    event that sounds like it; callers pick."""
+    found = []
+    templates: dict[bytes, list[int]] = {}
+    for i, sound in sounds(fixture).items():
+        templates.setdefault(sound.tobytes(), []).append(i)
+    for key, events in templates.items():
+        template = np.frombuffer(key, np.int16)
+        for at in find(recording, template):
+            found.extend((at, i) for i in events)
+    return sorted(found)
+
+
+def test_every_cue_sounds_exactly_where_the_timeline_puts_it(env, fixture):
+    tl = fixture.timeline
+    with Recorder(env) as recorder:
+        done = subprocess.run(holdcue("play", FIXTURE), env=env, capture_output=True, text=True, timeout=120)
+        time.sleep(0.3)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    # No terminal: one plain line per segment.
+    lines = done.stdout.splitlines()
+    assert lines[0] == "0:00  Introduction" and lines[-1].endswith("Session complete")
+    assert len(lines) == len(tl.segments)
+
+    recording = recorder.recording().samples
+    found = heard(recording, fixture)
+    # Each event, in order: the one match that fits the order of the session.
+    onsets = []
+    for i, event in enumerate(tl.events):
+        candidates = [at for at, j in found if j == i and (not onsets or at > onsets[-1])]
+        assert candidates, f"not heard: {event}"
+        onsets.append(candidates[0])
+    first = tl.events[0].start
+    errors = [(at - onsets[0]) - (e.start - first) for at, e in zip(onsets, tl.events)]
+    assert max(abs(e) for e in errors) <= EXACT, f"onset errors in samples: {errors}"
+    assert sum(e.kind == "tone" for e in tl.events) >= 9
+
+
+def test_pause_resume_and_skip_are_heard_as_they_should_be(env, fixture):
+    tl = fixture.timeline
+    events = tl.events
+    left = next(s for s in tl.segments if s.phase == "hold" and s.side == "left")
+    start_left = next(i for i, e in enumerate(events) if e.name == "start" and e.start == left.start)
+    tick_left = next(i for i, e in enumerate(events) if e.name == "tick" and left.start < e.start < left.end)
+    end_left = next(i for i, e in enumerate(events) if e.name == "end" and e.start == left.end)
+    announce = next(i for i, e in enumerate(events) if e.kind == "speech" and e.text.startswith("Next: Press"))
+    hands = next(i for i, e in enumerate(events) if e.kind == "speech" and e.text.startswith("Next: Relax"))
+    hands_tones = [i for i, e in enumerate(events) if e.kind == "tone" and e.start > events[hands].start]
+    instruction = events[announce].end - events[announce].start
+
+    with Recorder(env) as recorder:
+        child = PtyChild(holdcue("play", FIXTURE, "--start-at", "1"), env)
+        try:
+            seen = child.wait_for("hold ·", 30)  # the left hold has begun
+            assert not termios.tcgetattr(child.slave)[3] & termios.ICANON  # keys arrive at once
+            time.sleep(0.9)
+            paused_at = child.send(b" ")  # before the tick: it must wait for the resume
+            seen = child.wait_for("PAUSED", 5, seen)
+            time.sleep(1.5)
+            resumed_at = child.send(b" ")
+            seen = child.wait_for("· right side", 30, seen)  # the change of side has begun
+            time.sleep(1.0)
+            skipped_at = child.send(b"n")
+            code = child.wait(60)
+        finally:
+            restored = termios.tcgetattr(child.slave)
+            child.close()
+        time.sleep(0.3)
+    assert code == 0, child.text()
+    assert restored[3] == child.initial[3]  # the terminal is as it was
+    rec = recorder.recording()
+    found = heard(rec.samples, fixture)
+
+    def onsets(index: int) -> list[int]:
+        return [at for at, i in found if i == index]
+
+    # Start tones: the left hold's, then (the right side skipped) the next step's.
+    starts = onsets(start_left)
+    assert len(starts) == 2
+    start = starts[0]
+    held_before = paused_at - rec.time_of(start)
+    assert 0.8 < held_before < 2.0
+    # While paused: silence, though the tick was due.
+    quiet = rec.samples[rec.sample_at(paused_at + 0.4) : rec.sample_at(resumed_at)]
+    assert len(quiet) > RATE and not np.any(np.abs(quiet.astype(int)) > 30)
+    # On resume: the instruction again, a lead-in after the key...
+    first_time, again = onsets(announce)
+    assert first_time < start < again
+    assert play.LEAD_IN - 0.05 < rec.time_of(again) - resumed_at < play.LEAD_IN + 0.5
+    # ...then the hold goes on with the time it had left: its tick and end tone exactly a
+    # second apart, and the hold heard in two parts adds up to its length.
+    assert not [t for t in onsets(tick_left) if start < t < again]
+    tick = min(t for t in onsets(tick_left) if t > again)
+    end = min(t for t in onsets(end_left) if t > again)
+    assert abs((end - tick) - (events[end_left].start - events[tick_left].start)) <= EXACT
+    went_on = again + instruction + round(play.RECAP_GAP * RATE)
+    held_after = (end - went_on) / RATE
+    assert held_before + held_after == pytest.approx((left.end - left.start) / RATE, abs=0.08)
+    # After "n" during the change of side: the next step, exactly as the timeline has it.
+    (next_step,) = onsets(hands)
+    assert play.LEAD_IN - 0.05 < rec.time_of(next_step) - skipped_at < play.LEAD_IN + 0.6
+    for i in hands_tones:
+        matches = [at for at in onsets(i) if at > next_step]
+        assert matches, f"not heard after the skip: {events[i]}"
+        assert abs((matches[0] - next_step) - (events[i].start - events[hands].start)) <= EXACT
+
+
+def test_ctrl_c_silences_at_once_exits_130_and_restores_the_terminal(env, fixture):
+    with Recorder(env) as recorder:
+        child = PtyChild(holdcue("play", FIXTURE), env)
+        try:
+            child.wait_for("Introduction", 30)
+            time.sleep(1.0)  # the introduction is being spoken
+            interrupted_at = child.send(b"\x03")
+            code = child.wait(10)
+            exited_at = time.monotonic()
+        finally:
+            restored = termios.tcgetattr(child.slave)
+            child.close()
+        time.sleep(1.2)
+    assert code == 130, child.text()
+    assert exited_at - interrupted_at < 2.0
+    assert "Interrupted" in child.text() and "Traceback" not in child.text()
+    assert restored[3] == child.initial[3]
+    rec = recorder.recording()
+    before = rec.samples[rec.sample_at(interrupted_at - 0.3) : rec.sample_at(interrupted_at)]
+    after = rec.samples[rec.sample_at(interrupted_at + 0.4) :]
+    assert np.any(before != 0), "nothing was playing"
+    assert len(after) > RATE // 2 and not np.any(after != 0), "the sound went on after Ctrl-C"
+
+
+def test_q_ends_the_session_quietly(env):
+    with Recorder(env) as recorder:
+        child = PtyChild(holdcue("play", FIXTURE, "--start-at", "hands"), env)
+        try:
+            child.wait_for("Keys: space pause/resume", 30)
+            child.wait_for("Hands", 30)
+            time.sleep(1.0)
+            quit_at = child.send(b"q")
+            code = child.wait(10)
+            exited_at = time.monotonic()
+        finally:
+            child.close()
+        time.sleep(1.2)
+    assert code == 0, child.text()
+    assert exited_at - quit_at < 2.0
+    rec = recorder.recording()
+    after = rec.samples[rec.sample_at(quit_at + 0.4) :]
+    assert len(after) > RATE // 2 and not np.any(after != 0)
