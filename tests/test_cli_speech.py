@@ -134,3 +134,32 @@ main()
     assert result.returncode == ExitCode.SPEECH_UNAVAILABLE
     assert "sudo apt-get install espeak-ng" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@espeak_test
+def test_ctrl_c_during_prepare_stops_cleanly(tmp_path):
+    import signal
+    import time
+
+    folder = tmp_path / "cache" / "speech"
+    command = [sys.executable, "-m", "holdcue", "prepare", "--all"]
+    # A new process group, like a terminal's: Ctrl-C reaches the command and its workers.
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=os.environ | {"HOLDCUE_CACHE_DIR": str(tmp_path / "cache")},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 30
+    while not (folder.is_dir() and any(folder.glob("*.wav"))) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the workers are synthesizing
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+
+    assert child.returncode == ExitCode.INTERRUPTED
+    assert err.strip().endswith("Interrupted.") and "Traceback" not in err
+    assert not list(folder.glob(".*.tmp"))
+    cache = speech.ClipCache(folder)
+    loaded = [library.load_routine(rid) for rid in library.builtin_ids()]
+    wanted = {cache.path(speech.Pyttsx3Engine.name, r.voice, text): (r.voice, text) for r in loaded for text in compiler.spoken_texts(r)}
+    written = list(folder.glob("*.wav"))
+    assert written and all(cache.get(speech.Pyttsx3Engine.name, *wanted[path]) is not None for path in written)

@@ -268,14 +268,21 @@ def prepare(
 def _in_workers(missing, voice, factory, cache, workers) -> Iterator[tuple[str, numpy.ndarray]]:
     """(text, clip) pairs as worker processes make them; each process has one engine."""
     import multiprocessing
+    import signal
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     # spawn: a forked child would inherit a parent's espeak-ng without its threads.
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache))
+    # Ctrl-C is for this process to handle: the workers, started by the first submits, inherit
+    # a signal mask that blocks SIGINT, so they neither stop half-way nor print tracebacks.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    try:
         for future in as_completed(futures):
             yield futures[future], future.result()
     except BrokenProcessPool as error:
@@ -298,11 +305,8 @@ _worker: tuple[Engine, ClipCache] | None = None
 
 
 def _start_worker(factory: Callable[[], Engine], cache: ClipCache) -> None:
-    """In a worker process: one engine for all its texts; Ctrl-C is the parent's to handle."""
-    import signal
-
+    """In a worker process: one engine for all its texts."""
     global _worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = (factory(), cache)
 
 
