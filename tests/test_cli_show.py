@@ -1,0 +1,79 @@
+"""holdcue show: the timeline as a table and as JSON, with real speech."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import espeak_test
+from holdcue import compiler, library, speech
+from holdcue.cli import cli
+from holdcue.exitcodes import ExitCode
+
+ROUTINE = """\
+title: Quick check
+tools: [tennis ball]
+cues: {prep: 2s, countdown: 2}
+steps:
+  - compress: Press the ball under your {side} foot.
+    time: 12s
+    sides: both
+  - rest: Breathe.
+    time: 3s
+"""
+
+
+@pytest.fixture
+def routine_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "quick.yaml"
+    path.write_text(ROUTINE)
+    return path
+
+
+@espeak_test
+def test_show_prints_every_cue_with_its_time_and_the_total(routine_file):
+    result = CliRunner().invoke(cli, ["show", str(routine_file)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["time", "step", "side", "cue"]
+    assert any("Next: Press the ball under your left foot." in line and line.startswith("0:") for line in lines)
+    assert any("right" in line and "Switch to your right side." in line for line in lines)
+    assert sum("[start tone]" in line for line in lines) == 2
+    assert lines[-1].startswith("total ")
+
+
+@espeak_test
+def test_show_json_matches_the_compiled_timeline(routine_file):
+    result = CliRunner().invoke(cli, ["show", str(routine_file), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+
+    routine = library.load_routine(str(routine_file))
+    clips = speech.synthesize_all(compiler.spoken_texts(routine), routine.voice)  # now all cached
+    speech_events = [e for e in data["events"] if e["kind"] == "speech"]
+    for event in speech_events:
+        assert event["end"] - event["start"] == pytest.approx(len(clips[event["text"]]) / data["rate"])
+    holds = [s for s in data["segments"] if s["phase"] == "hold"]
+    assert [round(h["end"] - h["start"], 6) for h in holds] == [12.0, 12.0]
+    assert [h["side"] for h in holds] == ["left", "right"]
+    assert data["duration"] == data["segments"][-1]["end"]
+    starts = [e["start"] for e in data["events"] if e.get("name") == "start"]
+    assert starts == [h["start"] for h in holds]
+
+
+def test_show_of_an_invalid_routine_names_the_problem_and_exits_3(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("title: Bad\nsteps:\n  - hold: Hold.\n    time: 45\n")
+    result = CliRunner().invoke(cli, ["show", str(path)])
+    assert result.exit_code == ExitCode.INVALID_ROUTINE
+    assert 'bad.yaml:4:11: steps[0].time: "45" has no unit; write "45s"' in result.output
+    assert "Traceback" not in result.output
+
+
+def test_show_of_an_unknown_routine_suggests_the_nearest(tmp_path):
+    result = CliRunner().invoke(cli, ["show", "shoulders-and-chess"])
+    assert result.exit_code == ExitCode.INVALID_ROUTINE
+    assert "shoulders-and-chest" in result.output
