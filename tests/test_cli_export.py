@@ -4,8 +4,6 @@ Speech comes from a clip cache filled beforehand with made-up clips, so these ru
 through the real code path; one test synthesizes with real espeak-ng.
 """
 
-import ctypes.util
-import os
 import shutil
 import zlib
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
+from conftest import espeak_test
 from mutagen.mp3 import MP3
 
 from holdcue import compiler, export, library, session, speech
@@ -21,7 +20,6 @@ from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines" / "valid"
-HAVE_ESPEAK = bool(shutil.which("espeak-ng") and ctypes.util.find_library("espeak-ng"))
 
 
 def fake_clip(text: str) -> np.ndarray:
@@ -166,7 +164,7 @@ def test_interrupted_export_keeps_the_old_file(home, monkeypatch):
 
 
 @pytest.mark.speech
-@pytest.mark.skipif(not HAVE_ESPEAK and os.environ.get("CI") != "true", reason="espeak-ng is not installed")
+@espeak_test
 def test_export_with_real_speech(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
     routine = tmp_path / "quick.yaml"

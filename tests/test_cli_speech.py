@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import espeak_test
 
 from holdcue import compiler, library, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
-
-HAVE_ESPEAK = bool(shutil.which("espeak-ng") and ctypes.util.find_library("espeak-ng"))
-
-
-def espeak_test(test):
-    """Real espeak-ng: skipped where it is missing, except under CI=true, where it must be there."""
-    skip = pytest.mark.skipif(
-        not HAVE_ESPEAK and os.environ.get("CI") != "true",
-        reason="espeak-ng is not installed (sudo apt-get install espeak-ng)",
-    )
-    return skip(pytest.mark.speech(test))
 
 
 class ToneEngine:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -16,22 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import espeak_test
 
 from holdcue import speech
 from holdcue.errors import SpeechError
 from holdcue.routine import Voice
 from holdcue.speech import SAMPLE_RATE, ClipCache, Pyttsx3Engine, synthesize_all
-
-HAVE_ESPEAK = bool(shutil.which("espeak-ng") and ctypes.util.find_library("espeak-ng"))
-
-
-def espeak_test(test):
-    """Real espeak-ng: skipped where it is missing, except under CI=true, where it must be there."""
-    skip = pytest.mark.skipif(
-        not HAVE_ESPEAK and os.environ.get("CI") != "true",
-        reason="espeak-ng is not installed (sudo apt-get install espeak-ng)",
-    )
-    return skip(pytest.mark.speech(test))
 
 PHRASE = "Thirty seconds left. Keep breathing."
 
