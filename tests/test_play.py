@@ -677,6 +677,29 @@ def test_terminal_keys_use_cbreak_and_restore_the_terminal():
         os.close(slave)
 
 
+def test_no_keys_for_a_background_job():
+    """A background job that changed the terminal's mode would be stopped (SIGTTOU)."""
+    from audio_stack import PtyChild
+
+    script = (
+        "import os, sys\n"
+        "from holdcue import controls\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.setpgid(0, 0)\n"
+        "    print('background keys:', controls.terminal_keys(sys.stdin) is not None, flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('foreground keys:', controls.terminal_keys(sys.stdin) is not None, flush=True)\n"
+    )
+    child = PtyChild([sys.executable, "-c", script], dict(os.environ))
+    try:
+        assert child.wait(30) == 0
+        assert "background keys: False" in child.text() and "foreground keys: True" in child.text()
+    finally:
+        child.close()
+
+
 # -- the command -------------------------------------------------------------------------------
 
 

@@ -119,10 +119,17 @@ class TerminalKeys:
 
 
 def terminal_keys(stream: TextIO) -> TerminalKeys | None:
-    """Keys from ``stream`` when it is a terminal; None (no controls) otherwise."""
+    """Keys from ``stream`` when it is a terminal we may read (not from a background job,
+    which would be stopped for it); None (no controls) otherwise."""
     try:
-        if stream is not None and stream.isatty():
-            return TerminalKeys(stream)
+        if stream is None or not stream.isatty():
+            return None
+        fd = stream.fileno()
     except (AttributeError, ValueError, OSError):
+        return None
+    try:
+        if os.tcgetpgrp(fd) != os.getpgrp():
+            return None
+    except OSError:  # not our controlling terminal: no job control to fear
         pass
-    return None
+    return TerminalKeys(stream)
