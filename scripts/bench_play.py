@@ -228,6 +228,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="start-time runs for each of warm and cold")
     parser.add_argument("--only", choices=("start", "session"), help="run one part only")
     args = parser.parse_args()
+    # Ctrl-C must reach `holdcue play` even when this runs as a background job, which
+    # starts with SIGINT ignored (and would pass that on).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if missing():
         print(f"bench_play needs {', '.join(missing())}", file=sys.stderr)
         return 1

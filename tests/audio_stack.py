@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 RATE = 22050
-PROGRAMS = ("pulseaudio", "pactl", "parec", "espeak-ng")
+PROGRAMS = ("pulseaudio", "pactl", "parec")
 
 
 def missing() -> list[str]:
@@ -182,8 +182,12 @@ def find_tones(signal: np.ndarray, tones: dict[str, np.ndarray], threshold: floa
     return sorted((at, name) for name, tone in tones.items() for at in find(signal, tone, threshold))
 
 
-# Run in the child's new session: make its terminal the controlling one, then become the program.
-TAKE_TERMINAL = "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])"
+# Run in the child's new session: make its terminal the controlling one, let Ctrl-C
+# interrupt (a shell's background job has it ignored), then become the program.
+TAKE_TERMINAL = (
+    "import fcntl, os, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 class PtyChild:

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from audio_stack import RATE, NullSink, PtyChild, Recorder, find, holdcue, missing
+from conftest import HAVE_ESPEAK
 from holdcue import library, play, session
 from holdcue.render import render
 from holdcue.speech import ClipCache
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "play" / "short.yaml")
-LACKING = missing()
+LACKING = missing() + ([] if HAVE_ESPEAK else ["espeak-ng"])
 EXACT = RATE // 1000  # 1 ms, in samples
 
 pytestmark = [

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from holdcue.controls import Command
-from holdcue.display import Status
+from holdcue.display import Status, for_stream
 from holdcue.errors import AudioDeviceError
 from holdcue.timeline import Event, Segment, Timeline
 
@@ -448,8 +448,6 @@ def play(
     the keys say quit. No keys (None): hands-free. No display: the status goes to stdout
     (redrawn on a terminal, plain lines otherwise). Raises AudioDeviceError when no sound
     device can be used; Ctrl-C silences it at once and goes on as KeyboardInterrupt."""
-    from holdcue import display as displays
-
     timeline = session.timeline
     origin = 0 if start_at is None else start_position(timeline, start_at)
     player = Player(
@@ -461,7 +459,7 @@ def play(
         lead_in=lead_in,
         volume=volume,
     )
-    display = display or displays.for_stream(sys.stdout, controls=keys is not None)
+    display = display or for_stream(sys.stdout, controls=keys is not None)
     if keys is not None:
         keys.open()
     try:
