@@ -38,7 +38,8 @@ TICK = 0.2  # seconds between status refreshes (and the longest wait for a key)
 AT_START = 2.0  # "previous" within this many seconds of a step's start goes a step back
 DOUBLE_PRESS = 1.5  # so does a second "previous" within this many seconds of the first
 RELEASE_WAIT = 1.0  # longest wait for a stopped take to let go of the device
-EARLY_END = 1.0  # a take that ends this many seconds early lost its device
+EARLY_END = 1.0  # a take that ends this many seconds early lost its device, allowing
+CLOCK_SLACK = 0.005  # for a sound card clock this much faster than the system's (it is far less)
 LEAD_UP = ("announce", "transition")  # phases that introduce a hold, before its "prepare"
 
 
@@ -291,8 +292,8 @@ class Player:
         take = self.take
         if self.state != "playing" or take is None or take.handle.is_playing():
             return
-        due = take.started + take.length / self.timeline.rate
-        if self.clock.now() < due - EARLY_END:
+        seconds = take.length / self.timeline.rate
+        if self.clock.now() < take.started + seconds * (1 - CLOCK_SLACK) - EARLY_END:
             at = self.position()
             self.held, self.take, self.state = at, None, "stopped"
             raise AudioDeviceError(
