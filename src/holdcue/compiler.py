@@ -107,6 +107,7 @@ def _estimate(routine: Routine, rate: int, minutes: int) -> Timeline:
     return _Compiler(routine, speech, _estimate_tone(rate), rate, minutes).run()
 
 
+@functools.lru_cache(maxsize=32)
 def _estimated_minutes(routine: Routine, rate: int) -> int:
     """The "about N minutes" of the intro: estimated, so that no spoken text depends on
     the synthesized clips' lengths (they are synthesized from these texts)."""

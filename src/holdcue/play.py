@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from holdcue.session import Session
 
-LEAD_IN = 0.25  # seconds of silence that start every take
+LEAD_IN = 0.15  # seconds of silence that start every take: 5x what a device was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold
 TICK = 0.2  # seconds between status refreshes (and the longest wait for a key)
 AT_START = 2.0  # "previous" within this many seconds of a step's start goes a step back
