@@ -746,3 +746,15 @@ def test_cli_play_refuses_an_unknown_start_step(monkeypatch, short):
     result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest", "--start-at", "42"])
     assert result.exit_code == ExitCode.USAGE
     assert "--start-at" in result.output and "there is no step 42" in result.output
+
+
+def test_the_routines_voice_volume_reaches_the_stream(short):
+    voice = dataclasses.replace(short.routine.voice, volume=0.5)
+    quiet = dataclasses.replace(short, routine=dataclasses.replace(short.routine, voice=voice))
+    loud_take = run(short)[1].takes[0].samples.astype(float)
+    quiet_take = run(quiet)[1].takes[0].samples.astype(float)
+    offset = round(LEAD * RATE)
+    for event in short.timeline.events[:12]:
+        piece = slice(offset + event.start, offset + event.end)
+        ratio = np.abs(quiet_take[piece]).max() / np.abs(loud_take[piece]).max()
+        assert ratio == pytest.approx(0.5 if event.kind == "speech" else 1.0, abs=0.01), event

@@ -172,6 +172,18 @@ def test_clips_at_very_different_levels_come_out_equally_loud():
     assert abs(20 * np.log10(render.loudness(half[:22050], RATE)) - (render.SPEECH_DBFS - 6.02)) < 0.2
 
 
+def test_the_voice_volume_sets_speech_against_the_tones(sounds):
+    clips, tones = sounds
+    events = [speech(0, "Hello there.", clips), tone(10_000, "start", tones), speech(20_000, "Next step.", clips)]
+    timeline = timeline_of(events, 40_000)
+    full = render.render(timeline, clips, tones).astype(float)
+    half = render.render(timeline, clips, tones, speech_volume=0.5).astype(float)
+    for event in timeline.events:
+        piece = slice(event.start, event.end)
+        ratio = np.abs(half[piece]).max() / np.abs(full[piece]).max()
+        assert ratio == pytest.approx(0.5 if event.kind == "speech" else 1.0, abs=0.01), event
+
+
 def test_no_sound_peaks_above_the_ceiling():
     spiky = burst(22050, "spiky", 0.01)
     spiky[1000] = 30_000  # one click in quiet speech: levelling stops at the ceiling

@@ -322,7 +322,8 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
         try:
             written = exporter.export(
                 ready.timeline, ready.clips, ready.tones, target, format=fmt, title=routine.title,
-                summary=routine.summary, volume=volume, transcript=transcript, progress=update,
+                summary=routine.summary, volume=volume, speech_volume=routine.voice.volume,
+                transcript=transcript, progress=update,
             )
         finally:
             finish()

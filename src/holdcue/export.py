@@ -62,17 +62,18 @@ def export(
     title: str = "",
     summary: str = "",
     volume: float = 1.0,
+    speech_volume: float = 1.0,
     transcript: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write the mixed timeline to ``path`` in ``format`` (default: from the suffix), tagged
     with ``title`` (default: the timeline's) and ``summary``, with one chapter per step
-    and side. ``transcript``: also write the spoken cues there as WebVTT.
+    and side; ``volume`` and ``speech_volume`` as in render. ``transcript``: also write the spoken cues there as WebVTT.
     ``progress(done, total)`` is called with samples written as the export goes.
     Raises OutputError when the file cannot be written; nothing partial is left."""
     path = Path(path)
     fmt = format_of(path, format)
-    blocks = render_blocks(timeline, clips, tones, volume=volume)
+    blocks = render_blocks(timeline, clips, tones, volume=volume, speech_volume=speech_volume)
     tags = _Tags(title or timeline.title, summary, chapters(timeline), timeline.rate, timeline.length)
     with _atomic(path) as temporary:
         _WRITERS[fmt](temporary, _reporting(blocks, timeline.length, progress), tags)

@@ -162,6 +162,7 @@ class Player:
         clock: Clock,
         lead_in: float = LEAD_IN,
         volume: float = 1.0,
+        speech_volume: float = 1.0,
     ):
         self.timeline = timeline
         self.clips = clips
@@ -169,7 +170,7 @@ class Player:
         self.sink = sink
         self.clock = clock
         self.lead_in = round(lead_in * timeline.rate)
-        self.volume = volume
+        self.levels = {"volume": volume, "speech_volume": speech_volume}  # for the renderer
         self.state = "stopped"  # "playing", "paused", "finished" or "stopped"
         self.take: _Take | None = None
         self.held = 0  # the position while no take plays
@@ -361,13 +362,13 @@ class Player:
                 (replace(instruction, start=0, end=length, segment=0),),
                 (Segment("", "hold", 0, length),),
             )
-            said = render(alone, self.clips, self.tones, volume=self.volume)
+            said = render(alone, self.clips, self.tones, **self.levels)
         prefix = self.lead_in + (0 if said is None else len(said) + round(RECAP_GAP * self.timeline.rate))
         samples = np.zeros(prefix + self.timeline.length - origin, np.int16)
         if said is not None:
             samples[self.lead_in : self.lead_in + len(said)] = said
         at = prefix
-        for block in render_blocks(self.take_timeline(origin), self.clips, self.tones, start=origin, volume=self.volume):
+        for block in render_blocks(self.take_timeline(origin), self.clips, self.tones, start=origin, **self.levels):
             if block.any():  # pages of silence are never touched: a long session stays small
                 samples[at : at + len(block)] = block
             at += len(block)
@@ -459,6 +460,7 @@ def play(
         clock=clock or SystemClock(),
         lead_in=lead_in,
         volume=volume,
+        speech_volume=session.routine.voice.volume,
     )
     display = display or for_stream(sys.stdout, controls=keys is not None)
     if keys is not None:

@@ -6,7 +6,8 @@ volumes sound alike; tones sit ``TONE_BELOW_DB`` below speech, measured the same
 levelled sound peaks above ``CEILING`` (-1 dBFS): a clip whose peaks would is turned down
 further. Sounds are mixed in float32; where cues meet and the sum passes ``CEILING``, a soft
 limiter bends the excess smoothly (tanh) so that it stays below full scale: nothing clips.
-The master volume scales the mix before the limiter.
+A voice's own volume (the routine's ``voice.volume``) sets its speech relative to that
+loudness; the master volume scales the mix before the limiter.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ def render_blocks(
     stop: int | None = None,
     block: int = BLOCK,
     volume: float = 1.0,
+    speech_volume: float = 1.0,
 ) -> Iterator[numpy.ndarray]:
     """int16 blocks of at most ``block`` samples covering samples [start, stop) of the
-    timeline (``stop`` defaults to its end).
+    timeline (``stop`` defaults to its end). ``volume`` scales everything, ``speech_volume``
+    the speech only.
 
     Speech events sound ``clips[event.text]``, tone events ``tones[event.name]``; each
     must last exactly as long as its event. Raises HoldcueError when one is missing or of
@@ -51,7 +54,7 @@ def render_blocks(
         raise ValueError(f"window [{start}, {stop}) is not inside the timeline [0, {timeline.length})")
     if block < 1:
         raise ValueError("block must be at least one sample")
-    placed = _place(timeline, clips, tones, start, stop, volume)
+    placed = _place(timeline, clips, tones, start, stop, volume, speech_volume)
     return _mix(placed, start, stop, block)
 
 
@@ -63,11 +66,12 @@ def render(
     start: int = 0,
     stop: int | None = None,
     volume: float = 1.0,
+    speech_volume: float = 1.0,
 ) -> numpy.ndarray:
     """Samples [start, stop) of the mixed timeline as one int16 array."""
     import numpy as np
 
-    blocks = render_blocks(timeline, clips, tones, start=start, stop=stop, volume=volume)
+    blocks = render_blocks(timeline, clips, tones, start=start, stop=stop, volume=volume, speech_volume=speech_volume)
     out = np.empty((timeline.length if stop is None else stop) - start, np.int16)
     at = 0
     for chunk in blocks:
@@ -106,7 +110,7 @@ def gain(samples: numpy.ndarray, rate: int, target_dbfs: float) -> float:
     return min(10 ** (target_dbfs / 20) / measured, CEILING / peak) / 32768.0
 
 
-def _place(timeline, clips, tones, start, stop, volume) -> list[tuple[int, int, numpy.ndarray, numpy.float32]]:
+def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[tuple[int, int, numpy.ndarray, numpy.float32]]:
     """(start, end, int16 sound, gain) of every event that reaches into [start, stop);
     each distinct sound is measured once."""
     import numpy as np
@@ -117,9 +121,9 @@ def _place(timeline, clips, tones, start, stop, volume) -> list[tuple[int, int, 
         if event.end <= start or event.start >= stop or event.end <= event.start:
             continue
         if event.kind == "speech":
-            key, sounds, what, target = event.text, clips, "speech clip", SPEECH_DBFS
+            key, sounds, what, target, scale = event.text, clips, "speech clip", SPEECH_DBFS, volume * speech_volume
         else:
-            key, sounds, what, target = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB
+            key, sounds, what, target, scale = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB, volume
         if key not in sounds:
             raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
         sound = sounds[key]
@@ -129,7 +133,7 @@ def _place(timeline, clips, tones, start, stop, volume) -> list[tuple[int, int, 
                 f"{event.end - event.start}: compile the timeline with the lengths of these sounds"
             )
         if (event.kind, key) not in gains:
-            gains[event.kind, key] = np.float32(gain(sound, timeline.rate, target) * volume)
+            gains[event.kind, key] = np.float32(gain(sound, timeline.rate, target) * scale)
         placed.append((event.start, event.end, sound, gains[event.kind, key]))
     placed.sort(key=lambda p: p[0])
     return placed
