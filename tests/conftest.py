@@ -1,4 +1,5 @@
-"""What several test files share: the marker for tests that need real espeak-ng."""
+"""What several test files share: the marker for tests that need real espeak-ng, and a
+prelude for programs that must run as if it were not installed."""
 
 from __future__ import annotations
 
@@ -18,3 +19,16 @@ def espeak_test(test):
         reason="espeak-ng is not installed (sudo apt-get install espeak-ng)",
     )
     return skip(pytest.mark.speech(test))
+
+
+# Python code that makes loading the espeak-ng library fail, as on a machine without it;
+# a test runs it in a child process before the code under test.
+WITHOUT_ESPEAK = """
+import ctypes
+_load = ctypes.cdll.LoadLibrary
+def _refuse_espeak(name):
+    if "espeak" in str(name):
+        raise OSError(f"{name}: cannot open shared object file")
+    return _load(name)
+ctypes.cdll.LoadLibrary = _refuse_espeak
+"""

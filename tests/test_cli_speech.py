@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import espeak_test
+from conftest import WITHOUT_ESPEAK, espeak_test
 
 from holdcue import compiler, library, speech
 from holdcue.cli import cli
@@ -106,14 +106,8 @@ def test_voices_for_an_unknown_language():
 
 
 def test_without_espeak_the_commands_say_what_to_install():
-    program = """
-import ctypes, sys
-load = ctypes.cdll.LoadLibrary
-def refuse_espeak(name):
-    if "espeak" in str(name):
-        raise OSError(f"{name}: cannot open shared object file")
-    return load(name)
-ctypes.cdll.LoadLibrary = refuse_espeak
+    program = WITHOUT_ESPEAK + """
+import sys
 from holdcue.cli import main
 sys.argv = ["holdcue", "voices"]
 main()

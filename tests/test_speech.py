@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import espeak_test
+from conftest import WITHOUT_ESPEAK, espeak_test
 
 from holdcue import speech
 from holdcue.errors import SpeechError
@@ -216,18 +216,11 @@ def test_engines_in_threads_do_not_mix_settings():
 
 
 def test_missing_espeak_library_names_the_package_to_install():
-    program = """
-import ctypes
+    program = WITHOUT_ESPEAK + """
 from holdcue import speech
 from holdcue.errors import SpeechError
 from holdcue.routine import Voice
 
-load = ctypes.cdll.LoadLibrary
-def refuse_espeak(name):
-    if "espeak" in str(name):
-        raise OSError(f"{name}: cannot open shared object file")
-    return load(name)
-ctypes.cdll.LoadLibrary = refuse_espeak
 try:
     speech.Pyttsx3Engine().synthesize("Hello", Voice())
 except SpeechError as error:
