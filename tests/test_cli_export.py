@@ -122,6 +122,16 @@ def test_usage_errors(home, args, message):
     assert message in result.output
 
 
+def test_two_routines_with_one_id_are_not_written_over_each_other(home):
+    for folder in ("a", "b"):
+        (home / folder).mkdir()
+        shutil.copy(FIXTURES / "durations.yaml", home / folder / "quiet.yaml")
+    result = run(str(home / "a" / "quiet.yaml"), str(home / "b" / "quiet.yaml"), "-o", str(home / "out"))
+    assert result.exit_code == ExitCode.USAGE
+    assert "two routines would both be written to quiet.mp3" in result.output
+    assert not (home / "out").exists()
+
+
 def test_unknown_routine_exits_invalid_routine(home):
     result = run("no-such-routine", "-o", str(home / "x.mp3"))
     assert result.exit_code == ExitCode.INVALID_ROUTINE

@@ -20,7 +20,9 @@ def compile_(routine, scale=1.0):
         (90_000, "one minute thirty"),
         (125_000, "two minutes five"),
         (600_000, "ten minutes"),
-        (1_500, "two seconds"),
+        (1_500, "one and a half seconds"),
+        (400, "half a second"),
+        (1_400, "one second"),
     ],
 )
 def test_durations_read_naturally(ms, words):
@@ -150,3 +152,66 @@ def test_json_form_has_the_documented_fields():
     assert set(tone) >= {"start", "end", "kind", "name", "step"}
     assert set(data["segments"][0]) >= {"title", "phase", "side", "round", "start", "end"}
     assert data["segments"][-1]["end"] == data["duration"]
+
+
+def hold_of(timeline, n=0):
+    return [s for s in timeline.segments if s.phase == "hold"][n]
+
+
+def said_in(timeline, segment):
+    return [(e.start - segment.start, e.kind, e.text or e.name) for e in timeline.events if segment.start < e.start < segment.end]
+
+
+def test_counted_movements_are_said_on_every_beat_along_with_the_steps_own_cues():
+    step = Step("warm-up", "Circle your ankle.", 40_000, count=10, say=(Say("Change direction.", at_fraction=0.5),))
+    timeline = compile_(Routine(id="r", title="R", steps=(step,)))
+    hold = hold_of(timeline)
+    heard = said_in(timeline, hold)
+    numbers = [(at, text) for at, kind, text in heard if text in {compiler.number_words(k).capitalize() for k in range(1, 11)}]
+    after = tone_length("start") + RATE * compiler.GAP_MS // 1000
+    assert [text for _, text in numbers] == ["One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
+    assert [at for at, _ in numbers] == [k * 4 * RATE + after for k in range(10)]
+    assert any(text == "Change direction." for _, _, text in heard)  # the count does not crowd out the step's own cue
+    assert not [h for h in heard if h[2] in ("tick", "halfway")]  # the count paces it: no countdown, no halfway
+
+
+def test_a_count_too_quick_to_say_is_ticked_on_the_beats():
+    step = Step("warm-up", "Tap.", 10_000, count=10)  # "Seven" cannot be said in a second of slow speech
+    timeline = compiler.compile(Routine(id="r", title="R", steps=(step,)), lambda t: clip_length(t, 4.0), tone_length, RATE)
+    hold = hold_of(timeline)
+    assert said_in(timeline, hold) == [(k * RATE, "tone", "tick") for k in range(1, 10)]
+
+
+def test_a_spoken_countdown_too_slow_for_its_seconds_is_ticked():
+    routine = Routine(id="r", title="R", steps=(Step("hold", "Hold.", 20_000),), cues=Cues(countdown=3, countdown_style="spoken", halfway=False))
+    slow = compiler.compile(routine, lambda t: clip_length(t, 4.0), tone_length, RATE)
+    hold = hold_of(slow)
+    assert said_in(slow, hold) == [(17 * RATE, "tone", "tick"), (18 * RATE, "tone", "tick"), (19 * RATE, "tone", "tick")]
+
+
+def test_placeholders_in_say_cues_know_the_side_round_and_next_step():
+    step = Step("stretch", "Stretch {side}.", 20_000, sides=("left", "right"), repeat=2, say=(Say("{side}, round {round} of {rounds}, then {next}.", at_fraction=0.3),))
+    routine = Routine(id="r", title="R", steps=(step, Step("hold", "Hold.", 5000, title="The hold")))
+    said = [e.text for e in compile_(routine).events if e.text.endswith("then The hold.")]
+    assert said == [
+        "left, round one of two, then The hold.",
+        "right, round one of two, then The hold.",
+        "left, round two of two, then The hold.",
+        "right, round two of two, then The hold.",
+    ]
+
+
+def test_an_instruction_without_a_full_stop_is_still_its_own_sentence():
+    routine = Routine(id="r", title="R", steps=(Step("hold", "Press gently", 3000),))
+    assert "Next: Press gently. Three seconds. Get into position." in compiler.spoken_texts(routine)
+
+
+def test_spoken_texts_hold_every_text_the_lengths_could_make_heard():
+    """Whether a count is said or ticked depends on the clips' lengths, so every number
+    must be synthesized beforehand, whatever the estimate chose."""
+    routine = Routine(id="r", title="R", steps=(Step("warm-up", "Tap.", 12_000, count=12),), cues=Cues(countdown_style="spoken"))
+    texts = set(compiler.spoken_texts(routine))
+    assert {compiler.number_words(k).capitalize() for k in range(1, 13)} <= texts
+    for scale in (0.3, 1.0, 4.0):
+        timeline = compiler.compile(routine, lambda t: clip_length(t, scale), tone_length, RATE)
+        assert {e.text for e in timeline.events if e.kind == "speech"} <= texts

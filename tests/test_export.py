@@ -256,6 +256,24 @@ def test_failure_midway_leaves_old_file_untouched_and_nothing_else(session, tmp_
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
+def test_a_transcript_that_cannot_be_written_leaves_no_audio_either(session, tmp_path):
+    target = tmp_path / "session.mp3"
+    target.write_bytes(b"the old export")
+    with pytest.raises(OutputError, match="does not exist"):
+        export.export(*session, target, transcript=tmp_path / "missing" / "session.vtt")
+    assert target.read_bytes() == b"the old export"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_failed_export_keeps_the_old_transcript(session, tmp_path):
+    target, vtt = tmp_path / "session.wav", tmp_path / "session.vtt"
+    vtt.write_text("WEBVTT\n\nthe old transcript\n")
+    with pytest.raises(Midway):
+        export.export(*session, target, transcript=vtt, progress=failing_after(5, Midway("renderer broke")))
+    assert vtt.read_text() == "WEBVTT\n\nthe old transcript\n"
+    assert [p.name for p in tmp_path.iterdir()] == [vtt.name]
+
+
 @pytest.mark.parametrize(
     "fmt, where",
     [

@@ -252,13 +252,24 @@ def test_too_many_problems_are_cut_short():
     assert str(problems[0]) == 'r.yaml:4:11: steps[0].time: "1" has no unit; write "1s"'
 
 
-def make_wav(path: Path) -> Path:
+def make_wav(path: Path, frames: int = 80, rate: int = 8000, channels: int = 1) -> Path:
     with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
+        out.setnchannels(channels)
         out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * 80)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * frames * channels)
     return path
+
+
+def test_a_tone_longer_than_a_second_is_refused_where_it_is_named(tmp_path):
+    make_wav(tmp_path / "gong.wav", frames=66_150, rate=44_100, channels=2)  # 1.5 s
+    make_wav(tmp_path / "ding.wav", frames=44_100, rate=44_100, channels=2)  # 1 s: allowed
+    text = "title: T\ncues:\n  tones:\n    end: gong.wav\n    start: ding.wav\nsteps:\n  - hold: H.\n    time: 5s\n"
+    with pytest.raises(RoutineError) as error:
+        load(text, "r.yaml", base_dir=tmp_path)
+    assert [str(p) for p in error.value.problems] == [
+        'r.yaml:4:10: cues.tones.end: "gong.wav" lasts 1.5s; a tone may last at most 1s, to fit the shortest hold'
+    ]
 
 
 def test_tone_paths_are_resolved_next_to_the_routine(tmp_path):

@@ -309,15 +309,18 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
     into_folder = all_ or len(refs) > 1 or output.is_dir()
     if into_folder and transcript:
         raise click.UsageError("--transcript names one file: export one routine at a time to get its transcript.")
+    routines = [load(ref) for ref in refs]  # every one checked before anything is written
+    targets = [output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output for routine in routines]
+    clashes = sorted({target.name for target in targets if targets.count(target) > 1})
+    if clashes:
+        raise click.UsageError(f"two routines would both be written to {', '.join(clashes)}: export them one at a time.")
     if into_folder:
         try:
             output.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
-    for ref in refs:
-        routine = load(ref)
+    for routine, target in zip(routines, targets):
         ready = build_session(routine)
-        target = output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output
         update, finish = progress_bar(f"Exporting {target.name}")
         try:
             written = exporter.export(

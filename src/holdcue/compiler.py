@@ -39,8 +39,9 @@ BREATHING = (
     "Let each breath out soften the muscle.",
 )
 
-# Priorities of the cues inside a hold: a lower number is placed first and wins its time.
-COUNTDOWN, COUNT, HALFWAY, SAY, TIME_LEFT, BREATHE = range(6)
+# Priorities of the cues inside a hold that take the nearest free time: a lower number is
+# placed first and wins its time. The countdown and counted movements come before them all.
+HALFWAY, SAY, TIME_LEFT, BREATHE = range(4)
 
 
 def compile(
@@ -72,7 +73,12 @@ def estimate_seconds(routine: Routine) -> float:
 
 
 def duration_words(ms: int) -> str:
-    """How a time is said: "forty-five seconds", "one minute", "one minute thirty"."""
+    """How a time is said: "forty-five seconds", "one minute", "one minute thirty",
+    "two and a half seconds", "half a second"."""
+    if ms < 750:
+        return "half a second"
+    if ms < 10_000 and ms % 1000 == 500:
+        return f"{number_words(ms // 1000)} and a half seconds"
     seconds = round(ms / 1000)
     if seconds < 60:
         return _plural(seconds, "second")
@@ -244,7 +250,8 @@ class _Compiler:
         for round_ in range(1, step.repeat + 1):
             for n, side in enumerate(sides):
                 where = dict(step=index, side=side, round_=round_ if rounds else 0, rounds=rounds)
-                text = fill(step.text, step=step, side=side, time=time, round_=round_, next_=self.next_title(index))
+                values = dict(side=side, time=time, round_=round_, next_=self.next_title(index))
+                text = _sentence(fill(step.text, step=step, **values))
                 if round_ == 1 and n == 0:
                     self.speak(f"Next: {text}{self.length_note(step)}{self.prep_note()}", title)
                     self.segment(title, "announce", self.t, **where)
@@ -265,7 +272,7 @@ class _Compiler:
                     prep = self.cues.switch_ms
                 self.t += self.samples(prep)
                 self.segment(title, "prepare", self.t, **where)
-                self.hold(step, title, where)
+                self.hold(step, title, where, values)
 
     def length_note(self, step: Step) -> str:
         """" Forty-five seconds, each side, two rounds." (the time only when the text lacks it)"""
@@ -283,55 +290,77 @@ class _Compiler:
         following = self.titles[index + 1 :]
         return following[0] if following else "the end of the session"
 
-    def hold(self, step: Step, title: str, where: dict) -> None:
-        """The hold itself: exact start and end tones, and the cues that fit between."""
+    def hold(self, step: Step, title: str, where: dict, values: dict) -> None:
+        """The hold itself: exact start and end tones; the counted movements or the
+        countdown, each exactly on its beat; then the other cues where they fit."""
         start = self.t
         end = start + self.samples(step.time_ms)
         self.tone("start", start, title)
         slots = _Slots(low=start, high=end - self.gap, gap=self.gap, busy=[(start, start + self.tone_length("start"))])
-        for priority, want, kind, what in sorted(self.hold_cues(step, where["side"], start, end), key=lambda c: (c[0], c[1])):
+        beats = self.counted(step, start, end) if step.count else self.countdown(start, end)
+        for at, kind, what in beats:
+            slots.busy.append((at, (self.tone if kind == "tone" else self.say)(what, at, title)))
+        for _, want, kind, what in sorted(self.free_cues(step, start, end, values), key=lambda c: (c[0], c[1])):
             length = self.tone_length(what) if kind == "tone" else self.clip_length(what)
-            exact = priority == COUNTDOWN
-            at = want if exact else slots.nearest(want, length)
-            if at is None or (exact and not slots.take(at, length)):
-                continue
-            if not exact:
+            at = slots.nearest(want, length)
+            if at is not None:
                 slots.take(at, length)
-            (self.tone if kind == "tone" else self.say)(what, at, title)
+                (self.tone if kind == "tone" else self.say)(what, at, title)
         self.segment(title, "hold", end, **where)
         self.t = self.tone("end", end, title) + self.gap
 
-    def hold_cues(self, step: Step, side: str, start: int, end: int) -> list[tuple[int, int, str, str]]:
-        """(priority, wanted start, "tone" or "speech", tone name or text) of a hold's cues."""
+    def counted(self, step: Step, start: int, end: int) -> list[tuple[int, str, str]]:
+        """(start, kind, what) of counted movements: each number said just after its beat,
+        the same time after every beat (the first beat is the start tone). When a number
+        would run into the next, the count is ticks on the beats instead."""
+        beats = [start + (end - start) * k // step.count for k in range(step.count)]
+        after = self.tone_length("start") + self.gap
+        numbers = [(beat + after, "speech", number_words(k + 1).capitalize()) for k, beat in enumerate(beats)]
+        if self.fits(numbers, end):
+            return numbers
+        tick = self.tone_length("tick")
+        limits = beats[2:] + [end]
+        return [(beat, "tone", "tick") for beat, limit in zip(beats[1:], limits) if beat + tick <= limit and beat >= start + after]
+
+    def countdown(self, start: int, end: int) -> list[tuple[int, str, str]]:
+        """(start, kind, what) of the countdown over the last seconds, spoken or ticked as
+        the routine says; spoken numbers that would run into each other become ticks."""
+        cues = self.cues
+        seconds = [k for k in range(cues.countdown, 0, -1) if end - k * self.rate > start + self.rate]
+        if cues.countdown_style == "spoken":
+            numbers = [(end - k * self.rate, "speech", number_words(k).capitalize()) for k in seconds]
+            if self.fits(numbers, end):
+                return numbers
+        return [(end - k * self.rate, "tone", "tick") for k in seconds]
+
+    def fits(self, cues: list[tuple[int, str, str]], end: int) -> bool:
+        """Whether each spoken cue ends a gap before the next begins, the last before ``end``.
+        (Every length is asked for: spoken_texts() learns what may be said from the asking.)"""
+        limits = [at for at, _, _ in cues[1:]] + [end]
+        ends = [at + self.clip_length(text) + self.gap for at, _, text in cues]
+        return all(until <= limit for until, limit in zip(ends, limits))
+
+    def free_cues(self, step: Step, start: int, end: int, values: dict) -> list[tuple[int, int, str, str]]:
+        """(priority, wanted start, "tone" or "speech", tone name or text) of the cues that
+        take the nearest free time: halfway, the step's own, time left, breathing."""
         cues = self.cues
         length = end - start
-        second = self.rate
         out: list[tuple[int, int, str, str]] = []
-        if step.count:
-            for k in range(step.count):
-                out.append((COUNT, start + length * k // step.count, "speech", number_words(k + 1).capitalize()))
-            return out
-        for k in range(1, cues.countdown + 1):
-            at = end - k * second
-            if at > start + second:
-                if cues.countdown_style == "spoken":
-                    out.append((COUNTDOWN, at, "speech", number_words(k).capitalize()))
-                else:
-                    out.append((COUNTDOWN, at, "tone", "tick"))
-        if cues.halfway and step.time_ms >= HALFWAY_MIN_MS:
-            out.append((HALFWAY, start + length // 2, "tone", "halfway"))
         for say in step.say:
-            offset = say.at_ms * second // 1000 if say.at_ms is not None else round(length * say.at_fraction)
-            text = fill(say.text, step=step, side=side, time=duration_words(step.time_ms))
-            out.append((SAY, start + offset, "speech", text))
-        every = cues.time_left_every_ms
-        if every and step.time_ms > 2 * every:
-            for left in range(every, step.time_ms - every + 1, every):
-                out.append((TIME_LEFT, end - self.samples(left), "speech", f"{duration_words(left).capitalize()} left."))
+            offset = self.samples(say.at_ms) if say.at_ms is not None else round(length * say.at_fraction)
+            out.append((SAY, start + offset, "speech", fill(say.text, step=step, **values)))
         breathe = cues.breathe_every_ms
         if breathe:
             for k, offset in enumerate(range(breathe, step.time_ms - 5000, breathe)):
                 out.append((BREATHE, start + self.samples(offset), "speech", BREATHING[k % len(BREATHING)]))
+        if step.count:  # the count itself paces a counted step
+            return out
+        if cues.halfway and step.time_ms >= HALFWAY_MIN_MS:
+            out.append((HALFWAY, start + length // 2, "tone", "halfway"))
+        every = cues.time_left_every_ms
+        if every and step.time_ms > 2 * every:
+            for left in range(every, step.time_ms - every + 1, every):
+                out.append((TIME_LEFT, end - self.samples(left), "speech", f"{duration_words(left).capitalize()} left."))
         return out
 
 
@@ -356,6 +385,12 @@ def step_title(step: Step) -> str:
     words = text.split()
     title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
     return title[:1].upper() + title[1:]
+
+
+def _sentence(text: str) -> str:
+    """The text ending like a sentence, so what follows it is heard as a new one."""
+    text = text.rstrip()
+    return text if text[-1:] in ".!?" else text + "."
 
 
 def _listing(items: tuple[str, ...]) -> str:

@@ -9,13 +9,14 @@ existing file is untouched until the new one is whole. See docs/export.md.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import tempfile
 import wave
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,10 +76,13 @@ def export(
     fmt = format_of(path, format)
     blocks = render_blocks(timeline, clips, tones, volume=volume, speech_volume=speech_volume)
     tags = _Tags(title or timeline.title, summary, chapters(timeline), timeline.rate, timeline.length)
-    with _atomic(path) as temporary:
+    with contextlib.ExitStack() as files:
+        # the transcript first: a transcript that cannot be written leaves no audio either
+        vtt = files.enter_context(_atomic(Path(transcript))) if transcript is not None else None
+        temporary = files.enter_context(_atomic(path))
         _WRITERS[fmt](temporary, _reporting(blocks, timeline.length, progress), tags)
-    if transcript is not None:
-        write_transcript(timeline, transcript)
+        if vtt is not None:
+            vtt.write_text(webvtt(timeline), encoding="utf-8")
     return path
 
 
@@ -122,15 +126,20 @@ def _chapter_title(group: list) -> str:
 def write_transcript(timeline: Timeline, path: str | os.PathLike) -> Path:
     """Every spoken cue, at its time, as a WebVTT file (written atomically)."""
     path = Path(path)
+    with _atomic(path) as temporary:
+        temporary.write_text(webvtt(timeline), encoding="utf-8")
+    return path
+
+
+def webvtt(timeline: Timeline) -> str:
+    """Every spoken cue, at its time, as WebVTT text."""
     lines = ["WEBVTT", ""]
     spoken = (e for e in timeline.events if e.kind == "speech")
     for number, event in enumerate(spoken, 1):
         text = " ".join(event.text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         start, end = _clock(event.start, timeline.rate), _clock(event.end, timeline.rate)
         lines += [str(number), f"{start} --> {end}", text, ""]
-    with _atomic(path) as temporary:
-        temporary.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return "\n".join(lines)
 
 
 def _clock(sample: int, rate: int) -> str:
@@ -145,7 +154,7 @@ def _clock(sample: int, rate: int) -> str:
 # -- atomic files ----------------------------------------------------------------------
 
 
-@contextmanager
+@contextlib.contextmanager
 def _atomic(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` that replaces it when the block completes, and
     is removed when it does not. OSErrors become OutputErrors saying what to do."""

@@ -478,7 +478,7 @@ def _voice(c: _Checker, node: yaml.Node) -> Voice:
         c.report(keys["language"], "voice.language", f'"{language}" {message}')
         language = None
     rate = _optional(keys, "rate", "voice", c.integer, 80, 400)
-    volume = _optional(keys, "volume", "voice", c.number, 0, 1)
+    volume = _optional(keys, "volume", "voice", c.number, 0.05, 1)
     return Voice(**_given(language=language, rate=rate, volume=volume))
 
 
@@ -525,20 +525,35 @@ def _tones(c: _Checker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
         if not file.is_file():
             message = "(a tone's path is relative to the routine file's folder)"
             c.report(value, path, f'no such file: "{text}" {message}')
-        elif not _is_wav(file):
+        elif (seconds := _wav_seconds(file)) is None:
             c.report(value, path, f'"{text}" is not a WAV file; use a .wav sound')
+        elif seconds > MIN_HOLD_MS / 1000:
+            c.report(value, path, f'"{text}" lasts {seconds:.1f}s; a tone may last at most 1s, to fit the shortest hold')
         else:
             tones.append((name, str(file.resolve())))
     return tuple(tones)
 
 
-def _is_wav(file: Path) -> bool:
+def _wav_seconds(file: Path) -> float | None:
+    """How long a WAV file plays, from its header; None when it is not a WAV file."""
     try:
         with open(file, "rb") as f:
             head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            while len(chunk := f.read(8)) == 8:
+                name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if name == b"fmt ":
+                    byte_rate = int.from_bytes(f.read(16)[8:12], "little")
+                    f.seek(size - 16 + size % 2, 1)
+                elif name == b"data":
+                    return size / byte_rate if byte_rate else None
+                else:
+                    f.seek(size + size % 2, 1)
     except OSError:
-        return False
-    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+        return None
+    return None
 
 
 def _steps(c: _Checker, node: yaml.Node, routine: Routine, chain: tuple) -> Routine:
@@ -640,6 +655,14 @@ def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> St
         where = "time" if "time" in keys else "each"
         c.report(keys[where], _join(path, where), f"a hold of {format_duration(time_ms)} is too short to follow; make it at least 1s")
         time_ms = None
+    elif time_ms is not None and count and time_ms < count * MIN_HOLD_MS:
+        where = "each" if "each" in keys else "count"
+        quick = format_duration(time_ms // count)
+        c.report(keys[where], _join(path, where), f"a movement every {quick} is too quick to count aloud; allow at least 1s for each")
+    if kind == "rest":
+        for name in ("sides", "repeat", "count", "each", "say"):
+            if name in keys:
+                c.report(keys[name], _join(path, name), f'a rest step has only its time; "{name}" belongs to the step being rested from')
     rest_ms = _optional(keys, "rest", path, c.duration, zero=True) if kind != "rest" else None
     if rest_ms and ("repeat" not in keys or repeat == 1):
         c.warn(keys["rest"], _join(path, "rest"), 'has no effect without "repeat" of 2 or more')
