@@ -13,10 +13,10 @@ awaited (``finished-utterance``) within a timeout; many texts are spread over pr
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import io
 import json
+import logging
 import os
 import struct
 import tempfile
@@ -371,10 +371,10 @@ def _speaker() -> _Speaker:
 
 
 def _driver_print(*args, **kwargs) -> None:
-    """Stands in for print in pyttsx3's espeak driver: drops its "Audio saved to" line."""
-    if args and str(args[0]).startswith("Audio saved to "):
-        return
-    builtins.print(*args, **kwargs)
+    """Stands in for print in pyttsx3's espeak driver: its "Audio saved to" line is noise,
+    anything else it has to say goes to the log, never to the user's terminal."""
+    if args and not str(args[0]).startswith("Audio saved to "):
+        logging.getLogger(__name__).warning(" ".join(str(arg) for arg in args))
 
 
 class _Speaker:
