@@ -75,6 +75,8 @@ def test_parse_duration(text, ms):
         ("-5s", '"-5s" is negative; write a time like "45s"'),
         ("", '"" is not a time; write it like "45s", "1m30s" or "500ms"'),
         ("1:30", '"1:30" is not a time; write it like "45s", "1m30s" or "500ms"'),
+        ("1m 1m", '"1m 1m": give each unit once, the largest first, like "1m30s"'),
+        ("30s 1m", '"30s 1m": give each unit once, the largest first, like "1m30s"'),
         ("45s,", '"45s," is not a time; write it like "45s", "1m30s" or "500ms"'),
         ("soon", '"soon" is not a time; write it like "45s", "1m30s" or "500ms"'),
         (".5s", '".5s" is not a time; write it like "45s", "1m30s" or "500ms"'),

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from holdcue import routine
@@ -65,6 +65,9 @@ parts = st.tuples(
 
 
 @given(st.lists(parts, min_size=1, max_size=3).map(lambda ps: "".join("".join(p) for p in ps)) | st.text(max_size=12))
+@example("1m 1m")
+@example("30s 1m")
+@example("1h 2m 3s 4ms")
 def test_the_schema_duration_pattern_agrees_with_parse_duration(text):
     try:
         routine.parse_duration(text)

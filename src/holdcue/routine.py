@@ -136,6 +136,7 @@ def parse_duration(text: str) -> int:
         raise ValueError(f'"{text}" is not a time; write it like "45s", "1m30s" or "500ms"')
     total = Fraction(0)
     position = 0
+    last = 0  # the size of the unit before
     while position < len(text):
         part = _DURATION_PART.match(text, position)
         if part is None or not part[2] and part.end() < len(text):
@@ -146,7 +147,10 @@ def parse_duration(text: str) -> int:
         if unit not in _UNITS:
             hint = _did_you_mean(unit, _UNITS, "; use ms, s, min or h")
             raise ValueError(f'"{text}": unknown unit "{unit}"{hint}')
+        if last and _UNITS[unit] >= last:
+            raise ValueError(f'"{text}": give each unit once, the largest first, like "1m30s"')
         total += Fraction(number) * _UNITS[unit]
+        last = _UNITS[unit]
         position = part.end()
     return round(total)
 
