@@ -108,6 +108,16 @@ def test_export_all_writes_every_routine_of_the_library(home):
     assert soundfile.info(home / "all" / "my-durations.flac").duration > 600
 
 
+def test_export_all_with_a_broken_routine_names_its_problems_and_writes_nothing(home):
+    user = home / "config" / "routines"
+    user.mkdir(parents=True)
+    (user / "broken.yaml").write_text("title: Broken\nsteps:\n  - hold: Hold.\n    time: 45\n")
+    result = run("--all", "-o", str(home / "all"))
+    assert result.exit_code == ExitCode.INVALID_ROUTINE
+    assert 'broken.yaml:4:11: steps[0].time: "45" has no unit; write "45s"' in result.output
+    assert not (home / "all").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

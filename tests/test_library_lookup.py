@@ -141,17 +141,17 @@ def test_entries_list_every_routine_even_beside_a_broken_one(user_dir):
     assert set(entries) == set(library.builtin_ids()) | {"broken", "mine"}
 
     broken = entries["broken"]
-    assert (broken.routine, broken.builtin, broken.title) == (None, False, "")
+    assert (broken.routine, broken.builtin) == (None, False)
     assert [p.message for p in broken.problems] == ['"45" has no unit; write "45s"']
 
     mine = entries["mine"]
-    assert (mine.title, mine.builtin, mine.problems, mine.source) == ("Mine", False, (), str(user_dir / "mine.yaml"))
+    assert (mine.builtin, mine.problems, mine.source) == (False, (), str(user_dir / "mine.yaml"))
     assert mine.routine.title == "Mine"
 
-    assert (entries["neck-and-upper-trapezius"].title, entries["neck-and-upper-trapezius"].builtin) == ("My neck", False)
+    assert (entries["neck-and-upper-trapezius"].routine.title, entries["neck-and-upper-trapezius"].builtin) == ("My neck", False)
     shoulders = entries["shoulders-and-chest"]
     assert (shoulders.builtin, shoulders.source, shoulders.problems) == (True, "builtin:shoulders-and-chest", ())
-    assert shoulders.tools == shoulders.routine.tools and shoulders.summary == shoulders.routine.summary
+    assert shoulders.routine.title == "Shoulders and chest"
 
 
 def test_entries_without_a_user_folder(tmp_path, monkeypatch):

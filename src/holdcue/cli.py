@@ -80,7 +80,11 @@ def load(ref: str):
     """Load a routine by id or path; warnings go to stderr."""
     from holdcue import library
 
-    routine = library.load_routine(ref)
+    return warned(library.load_routine(ref))
+
+
+def warned(routine):
+    """The routine, its warnings shown on stderr."""
     for warning in routine.warnings:
         click.echo(str(warning), err=True)
     return routine
@@ -143,19 +147,21 @@ def list_(as_json: bool) -> None:
         if entry.routine is None:
             rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {entry.source}"))
         else:
-            rows.append((entry.id, entry.title, clock(seconds).split(".")[0], origin, ", ".join(entry.tools)))
+            routine = entry.routine
+            rows.append((entry.id, routine.title, clock(seconds).split(".")[0], origin, ", ".join(routine.tools)))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
         click.echo("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[4]]).rstrip())
 
 
 def _entry_json(entry, seconds: float | None) -> dict:
+    routine = entry.routine
     return {
         "id": entry.id,
-        "title": entry.title,
-        "summary": entry.summary,
-        "areas": list(entry.areas),
-        "tools": list(entry.tools),
+        "title": routine.title if routine else "",
+        "summary": routine.summary if routine else "",
+        "areas": list(routine.areas) if routine else [],
+        "tools": list(routine.tools) if routine else [],
         "builtin": entry.builtin,
         "source": entry.source,
         "steps": len(entry.routine.steps) if entry.routine else None,
@@ -304,12 +310,19 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to export, or give --all (not both).")
-    refs = [entry.id for entry in library.entries()] if all_ else list(routines)
     output = Path(output).expanduser()
-    into_folder = all_ or len(refs) > 1 or output.is_dir()
+    into_folder = all_ or len(routines) > 1 or output.is_dir()
     if into_folder and transcript:
         raise click.UsageError("--transcript names one file: export one routine at a time to get its transcript.")
-    routines = [load(ref) for ref in refs]  # every one checked before anything is written
+    # every routine is loaded and checked before anything is written
+    if all_:
+        entries = library.entries()
+        problems = [problem for entry in entries for problem in entry.problems]
+        if problems:
+            raise errors.RoutineError(problems)
+        routines = [warned(entry.routine) for entry in entries]
+    else:
+        routines = [load(ref) for ref in routines]
     targets = [output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output for routine in routines]
     clashes = sorted({target.name for target in targets if targets.count(target) > 1})
     if clashes:

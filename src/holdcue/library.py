@@ -26,10 +26,6 @@ class Entry:
     """One routine as ``holdcue list`` shows it; ``routine`` is None when it has errors."""
 
     id: str
-    title: str
-    summary: str
-    tools: tuple[str, ...]
-    areas: tuple[str, ...]
     source: str  # the user file's path, or "builtin:<id>"
     builtin: bool
     routine: Routine | None
@@ -106,10 +102,10 @@ def _entry(rid: str, ref: str, builtin: bool) -> Entry:
     try:
         loaded = load_routine(ref)
     except RoutineError as error:
-        return Entry(rid, "", "", (), (), source, builtin, None, error.problems)
+        return Entry(rid, source, builtin, None, error.problems)
     except HoldcueError as error:
-        return Entry(rid, "", "", (), (), source, builtin, None, (Problem(source, 0, 0, "", str(error)),))
-    return Entry(rid, loaded.title, loaded.summary, loaded.tools, loaded.areas, loaded.source, builtin, loaded)
+        return Entry(rid, source, builtin, None, (Problem(source, 0, 0, "", str(error)),))
+    return Entry(rid, loaded.source, builtin, loaded)
 
 
 def _all_ids() -> list[str]:
