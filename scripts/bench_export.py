@@ -60,10 +60,18 @@ def compose(seconds: float) -> tuple[Timeline, dict, dict]:
         for routine in routines:
             part = compiler.compile(routine, lambda text: len(clips[text]), lambda name: len(sounds[name]), RATE)
             base = len(segments)
-            events += [Event(e.start + offset, e.end + offset, e.kind, e.text, e.name, e.step, e.segment + base)
-                       for e in part.events if e.end + offset <= wanted]
-            segments += [Segment(s.title, s.phase, s.start + offset, min(s.end + offset, wanted), s.step, s.side,
-                                 s.round, s.rounds) for s in part.segments if s.start + offset < wanted]
+            events += [
+                Event(e.start + offset, e.end + offset, e.kind, e.text, e.name, e.step, e.segment + base)
+                for e in part.events
+                if e.end + offset <= wanted
+            ]
+            segments += [
+                Segment(
+                    s.title, s.phase, s.start + offset, min(s.end + offset, wanted), s.step, s.side, s.round, s.rounds
+                )
+                for s in part.segments
+                if s.start + offset < wanted
+            ]
             offset += part.length
             if offset >= wanted:
                 break
@@ -94,8 +102,14 @@ def run_one(minutes: float, fmt: str) -> dict:
         seconds = time.perf_counter() - started
         size = path.stat().st_size
     return {
-        "minutes": minutes, "format": fmt, "seconds": seconds, "speed": timeline.duration / seconds,
-        "events": len(timeline.events), "mb": size / 1e6, "rss_before_mb": before, "peak_mb": memory_mb("VmHWM"),
+        "minutes": minutes,
+        "format": fmt,
+        "seconds": seconds,
+        "speed": timeline.duration / seconds,
+        "events": len(timeline.events),
+        "mb": size / 1e6,
+        "rss_before_mb": before,
+        "peak_mb": memory_mb("VmHWM"),
     }
 
 
@@ -109,20 +123,27 @@ def main() -> int:
         print(json.dumps(run_one(float(args.one[0]), args.one[1])))
         return 0
     results = []
-    print(f"{'session':>8} {'format':>6} {'events':>6} {'time':>8} {'speed':>9} {'file':>8} {'RSS before':>11} {'peak RSS':>9}")
+    print(
+        f"{'session':>8} {'format':>6} {'events':>6} {'time':>8} {'speed':>9} {'file':>8} {'RSS before':>11} {'peak RSS':>9}"
+    )
     for fmt in args.formats:
         for minutes in args.minutes:
-            done = subprocess.run([sys.executable, __file__, "--one", str(minutes), fmt],
-                                  capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--one", str(minutes), fmt], capture_output=True, text=True, check=True
+            )
             r = json.loads(done.stdout)
             results.append(r)
-            print(f"{r['minutes']:>6.0f} m {fmt:>6} {r['events']:>6} {r['seconds']:>7.2f}s {r['speed']:>8.0f}x "
-                  f"{r['mb']:>6.1f}MB {r['rss_before_mb']:>9.1f}MB {r['peak_mb']:>7.1f}MB")
+            print(
+                f"{r['minutes']:>6.0f} m {fmt:>6} {r['events']:>6} {r['seconds']:>7.2f}s {r['speed']:>8.0f}x "
+                f"{r['mb']:>6.1f}MB {r['rss_before_mb']:>9.1f}MB {r['peak_mb']:>7.1f}MB"
+            )
     targets = {"wav": 1000, "mp3": 100}
     ok = True
     for r in results:
         if r["format"] in targets and r["speed"] < targets[r["format"]]:
-            print(f"below target: {r['format']} {r['minutes']:.0f} min at {r['speed']:.0f}x (want {targets[r['format']]}x)")
+            print(
+                f"below target: {r['format']} {r['minutes']:.0f} min at {r['speed']:.0f}x (want {targets[r['format']]}x)"
+            )
             ok = False
     for fmt in args.formats:
         peaks = [r["peak_mb"] for r in results if r["format"] == fmt]

@@ -36,8 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
-from audio_stack import RATE, NullSink, Recorder, correlation, find, holdcue, missing  # noqa: E402
 
+from audio_stack import RATE, NullSink, Recorder, correlation, find, holdcue, missing  # noqa: E402
 from holdcue import compiler, library, play, session  # noqa: E402
 from holdcue.render import render  # noqa: E402
 from holdcue.speech import ClipCache  # noqa: E402
@@ -126,10 +126,12 @@ def start_times(routine_ref: str, env: dict[str, str], runs: int, root: Path) ->
     session.build(library.load_routine(routine_ref), cache=ClipCache(warm_cache / "speech"))
     quiet = quiet_start(routine_ref, warm_cache)
     on_purpose = play.LEAD_IN + quiet
-    print(f"start: `holdcue play {routine_ref}`; silence on purpose: lead-in {play.LEAD_IN:.3f} s + session {quiet:.3f} s")
+    print(
+        f"start: `holdcue play {routine_ref}`; silence on purpose: lead-in {play.LEAD_IN:.3f} s + session {quiet:.3f} s"
+    )
     for label, cached in (("warm", True), ("cold", False)):
         raws = []
-        for k in range(runs):
+        for _ in range(runs):
             cache = warm_cache if cached else Path(tempfile.mkdtemp(dir=root, prefix="cold-"))
             raws.append(first_sound(routine_ref, env, cache, wait=3.0 if cached else 10.0))
         raw = statistics.median(raws)
@@ -166,7 +168,9 @@ def long_session(minutes: float, env: dict[str, str], root: Path) -> None:
     built = session.build(library.load_routine(str(path)), cache=ClipCache(cache / "speech"))
     tl = built.timeline
     tones_at = [e for e in tl.events if e.kind == "tone"]
-    print(f"session: {tl.duration / 60:.1f} minutes, {len(tones_at)} tones, {sum(e.kind == 'speech' for e in tl.events)} spoken cues")
+    print(
+        f"session: {tl.duration / 60:.1f} minutes, {len(tones_at)} tones, {sum(e.kind == 'speech' for e in tl.events)} spoken cues"
+    )
     with Recorder(env) as recorder:
         run = run_play([str(path)], {**env, "HOLDCUE_CACHE_DIR": str(cache)})
         time.sleep(0.5)
@@ -194,7 +198,7 @@ def long_session(minutes: float, env: dict[str, str], root: Path) -> None:
         times.append(event.start / RATE)
     error = np.abs(np.array(errors))
     slope = np.polyfit(times, errors, 1)[0] if len(times) > 1 else 0.0
-    tail = [e for e, t in zip(errors, times) if t > times[-1] - 60]
+    tail = [e for e, t in zip(errors, times, strict=True) if t > times[-1] - 60]
     print(
         f"  onset error over {len(errors)} tones: p50 {np.percentile(error, 50):.3f} ms, "
         f"p99 {np.percentile(error, 99):.3f} ms, max {error.max():.3f} ms"
@@ -209,7 +213,7 @@ def long_session(minutes: float, env: dict[str, str], root: Path) -> None:
     offsets = arrived - np.array([n for _, n in recorder.arrivals]) / RATE
     windows = ((arrived - arrived[0]) // 10).astype(int)
     lows = [(arrived[windows == w].mean(), offsets[windows == w].min()) for w in np.unique(windows)]
-    ppm = np.polyfit(*zip(*lows), 1)[0] * 1e6 if len(lows) > 1 else 0.0
+    ppm = np.polyfit(*zip(*lows, strict=True), 1)[0] * 1e6 if len(lows) > 1 else 0.0
     print(
         f"  sound card clock vs monotonic clock: {ppm:+.1f} ppm, "
         f"{ppm * 1e-3 * tl.duration:+.1f} ms over the session (the player's position drifts so much)"

@@ -76,16 +76,15 @@ def generate() -> dict[str, np.ndarray]:
         return _note(freq, seconds, decay, CHIME, 0.003)
 
     return {
-        "start": _finish(_sequence([(0.0, chime(c5, 0.16)), (0.13, chime(g5, 0.2))], 0.6),
-                         0.9, 0.08),
-        "end": _finish(_sequence([(0.0, chime(g5, 0.16)), (0.18, chime(c5, 0.3))], 0.9),
-                       0.9, 0.15),
+        "start": _finish(_sequence([(0.0, chime(c5, 0.16)), (0.13, chime(g5, 0.2))], 0.6), 0.9, 0.08),
+        "end": _finish(_sequence([(0.0, chime(g5, 0.16)), (0.18, chime(c5, 0.3))], 0.9), 0.9, 0.15),
         "halfway": _finish(_note(a4, 0.65, 0.22, SOFT_BELL, 0.025), 0.6, 0.15),
         "tick": _finish(_note(1900.0, 0.06, 0.012, WOOD, 0.002), 0.8, 0.01),
         "switch": _finish(
-            _sequence([(0.0, chime(e5, 0.07, 0.3)), (0.11, chime(a5, 0.07, 0.3)),
-                       (0.22, chime(e5, 0.09, 0.3))], 0.5),
-            0.85, 0.06),
+            _sequence([(0.0, chime(e5, 0.07, 0.3)), (0.11, chime(a5, 0.07, 0.3)), (0.22, chime(e5, 0.09, 0.3))], 0.5),
+            0.85,
+            0.06,
+        ),
     }
 
 

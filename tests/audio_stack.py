@@ -118,7 +118,16 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         self.process = subprocess.Popen(
-            ["parec", "-d", "cap.monitor", "--format=s16le", f"--rate={RATE}", "--channels=1", "--raw", "--latency-msec=10"],
+            [
+                "parec",
+                "-d",
+                "cap.monitor",
+                "--format=s16le",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--raw",
+                "--latency-msec=10",
+            ],
             stdout=subprocess.PIPE,
             env=self.env,
         )

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
-from conftest import espeak_test
 from mutagen.mp3 import MP3
 
+from conftest import espeak_test
 from holdcue import compiler, export, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode

@@ -111,11 +111,16 @@ def test_list_json(user_dir):
     mine = listed["my-calves"]
     assert mine["title"] == "My calves" and mine["summary"] == "Mine." and mine["tools"] == ["foam roller"]
     assert (mine["builtin"], mine["source"], mine["steps"], mine["problems"]) == (
-        False, str(user_dir / "my-calves.yaml"), 1, []
+        False,
+        str(user_dir / "my-calves.yaml"),
+        1,
+        [],
     )
     assert mine["duration"] > 60  # the one-minute roll, and what is said around it
     broken = listed["broken"]
     assert (broken["steps"], broken["duration"]) == (None, None)
     assert broken["problems"] == [f'{user_dir / "broken.yaml"}:4:11: steps[0].time: "45" has no unit; write "45s"']
     builtin = listed["shoulders-and-chest"]
-    assert builtin["builtin"] is True and builtin["source"] == "builtin:shoulders-and-chest" and builtin["problems"] == []
+    assert (
+        builtin["builtin"] is True and builtin["source"] == "builtin:shoulders-and-chest" and builtin["problems"] == []
+    )

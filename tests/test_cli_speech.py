@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import WITHOUT_ESPEAK, espeak_test
 
+from conftest import WITHOUT_ESPEAK, espeak_test
 from holdcue import compiler, library, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
@@ -106,12 +106,15 @@ def test_voices_for_an_unknown_language():
 
 
 def test_without_espeak_the_commands_say_what_to_install():
-    program = WITHOUT_ESPEAK + """
+    program = (
+        WITHOUT_ESPEAK
+        + """
 import sys
 from holdcue.cli import main
 sys.argv = ["holdcue", "voices"]
 main()
 """
+    )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert result.returncode == ExitCode.SPEECH_UNAVAILABLE
     assert "sudo apt-get install espeak-ng" in result.stderr
@@ -127,7 +130,11 @@ def test_ctrl_c_during_prepare_stops_cleanly(tmp_path):
     command = [sys.executable, "-m", "holdcue", "prepare", "--all"]
     # A new process group, like a terminal's: Ctrl-C reaches the command and its workers.
     child = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         env=os.environ | {"HOLDCUE_CACHE_DIR": str(tmp_path / "cache")},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -142,6 +149,10 @@ def test_ctrl_c_during_prepare_stops_cleanly(tmp_path):
     assert not list(folder.glob(".*.tmp"))
     cache = speech.ClipCache(folder)
     loaded = [library.load_routine(rid) for rid in library.builtin_ids()]
-    wanted = {cache.path(speech.Pyttsx3Engine.name, r.voice, text): (r.voice, text) for r in loaded for text in compiler.spoken_texts(r)}
+    wanted = {
+        cache.path(speech.Pyttsx3Engine.name, r.voice, text): (r.voice, text)
+        for r in loaded
+        for text in compiler.spoken_texts(r)
+    }
     written = list(folder.glob("*.wav"))
     assert written and all(cache.get(speech.Pyttsx3Engine.name, *wanted[path]) is not None for path in written)

@@ -8,7 +8,7 @@ from holdcue.routine import Cues, Routine, Say, Step
 
 
 def compile_(routine, scale=1.0):
-    return compiler.compile(routine, lambda t: clip_length(t, scale), tone_length, RATE)
+    return compiler.compile(routine, lambda t, scale=scale: clip_length(t, scale), tone_length, RATE)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,10 @@ def test_long_announcement_grows_the_gap_never_the_hold():
 
 def test_prep_and_switch_times_are_quiet_and_exact():
     routine = Routine(
-        id="r", title="R", steps=(Step("hold", "Hold {side}.", 10_000, sides=("left", "right")),), cues=Cues(prep_ms=7000, switch_ms=4000)
+        id="r",
+        title="R",
+        steps=(Step("hold", "Hold {side}.", 10_000, sides=("left", "right")),),
+        cues=Cues(prep_ms=7000, switch_ms=4000),
     )
     timeline = compile_(routine)
     prepares = [s for s in timeline.segments if s.phase == "prepare"]
@@ -132,9 +135,9 @@ def test_spoken_texts_are_what_the_timeline_speaks():
 
 
 def test_step_titles_are_short_and_free_of_placeholders():
-    assert compiler.step_title(Step("compress", "Lean into the ball just below your {side} collarbone. Breathe.", 1000)) == (
-        "Lean into the ball just below your collarbone"
-    )
+    assert compiler.step_title(
+        Step("compress", "Lean into the ball just below your {side} collarbone. Breathe.", 1000)
+    ) == ("Lean into the ball just below your collarbone")
     assert compiler.step_title(Step("hold", "x", 1000, title="Chest")) == "Chest"
 
 
@@ -159,7 +162,11 @@ def hold_of(timeline, n=0):
 
 
 def said_in(timeline, segment):
-    return [(e.start - segment.start, e.kind, e.text or e.name) for e in timeline.events if segment.start < e.start < segment.end]
+    return [
+        (e.start - segment.start, e.kind, e.text or e.name)
+        for e in timeline.events
+        if segment.start < e.start < segment.end
+    ]
 
 
 def test_counted_movements_are_said_on_every_beat_along_with_the_steps_own_cues():
@@ -167,9 +174,22 @@ def test_counted_movements_are_said_on_every_beat_along_with_the_steps_own_cues(
     timeline = compile_(Routine(id="r", title="R", steps=(step,)))
     hold = hold_of(timeline)
     heard = said_in(timeline, hold)
-    numbers = [(at, text) for at, kind, text in heard if text in {compiler.number_words(k).capitalize() for k in range(1, 11)}]
+    numbers = [
+        (at, text) for at, kind, text in heard if text in {compiler.number_words(k).capitalize() for k in range(1, 11)}
+    ]
     after = tone_length("start") + RATE * compiler.GAP_MS // 1000
-    assert [text for _, text in numbers] == ["One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten"]
+    assert [text for _, text in numbers] == [
+        "One",
+        "Two",
+        "Three",
+        "Four",
+        "Five",
+        "Six",
+        "Seven",
+        "Eight",
+        "Nine",
+        "Ten",
+    ]
     assert [at for at, _ in numbers] == [k * 4 * RATE + after for k in range(10)]
     assert any(text == "Change direction." for _, _, text in heard)  # the count does not crowd out the step's own cue
     assert not [h for h in heard if h[2] in ("tick", "halfway")]  # the count paces it: no countdown, no halfway
@@ -177,20 +197,38 @@ def test_counted_movements_are_said_on_every_beat_along_with_the_steps_own_cues(
 
 def test_a_count_too_quick_to_say_is_ticked_on_the_beats():
     step = Step("warm-up", "Tap.", 10_000, count=10)  # "Seven" cannot be said in a second of slow speech
-    timeline = compiler.compile(Routine(id="r", title="R", steps=(step,)), lambda t: clip_length(t, 4.0), tone_length, RATE)
+    timeline = compiler.compile(
+        Routine(id="r", title="R", steps=(step,)), lambda t: clip_length(t, 4.0), tone_length, RATE
+    )
     hold = hold_of(timeline)
     assert said_in(timeline, hold) == [(k * RATE, "tone", "tick") for k in range(1, 10)]
 
 
 def test_a_spoken_countdown_too_slow_for_its_seconds_is_ticked():
-    routine = Routine(id="r", title="R", steps=(Step("hold", "Hold.", 20_000),), cues=Cues(countdown=3, countdown_style="spoken", halfway=False))
+    routine = Routine(
+        id="r",
+        title="R",
+        steps=(Step("hold", "Hold.", 20_000),),
+        cues=Cues(countdown=3, countdown_style="spoken", halfway=False),
+    )
     slow = compiler.compile(routine, lambda t: clip_length(t, 4.0), tone_length, RATE)
     hold = hold_of(slow)
-    assert said_in(slow, hold) == [(17 * RATE, "tone", "tick"), (18 * RATE, "tone", "tick"), (19 * RATE, "tone", "tick")]
+    assert said_in(slow, hold) == [
+        (17 * RATE, "tone", "tick"),
+        (18 * RATE, "tone", "tick"),
+        (19 * RATE, "tone", "tick"),
+    ]
 
 
 def test_placeholders_in_say_cues_know_the_side_round_and_next_step():
-    step = Step("stretch", "Stretch {side}.", 20_000, sides=("left", "right"), repeat=2, say=(Say("{side}, round {round} of {rounds}, then {next}.", at_fraction=0.3),))
+    step = Step(
+        "stretch",
+        "Stretch {side}.",
+        20_000,
+        sides=("left", "right"),
+        repeat=2,
+        say=(Say("{side}, round {round} of {rounds}, then {next}.", at_fraction=0.3),),
+    )
     routine = Routine(id="r", title="R", steps=(step, Step("hold", "Hold.", 5000, title="The hold")))
     said = [e.text for e in compile_(routine).events if e.text.endswith("then The hold.")]
     assert said == [
@@ -209,9 +247,11 @@ def test_an_instruction_without_a_full_stop_is_still_its_own_sentence():
 def test_spoken_texts_hold_every_text_the_lengths_could_make_heard():
     """Whether a count is said or ticked depends on the clips' lengths, so every number
     must be synthesized beforehand, whatever the estimate chose."""
-    routine = Routine(id="r", title="R", steps=(Step("warm-up", "Tap.", 12_000, count=12),), cues=Cues(countdown_style="spoken"))
+    routine = Routine(
+        id="r", title="R", steps=(Step("warm-up", "Tap.", 12_000, count=12),), cues=Cues(countdown_style="spoken")
+    )
     texts = set(compiler.spoken_texts(routine))
     assert {compiler.number_words(k).capitalize() for k in range(1, 13)} <= texts
     for scale in (0.3, 1.0, 4.0):
-        timeline = compiler.compile(routine, lambda t: clip_length(t, scale), tone_length, RATE)
+        timeline = compiler.compile(routine, lambda t, scale=scale: clip_length(t, scale), tone_length, RATE)
         assert {e.text for e in timeline.events if e.kind == "speech"} <= texts

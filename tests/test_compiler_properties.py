@@ -1,6 +1,7 @@
 """The compiler's guarantees on generated routines and clip lengths."""
 
 import zlib
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -89,7 +90,7 @@ def test_guarantees(routine, scale):
         assert hold.start in starts and hold.end in ends
 
     # 2. nothing overlaps and nothing is cut short
-    for a, b in zip(events, events[1:]):
+    for a, b in pairwise(events):
         assert a.end <= b.start, (a, b)
     for e in events:
         assert e.end - e.start == (clip(e.text) if e.kind == "speech" else tone_length(e.name))
@@ -97,7 +98,7 @@ def test_guarantees(routine, scale):
     # 3. sorted, tiling segments, length the sum of its parts, every event inside
     assert [e.start for e in events] == sorted(e.start for e in events)
     assert segments[0].start == 0 and segments[-1].end == timeline.length
-    for a, b in zip(segments, segments[1:]):
+    for a, b in pairwise(segments):
         assert a.end == b.start
     assert sum(s.end - s.start for s in segments) == timeline.length
     assert all(0 <= e.start and e.end <= timeline.length for e in events)

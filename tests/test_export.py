@@ -117,7 +117,7 @@ def test_mp3_chapters_follow_the_steps_and_sides(exported, session):
     assert ordered[0].start_time == 0 and ordered[-1].end_time == ms(timeline.length)
     titles = [c.sub_frames["TIT2"].text[0] for c in ordered]
     assert titles[0] == "Introduction" and titles[-1] == "Session complete"
-    for title, (_, _, step, side) in zip(titles, want):
+    for title, (_, _, step, side) in zip(titles, want, strict=True):
         if step >= 0:
             assert title.startswith(compiler.step_title(routine.steps[step]))
             assert (f"({side}" in title) == bool(side)
@@ -170,7 +170,7 @@ def test_transcript_has_every_spoken_cue_at_its_time(session, tmp_path):
     cues = parse_vtt(path.read_text(encoding="utf-8"))
     spoken = [e for e in timeline.events if e.kind == "speech"]
     assert len(cues) == len(spoken)
-    for (start, end, words), event in zip(cues, spoken):
+    for (start, end, words), event in zip(cues, spoken, strict=True):
         assert words == event.text
         assert abs(start - event.start / RATE) <= 0.0005 and abs(end - event.end / RATE) <= 0.0005
 
@@ -179,8 +179,13 @@ def test_transcript_escapes_markup_and_passes_hours(tmp_path):
     from holdcue.timeline import Event, Segment, Timeline
 
     late = 3 * 3600 * RATE + 61 * RATE + RATE // 4
-    timeline = Timeline("T", RATE, late + RATE, (Event(late, late + RATE // 2, "speech", text="Knees <up> & --> down"),),
-                        (Segment("T", "intro", 0, late + RATE),))
+    timeline = Timeline(
+        "T",
+        RATE,
+        late + RATE,
+        (Event(late, late + RATE // 2, "speech", text="Knees <up> & --> down"),),
+        (Segment("T", "intro", 0, late + RATE),),
+    )
     text = export.write_transcript(timeline, tmp_path / "t.vtt").read_text()
     assert "03:01:01.250 --> 03:01:01.750" in text
     assert "Knees &lt;up&gt; &amp; --&gt; down" in text
@@ -189,7 +194,9 @@ def test_transcript_escapes_markup_and_passes_hours(tmp_path):
 
 def test_export_writes_transcript_and_reports_progress(session, tmp_path):
     calls = []
-    export.export(*session, tmp_path / "s.wav", transcript=tmp_path / "s.vtt", progress=lambda d, t: calls.append((d, t)))
+    export.export(
+        *session, tmp_path / "s.wav", transcript=tmp_path / "s.vtt", progress=lambda d, t: calls.append((d, t))
+    )
     assert (tmp_path / "s.vtt").read_text().startswith("WEBVTT")
     total = session[0].length
     assert calls[-1] == (total, total)

@@ -148,7 +148,10 @@ def test_entries_list_every_routine_even_beside_a_broken_one(user_dir):
     assert (mine.builtin, mine.problems, mine.source) == (False, (), str(user_dir / "mine.yaml"))
     assert mine.routine.title == "Mine"
 
-    assert (entries["neck-and-upper-trapezius"].routine.title, entries["neck-and-upper-trapezius"].builtin) == ("My neck", False)
+    assert (entries["neck-and-upper-trapezius"].routine.title, entries["neck-and-upper-trapezius"].builtin) == (
+        "My neck",
+        False,
+    )
     shoulders = entries["shoulders-and-chest"]
     assert (shoulders.builtin, shoulders.source, shoulders.problems) == (True, "builtin:shoulders-and-chest", ())
     assert shoulders.routine.title == "Shoulders and chest"

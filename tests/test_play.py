@@ -187,7 +187,9 @@ def assert_onsets_exact(session, take: Take, origin: int, prefix: int) -> None:
 
 def first_segment(timeline, step: int, phase: str | None = None, side: str | None = None):
     return next(
-        s for s in timeline.segments if s.step == step and (phase is None or s.phase == phase) and (side is None or s.side == side)
+        s
+        for s in timeline.segments
+        if s.step == step and (phase is None or s.phase == phase) and (side is None or s.side == side)
     )
 
 
@@ -318,7 +320,14 @@ def test_half_hour_session_with_pauses_and_skips_is_exact_and_fast(long_session)
     assert lead_up.phase in play.LEAD_UP
     t6 = t5 + LEAD + (prepare.start - first_heard(tl, lead_up)) / RATE + 10.0  # back: this step from its start
     restart = first_segment(tl, prepare.step)
-    script = [(t1, Command.PAUSE), (t2, Command.PAUSE), (t3, Command.NEXT), (t4, Command.PAUSE), (t5, Command.PAUSE), (t6, Command.PREVIOUS)]
+    script = [
+        (t1, Command.PAUSE),
+        (t2, Command.PAUSE),
+        (t3, Command.NEXT),
+        (t4, Command.PAUSE),
+        (t5, Command.PAUSE),
+        (t6, Command.PREVIOUS),
+    ]
 
     began = time.perf_counter()
     result, sink, shown, _ = run(s, script)
@@ -335,7 +344,7 @@ def test_half_hour_session_with_pauses_and_skips_is_exact_and_fast(long_session)
     ]
     origin_time = sink.takes[0].started
     assert len(sink.takes) == len(expected)
-    for take, (t, origin, instruction, prefix) in zip(sink.takes, expected):
+    for take, (t, origin, instruction, prefix) in zip(sink.takes, expected, strict=True):
         assert take.started == pytest.approx(origin_time + t)
         assert np.array_equal(take.samples, expected_take(s, origin, instruction))
         assert_onsets_exact(s, take, origin, prefix)
@@ -345,7 +354,10 @@ def test_half_hour_session_with_pauses_and_skips_is_exact_and_fast(long_session)
     # the hold's length; its end tone sounds exactly the time it had left after it went on.
     end_tone = next(e for e in tl.events if e.name == "end" and e.start == hold.end)
     at = prefix2 + end_tone.start - paused
-    assert np.array_equal(sink.takes[1].samples[at : at + end_tone.end - end_tone.start], render(tl, s.clips, s.tones, start=end_tone.start, stop=end_tone.end))
+    assert np.array_equal(
+        sink.takes[1].samples[at : at + end_tone.end - end_tone.start],
+        render(tl, s.clips, s.tones, start=end_tone.start, stop=end_tone.end),
+    )
     assert (paused - hold.start) + (at - prefix2) == hold.end - hold.start
     assert any(st.state == "paused" for st in shown.shown)
     assert shown.shown[-1].state == "finished"
@@ -371,7 +383,10 @@ def test_pause_in_a_hold_repeats_the_instruction_and_keeps_the_time_left(short):
     halfway = next(e for e in tl.events if e.name == "halfway" and e.segment == tl.segments.index(hold))
     assert halfway.start - paused == 10 * RATE
     at = prefix + halfway.start - paused
-    assert np.array_equal(second.samples[at : at + halfway.end - halfway.start], render(tl, short.clips, short.tones, start=halfway.start, stop=halfway.end))
+    assert np.array_equal(
+        second.samples[at : at + halfway.end - halfway.start],
+        render(tl, short.clips, short.tones, start=halfway.start, stop=halfway.end),
+    )
     assert not second.samples[at - (halfway.start - paused) + 1 : at].any()
 
 
@@ -429,7 +444,7 @@ def test_next_goes_to_the_next_step_and_ignores_the_end(short):
     step1, step2 = first_segment(tl, 0), first_segment(tl, 1)
     assert step1.start > 0  # there is an introduction to skip
     starts = [first_heard(tl, step1), first_heard(tl, step2)]
-    for take, origin in zip(sink.takes[1:], starts):
+    for take, origin in zip(sink.takes[1:], starts, strict=True):
         assert np.array_equal(take.samples, expected_take(short, origin))
     assert [t.handle.stopped for t in sink.takes] == [True, True, False]
 
@@ -518,7 +533,10 @@ def test_start_at_prefers_an_exact_title():
     routine = Routine(
         id="two",
         title="Two",
-        steps=(Step("hold", "Press the calf.", 5000, title="Calf press long"), Step("hold", "Press.", 5000, title="Calf press")),
+        steps=(
+            Step("hold", "Press the calf.", 5000, title="Calf press long"),
+            Step("hold", "Press.", 5000, title="Calf press"),
+        ),
         cues=Cues(prep_ms=0),
     )
     tl = make_session(routine).timeline

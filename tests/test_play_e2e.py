@@ -94,7 +94,7 @@ def test_every_cue_sounds_exactly_where_the_timeline_puts_it(env, fixture):
         assert candidates, f"not heard: {event}"
         onsets.append(candidates[0])
     first = tl.events[0].start
-    errors = [(at - onsets[0]) - (e.start - first) for at, e in zip(onsets, tl.events)]
+    errors = [(at - onsets[0]) - (e.start - first) for at, e in zip(onsets, tl.events, strict=True)]
     assert max(abs(e) for e in errors) <= EXACT, f"onset errors in samples: {errors}"
     assert sum(e.kind == "tone" for e in tl.events) >= 9
 

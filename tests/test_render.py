@@ -107,7 +107,9 @@ def test_compiled_routine_renders_every_cue_in_place():
 @pytest.mark.parametrize("block", [1, 1000, 4096, render.BLOCK, 100_000])
 def test_blocks_put_together_are_the_whole(sounds, block):
     clips, tones = sounds
-    timeline = timeline_of([speech(100, "Hello there.", clips), tone(5000, "start", tones), speech(20_000, "Next step.", clips)], 40_000)
+    timeline = timeline_of(
+        [speech(100, "Hello there.", clips), tone(5000, "start", tones), speech(20_000, "Next step.", clips)], 40_000
+    )
     whole = render.render(timeline, clips, tones)
     blocks = list(render.render_blocks(timeline, clips, tones, block=block if block > 1 else 997))
     assert all(0 < len(b) <= max(block, 997) and b.dtype == np.int16 for b in blocks)
@@ -116,9 +118,19 @@ def test_blocks_put_together_are_the_whole(sounds, block):
 
 def test_windows_are_slices_of_the_whole(sounds):
     clips, tones = sounds
-    timeline = timeline_of([speech(100, "Hello there.", clips), tone(5000, "start", tones), speech(20_000, "Next step.", clips)], 40_000)
+    timeline = timeline_of(
+        [speech(100, "Hello there.", clips), tone(5000, "start", tones), speech(20_000, "Next step.", clips)], 40_000
+    )
     whole = render.render(timeline, clips, tones)
-    for start, stop in [(0, 40_000), (0, 1), (5001, 5002), (3000, 25_000), (9100, 9100), (39_999, 40_000), (20_500, 34_999)]:
+    for start, stop in [
+        (0, 40_000),
+        (0, 1),
+        (5001, 5002),
+        (3000, 25_000),
+        (9100, 9100),
+        (39_999, 40_000),
+        (20_500, 34_999),
+    ]:
         assert np.array_equal(render.render(timeline, clips, tones, start=start, stop=stop), whole[start:stop])
         blocks = list(render.render_blocks(timeline, clips, tones, start=start, stop=stop, block=777))
         assert np.array_equal(np.concatenate(blocks) if blocks else np.zeros(0, np.int16), whole[start:stop])
@@ -131,7 +143,9 @@ def test_windows_are_slices_of_the_whole(sounds):
 def test_overlapping_cues_do_not_clip(sounds):
     clips, tones = sounds
     clips = {**clips, "Loud.": burst(20_000, "loud", 0.95), "Also loud.": burst(20_000, "also", 0.95)}
-    timeline = timeline_of([speech(0, "Loud.", clips), speech(5000, "Also loud.", clips), tone(8000, "start", tones)], 30_000)
+    timeline = timeline_of(
+        [speech(0, "Loud.", clips), speech(5000, "Also loud.", clips), tone(8000, "start", tones)], 30_000
+    )
     for volume in (1.0, 3.0):
         out = render.render(timeline, clips, tones, volume=volume).astype(float)
         mix = np.zeros(30_000)

@@ -95,7 +95,13 @@ def test_format_duration_reads_back(ms):
 
 
 def test_format_duration_is_short():
-    assert [format_duration(ms) for ms in (500, 45_000, 60_000, 90_000, 1500)] == ["500ms", "45s", "1m", "1m30s", "1.5s"]
+    assert [format_duration(ms) for ms in (500, 45_000, 60_000, 90_000, 1500)] == [
+        "500ms",
+        "45s",
+        "1m",
+        "1m30s",
+        "1.5s",
+    ]
 
 
 def test_defaults():
@@ -106,7 +112,13 @@ def test_defaults():
     assert (loaded.cues.time_left_every_ms, loaded.cues.breathe_every_ms) == (30_000, 0)
     step = loaded.steps[0]
     assert (step.kind, step.text, step.time_ms, step.sides, step.repeat, step.rest_ms, step.line) == (
-        "hold", "Hold.", 30_000, (), 1, 0, 3
+        "hold",
+        "Hold.",
+        30_000,
+        (),
+        1,
+        0,
+        3,
     )
     assert loaded.warnings == () and loaded.source == "<routine>"
 
@@ -125,7 +137,8 @@ def test_an_id_that_differs_from_the_file_name_is_a_warning():
 
 
 def test_rest_is_the_kind_alone_and_the_pause_between_rounds_beside_another_kind():
-    loaded = load(yaml_text("""
+    loaded = load(
+        yaml_text("""
         title: T
         steps:
           - stretch: Stretch.
@@ -134,14 +147,16 @@ def test_rest_is_the_kind_alone_and_the_pause_between_rounds_beside_another_kind
             rest: 4s
           - rest: Breathe.
             time: 20s
-    """))
+    """)
+    )
     stretch, rest = loaded.steps
     assert (stretch.kind, stretch.repeat, stretch.rest_ms) == ("stretch", 3, 4000)
     assert (rest.kind, rest.text, rest.time_ms, rest.rest_ms) == ("rest", "Breathe.", 20_000, 0)
 
 
 def test_text_is_taken_as_written():
-    loaded = load(yaml_text("""
+    loaded = load(
+        yaml_text("""
         title: 1990
         summary: yes
         steps:
@@ -149,7 +164,8 @@ def test_text_is_taken_as_written():
               Two lines
               of text.
             time: 5s
-    """))
+    """)
+    )
     assert (loaded.title, loaded.summary, loaded.steps[0].text) == ("1990", "yes", "Two lines\nof text.")
 
 
@@ -218,18 +234,21 @@ def test_neck_rolling_with_a_ball_is_fine_unless_the_target_is_the_neck():
 
 
 def test_count_and_each_make_the_time():
-    loaded = load(yaml_text("""
+    loaded = load(
+        yaml_text("""
         title: T
         steps:
           - warm-up: Rolls.
             count: 12
             each: 2.5s
-    """))
+    """)
+    )
     assert (loaded.steps[0].time_ms, loaded.steps[0].count) == (30_000, 12)
 
 
 def test_say_cues():
-    loaded = load(yaml_text("""
+    loaded = load(
+        yaml_text("""
         title: T
         steps:
           - hold: Hold.
@@ -238,9 +257,12 @@ def test_say_cues():
               - {at: half, text: Half.}
               - {at: 10%, text: Ten.}
               - {at: 39.5s, text: Late.}
-    """))
+    """)
+    )
     assert [(s.text, s.at_ms, s.at_fraction) for s in loaded.steps[0].say] == [
-        ("Half.", None, 0.5), ("Ten.", None, 0.1), ("Late.", 39_500, None)
+        ("Half.", None, 0.5),
+        ("Ten.", None, 0.1),
+        ("Late.", 39_500, None),
     ]
 
 
@@ -278,7 +300,9 @@ def test_tone_paths_are_resolved_next_to_the_routine(tmp_path):
     (tmp_path / "sounds").mkdir()
     start = make_wav(tmp_path / "sounds" / "ding.wav")
     end = make_wav(tmp_path / "end.wav")
-    text = f"title: T\ncues:\n  tones:\n    start: sounds/ding.wav\n    end: {end}\nsteps:\n  - hold: H.\n    time: 5s\n"
+    text = (
+        f"title: T\ncues:\n  tones:\n    start: sounds/ding.wav\n    end: {end}\nsteps:\n  - hold: H.\n    time: 5s\n"
+    )
     loaded = load(text, "r.yaml", base_dir=tmp_path)
     assert loaded.cues.tones == (("start", str(start.resolve())), ("end", str(end.resolve())))
     # Given as text without a folder, only the absolute path is usable.
@@ -359,9 +383,7 @@ def test_a_file_over_1_mb_is_refused_before_parsing(tmp_path, monkeypatch):
     monkeypatch.setattr(routine, "_Loader", no_parsing)
     with pytest.raises(RoutineError) as error:
         load_file(path)
-    assert [str(p) for p in error.value.problems] == [
-        f"{path}: the file is over 1 MB; a routine file is much smaller"
-    ]
+    assert [str(p) for p in error.value.problems] == [f"{path}: the file is over 1 MB; a routine file is much smaller"]
     with pytest.raises(RoutineError):
         load(path.read_text())
 

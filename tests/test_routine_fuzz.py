@@ -24,12 +24,24 @@ NEAR_VALID = {
     "tools": ["tennis ball", "wall"],
     "safety": ["Go slowly."],
     "voice": {"language": "en", "rate": 160, "volume": 0.9},
-    "cues": {"prep": "5s", "countdown": 3, "countdown_style": "ticks", "halfway": True, "time_left": "30s",
-             "breathe": False, "switch": "5s"},
+    "cues": {
+        "prep": "5s",
+        "countdown": 3,
+        "countdown_style": "ticks",
+        "halfway": True,
+        "time_left": "30s",
+        "breathe": False,
+        "switch": "5s",
+    },
     "steps": [
         {"warm-up": "Roll your shoulders.", "count": 10, "each": "2s"},
-        {"compress": "Lean into the ball below your {side} collarbone.", "time": "1m", "sides": "both",
-         "target": "pectoralis major", "say": [{"at": "half", "text": "Breathe."}, {"at": "20s", "text": "Soften."}]},
+        {
+            "compress": "Lean into the ball below your {side} collarbone.",
+            "time": "1m",
+            "sides": "both",
+            "target": "pectoralis major",
+            "say": [{"at": "half", "text": "Breathe."}, {"at": "20s", "text": "Soften."}],
+        },
         {"stretch": "Arm across, round {round} of {rounds}.", "time": "15s", "repeat": 2, "rest": "5s"},
         {"include": "other"},
         {"rest": "Relax.", "time": "10s"},
@@ -61,12 +73,56 @@ yaml_values = st.recursive(
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
     max_leaves=30,
 )
-keys = st.sampled_from(["title", "steps", "time", "rest", "sides", "say", "at", "include", "count", "each", "cues",
-                        "voice", "repeat", "hold", "compress", "roll", "tones", "prep", "x"])
+keys = st.sampled_from(
+    [
+        "title",
+        "steps",
+        "time",
+        "rest",
+        "sides",
+        "say",
+        "at",
+        "include",
+        "count",
+        "each",
+        "cues",
+        "voice",
+        "repeat",
+        "hold",
+        "compress",
+        "roll",
+        "tones",
+        "prep",
+        "x",
+    ]
+)
 leaves = (
-    st.none() | st.booleans() | st.integers(-5, 700) | st.floats(allow_nan=True)
-    | st.sampled_from(["", "45", "45s", "0s", "-1s", "11m", "half", "50%", "both", "left", "{side}", "{x}", "{", "other",
-                       "missing", "tones/x.wav", "1h", "1m 30s"])
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 700)
+    | st.floats(allow_nan=True)
+    | st.sampled_from(
+        [
+            "",
+            "45",
+            "45s",
+            "0s",
+            "-1s",
+            "11m",
+            "half",
+            "50%",
+            "both",
+            "left",
+            "{side}",
+            "{x}",
+            "{",
+            "other",
+            "missing",
+            "tones/x.wav",
+            "1h",
+            "1m 30s",
+        ]
+    )
     | st.text(max_size=8)
 )
 
@@ -139,7 +195,7 @@ def test_edited_text(data):
     for _ in range(data.draw(st.integers(1, 5))):
         at = data.draw(st.integers(0, len(text)))
         cut = data.draw(st.integers(0, 3))
-        text = text[:at] + data.draw(st.text(alphabet=" :-[]{}&*!|>'\"#%@`\t\nabc01", max_size=3)) + text[at + cut:]
+        text = text[:at] + data.draw(st.text(alphabet=" :-[]{}&*!|>'\"#%@`\t\nabc01", max_size=3)) + text[at + cut :]
     load_anything(text)
 
 
@@ -199,5 +255,10 @@ def test_huge_numbers_and_strange_scalars():
     with pytest.raises(RoutineError) as error:
         routine.load(text, "odd.yaml")
     assert [p.path for p in error.value.problems] == [
-        "voice.rate", "voice.volume", "cues.countdown", "cues.prep", "steps[0].time", "steps[0].repeat"
+        "voice.rate",
+        "voice.volume",
+        "cues.countdown",
+        "cues.prep",
+        "steps[0].time",
+        "steps[0].repeat",
     ]

@@ -21,10 +21,25 @@ VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 # Invalid fixtures whose problem is one of structure or type, which the schema sees too.
 STRUCTURAL = [
-    "bad-id", "bad-values", "count-and-each", "empty", "empty-steps", "include-extra-keys",
-    "many-problems", "missing-steps", "missing-title", "negative-time", "no-unit",
-    "not-a-mapping", "repeat-over-50", "rest-with-a-duration", "say-cues", "tones",
-    "two-kinds", "unknown-keys", "unknown-unit",
+    "bad-id",
+    "bad-values",
+    "count-and-each",
+    "empty",
+    "empty-steps",
+    "include-extra-keys",
+    "many-problems",
+    "missing-steps",
+    "missing-title",
+    "negative-time",
+    "no-unit",
+    "not-a-mapping",
+    "repeat-over-50",
+    "rest-with-a-duration",
+    "say-cues",
+    "tones",
+    "two-kinds",
+    "unknown-keys",
+    "unknown-unit",
 ]
 
 
@@ -58,9 +73,30 @@ def test_structural_mistakes_are_caught_by_the_schema_too(name):
 
 
 DURATION = re.compile(SCHEMA["$defs"]["duration"]["pattern"])
-UNITS = ["ms", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h", "hr", "hours", "S", "x", ""]
+UNITS = [
+    "ms",
+    "s",
+    "sec",
+    "secs",
+    "second",
+    "seconds",
+    "m",
+    "min",
+    "mins",
+    "minute",
+    "minutes",
+    "h",
+    "hr",
+    "hours",
+    "S",
+    "x",
+    "",
+]
 parts = st.tuples(
-    st.from_regex(r"\d{1,3}(\.\d{1,3})?", fullmatch=True), st.sampled_from(["", " "]), st.sampled_from(UNITS), st.sampled_from(["", " "])
+    st.from_regex(r"\d{1,3}(\.\d{1,3})?", fullmatch=True),
+    st.sampled_from(["", " "]),
+    st.sampled_from(UNITS),
+    st.sampled_from(["", " "]),
 )
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import WITHOUT_ESPEAK, espeak_test
 
+from conftest import WITHOUT_ESPEAK, espeak_test
 from holdcue import speech
 from holdcue.errors import SpeechError
 from holdcue.routine import Voice
@@ -216,7 +216,9 @@ def test_engines_in_threads_do_not_mix_settings():
 
 
 def test_missing_espeak_library_names_the_package_to_install():
-    program = WITHOUT_ESPEAK + """
+    program = (
+        WITHOUT_ESPEAK
+        + """
 from holdcue import speech
 from holdcue.errors import SpeechError
 from holdcue.routine import Voice
@@ -226,6 +228,7 @@ try:
 except SpeechError as error:
     print(error)
 """
+    )
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "espeak-ng" in result.stdout

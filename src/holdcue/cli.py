@@ -137,7 +137,9 @@ def list_(as_json: bool) -> None:
     """
     from holdcue import compiler, library
 
-    listed = [(entry, compiler.estimate_seconds(entry.routine) if entry.routine else None) for entry in library.entries()]
+    listed = [
+        (entry, compiler.estimate_seconds(entry.routine) if entry.routine else None) for entry in library.entries()
+    ]
     if as_json:
         click.echo(json.dumps([_entry_json(entry, seconds) for entry, seconds in listed], indent=2, ensure_ascii=False))
         return
@@ -151,7 +153,7 @@ def list_(as_json: bool) -> None:
             rows.append((entry.id, routine.title, clock(seconds).split(".")[0], origin, ", ".join(routine.tools)))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
-        click.echo("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[4]]).rstrip())
+        click.echo("  ".join([cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)] + [row[4]]).rstrip())
 
 
 def _entry_json(entry, seconds: float | None) -> dict:
@@ -197,7 +199,9 @@ def validate(files: tuple[str, ...]) -> None:
         for warning in loaded.warnings:
             click.echo(str(warning), err=True)
         warned = len(loaded.warnings)
-        click.echo(f"{file}: ok, {len(loaded.steps)} steps" + (f", {warned} warning{'s' * (warned != 1)}" if warned else ""))
+        click.echo(
+            f"{file}: ok, {len(loaded.steps)} steps" + (f", {warned} warning{'s' * (warned != 1)}" if warned else "")
+        )
     if failed:
         raise Failure(f"errors in {failed} of {len(files)} file{'s' * (len(files) != 1)}.", ExitCode.INVALID_ROUTINE)
 
@@ -274,14 +278,19 @@ def voices(language: str | None) -> None:
 
     found = speech.list_voices(language)
     if not found:
-        raise Failure(f'no voice for the language "{language}"; run "holdcue voices" to see them all.', ExitCode.SPEECH_UNAVAILABLE)
+        raise Failure(
+            f'no voice for the language "{language}"; run "holdcue voices" to see them all.',
+            ExitCode.SPEECH_UNAVAILABLE,
+        )
     rows = [("id", "languages", "name")] + [(v.id, ", ".join(v.languages), v.name) for v in found]
     widths = [max(len(row[column]) for row in rows) for column in range(2)]
     for voice_id, languages, name in rows:
         click.echo(f"{voice_id:<{widths[0]}}  {languages:<{widths[1]}}  {name}")
     if language:
         try:
-            click.echo(f'A routine with "language: {language}" speaks with {speech.find_voice(language, found).id}.', err=True)
+            click.echo(
+                f'A routine with "language: {language}" speaks with {speech.find_voice(language, found).id}.', err=True
+            )
         except errors.SpeechError:
             pass  # a prefix of languages ("en-gb-x"), not one itself
     click.echo('Set a routine\'s voice language to an id or a language above, e.g. "language: en-us".', err=True)
@@ -291,8 +300,15 @@ def voices(language: str | None) -> None:
 @click.argument("routines", nargs=-1)
 @click.option("-o", "--output", required=True, type=click.Path(), help="File, or folder for several routines.")
 @click.option("--all", "all_", is_flag=True, help="Export every built-in and user routine.")
-@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg", "mp3"]), help="Default: from the file's suffix; mp3 into a folder.")
-@click.option("--transcript", type=click.Path(dir_okay=False), help="Also write the spoken cues as WebVTT (one routine).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["wav", "flac", "ogg", "mp3"]),
+    help="Default: from the file's suffix; mp3 into a folder.",
+)
+@click.option(
+    "--transcript", type=click.Path(dir_okay=False), help="Also write the spoken cues as WebVTT (one routine)."
+)
 @click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
 def export(routines, output, all_, fmt, transcript, volume) -> None:
     """Export routines as audio files, with chapters and tags.
@@ -326,24 +342,36 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
     targets = [output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output for routine in routines]
     clashes = sorted({target.name for target in targets if targets.count(target) > 1})
     if clashes:
-        raise click.UsageError(f"two routines would both be written to {', '.join(clashes)}: export them one at a time.")
+        raise click.UsageError(
+            f"two routines would both be written to {', '.join(clashes)}: export them one at a time."
+        )
     if into_folder:
         try:
             output.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
-    for routine, target in zip(routines, targets):
+    for routine, target in zip(routines, targets, strict=True):
         ready = build_session(routine)
         update, finish = progress_bar(f"Exporting {target.name}")
         try:
             written = exporter.export(
-                ready.timeline, ready.clips, ready.tones, target, format=fmt, title=routine.title,
-                summary=routine.summary, volume=volume, speech_volume=routine.voice.volume,
-                transcript=transcript, progress=update,
+                ready.timeline,
+                ready.clips,
+                ready.tones,
+                target,
+                format=fmt,
+                title=routine.title,
+                summary=routine.summary,
+                volume=volume,
+                speech_volume=routine.voice.volume,
+                transcript=transcript,
+                progress=update,
             )
         finally:
             finish()
-        click.echo(f"{written}  {clock(ready.timeline.duration)}" + (f"  (transcript: {transcript})" if transcript else ""))
+        click.echo(
+            f"{written}  {clock(ready.timeline.duration)}" + (f"  (transcript: {transcript})" if transcript else "")
+        )
 
 
 @cli.command()

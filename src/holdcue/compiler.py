@@ -179,7 +179,9 @@ class _Compiler:
 
     # -- building blocks ---------------------------------------------------------------
 
-    def segment(self, title: str, phase: str, end: int, step: int = -1, side: str = "", round_: int = 0, rounds: int = 0) -> None:
+    def segment(
+        self, title: str, phase: str, end: int, step: int = -1, side: str = "", round_: int = 0, rounds: int = 0
+    ) -> None:
         """Close the current segment at ``end``: it starts where the last one ended."""
         start = self.segments[-1].end if self.segments else 0
         if end > start:
@@ -275,7 +277,7 @@ class _Compiler:
                 self.hold(step, title, where, values)
 
     def length_note(self, step: Step) -> str:
-        """" Forty-five seconds, each side, two rounds." (the time only when the text lacks it)"""
+        """ " Forty-five seconds, each side, two rounds." (the time only when the text lacks it)"""
         parts = [] if "{time}" in step.text else [duration_words(step.time_ms)]
         if len(step.sides) == 2:
             parts.append("each side")
@@ -320,7 +322,11 @@ class _Compiler:
             return numbers
         tick = self.tone_length("tick")
         limits = beats[2:] + [end]
-        return [(beat, "tone", "tick") for beat, limit in zip(beats[1:], limits) if beat + tick <= limit and beat >= start + after]
+        return [
+            (beat, "tone", "tick")
+            for beat, limit in zip(beats[1:], limits, strict=True)
+            if beat + tick <= limit and beat >= start + after
+        ]
 
     def countdown(self, start: int, end: int) -> list[tuple[int, str, str]]:
         """(start, kind, what) of the countdown over the last seconds, spoken or ticked as
@@ -336,9 +342,11 @@ class _Compiler:
     def fits(self, cues: list[tuple[int, str, str]], end: int) -> bool:
         """Whether each spoken cue ends a gap before the next begins, the last before ``end``.
         (Every length is asked for: spoken_texts() learns what may be said from the asking.)"""
+        if not cues:
+            return True
         limits = [at for at, _, _ in cues[1:]] + [end]
         ends = [at + self.clip_length(text) + self.gap for at, _, text in cues]
-        return all(until <= limit for until, limit in zip(ends, limits))
+        return all(until <= limit for until, limit in zip(ends, limits, strict=True))
 
     def free_cues(self, step: Step, start: int, end: int, values: dict) -> list[tuple[int, int, str, str]]:
         """(priority, wanted start, "tone" or "speech", tone name or text) of the cues that
@@ -360,7 +368,9 @@ class _Compiler:
         every = cues.time_left_every_ms
         if every and step.time_ms > 2 * every:
             for left in range(every, step.time_ms - every + 1, every):
-                out.append((TIME_LEFT, end - self.samples(left), "speech", f"{duration_words(left).capitalize()} left."))
+                out.append(
+                    (TIME_LEFT, end - self.samples(left), "speech", f"{duration_words(left).capitalize()} left.")
+                )
         return out
 
 

@@ -39,7 +39,7 @@ def clock_text(seconds: float) -> str:
 
 
 def heading(status: Status) -> str:
-    """"Step 2 of 5 · Chest ball · left side · round 1 of 2", or the title of the intro or end."""
+    """ "Step 2 of 5 · Chest ball · left side · round 1 of 2", or the title of the intro or end."""
     if status.step == 0:
         return status.title
     parts = [f"Step {status.step} of {status.steps}", status.title]

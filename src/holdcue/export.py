@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import wave
 from collections.abc import Callable, Iterable, Iterator, Mapping
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -296,12 +295,25 @@ def _id3(tags: _Tags):
     if tags.summary:
         id3.add(COMM(encoding=3, lang="eng", desc="", text=[tags.summary]))
     ids = [f"chp{n}" for n in range(len(tags.chapters))]
-    id3.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED, child_element_ids=ids,
-                 sub_frames=[TIT2(encoding=3, text=[tags.title])]))
-    for element, chapter in zip(ids, tags.chapters):
-        id3.add(CHAP(element_id=element, start_time=round(chapter.start * 1000 / tags.rate),
-                     end_time=round(chapter.end * 1000 / tags.rate), start_offset=0xFFFFFFFF,
-                     end_offset=0xFFFFFFFF, sub_frames=[TIT2(encoding=3, text=[chapter.title])]))
+    id3.add(
+        CTOC(
+            element_id="toc",
+            flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+            child_element_ids=ids,
+            sub_frames=[TIT2(encoding=3, text=[tags.title])],
+        )
+    )
+    for element, chapter in zip(ids, tags.chapters, strict=True):
+        id3.add(
+            CHAP(
+                element_id=element,
+                start_time=round(chapter.start * 1000 / tags.rate),
+                end_time=round(chapter.end * 1000 / tags.rate),
+                start_offset=0xFFFFFFFF,
+                end_offset=0xFFFFFFFF,
+                sub_frames=[TIT2(encoding=3, text=[chapter.title])],
+            )
+        )
     return id3
 
 

@@ -180,7 +180,9 @@ class Player:
         self.starts = [s.start for s in segments]
         # Steps as the controls see them (runs of segments of one step, the intro, the end),
         # each from where it is first heard.
-        self.parts = [first_heard(timeline, i) for i, s in enumerate(segments) if i == 0 or s.step != segments[i - 1].step]
+        self.parts = [
+            first_heard(timeline, i) for i, s in enumerate(segments) if i == 0 or s.step != segments[i - 1].step
+        ]
         self.steps = max((s.step for s in segments), default=-1) + 1
 
     # -- where we are ---------------------------------------------------------------------
@@ -330,7 +332,11 @@ class Player:
         change of side or the next round."""
         segments = self.timeline.segments
         first = hold
-        while first > 0 and segments[first - 1].phase in (*LEAD_UP, "prepare") and segments[first - 1].step == segments[hold].step:
+        while (
+            first > 0
+            and segments[first - 1].phase in (*LEAD_UP, "prepare")
+            and segments[first - 1].step == segments[hold].step
+        ):
             first -= 1
             if segments[first].phase in LEAD_UP:
                 break

@@ -110,7 +110,9 @@ def gain(samples: numpy.ndarray, rate: int, target_dbfs: float) -> float:
     return min(10 ** (target_dbfs / 20) / measured, CEILING / peak) / 32768.0
 
 
-def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[tuple[int, int, numpy.ndarray, numpy.float32]]:
+def _place(
+    timeline, clips, tones, start, stop, volume, speech_volume
+) -> list[tuple[int, int, numpy.ndarray, numpy.float32]]:
     """(start, end, int16 sound, gain) of every event that reaches into [start, stop);
     each distinct sound is measured once."""
     import numpy as np

@@ -466,7 +466,7 @@ def _routine_id(c: _Checker, node: yaml.Node | None, routine_id: str | None) -> 
     if value is None:
         return routine_id or ""
     if not ID_PATTERN.fullmatch(value):
-        message = "is not an id; use lowercase letters, digits and dashes, like \"neck-release\""
+        message = 'is not an id; use lowercase letters, digits and dashes, like "neck-release"'
         c.report(node, "id", f'"{value}" {message}')
     elif routine_id and value != routine_id:
         message = f'differs from the file name "{routine_id}"; holdcue finds routines by file name'
@@ -489,16 +489,18 @@ def _voice(c: _Checker, node: yaml.Node) -> Voice:
 def _cues(c: _Checker, node: yaml.Node) -> Cues:
     names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones")
     keys = c.mapping(node, "cues", names) or {}
-    return Cues(**_given(
-        prep_ms=_optional(keys, "prep", "cues", c.duration, zero=True),
-        countdown=_optional(keys, "countdown", "cues", c.integer, 0, 10),
-        countdown_style=_optional(keys, "countdown_style", "cues", c.choice, ("ticks", "spoken")),
-        halfway=_optional(keys, "halfway", "cues", c.boolean),
-        time_left_every_ms=_optional(keys, "time_left", "cues", c.duration, off=True),
-        breathe_every_ms=_optional(keys, "breathe", "cues", c.duration, off=True),
-        switch_ms=_optional(keys, "switch", "cues", c.duration, zero=True),
-        tones=_tones(c, keys["tones"]) if "tones" in keys else None,
-    ))
+    return Cues(
+        **_given(
+            prep_ms=_optional(keys, "prep", "cues", c.duration, zero=True),
+            countdown=_optional(keys, "countdown", "cues", c.integer, 0, 10),
+            countdown_style=_optional(keys, "countdown_style", "cues", c.choice, ("ticks", "spoken")),
+            halfway=_optional(keys, "halfway", "cues", c.boolean),
+            time_left_every_ms=_optional(keys, "time_left", "cues", c.duration, off=True),
+            breathe_every_ms=_optional(keys, "breathe", "cues", c.duration, off=True),
+            switch_ms=_optional(keys, "switch", "cues", c.duration, zero=True),
+            tones=_tones(c, keys["tones"]) if "tones" in keys else None,
+        )
+    )
 
 
 def _optional(keys: dict, name: str, path: str, read: Callable, *args, **kwargs):
@@ -532,7 +534,9 @@ def _tones(c: _Checker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
         elif (seconds := _wav_seconds(file)) is None:
             c.report(value, path, f'"{text}" is not a WAV file; use a .wav sound')
         elif seconds > MIN_HOLD_MS / 1000:
-            c.report(value, path, f'"{text}" lasts {seconds:.1f}s; a tone may last at most 1s, to fit the shortest hold')
+            c.report(
+                value, path, f'"{text}" lasts {seconds:.1f}s; a tone may last at most 1s, to fit the shortest hold'
+            )
         else:
             tones.append((name, str(file.resolve())))
     return tuple(tones)
@@ -562,7 +566,7 @@ def _wav_seconds(file: Path) -> float | None:
 
 def _steps(c: _Checker, node: yaml.Node, routine: Routine, chain: tuple) -> Routine:
     if not isinstance(node, yaml.SequenceNode):
-        c.report(node, "steps", f"must be a list of steps, each starting with \"- \", not {_describe(node)}")
+        c.report(node, "steps", f'must be a list of steps, each starting with "- ", not {_describe(node)}')
         return routine
     if not node.value:
         c.report(node, "steps", "is empty; add at least one step")
@@ -606,7 +610,7 @@ def _include(
         return routine
     sources = [s for s, _ in chain]
     if source in sources:
-        cycle = " -> ".join([rid for _, rid in chain[sources.index(source):]] + [ref])
+        cycle = " -> ".join([rid for _, rid in chain[sources.index(source) :]] + [ref])
         c.report(where, path, f"include cycle: {cycle}; remove one of these includes")
         return routine
     try:
@@ -657,16 +661,28 @@ def _step(c: _Checker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> St
         time_ms = _step_time(c, node, path, keys, count)
     if time_ms is not None and time_ms < MIN_HOLD_MS:
         where = "time" if "time" in keys else "each"
-        c.report(keys[where], _join(path, where), f"a hold of {format_duration(time_ms)} is too short to follow; make it at least 1s")
+        c.report(
+            keys[where],
+            _join(path, where),
+            f"a hold of {format_duration(time_ms)} is too short to follow; make it at least 1s",
+        )
         time_ms = None
     elif time_ms is not None and count and time_ms < count * MIN_HOLD_MS:
         where = "each" if "each" in keys else "count"
         quick = format_duration(time_ms // count)
-        c.report(keys[where], _join(path, where), f"a movement every {quick} is too quick to count aloud; allow at least 1s for each")
+        c.report(
+            keys[where],
+            _join(path, where),
+            f"a movement every {quick} is too quick to count aloud; allow at least 1s for each",
+        )
     if kind == "rest":
         for name in ("sides", "repeat", "count", "each", "say"):
             if name in keys:
-                c.report(keys[name], _join(path, name), f'a rest step has only its time; "{name}" belongs to the step being rested from')
+                c.report(
+                    keys[name],
+                    _join(path, name),
+                    f'a rest step has only its time; "{name}" belongs to the step being rested from',
+                )
     rest_ms = _optional(keys, "rest", path, c.duration, zero=True) if kind != "rest" else None
     if rest_ms and ("repeat" not in keys or repeat == 1):
         c.warn(keys["rest"], _join(path, "rest"), 'has no effect without "repeat" of 2 or more')

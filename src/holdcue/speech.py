@@ -405,8 +405,7 @@ class _Speaker:
         self._wait_idle()
         self._engine.runAndWait()
         self.voices = tuple(
-            VoiceInfo(v.id, v.name or v.id, tuple(v.languages))
-            for v in self._engine.getProperty("voices")
+            VoiceInfo(v.id, v.name or v.id, tuple(v.languages)) for v in self._engine.getProperty("voices")
         )
 
     def _on_finished(self, name, completed) -> None:

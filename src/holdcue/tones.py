@@ -35,7 +35,9 @@ def load_tones(rate: int = TONE_RATE, overrides: Iterable[tuple[str, str]] = ())
     tones = {}
     for name, path in own.items():
         if name not in TONE_NAMES:
-            raise RoutineError([_problem(path, f"there is no tone called {name!r}; use one of {', '.join(TONE_NAMES)}")])
+            raise RoutineError(
+                [_problem(path, f"there is no tone called {name!r}; use one of {', '.join(TONE_NAMES)}")]
+            )
         tones[name] = _read_own(path, rate)
     for name in TONE_NAMES:
         if name not in tones:
@@ -83,7 +85,9 @@ def _read_own(path: str, rate: int) -> numpy.ndarray:
         raise RoutineError([_problem(path, "the tone file has no sound in it; give a WAV file with the tone")])
     if len(data) > source_rate * MIN_HOLD_MS // 1000:
         seconds = len(data) / source_rate
-        raise RoutineError([_problem(path, f"the tone lasts {seconds:.1f}s; a tone may last at most 1s, so it fits the shortest hold")])
+        raise RoutineError(
+            [_problem(path, f"the tone lasts {seconds:.1f}s; a tone may last at most 1s, so it fits the shortest hold")]
+        )
     return _resample(np.asarray(data.mean(axis=1), dtype=np.float32), source_rate, rate)
 
 
