@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-RATE = 22050
+from holdcue.timeline import SAMPLE_RATE
+
+RATE = SAMPLE_RATE
 PROGRAMS = ("pulseaudio", "pactl", "parec")
 
 

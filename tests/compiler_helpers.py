@@ -3,8 +3,9 @@
 import zlib
 
 from holdcue.routine import Cues, Routine, Say, Step
+from holdcue.timeline import SAMPLE_RATE
 
-RATE = 22050
+RATE = SAMPLE_RATE
 
 
 def clip_length(text: str, scale: float = 1.0) -> int:

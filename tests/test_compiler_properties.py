@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 
 from compiler_helpers import RATE, tone_length
 from holdcue import compiler
-from holdcue.routine import Cues, Routine, Say, Step
+from holdcue.routine import MIN_HOLD_MS, Cues, Routine, Say, Step
 
 seconds = st.integers(min_value=1, max_value=600).map(lambda s: s * 1000)
-odd_ms = st.integers(min_value=compiler.MIN_HOLD_MS, max_value=600_000)
+odd_ms = st.integers(min_value=MIN_HOLD_MS, max_value=600_000)
 
 
 @st.composite

@@ -20,8 +20,9 @@ from mutagen.oggvorbis import OggVorbis
 from compiler_helpers import clip_length, shoulders, tone_length
 from holdcue import compiler, export, render
 from holdcue.errors import OutputError
+from holdcue.timeline import SAMPLE_RATE
 
-RATE = 22050
+RATE = SAMPLE_RATE
 
 
 def burst(n: int, key: str, amplitude: float = 0.3) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import holdcue
-from holdcue import compiler, library, routine
+from holdcue import compiler, library
 
 PACKAGE = Path(holdcue.__file__).parent
 BUILTIN = PACKAGE / "routines"
@@ -47,7 +47,7 @@ def test_the_whole_library_is_there():
 @pytest.mark.parametrize("routine_id", IDS)
 def test_loads_by_id_and_by_file_without_warnings(routine_id):
     by_id = library.load_routine(routine_id)
-    by_file = routine.load_file(BUILTIN / f"{routine_id}.yaml")
+    by_file = library.load_file(BUILTIN / f"{routine_id}.yaml")
     assert by_id.id == by_file.id == routine_id
     assert by_id.warnings == () and by_file.warnings == ()
     assert by_id.steps == by_file.steps

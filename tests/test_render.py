@@ -9,9 +9,9 @@ import pytest
 from compiler_helpers import clip_length, shoulders, tone_length
 from holdcue import compiler, render
 from holdcue.errors import HoldcueError
-from holdcue.timeline import Event, Segment, Timeline
+from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
 
-RATE = 22050
+RATE = SAMPLE_RATE
 
 
 def burst(n: int, key: str, amplitude: float = 0.3) -> np.ndarray:

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from holdcue import routine
+from holdcue import fields, loader
+from holdcue.durations import format_duration, parse_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
-from holdcue.routine import Cues, Voice, format_duration, load, load_file, parse_duration
+from holdcue.library import load_file
+from holdcue.loader import load
+from holdcue.routine import Cues, Voice
 
 
 def yaml_text(text: str) -> str:
@@ -271,8 +274,8 @@ def test_too_many_problems_are_cut_short():
     with pytest.raises(RoutineError) as error:
         load("title: T\nsteps:\n" + steps, "r.yaml")
     problems = error.value.problems
-    assert len(problems) == routine.MAX_PROBLEMS + 1
-    assert str(problems[-1]) == f"r.yaml: and {79 - routine.MAX_PROBLEMS} more problems"
+    assert len(problems) == fields.MAX_PROBLEMS + 1
+    assert str(problems[-1]) == f"r.yaml: and {79 - fields.MAX_PROBLEMS} more problems"
     assert str(problems[0]) == 'r.yaml:4:11: steps[0].time: "1" has no unit; write "1s"'
 
 
@@ -375,12 +378,12 @@ def test_a_folder_is_refused_with_a_message(tmp_path):
 def test_a_file_over_1_mb_is_refused_before_parsing(tmp_path, monkeypatch):
     path = tmp_path / "big.yaml"
     path.write_text("title: Big\nsteps:\n" + "  - hold: Hold a long time.\n    time: 30s\n" * 30_000)
-    assert path.stat().st_size > routine.MAX_FILE_BYTES
+    assert path.stat().st_size > loader.MAX_FILE_BYTES
 
     def no_parsing(*args):
         raise AssertionError("parsed")
 
-    monkeypatch.setattr(routine, "_Loader", no_parsing)
+    monkeypatch.setattr(loader, "Loader", no_parsing)
     with pytest.raises(RoutineError) as error:
         load_file(path)
     assert [str(p) for p in error.value.problems] == [f"{path}: the file is over 1 MB; a routine file is much smaller"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from holdcue import library, routine
+from holdcue import library, loader, routine
 from holdcue.errors import RoutineError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines"
@@ -69,7 +69,7 @@ def test_there_are_enough_golden_files():
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
 def test_valid(path: Path):
-    loaded = routine.load_file(path, resolve=resolver(path.parent))
+    loaded = loader.load_file(path, resolve=resolver(path.parent))
     actual = json.dumps(portable(loaded, path.parent), indent=2, ensure_ascii=False) + "\n"
     check(path.with_suffix(".json"), actual)
 
@@ -77,6 +77,6 @@ def test_valid(path: Path):
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
 def test_invalid(path: Path):
     with pytest.raises(RoutineError) as refused:
-        routine.load_file(path, resolve=resolver(path.parent))
+        loader.load_file(path, resolve=resolver(path.parent))
     assert any(p.severity == "error" for p in refused.value.problems)
     check(path.with_suffix(".expected"), messages(refused.value))

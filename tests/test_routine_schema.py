@@ -12,11 +12,11 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from holdcue import routine
+from holdcue import durations, loader, routine
 from holdcue.library import BUILTIN_DIR
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines"
-SCHEMA = json.loads(routine.SCHEMA_PATH.read_text(encoding="utf-8"))
+SCHEMA = json.loads(loader.SCHEMA_PATH.read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 # Invalid fixtures whose problem is one of structure or type, which the schema sees too.
@@ -106,7 +106,7 @@ parts = st.tuples(
 @example("1h 2m 3s 4ms")
 def test_the_schema_duration_pattern_agrees_with_parse_duration(text):
     try:
-        routine.parse_duration(text)
+        durations.parse_duration(text)
         parsed = True
     except ValueError:
         parsed = False

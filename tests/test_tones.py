@@ -12,11 +12,12 @@ import pytest
 import soundfile
 
 from holdcue import tones
-from holdcue.errors import RoutineError
+from holdcue.errors import ToneError
 from holdcue.routine import TONE_NAMES
+from holdcue.timeline import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
-RATE = 22050
+RATE = SAMPLE_RATE
 
 
 def make_tones_module():
@@ -140,17 +141,16 @@ def test_own_tone_in_any_wav_layout_is_mixed_down_and_resampled(tmp_path):
         (lambda d: soundfile.write(d / "long.wav", np.zeros(RATE + 1), RATE) or d / "long.wav", "at most 1s"),
     ],
 )
-def test_unusable_own_tone_is_a_routine_error_naming_the_file(tmp_path, make, expect):
+def test_unusable_own_tone_is_a_tone_error_naming_the_file(tmp_path, make, expect):
     path = make(tmp_path)
-    with pytest.raises(RoutineError) as caught:
+    with pytest.raises(ToneError) as caught:
         tones.load_tones(RATE, [("end", str(path))])
-    problem = caught.value.problems[0]
-    assert problem.file == str(path) and problem.path == "cues.tones"
-    assert expect in problem.message
+    assert caught.value.path == str(path) and str(caught.value).startswith(f"{path}: ")
+    assert expect in str(caught.value)
 
 
-def test_unknown_tone_name_is_a_routine_error(tmp_path):
-    with pytest.raises(RoutineError, match="no tone called 'gong'"):
+def test_unknown_tone_name_is_a_tone_error(tmp_path):
+    with pytest.raises(ToneError, match="no tone called 'gong'"):
         tones.load_tones(RATE, [("gong", str(ROOT / "audio_cues" / "start.wav"))])
 
 

@@ -4,13 +4,16 @@ the core's own exceptions into messages and the exit codes of exitcodes.py."""
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
 
 from holdcue import __version__, errors
 from holdcue.exitcodes import ExitCode
+from holdcue.text import clock
 
 
 class Failure(click.ClickException):
@@ -18,7 +21,12 @@ class Failure(click.ClickException):
 
     def __init__(self, message: str, code: ExitCode):
         super().__init__(message)
-        self.exit_code = int(code)
+        self.code = int(code)
+
+    # click declares exit_code a class attribute (ClassVar); each Failure carries its own code
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return self.code
 
 
 class RoutineProblems(Failure):
@@ -40,6 +48,7 @@ def _translate(error: errors.HoldcueError) -> click.ClickException:
         return RoutineProblems(error)
     codes = {
         errors.RoutineNotFound: ExitCode.INVALID_ROUTINE,
+        errors.ToneError: ExitCode.INVALID_ROUTINE,
         errors.SpeechError: ExitCode.SPEECH_UNAVAILABLE,
         errors.AudioDeviceError: ExitCode.AUDIO_UNAVAILABLE,
         errors.OutputError: ExitCode.OUTPUT_FAILED,
@@ -47,8 +56,11 @@ def _translate(error: errors.HoldcueError) -> click.ClickException:
     return Failure(str(error), codes.get(type(error), ExitCode.ERROR))
 
 
+DEBUG_VARIABLE = "HOLDCUE_DEBUG"  # set to 1: the traceback of an unexpected error, as --debug
+
+
 class HoldcueGroup(click.Group):
-    """The one place where core errors and Ctrl-C become messages and exit codes."""
+    """The one place where core errors, unexpected errors and Ctrl-C become messages and exit codes."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -58,11 +70,19 @@ class HoldcueGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug") or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+                traceback.print_exc()
+            hint = "" if ctx.params.get("debug") else " Run it again with --debug to see where, for a bug report."
+            raise Failure(f"unexpected error: {type(error).__name__}: {error}.{hint}", ExitCode.ERROR) from error
 
 
 @click.group(cls=HoldcueGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="holdcue")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help=f"Show the traceback of an unexpected error (or set {DEBUG_VARIABLE}=1).")
+def cli(debug: bool) -> None:
     """Hands-free spoken guide for self-massage and trigger-point routines.
 
     \b
@@ -137,27 +157,31 @@ def list_(as_json: bool) -> None:
     """
     from holdcue import compiler, library
 
-    listed = [
-        (entry, compiler.estimate_seconds(entry.routine) if entry.routine else None) for entry in library.entries()
-    ]
+    entries = library.entries()
     if as_json:
-        click.echo(json.dumps([_entry_json(entry, seconds) for entry, seconds in listed], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([_entry_json(entry) for entry in entries], indent=2, ensure_ascii=False))
         return
     rows = [("id", "title", "time", "from", "tools")]
-    for entry, seconds in listed:
+    for entry in entries:
         origin = "built-in" if entry.builtin else "yours"
-        if entry.routine is None:
+        routine = entry.routine
+        if routine is None:
             rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {entry.source}"))
         else:
-            routine = entry.routine
-            rows.append((entry.id, routine.title, clock(seconds).split(".")[0], origin, ", ".join(routine.tools)))
+            seconds = compiler.estimate_seconds(routine)
+            rows.append((entry.id, routine.title, clock(seconds), origin, ", ".join(routine.tools)))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
-        click.echo("  ".join([cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)] + [row[4]]).rstrip())
+        click.echo(
+            "  ".join([cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)] + [row[4]]).rstrip()
+        )
 
 
-def _entry_json(entry, seconds: float | None) -> dict:
+def _entry_json(entry) -> dict:
+    from holdcue import compiler
+
     routine = entry.routine
+    seconds = compiler.estimate_seconds(routine) if routine else None
     return {
         "id": entry.id,
         "title": routine.title if routine else "",
@@ -181,12 +205,12 @@ def validate(files: tuple[str, ...]) -> None:
     holdcue validate neck.yaml
     holdcue validate ~/.config/holdcue/routines/*.yaml
     """
-    from holdcue import routine
+    from holdcue import library
 
     failed = 0
     for file in files:
         try:
-            loaded = routine.load_file(file)
+            loaded = library.load_file(file)
         except errors.RoutineError as error:
             failed += 1
             for problem in error.problems:
@@ -235,23 +259,21 @@ def prepare(routines: tuple[str, ...], all_: bool) -> None:
     holdcue prepare --all
     holdcue prepare neck-and-upper-trapezius my-routine.yaml
     """
-    from holdcue import library, speech
+    from holdcue import session
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to prepare, or give --all (not both).")
-    broken = []
+    broken: tuple = ()
     if all_:
-        entries = library.entries()
-        broken = [entry for entry in entries if entry.routine is None]
-        loaded = [entry.routine for entry in entries if entry.routine is not None]
-        for entry in broken:
-            for problem in entry.problems:
-                click.echo(str(problem), err=True)
+        everything = session.load_all()
+        broken, loaded = everything.broken, list(everything.routines)
+        for problem in everything.problems:
+            click.echo(str(problem), err=True)
     else:
         loaded = [load(ref) for ref in routines]
     update, finish = progress_bar("Preparing speech")
     try:
-        needed, made = speech.prepare(loaded, progress=update)
+        needed, made = session.prepare(loaded, progress=update)
     finally:
         finish()
     click.echo(
@@ -322,7 +344,7 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
     holdcue export --all -o ~/Music/holdcue --format mp3
     """
     from holdcue import export as exporter
-    from holdcue import library
+    from holdcue import session
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to export, or give --all (not both).")
@@ -332,11 +354,10 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
         raise click.UsageError("--transcript names one file: export one routine at a time to get its transcript.")
     # every routine is loaded and checked before anything is written
     if all_:
-        entries = library.entries()
-        problems = [problem for entry in entries for problem in entry.problems]
-        if problems:
-            raise errors.RoutineError(problems)
-        routines = [warned(entry.routine) for entry in entries]
+        everything = session.load_all()
+        if everything.problems:
+            raise errors.RoutineError(everything.problems)
+        routines = [warned(routine) for routine in everything.routines]
     else:
         routines = [load(ref) for ref in routines]
     targets = [output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output for routine in routines]
@@ -370,7 +391,8 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
         finally:
             finish()
         click.echo(
-            f"{written}  {clock(ready.timeline.duration)}" + (f"  (transcript: {transcript})" if transcript else "")
+            f"{written}  {clock(ready.timeline.duration, millis=True)}"
+            + (f"  (transcript: {transcript})" if transcript else "")
         )
 
 
@@ -408,17 +430,13 @@ def format_table(timeline) -> str:
     for event in timeline.events:
         segment = timeline.segments[event.segment] if event.segment >= 0 else None
         cue = event.text if event.kind == "speech" else f"[{event.name} tone]"
-        rows.append((clock(timeline.seconds(event.start)), event.step, segment.side if segment else "", cue))
+        rows.append(
+            (clock(timeline.seconds(event.start), millis=True), event.step, segment.side if segment else "", cue)
+        )
     step_width = min(36, max(len(r[1]) for r in rows))
     lines = [f"{t:>8}  {s[:step_width]:<{step_width}}  {side:<5}  {cue}" for t, s, side, cue in rows]
-    lines.append(f"total {clock(timeline.duration)}")
+    lines.append(f"total {clock(timeline.duration, millis=True)}")
     return "\n".join(lines)
-
-
-def clock(seconds: float) -> str:
-    """1:05.250 style times."""
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}:{rest:06.3f}"
 
 
 def main() -> None:

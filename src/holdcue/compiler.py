@@ -24,12 +24,12 @@ import bisect
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from holdcue.routine import MIN_HOLD_MS, Routine, Step  # noqa: F401 (MIN_HOLD_MS: shortest hold)
-from holdcue.timeline import Event, Segment, Timeline
+from holdcue.routine import Routine, Step
+from holdcue.text import listing
+from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
 
-DEFAULT_RATE = 22050
 GAP_MS = 250  # quiet between two sounds, and after speech before a hold starts
 TAIL_MS = 1500  # quiet after "session complete"
 HALFWAY_MIN_MS = 10_000  # shorter holds get no halfway cue
@@ -48,7 +48,7 @@ def compile(
     routine: Routine,
     clip_length: Callable[[str], int],
     tone_length: Callable[[str], int],
-    rate: int = DEFAULT_RATE,
+    rate: int = SAMPLE_RATE,
 ) -> Timeline:
     """The timeline of ``routine``; clip and tone lengths are in samples at ``rate``."""
     minutes = _estimated_minutes(routine, rate)
@@ -61,15 +61,15 @@ def spoken_texts(routine: Routine) -> list[str]:
 
     def length(text: str) -> int:
         heard[text] = None
-        return _estimate_speech(text, routine.voice.rate, DEFAULT_RATE)
+        return _estimate_speech(text, routine.voice.rate, SAMPLE_RATE)
 
-    compile(routine, length, _estimate_tone(DEFAULT_RATE), DEFAULT_RATE)
+    compile(routine, length, _estimate_tone(SAMPLE_RATE), SAMPLE_RATE)
     return list(heard)
 
 
 def estimate_seconds(routine: Routine) -> float:
     """The session's length with speech lengths estimated from the words and the voice's rate."""
-    return _estimate(routine, DEFAULT_RATE, minutes=_estimated_minutes(routine, DEFAULT_RATE)).duration
+    return _estimate(routine, SAMPLE_RATE, minutes=_estimated_minutes(routine, SAMPLE_RATE)).duration
 
 
 def duration_words(ms: int) -> str:
@@ -120,6 +120,26 @@ def _estimated_minutes(routine: Routine, rate: int) -> int:
     return max(1, round(_estimate(routine, rate, minutes=0).duration / 60))
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where a segment is in the routine: its step, side and round (see Segment)."""
+
+    step: int = -1
+    side: str = ""
+    round: int = 0  # 0 when the step is not repeated
+    rounds: int = 0
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What a step's placeholders say: {side}, {time}, {round} (of {rounds}) and {next}."""
+
+    side: str = ""
+    time: str = ""
+    round: int = 1
+    next: str = ""
+
+
 @dataclass
 class _Slots:
     """The busy stretches inside one hold, to fit cues between them."""
@@ -153,6 +173,9 @@ class _Slots:
         return any(start < end + self.gap and begin < start + length + self.gap for begin, end in self.busy)
 
 
+_NOWHERE = Place()  # the intro and the end belong to no step
+
+
 class _Compiler:
     def __init__(
         self,
@@ -179,13 +202,11 @@ class _Compiler:
 
     # -- building blocks ---------------------------------------------------------------
 
-    def segment(
-        self, title: str, phase: str, end: int, step: int = -1, side: str = "", round_: int = 0, rounds: int = 0
-    ) -> None:
+    def segment(self, title: str, phase: str, end: int, place: Place = _NOWHERE) -> None:
         """Close the current segment at ``end``: it starts where the last one ended."""
         start = self.segments[-1].end if self.segments else 0
         if end > start:
-            self.segments.append(Segment(title, phase, start, end, step, side, round_, rounds))
+            self.segments.append(Segment(title, phase, start, end, place.step, place.side, place.round, place.rounds))
 
     def say(self, text: str, at: int, step: str = "") -> int:
         end = at + self.clip_length(text)
@@ -227,7 +248,7 @@ class _Compiler:
         r = self.routine
         self.speak(f"{r.title}. About {_plural(self.minutes, 'minute')}.")
         if r.tools:
-            self.speak(f"You will need: {_listing(r.tools)}.")
+            self.speak(f"You will need: {listing(r.tools)}.")
         for reminder in r.safety:
             self.speak(reminder)
         self.segment("Introduction", "intro", self.t)
@@ -238,11 +259,11 @@ class _Compiler:
 
     def rest_step(self, index: int, step: Step) -> None:
         title = self.titles[index]
-        text = fill(step.text, step=step, time=duration_words(step.time_ms), next_=self.next_title(index))
+        text = fill(step.text, step, Fill(time=duration_words(step.time_ms), next=self.next_title(index)))
         start = self.t
         self.speak(f"Rest, {duration_words(step.time_ms)}. {text}", title)
         self.t = max(self.t, start + self.samples(step.time_ms))
-        self.segment(title, "rest", self.t, index)
+        self.segment(title, "rest", self.t, Place(index))
 
     def step(self, index: int, step: Step) -> None:
         title = self.titles[index]
@@ -251,29 +272,29 @@ class _Compiler:
         rounds = step.repeat if step.repeat > 1 else 0
         for round_ in range(1, step.repeat + 1):
             for n, side in enumerate(sides):
-                where = dict(step=index, side=side, round_=round_ if rounds else 0, rounds=rounds)
-                values = dict(side=side, time=time, round_=round_, next_=self.next_title(index))
-                text = _sentence(fill(step.text, step=step, **values))
+                where = Place(index, side, round_ if rounds else 0, rounds)
+                values = Fill(side, time, round_, self.next_title(index))
+                text = _sentence(fill(step.text, step, values))
                 if round_ == 1 and n == 0:
                     self.speak(f"Next: {text}{self.length_note(step)}{self.prep_note()}", title)
-                    self.segment(title, "announce", self.t, **where)
+                    self.segment(title, "announce", self.t, where)
                     prep = self.cues.prep_ms
                 elif n > 0:
                     self.t = self.tone("switch", self.t, title) + self.gap
                     self.speak(f"Switch to your {side} side. {text}", title)
-                    self.segment(title, "transition", self.t, **where)
+                    self.segment(title, "transition", self.t, where)
                     prep = self.cues.switch_ms
                 else:
                     if step.rest_ms:
                         rest_start = self.t
                         self.speak(f"Rest, {duration_words(step.rest_ms)}.", title)
                         self.t = max(self.t, rest_start + self.samples(step.rest_ms))
-                        self.segment(title, "rest", self.t, **{**where, "round_": round_ - 1})
+                        self.segment(title, "rest", self.t, replace(where, round=round_ - 1))
                     self.speak(f"Round {number_words(round_)} of {number_words(step.repeat)}. {text}", title)
-                    self.segment(title, "announce", self.t, **where)
+                    self.segment(title, "announce", self.t, where)
                     prep = self.cues.switch_ms
                 self.t += self.samples(prep)
-                self.segment(title, "prepare", self.t, **where)
+                self.segment(title, "prepare", self.t, where)
                 self.hold(step, title, where, values)
 
     def length_note(self, step: Step) -> str:
@@ -292,7 +313,7 @@ class _Compiler:
         following = self.titles[index + 1 :]
         return following[0] if following else "the end of the session"
 
-    def hold(self, step: Step, title: str, where: dict, values: dict) -> None:
+    def hold(self, step: Step, title: str, where: Place, values: Fill) -> None:
         """The hold itself: exact start and end tones; the counted movements or the
         countdown, each exactly on its beat; then the other cues where they fit."""
         start = self.t
@@ -304,11 +325,11 @@ class _Compiler:
             slots.busy.append((at, (self.tone if kind == "tone" else self.say)(what, at, title)))
         for _, want, kind, what in sorted(self.free_cues(step, start, end, values), key=lambda c: (c[0], c[1])):
             length = self.tone_length(what) if kind == "tone" else self.clip_length(what)
-            at = slots.nearest(want, length)
-            if at is not None:
-                slots.take(at, length)
-                (self.tone if kind == "tone" else self.say)(what, at, title)
-        self.segment(title, "hold", end, **where)
+            free = slots.nearest(want, length)
+            if free is not None:
+                slots.take(free, length)
+                (self.tone if kind == "tone" else self.say)(what, free, title)
+        self.segment(title, "hold", end, where)
         self.t = self.tone("end", end, title) + self.gap
 
     def counted(self, step: Step, start: int, end: int) -> list[tuple[int, str, str]]:
@@ -348,15 +369,17 @@ class _Compiler:
         ends = [at + self.clip_length(text) + self.gap for at, _, text in cues]
         return all(until <= limit for until, limit in zip(ends, limits, strict=True))
 
-    def free_cues(self, step: Step, start: int, end: int, values: dict) -> list[tuple[int, int, str, str]]:
+    def free_cues(self, step: Step, start: int, end: int, values: Fill) -> list[tuple[int, int, str, str]]:
         """(priority, wanted start, "tone" or "speech", tone name or text) of the cues that
         take the nearest free time: halfway, the step's own, time left, breathing."""
         cues = self.cues
         length = end - start
         out: list[tuple[int, int, str, str]] = []
         for say in step.say:
-            offset = self.samples(say.at_ms) if say.at_ms is not None else round(length * say.at_fraction)
-            out.append((SAY, start + offset, "speech", fill(say.text, step=step, **values)))
+            offset = (
+                self.samples(say.at_ms) if say.at_ms is not None else round(length * (say.at_fraction or 0))
+            )  # the loader gives one of the two
+            out.append((SAY, start + offset, "speech", fill(say.text, step, values)))
         breathe = cues.breathe_every_ms
         if breathe:
             for k, offset in enumerate(range(breathe, step.time_ms - 5000, breathe)):
@@ -374,16 +397,15 @@ class _Compiler:
         return out
 
 
-def fill(text: str, *, step: Step, side: str = "", time: str = "", round_: int = 1, next_: str = "") -> str:
+def fill(text: str, step: Step, values: Fill) -> str:
     """The text with its placeholders filled in; ``{{`` and ``}}`` are literal braces."""
-    values = {
-        "side": side,
-        "time": time,
-        "round": number_words(round_) if "{round}" in text else "",
-        "rounds": number_words(step.repeat) if "{rounds}" in text else "",
-        "next": next_,
-    }
-    return text.format(**values)
+    return text.format(
+        side=values.side,
+        time=values.time,
+        round=number_words(values.round) if "{round}" in text else "",
+        rounds=number_words(step.repeat) if "{rounds}" in text else "",
+        next=values.next,
+    )
 
 
 def step_title(step: Step) -> str:
@@ -401,8 +423,3 @@ def _sentence(text: str) -> str:
     """The text ending like a sentence, so what follows it is heard as a new one."""
     text = text.rstrip()
     return text if text[-1:] in ".!?" else text + "."
-
-
-def _listing(items: tuple[str, ...]) -> str:
-    items = tuple(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

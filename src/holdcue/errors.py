@@ -41,6 +41,14 @@ class RoutineNotFound(HoldcueError):
     """No built-in routine, user routine or file has this name."""
 
 
+class ToneError(HoldcueError):
+    """A tone file cannot be used (it changed since the routine was checked, or is damaged)."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
 class SpeechError(HoldcueError):
     """Speech could not be synthesized (engine missing, voice unknown, timeout)."""
 

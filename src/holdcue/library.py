@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from holdcue import routine as routine_module
+from holdcue import loader
 from holdcue.errors import HoldcueError, Problem, RoutineError, RoutineNotFound
 from holdcue.routine import ID_PATTERN, Routine
 
@@ -61,7 +61,7 @@ def find(ref: str) -> tuple[str, str, Path | None]:
     """
     path = Path(ref).expanduser()
     if ref.endswith((".yaml", ".yml")) or os.sep in ref or "/" in ref or path.is_file():
-        return routine_module.read_text(path), str(path), path.parent
+        return loader.read_text(path), str(path), path.parent
     return find_id(ref)
 
 
@@ -73,10 +73,10 @@ def find_id(ref: str) -> tuple[str, str, Path | None]:
     if ID_PATTERN.fullmatch(rid):
         user_file = user_routine_dir() / f"{rid}.yaml"
         if not builtin_only and user_file.is_file():
-            return routine_module.read_text(user_file), str(user_file), user_file.parent
+            return loader.read_text(user_file), str(user_file), user_file.parent
         builtin_file = BUILTIN_DIR / f"{rid}.yaml"
         if builtin_file.is_file():
-            return routine_module.read_text(builtin_file), BUILTIN_PREFIX + rid, BUILTIN_DIR
+            return loader.read_text(builtin_file), BUILTIN_PREFIX + rid, BUILTIN_DIR
     raise RoutineNotFound(_not_found(ref, builtin_ids() if builtin_only else _all_ids()))
 
 
@@ -84,7 +84,12 @@ def load_routine(ref: str) -> Routine:
     """The routine named by a path or an id, with its includes resolved by id."""
     text, source, base_dir = find(ref)
     rid = source.removeprefix(BUILTIN_PREFIX) if source.startswith(BUILTIN_PREFIX) else Path(source).stem
-    return routine_module.load(text, source, base_dir=base_dir, resolve=find_id, routine_id=rid)
+    return loader.load(text, source, base_dir=base_dir, resolve=find_id, routine_id=rid)
+
+
+def load_file(path: str | Path) -> Routine:
+    """The routine in this file (never looked up as an id); its includes resolved by id."""
+    return loader.load_file(path, resolve=find_id)
 
 
 def entries() -> list[Entry]:

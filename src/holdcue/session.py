@@ -1,28 +1,45 @@
-"""A routine made ready to hear: its clips synthesized (or read from the cache), its tones
-loaded and its timeline compiled. show, play and export all start here."""
+"""Orchestration: what the commands do with routines, one function each. It loads routines
+from the library, makes them ready to hear (clips synthesized or read from the cache, tones
+loaded, timeline compiled), prepares the cache for many routines at once, and exports.
+show, play and export all start from ``build``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from holdcue import compiler
-from holdcue.routine import Routine
-from holdcue.timeline import Timeline
+from holdcue import compiler, library
+from holdcue.errors import Problem
+from holdcue.routine import Routine, Voice
+from holdcue.timeline import SAMPLE_RATE, Session
 
 if TYPE_CHECKING:
-    import numpy
-
     from holdcue.speech import ClipCache, Engine
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class Session:
-    routine: Routine
-    timeline: Timeline
-    clips: dict[str, numpy.ndarray]  # speech text -> int16 samples
-    tones: dict[str, numpy.ndarray]  # tone name -> int16 samples
+class Library:
+    """Every routine by id, loaded: the good ones, and the problems of those that are not."""
+
+    routines: tuple[Routine, ...]
+    broken: tuple[library.Entry, ...]  # each with its problems
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(problem for entry in self.broken for problem in entry.problems)
+
+
+def load_all() -> Library:
+    """Load every built-in and user routine; one that cannot be loaded is kept with its problems."""
+    entries = library.entries()
+    return Library(
+        routines=tuple(entry.routine for entry in entries if entry.routine is not None),
+        broken=tuple(entry for entry in entries if entry.routine is None),
+    )
 
 
 def build(
@@ -30,12 +47,11 @@ def build(
     *,
     cache: ClipCache | None = None,
     engine_factory: Callable[[], Engine] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Session:
     """Synthesize what is not cached, load the tones, compile the timeline."""
     from holdcue import speech, tones
 
-    rate = speech.SAMPLE_RATE
     clips = speech.synthesize_all(
         compiler.spoken_texts(routine),
         routine.voice,
@@ -43,11 +59,64 @@ def build(
         engine_factory=engine_factory,
         progress=progress,
     )
-    sounds = tones.load_tones(rate, routine.cues.tones)
+    sounds = tones.load_tones(SAMPLE_RATE, routine.cues.tones)
     timeline = compiler.compile(
         routine,
         clip_length=lambda text: len(clips[text]),
         tone_length=lambda name: len(sounds[name]),
-        rate=rate,
+        rate=SAMPLE_RATE,
     )
     return Session(routine, timeline, clips, sounds)
+
+
+def prepare(
+    routines: Iterable[Routine],
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    progress: Progress | None = None,
+) -> tuple[int, int]:
+    """Put every clip the routines speak in the cache. The texts of all routines go to
+    synthesize_all together (one call per voice), so many texts share the worker processes.
+
+    Returns (distinct clips the routines need, how many of them were synthesized now).
+    ``progress(done, total)`` counts clips over all the routines.
+    """
+    from holdcue import speech
+
+    texts: dict[Voice, dict[str, None]] = {}
+    for routine in routines:
+        texts.setdefault(routine.voice, {}).update(dict.fromkeys(compiler.spoken_texts(routine)))
+    total = sum(len(group) for group in texts.values())
+    counter = _PrepareCounter(total, progress)
+    for voice, group in texts.items():
+        speech.synthesize_all(
+            group, voice, cache=cache, engine_factory=engine_factory, progress=counter.start_group(len(group))
+        )
+    return total, counter.made
+
+
+class _PrepareCounter:
+    """Turns synthesize_all's progress per voice (cached clips first, then one by one) into
+    progress over every voice, and counts the clips that were not in the cache."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total = total
+        self.progress = progress
+        self.before = 0  # clips of the voices done before this one
+        self.made = 0
+
+    def start_group(self, size: int) -> Progress:
+        before = self.before
+        self.before += size
+        first = True
+
+        def report(done: int, _: int) -> None:
+            nonlocal first
+            if first:  # the first report counts the cached clips: the rest are made now
+                self.made += size - done
+                first = False
+            if self.progress:
+                self.progress(before + done, self.total)
+
+        return report

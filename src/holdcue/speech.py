@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from holdcue.errors import SpeechError
+from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import numpy
 
-    from holdcue.routine import Routine, Voice
+    from holdcue.routine import Voice
 
-SAMPLE_RATE = 22050
 TAIL_MS = 50  # silence kept after the last sound of a clip
 ONSET_FRACTION = 1 / 256  # a sample is sound when it reaches this fraction of the peak (-48 dB)
 DEFAULT_LANGUAGE = "en"
@@ -229,40 +229,6 @@ def synthesize_all(
         if progress:
             progress(len(clips), len(distinct))
     return {text: clips[text] for text in distinct}
-
-
-def prepare(
-    routines: Iterable[Routine],
-    *,
-    cache: ClipCache | None = None,
-    engine_factory: Callable[[], Engine] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[int, int]:
-    """Put every clip the routines speak in the cache. The texts of all routines go to
-    synthesize_all together (one call per voice), so many texts share the worker processes.
-
-    Returns (distinct clips the routines need, how many of them were synthesized now).
-    ``progress(done, total)`` counts clips over all the routines.
-    """
-    from holdcue import compiler
-
-    texts: dict[Voice, dict[str, None]] = {}
-    for routine in routines:
-        texts.setdefault(routine.voice, {}).update(dict.fromkeys(compiler.spoken_texts(routine)))
-    total = sum(len(group) for group in texts.values())
-    before = made = 0
-    for voice, group in texts.items():
-        counts: list[int] = []  # synthesize_all's progress: cached clips first, then one by one
-
-        def report(done: int, _: int) -> None:
-            counts.append(done)
-            if progress:
-                progress(before + done, total)
-
-        synthesize_all(group, voice, cache=cache, engine_factory=engine_factory, progress=report)
-        made += len(group) - counts[0]
-        before += len(group)
-    return total, made
 
 
 def _in_workers(missing, voice, factory, cache, workers) -> Iterator[tuple[str, numpy.ndarray]]:

@@ -1,4 +1,5 @@
-"""The timeline: what the compiler makes of a routine, and what render, play and export use.
+"""The timeline: what the compiler makes of a routine, and what render, play and export use;
+and a Session: a timeline with the sounds it plays, ready to hear.
 
 Times are sample indices at ``Timeline.rate``; ``end`` is exclusive.
 """
@@ -6,7 +7,14 @@ Times are sample indices at ``Timeline.rate``; ``end`` is exclusive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import numpy
+
+    from holdcue.routine import Routine
+
+SAMPLE_RATE = 22050  # samples per second of speech clips, tones and every timeline
 PHASES = ("intro", "announce", "prepare", "hold", "rest", "transition", "outro")
 
 
@@ -85,3 +93,13 @@ class Timeline:
                 for g in segments
             ],
         }
+
+
+@dataclass(frozen=True)
+class Session:
+    """A routine made ready to hear (session.build): its timeline and every sound in it."""
+
+    routine: Routine
+    timeline: Timeline
+    clips: dict[str, numpy.ndarray]  # speech text -> int16 samples
+    tones: dict[str, numpy.ndarray]  # tone name -> int16 samples

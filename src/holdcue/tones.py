@@ -16,28 +16,25 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from holdcue.errors import HoldcueError, Problem, RoutineError
+from holdcue.errors import HoldcueError, ToneError
 from holdcue.routine import MIN_HOLD_MS, TONE_NAMES
+from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import numpy
 
-TONE_RATE = 22050  # the rate of the designed tones
 
-
-def load_tones(rate: int = TONE_RATE, overrides: Iterable[tuple[str, str]] = ()) -> dict[str, numpy.ndarray]:
+def load_tones(rate: int = SAMPLE_RATE, overrides: Iterable[tuple[str, str]] = ()) -> dict[str, numpy.ndarray]:
     """Every tone by name (see ``TONE_NAMES``) as mono int16 samples at ``rate``.
 
     ``overrides`` are (tone name, WAV file path) pairs that replace designed tones. A file
-    that cannot be used raises RoutineError naming the file and what to do.
+    that cannot be used raises ToneError naming the file and what to do.
     """
     own = dict(overrides)
     tones = {}
     for name, path in own.items():
         if name not in TONE_NAMES:
-            raise RoutineError(
-                [_problem(path, f"there is no tone called {name!r}; use one of {', '.join(TONE_NAMES)}")]
-            )
+            raise ToneError(path, f"there is no tone called {name!r}; use one of {', '.join(TONE_NAMES)}")
         tones[name] = _read_own(path, rate)
     for name in TONE_NAMES:
         if name not in tones:
@@ -74,19 +71,19 @@ def _read_own(path: str, rate: int) -> numpy.ndarray:
     import soundfile
 
     if not Path(path).is_file():
-        raise RoutineError([_problem(path, "tone file not found; check the path in cues.tones")])
+        raise ToneError(path, "tone file not found; check the path in cues.tones")
     try:
         data, source_rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
-        raise RoutineError(
-            [_problem(path, f"cannot read this tone file ({error}); give a WAV file (any rate, mono or stereo)")]
+        raise ToneError(
+            path, f"cannot read this tone file ({error}); give a WAV file (any rate, mono or stereo)"
         ) from error
     if not len(data):
-        raise RoutineError([_problem(path, "the tone file has no sound in it; give a WAV file with the tone")])
+        raise ToneError(path, "the tone file has no sound in it; give a WAV file with the tone")
     if len(data) > source_rate * MIN_HOLD_MS // 1000:
         seconds = len(data) / source_rate
-        raise RoutineError(
-            [_problem(path, f"the tone lasts {seconds:.1f}s; a tone may last at most 1s, so it fits the shortest hold")]
+        raise ToneError(
+            path, f"the tone lasts {seconds:.1f}s; a tone may last at most 1s, so it fits the shortest hold"
         )
     return _resample(np.asarray(data.mean(axis=1), dtype=np.float32), source_rate, rate)
 
@@ -101,5 +98,23 @@ def _resample(samples: numpy.ndarray, source_rate: int, rate: int) -> numpy.ndar
     return np.clip(np.rint(samples * 32768), -32768, 32767).astype(np.int16)
 
 
-def _problem(path: str, message: str) -> Problem:
-    return Problem(file=str(path), line=0, column=0, path="cues.tones", message=message)
+def wav_seconds(file: Path) -> float | None:
+    """How long a WAV file plays, from its header; None when it is not a WAV file."""
+    try:
+        with open(file, "rb") as f:
+            head = f.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            while len(chunk := f.read(8)) == 8:
+                name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if name == b"fmt ":
+                    byte_rate = int.from_bytes(f.read(16)[8:12], "little")
+                    f.seek(size - 16 + size % 2, 1)
+                elif name == b"data":
+                    return size / byte_rate if byte_rate else None
+                else:
+                    f.seek(size + size % 2, 1)
+    except OSError:
+        return None
+    return None

@@ -1,0 +1,481 @@
+"""Loading a routine file: YAML text -> node tree (line and column on every node) -> one
+pass that checks every field and builds the Routine (routine.py), or reports every problem.
+
+Includes are looked up through a ``resolve`` function the caller passes in (the library,
+library.py), so this module never reaches up to find files by id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import string
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from holdcue import safety
+from holdcue.durations import format_duration, is_duration
+from holdcue.errors import Problem, RoutineError, RoutineNotFound
+from holdcue.fields import Checker, did_you_mean, given, join, optional
+from holdcue.routine import (
+    ID_PATTERN,
+    MAX_HOLD_MS,
+    MIN_HOLD_MS,
+    PLACEHOLDERS,
+    SIDES,
+    STEP_KINDS,
+    TONE_NAMES,
+    Cues,
+    Routine,
+    Say,
+    Step,
+    Voice,
+)
+from holdcue.text import listing
+from holdcue.tones import wav_seconds
+from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, syntax_hint
+
+MAX_FILE_BYTES = 1_000_000  # routine files over 1 MB are refused before parsing
+SCHEMA_PATH = Path(__file__).with_name("routine.schema.json")
+
+Resolver = Callable[[str], tuple[str, str, Path | None]]
+
+_LANGUAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]*")
+
+_AT_CHOICES = '"half", a percentage like "25%" or a time like "20s"'
+
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+_PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
+
+_STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target")
+
+_SIDES = {"both": SIDES, "left": ("left",), "right": ("right",)}
+
+
+class _FileChecker(Checker):
+    """A Checker for one routine file: where it is (for relative tone paths) and how to
+    find the routines it includes."""
+
+    def __init__(self, source: str, base_dir: Path | None, resolve: Resolver | None):
+        super().__init__(source)
+        self.base_dir = base_dir
+        self.resolve = resolve
+
+
+def load(
+    text: str,
+    source: str = "<routine>",
+    *,
+    base_dir: Path | None = None,
+    resolve: Resolver | None = None,
+    routine_id: str | None = None,
+) -> Routine:
+    """Parse and check a routine file's text; every problem found is reported at once.
+
+    ``source`` names the file in messages; ``base_dir`` is its folder (for relative tone
+    paths); ``resolve(id)`` gives ``(text, source, base_dir)`` of an included routine or
+    raises RoutineNotFound; ``routine_id`` is the id when the file has no ``id:`` key.
+    Raises RoutineError with every problem (warnings included) when there is any error;
+    otherwise the Routine carries its warnings.
+    """
+    return _load(text, source, base_dir, resolve, routine_id, chain=())
+
+
+def read_text(path: Path) -> str:
+    """A routine file's text: at most 1 MB of UTF-8 (checked before any parsing)."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise RoutineNotFound(f"no such file: {path}") from None
+    except OSError as error:
+        raise RoutineError([Problem(str(path), 0, 0, "", f"cannot read the file: {error.strerror}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise RoutineError([Problem(str(path), 0, 0, "", "the file is over 1 MB; a routine file is much smaller")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        message = f"byte 0x{data[error.start]:02x} is not UTF-8; save the file as UTF-8 text"
+        raise RoutineError([Problem(str(path), line, column, "", message)]) from None
+
+
+def load_file(path: str | Path, *, resolve: Resolver | None) -> Routine:
+    """Load a routine file; its id defaults to the file name. ``resolve`` finds included
+    routines by id (``library.find_id``), or None where includes are not allowed."""
+    path = Path(path)
+    return load(read_text(path), str(path), base_dir=path.parent, resolve=resolve, routine_id=path.stem)
+
+
+def _load(text, source, base_dir, resolve, routine_id, chain) -> Routine:
+    checker = _FileChecker(source, base_dir, resolve)
+    root = _compose(checker, text)
+    routine = _routine(checker, root, routine_id, chain) if root is not None else None
+    problems = checker.all_problems()
+    if routine is None or any(p.severity == "error" for p in problems):
+        raise RoutineError(problems)
+    return dataclasses.replace(routine, warnings=tuple(problems))
+
+
+def _compose(checker: _FileChecker, text: str) -> yaml.Node | None:
+    """The YAML node tree, or None with the problem reported."""
+    if len(text) > MAX_FILE_BYTES:
+        checker.report(None, "", "the file is over 1 MB; a routine file is much smaller")
+        return None
+    loader = None
+    try:
+        loader = Loader(text)
+        root = loader.get_single_node()
+    except Refused as refused:
+        checker.report(At(refused.mark), "", refused.message)
+        return None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        what = ", ".join(part for part in (error.context, error.problem) if part)
+        checker.report(At(mark) if mark else None, "", f"YAML syntax error: {what}{syntax_hint(what)}")
+        return None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
+        message = f"character U+{error.character:04X} is not allowed in a routine file; remove it"
+        checker.problems.append(Problem(checker.source, line, column, "", message))
+        return None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if root is None:
+        checker.report(None, "", "the file is empty; a routine needs a title and steps (see docs/routines.md)")
+    return root
+
+
+def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tuple) -> Routine | None:
+    if not isinstance(root, yaml.MappingNode):
+        c.report(root, "", f"a routine file is a mapping of keys like title: and steps:, not {describe(root)}")
+        return None
+    top = c.mapping(root, "", ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "steps"))
+    rid = _routine_id(c, top.get("id"), routine_id)
+    if "title" not in top:
+        c.missing(root, "title", 'add a line like "title: Shoulders and chest"')
+    areas, tools, safety = (optional(top, key, "", c.texts) or () for key in ("areas", "tools", "safety"))
+    routine = Routine(
+        id=rid,
+        title=optional(top, "title", "", c.text, "give the routine a title") or "",
+        steps=(),
+        summary=optional(top, "summary", "", c.text) or "",
+        areas=areas,
+        tools=tools,
+        safety=safety,
+        voice=_voice(c, top["voice"]) if "voice" in top else Voice(),
+        cues=_cues(c, top["cues"]) if "cues" in top else Cues(),
+        source=c.source,
+    )
+    chain = (*chain, (c.source, rid))
+    if "steps" not in top:
+        c.missing(root, "steps", 'add "steps:" and a list of steps (see docs/routines.md)')
+        return routine
+    return _steps(c, top["steps"], routine, chain)
+
+
+def _routine_id(c: _FileChecker, node: yaml.Node | None, routine_id: str | None) -> str:
+    if node is None:
+        return routine_id or (Path(c.source).stem if c.source.endswith((".yaml", ".yml")) else "")
+    value = c.text(node, "id")
+    if value is None:
+        return routine_id or ""
+    if not ID_PATTERN.fullmatch(value):
+        message = 'is not an id; use lowercase letters, digits and dashes, like "neck-release"'
+        c.report(node, "id", f'"{value}" {message}')
+    elif routine_id and value != routine_id:
+        message = f'differs from the file name "{routine_id}"; holdcue finds routines by file name'
+        c.warn(node, "id", f'"{value}" {message}')
+    return value
+
+
+def _voice(c: _FileChecker, node: yaml.Node) -> Voice:
+    keys = c.mapping(node, "voice", ("language", "rate", "volume"))
+    language = optional(keys, "language", "voice", c.text)
+    if language and not _LANGUAGE.fullmatch(language):
+        message = 'is not a voice name; use one like "en", "en-us" or "de" (holdcue voices)'
+        c.report(keys["language"], "voice.language", f'"{language}" {message}')
+        language = None
+    rate = optional(keys, "rate", "voice", c.integer, 80, 400)
+    volume = optional(keys, "volume", "voice", c.number, 0.05, 1)
+    return Voice(**given(language=language, rate=rate, volume=volume))
+
+
+def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
+    names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones")
+    keys = c.mapping(node, "cues", names)
+    return Cues(
+        **given(
+            prep_ms=optional(keys, "prep", "cues", c.duration, zero=True),
+            countdown=optional(keys, "countdown", "cues", c.integer, 0, 10),
+            countdown_style=optional(keys, "countdown_style", "cues", c.choice, ("ticks", "spoken")),
+            halfway=optional(keys, "halfway", "cues", c.boolean),
+            time_left_every_ms=optional(keys, "time_left", "cues", c.duration, off=True),
+            breathe_every_ms=optional(keys, "breathe", "cues", c.duration, off=True),
+            switch_ms=optional(keys, "switch", "cues", c.duration, zero=True),
+            tones=_tones(c, keys["tones"]) if "tones" in keys else None,
+        )
+    )
+
+
+def _tones(c: _FileChecker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
+    """(tone name, absolute path) of each tone that names an existing WAV file."""
+    tones = []
+    for name, value in c.mapping(node, "cues.tones", TONE_NAMES).items():
+        path = f"cues.tones.{name}"
+        text = c.text(value, path)
+        if text is None:
+            continue
+        file = Path(text).expanduser()
+        if not file.is_absolute():
+            if c.base_dir is None:
+                message = "is a relative path, but this routine is not in a file; use an absolute path"
+                c.report(value, path, f'"{text}" {message}')
+                continue
+            file = c.base_dir / file
+        if not file.is_file():
+            message = "(a tone's path is relative to the routine file's folder)"
+            c.report(value, path, f'no such file: "{text}" {message}')
+        elif (seconds := wav_seconds(file)) is None:
+            c.report(value, path, f'"{text}" is not a WAV file; use a .wav sound')
+        elif seconds > MIN_HOLD_MS / 1000:
+            c.report(
+                value, path, f'"{text}" lasts {seconds:.1f}s; a tone may last at most 1s, to fit the shortest hold'
+            )
+        else:
+            tones.append((name, str(file.resolve())))
+    return tuple(tones)
+
+
+def _steps(c: _FileChecker, node: yaml.Node, routine: Routine, chain: tuple) -> Routine:
+    if not isinstance(node, yaml.SequenceNode):
+        c.report(node, "steps", f'must be a list of steps, each starting with "- ", not {describe(node)}')
+        return routine
+    if not node.value:
+        c.report(node, "steps", "is empty; add at least one step")
+        return routine
+    steps: list[Step] = []
+    for index, item in enumerate(node.value):
+        path = f"steps[{index}]"
+        if isinstance(item, yaml.MappingNode) and any(k.value == "include" for k, _ in item.value):
+            routine = _include(c, item, path, routine, chain, steps)
+        else:
+            step = _step(c, item, path, routine.tools)
+            if step is not None:
+                steps.append(step)
+    return dataclasses.replace(routine, steps=tuple(steps))
+
+
+def _include(
+    c: _FileChecker, node: yaml.MappingNode, path: str, routine: Routine, chain: tuple, steps: list[Step]
+) -> Routine:
+    """Appends the included routine's steps; its tools, areas and safety reminders join the routine's."""
+    keys = c.mapping(node, path, ("include", "title"), unknown='an include step takes only "include" and "title"')
+    title = c.text(keys["title"], f"{path}.title") if "title" in keys else None
+    where, path = keys["include"], f"{path}.include"
+    ref = c.text(where, path, "write the id of the routine to include")
+    if ref is None:
+        return routine
+    if ref.endswith((".yaml", ".yml")):
+        c.report(where, path, f'include takes a routine id, not a file name: write "include: {Path(ref).stem}"')
+        return routine
+    if c.resolve is None:
+        c.report(where, path, f'cannot include "{ref}": no routine library to look it up in')
+        return routine
+    try:
+        text, source, base_dir = c.resolve(ref)
+    except RoutineNotFound as error:
+        c.report(where, path, str(error))
+        return routine
+    except RoutineError as error:
+        c.included.extend(error.problems)
+        c.report(where, path, f'routine "{ref}" cannot be read')
+        return routine
+    sources = [s for s, _ in chain]
+    if source in sources:
+        cycle = " -> ".join([rid for _, rid in chain[sources.index(source) :]] + [ref])
+        c.report(where, path, f"include cycle: {cycle}; remove one of these includes")
+        return routine
+    try:
+        included = _load(text, source, base_dir, c.resolve, ref, chain)
+    except RoutineError as error:
+        c.included.extend(error.problems)
+        c.report(where, path, f'the included routine "{ref}" has errors')
+        return routine
+    c.included.extend(included.warnings)
+    group = title or included.title
+    steps.extend(dataclasses.replace(step, group=group) for step in included.steps)
+    return dataclasses.replace(
+        routine,
+        tools=_merged(routine.tools, included.tools),
+        areas=_merged(routine.areas, included.areas),
+        safety=_merged(routine.safety, included.safety),
+    )
+
+
+def _merged(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return first + tuple(item for item in second if item not in first)
+
+
+def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> Step | None:
+    if not isinstance(node, yaml.MappingNode):
+        example = '"- hold: Press and hold." with "time: 30s"'
+        c.report(node, path, f"a step is a mapping like {example}, not {describe(node)}")
+        return None
+    keys = c.mapping(node, path, _STEP_KEYS)
+    kinds = [kind for kind in STEP_KINDS if kind in keys and kind != "rest"] or [k for k in ("rest",) if k in keys]
+    if len(kinds) > 1:
+        c.report(node, path, f"has {listing(kinds)}, but a step has exactly one kind; split it into steps")
+    if not kinds and not any(join(path, kind) in c.misspelled for kind in STEP_KINDS):
+        kinds_list = ", ".join(STEP_KINDS)
+        c.report(node, path, f'has no kind; start the step with one of {kinds_list}, e.g. "- hold: ..."')
+    kind = kinds[0] if kinds else "hold"
+    text = None
+    if kinds:
+        text = c.text(keys[kind], join(path, kind), f'write what to do, like "{kind}: Breathe slowly."')
+    sides = _SIDES.get(optional(keys, "sides", path, c.choice, tuple(_SIDES)), ())
+    repeat = optional(keys, "repeat", path, c.integer, 1, 50)
+    count = optional(keys, "count", path, c.integer, 1, 200) or 0
+    if kind == "rest" and text and not {"time", "each"} & keys.keys() and is_duration(text):
+        example = f'"- rest: Relax and breathe." and "time: {text}"'
+        c.report(keys[kind], join(path, kind), f"a rest step says what to do, then its time: {example}")
+        time_ms = None
+    else:
+        time_ms = _step_time(c, node, path, keys, count)
+    if time_ms is not None and time_ms < MIN_HOLD_MS:
+        where = "time" if "time" in keys else "each"
+        c.report(
+            keys[where],
+            join(path, where),
+            f"a hold of {format_duration(time_ms)} is too short to follow; make it at least 1s",
+        )
+        time_ms = None
+    elif time_ms is not None and count and time_ms < count * MIN_HOLD_MS:
+        where = "each" if "each" in keys else "count"
+        quick = format_duration(time_ms // count)
+        c.report(
+            keys[where],
+            join(path, where),
+            f"a movement every {quick} is too quick to count aloud; allow at least 1s for each",
+        )
+    if kind == "rest":
+        for name in ("sides", "repeat", "count", "each", "say"):
+            if name in keys:
+                c.report(
+                    keys[name],
+                    join(path, name),
+                    f'a rest step has only its time; "{name}" belongs to the step being rested from',
+                )
+    rest_ms = optional(keys, "rest", path, c.duration, zero=True) if kind != "rest" else None
+    if rest_ms and ("repeat" not in keys or repeat == 1):
+        c.warn(keys["rest"], join(path, "rest"), 'has no effect without "repeat" of 2 or more')
+    step = Step(
+        kind=kind,
+        text=text or "",
+        time_ms=time_ms or 0,
+        title=optional(keys, "title", path, c.text) or "",
+        sides=sides,
+        repeat=repeat or 1,
+        rest_ms=rest_ms or 0,
+        count=count,
+        say=_says(c, keys["say"], join(path, "say"), time_ms, bool(sides)) if "say" in keys else (),
+        target=optional(keys, "target", path, c.text) or "",
+        line=node.start_mark.line + 1,
+    )
+    if text:
+        _placeholders(c, keys[kind], join(path, kind), text, bool(sides))
+    safety.check_step(c, node, path, keys, step, tools)
+    return step
+
+
+def _step_time(c: _FileChecker, node: yaml.Node, path: str, keys: dict, count: int) -> int | None:
+    """The hold's time: ``time``, or ``count`` x ``each``."""
+    time_ms = optional(keys, "time", path, c.duration)
+    if "each" not in keys:
+        if "time" not in keys:
+            c.missing(node, join(path, "time"), 'add a line like "time: 30s" (or "count" with "each")')
+        return time_ms
+    each_ms = c.duration(keys["each"], join(path, "each"))
+    if "time" in keys:
+        c.report(keys["each"], join(path, "each"), 'give "time" or "each", not both')
+    elif "count" not in keys:
+        c.report(keys["each"], join(path, "each"), '"each" is the time of one counted movement; add "count"')
+    elif count and each_ms:
+        if count * each_ms > MAX_HOLD_MS:
+            message = "is over the 10 minute limit; split it into shorter steps"
+            c.report(keys["each"], join(path, "each"), f"{count} x {format_duration(each_ms)} {message}")
+            return None
+        return count * each_ms
+    return None
+
+
+def _says(c: _FileChecker, node: yaml.Node, path: str, time_ms: int | None, sides: bool) -> tuple[Say, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        c.report(node, path, f'must be a list of cues like "- at: half" with "text: ...", not {describe(node)}')
+        return ()
+    says = []
+    for index, item in enumerate(node.value):
+        where = f"{path}[{index}]"
+        keys = c.mapping(item, where, ("at", "text"))
+        if not isinstance(item, yaml.MappingNode):
+            continue
+        for name in ("at", "text"):
+            if name not in keys:
+                c.missing(item, join(where, name), "a cue needs at and text")
+        text = c.text(keys["text"], join(where, "text")) if "text" in keys else None
+        if text:
+            _placeholders(c, keys["text"], join(where, "text"), text, sides)
+        at = _at(c, keys["at"], join(where, "at"), time_ms) if "at" in keys else None
+        if text and at:
+            says.append(Say(text, *at))
+    return tuple(says)
+
+
+def _at(c: _FileChecker, node: yaml.Node, path: str, time_ms: int | None) -> tuple[int | None, float | None] | None:
+    """(at_ms, at_fraction) of a cue: "half", "25%" or a time into the hold."""
+    value = node.value.strip() if isinstance(node, yaml.ScalarNode) and node.tag != NULL else None
+    if value is None:
+        c.report(node, path, f"must be {_AT_CHOICES}, not {describe(node)}")
+        return None
+    if value == "half":
+        return None, 0.5
+    if value.endswith("%"):
+        percent = _PERCENT.fullmatch(value)
+        if percent is None or not 0 < float(percent[1]) < 100:
+            c.report(node, path, f'"{value}" is not a point in the hold; use a percentage between 0% and 100%')
+            return None
+        return None, float(percent[1]) / 100
+    if not is_duration(value) and not _NUMBER.fullmatch(value):
+        c.report(node, path, f'"{value}" is not a point in the hold; use {_AT_CHOICES}')
+        return None
+    at_ms = c.duration(node, path)
+    if at_ms is None:
+        return None
+    if time_ms is not None and at_ms >= time_ms:
+        advice = 'make it shorter, or use "half" or a percentage'
+        c.report(node, path, f'"{value}" is not within the hold of {format_duration(time_ms)}; {advice}')
+        return None
+    return at_ms, None
+
+
+def _placeholders(c: _FileChecker, node: yaml.Node, path: str, text: str, sides: bool) -> None:
+    """Reports unknown placeholders, stray braces and ``{side}`` in a step without sides."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
+    except ValueError:
+        c.report(node, path, 'has a "{" or "}" that is not part of a placeholder; write {{ or }} for a brace')
+        return
+    for name, spec, conversion in fields:
+        if name == "side" and not sides and not (spec or conversion):
+            c.report(node, path, '{side} is only for steps with "sides: both", "left" or "right"')
+        elif name not in PLACEHOLDERS or spec or conversion:
+            written = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            known = [f"{{{p}}}" for p in PLACEHOLDERS]
+            hint = did_you_mean(f"{{{name}}}", known, f"; use {listing(known, 'or')}, or {{{{ and }}}} for braces")
+            c.report(node, path, f'unknown placeholder "{written}"{hint}')
