@@ -47,3 +47,41 @@ def test_module_runs_as_python_dash_m():
 
     done = subprocess.run([sys.executable, "-m", "holdcue", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_the_installed_version_is_the_package_version():
+    from importlib.metadata import version
+
+    assert version("holdcue") == __version__
+
+
+def _broken_library(monkeypatch):
+    from holdcue import library
+
+    def entries():
+        raise RuntimeError("the library broke")
+
+    monkeypatch.setattr(library, "entries", entries)
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1(monkeypatch):
+    _broken_library(monkeypatch)
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == ExitCode.ERROR == 1
+    assert result.output == (
+        "Error: unexpected error: RuntimeError: the library broke. "
+        "Run it again with --debug to see where, for a bug report.\n"
+    )
+
+
+@pytest.mark.parametrize("how", [["--debug", "list"], ["list"]])
+def test_debug_shows_the_traceback(monkeypatch, how):
+    _broken_library(monkeypatch)
+    env = {"HOLDCUE_DEBUG": "1"} if how == ["list"] else {"HOLDCUE_DEBUG": ""}
+    result = CliRunner().invoke(cli, how, env=env)
+    assert result.exit_code == 1
+    assert (
+        "Traceback (most recent call last)" in result.output
+        and 'raise RuntimeError("the library broke")' in result.output
+    )
+    assert result.output.rstrip().endswith("Error: unexpected error: RuntimeError: the library broke.")

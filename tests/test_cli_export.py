@@ -14,7 +14,7 @@ import soundfile
 from click.testing import CliRunner
 from mutagen.mp3 import MP3
 
-from conftest import espeak_test
+from speech_support import espeak_test
 from holdcue import compiler, export, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import espeak_test
+from speech_support import espeak_test
 from holdcue import compiler, library, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from audio_stack import RATE, NullSink, PtyChild, Recorder, find, holdcue, missing
-from conftest import HAVE_ESPEAK
+from speech_support import HAVE_ESPEAK
 from holdcue import library, play, session
 from holdcue.render import render
 from holdcue.speech import ClipCache

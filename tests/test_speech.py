@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import WITHOUT_ESPEAK, espeak_test
+from speech_support import WITHOUT_ESPEAK, espeak_test
 from holdcue import speech
 from holdcue.errors import SpeechError
 from holdcue.routine import Voice

@@ -73,9 +73,10 @@ class HoldcueGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as error:
-            if ctx.params.get("debug") or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            debug = ctx.params.get("debug") or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+            if debug:
                 traceback.print_exc()
-            hint = "" if ctx.params.get("debug") else " Run it again with --debug to see where, for a bug report."
+            hint = "" if debug else " Run it again with --debug to see where, for a bug report."
             raise Failure(f"unexpected error: {type(error).__name__}: {error}.{hint}", ExitCode.ERROR) from error
 
 

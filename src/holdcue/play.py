@@ -30,7 +30,7 @@ from holdcue.timeline import Event, Segment, Timeline
 if TYPE_CHECKING:
     import numpy
 
-    from holdcue.session import Session
+    from holdcue.timeline import Session
 
 LEAD_IN = 0.15  # seconds of silence that start every take: 5x what a device was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold

@@ -1,0 +1,34 @@
+"""Real espeak-ng in tests: the marker for tests that need it, and a prelude for programs
+that must run as if it were not installed."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import shutil
+
+import pytest
+
+HAVE_ESPEAK = bool(shutil.which("espeak-ng") and ctypes.util.find_library("espeak-ng"))
+
+
+def espeak_test(test):
+    """Real espeak-ng: skipped where it is missing, except under CI=true, where it must be there."""
+    skip = pytest.mark.skipif(
+        not HAVE_ESPEAK and os.environ.get("CI") != "true",
+        reason="espeak-ng is not installed (sudo apt-get install espeak-ng)",
+    )
+    return skip(pytest.mark.speech(test))
+
+
+# Python code that makes loading the espeak-ng library fail, as on a machine without it;
+# a test runs it in a child process before the code under test.
+WITHOUT_ESPEAK = """
+import ctypes
+_load = ctypes.cdll.LoadLibrary
+def _refuse_espeak(name):
+    if "espeak" in str(name):
+        raise OSError(f"{name}: cannot open shared object file")
+    return _load(name)
+ctypes.cdll.LoadLibrary = _refuse_espeak
+"""

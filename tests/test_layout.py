@@ -1,0 +1,83 @@
+"""The shape of the code: modules import each other one way, lower layers never reach up,
+and only the command line knows about click, exit codes and the terminal."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "holdcue"
+
+# What only the layers above the pipeline may use: the session layer orchestrates the
+# pipeline (it imports the compiler), the command line adds the user's wording.
+TOP = {"cli", "__main__", "exitcodes"}
+ORCHESTRATION = {"session"}
+
+
+def imports_of(path: Path) -> set[str]:
+    """The holdcue modules (and click) a module imports anywhere: at the top, inside
+    functions, or for type checking only."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "click":
+                found.add("click")
+            elif parts[0] == "holdcue" and len(parts) > 1 and (PACKAGE / f"{parts[1]}.py").exists():
+                found.add(parts[1])
+    return found
+
+
+GRAPH = {path.stem: imports_of(path) - {path.stem} for path in sorted(PACKAGE.glob("*.py"))}
+
+
+def test_the_graph_was_read():
+    assert {"cli", "compiler", "loader", "library", "session", "speech", "render", "play", "export"} <= GRAPH.keys()
+    assert "compiler" in GRAPH["session"] and "loader" in GRAPH["library"]
+
+
+def test_no_module_imports_another_in_a_circle():
+    graph = {module: used - {"click"} for module, used in GRAPH.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        pytest.fail(f"modules import each other in a circle: {' -> '.join(error.args[1])}")
+
+
+def test_a_cycle_would_be_found():
+    with pytest.raises(graphlib.CycleError):
+        tuple(graphlib.TopologicalSorter({"a": {"b"}, "b": {"a"}}).static_order())
+
+
+@pytest.mark.parametrize("module", sorted(set(GRAPH) - TOP))
+def test_the_core_never_imports_the_command_line(module):
+    assert not GRAPH[module] & (TOP | {"click"}), f"{module} imports {GRAPH[module] & (TOP | {'click'})}"
+
+
+@pytest.mark.parametrize("module", sorted(set(GRAPH) - TOP - ORCHESTRATION - {"compiler"}))
+def test_below_the_session_layer_nothing_imports_the_compiler_or_the_session(module):
+    assert not GRAPH[module] & {"compiler", "session"}, f"{module} imports {GRAPH[module] & {'compiler', 'session'}}"
+
+
+def test_the_loader_does_not_reach_up_to_the_library():
+    assert "library" not in GRAPH["loader"] and "library" not in GRAPH["routine"]
+
+
+@pytest.mark.parametrize("module", sorted(set(GRAPH) - {"cli"}))
+def test_the_core_never_prints(module):
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    calls = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+    ]
+    assert not calls, f"{module}.py calls print() on lines {calls}"
