@@ -219,7 +219,7 @@ def test_an_alias_bomb_is_refused_at_once_without_growing():
     assert [str(p) for p in error.value.problems] == [
         "bomb.yaml:2:10: YAML aliases (*name) are not supported in routine files; write the value out"
     ]
-    assert elapsed < 0.5
+    assert elapsed < 5.0  # expanded, it would take hours; the margin is for a Raspberry Pi (3-4x slower)
     assert peak < 5_000_000
 
 
@@ -243,7 +243,7 @@ def test_a_2_mb_file_is_refused_before_parsing(tmp_path):
     started = time.perf_counter()
     with pytest.raises(RoutineError) as error:
         loader.load_file(path, resolve=None)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 5.0  # parsing 2 MB would not take long either: see the next line
     assert [p.message for p in error.value.problems] == ["the file is over 1 MB; a routine file is much smaller"]
 
 

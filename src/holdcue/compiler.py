@@ -157,17 +157,36 @@ class _Slots:
         return True
 
     def nearest(self, want: int, length: int) -> int | None:
-        """The free start closest to ``want`` (later preferred), or None."""
-        candidates = {want}
-        for begin, end in self.busy:
-            candidates.add(end + self.gap)
-            candidates.add(begin - self.gap - length)
-        candidates.add(self.low)
-        candidates.add(self.high - length)
-        fits = [c for c in candidates if self.low <= c and c + length <= self.high and not self._clash(c, length)]
-        if not fits:
+        """The free start closest to ``want`` (later preferred), or None.
+
+        A start clashes with a busy stretch [b, e) when it lies in the open interval
+        (b - gap - length, e + gap); the free starts are what those intervals leave of
+        [low, high - length], and the nearest is ``want`` itself or an end of one of them.
+        O(n log n) in the busy stretches, so a hold's cues cost n^2 log n at the very most.
+        """
+        last = self.high - length
+        if last < self.low:
             return None
-        return min(fits, key=lambda c: (abs(c - want), c < want))
+        blocked: list[list[int]] = []
+        for begin, end in sorted((b - self.gap - length, e + self.gap) for b, e in self.busy):
+            if blocked and begin < blocked[-1][1]:
+                blocked[-1][1] = max(blocked[-1][1], end)
+            else:
+                blocked.append([begin, end])
+        best: int | None = None
+        start = self.low
+        for begin, end in [*blocked, [last + 1, last + 1]]:
+            stop = min(begin, last)
+            if start <= stop:
+                if start <= want <= stop:
+                    return want
+                here = start if start > want else stop
+                if best is None or (abs(here - want), here < want) < (abs(best - want), best < want):
+                    best = here
+            start = max(start, end)
+            if start > last:
+                break
+        return best
 
     def _clash(self, start: int, length: int) -> bool:
         return any(start < end + self.gap and begin < start + length + self.gap for begin, end in self.busy)
@@ -233,6 +252,7 @@ class _Compiler:
                 self.step(index, step)
         self.outro()
         events = sorted(self.events, key=lambda e: (e.start, e.end))
+        self.starts = [segment.start for segment in self.segments]
         events = [self.locate(e) for e in events]
         return Timeline(self.routine.title, self.rate, self.segments[-1].end, tuple(events), tuple(self.segments))
 
@@ -240,8 +260,7 @@ class _Compiler:
         """Attach the index of the segment the event belongs to: the one it starts in, or
         for an end tone, the hold it ends."""
         at = event.start - 1 if event.name == "end" else event.start
-        starts = [segment.start for segment in self.segments]
-        index = bisect.bisect_right(starts, at) - 1
+        index = bisect.bisect_right(self.starts, at) - 1
         return Event(event.start, event.end, event.kind, event.text, event.name, event.step, index)
 
     def intro(self) -> None:
