@@ -14,10 +14,10 @@ import soundfile
 from click.testing import CliRunner
 from mutagen.mp3 import MP3
 
-from speech_support import espeak_test
 from holdcue import compiler, export, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from speech_support import espeak_test
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines" / "valid"
 

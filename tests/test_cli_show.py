@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from speech_support import espeak_test
 from holdcue import compiler, library, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from speech_support import espeak_test
 
 ROUTINE = """\
 title: Quick check

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from speech_support import WITHOUT_ESPEAK, espeak_test
 from holdcue import compiler, library, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from speech_support import WITHOUT_ESPEAK, espeak_test
 
 
 class ToneEngine:

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from audio_stack import RATE, NullSink, PtyChild, Recorder, find, holdcue, missing
-from speech_support import HAVE_ESPEAK
 from holdcue import library, play, session
 from holdcue.render import render
 from holdcue.speech import ClipCache
+from speech_support import HAVE_ESPEAK
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "play" / "short.yaml")
 LACKING = missing() + ([] if HAVE_ESPEAK else ["espeak-ng"])

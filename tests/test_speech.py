@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speech_support import WITHOUT_ESPEAK, espeak_test
 from holdcue import speech
 from holdcue.errors import SpeechError
 from holdcue.routine import Voice
 from holdcue.speech import SAMPLE_RATE, ClipCache, Pyttsx3Engine, synthesize_all
+from speech_support import WITHOUT_ESPEAK, espeak_test
 
 PHRASE = "Thirty seconds left. Keep breathing."
 
