@@ -32,3 +32,10 @@ def _refuse_espeak(name):
     return _load(name)
 ctypes.cdll.LoadLibrary = _refuse_espeak
 """
+
+
+@pytest.fixture(autouse=True)
+def own_journal(tmp_path_factory, monkeypatch):
+    """Sessions played by tests (holdcue play, in this process or a child) are recorded in a
+    journal of their own, never in the user's (HOLDCUE_DATA_DIR, see journal.py)."""
+    monkeypatch.setenv("HOLDCUE_DATA_DIR", str(tmp_path_factory.mktemp("data")))
