@@ -422,7 +422,7 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--start-at") from error
     keys = controls.terminal_keys(sys.stdin)
-    playback.play(session, keys=keys, start_at=start_at, volume=volume)
+    play_recorded(session, keys, start_at=start_at, volume=volume)
 
 
 def format_table(timeline) -> str:
@@ -442,3 +442,172 @@ def format_table(timeline) -> str:
 
 def main() -> None:
     cli(prog_name="holdcue")
+
+
+# -- the journal: every session played, history and resume -----------------------------------
+
+
+def play_recorded(session, keys, *, start_at: str | None, volume: float, resumed_from: int | None = None) -> None:
+    """Play a session and record it in the journal. A journal that cannot be written is
+    reported once, in one line on stderr, and the session plays on."""
+    from holdcue import display, journal
+    from holdcue import play as playback
+
+    clock = playback.SystemClock()  # shared, so that the seconds recorded as played are the player's
+    shown = display.for_stream(sys.stdout, controls=keys is not None)
+    recorder = journal.Recorder.start(shown, session, clock=clock.now, resumed_from=resumed_from)
+    early = recorder.error
+    if early is not None:
+        click.echo(f"Not recorded in the journal: {early}", err=True)
+    try:
+        playback.play(session, keys=keys, clock=clock, display=recorder, start_at=start_at, volume=volume)
+    finally:
+        if recorder.error is not None and recorder.error is not early:
+            click.echo(f"Not recorded in the journal: {recorder.error}", err=True)
+
+
+def read_journal(read):
+    """What ``read(journal)`` gives of the journal opened for reading; a journal that cannot
+    be read exits JOURNAL_UNAVAILABLE."""
+    from holdcue import journal
+
+    try:
+        with journal.Journal.read() as kept:
+            return read(kept)
+    except journal.JournalError as error:
+        raise Failure(str(error), ExitCode.JOURNAL_UNAVAILABLE) from error
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many recent sessions.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+def history(limit: int, as_json: bool) -> None:
+    """Show the sessions played: the most recent ones, and this week's minutes and sessions per day.
+
+    Weeks start on Monday; times are local.
+
+    \b
+    holdcue history
+    holdcue history --limit 50
+    holdcue history --json
+    """
+    records, week = read_journal(lambda kept: (kept.recent(limit), kept.week()))
+    if as_json:
+        click.echo(json.dumps(history_json(records, week), indent=2, ensure_ascii=False))
+        return
+    if records:
+        rows = [("started", "routine", "ended", "step", "played")]
+        for record in records:
+            step = f"{record.step}/{record.steps}"
+            played = f"{clock_minutes(record.played)} of {clock_minutes(record.planned)}"
+            rows.append((local_time(record.started), record.routine_id, record.outcome, step, played))
+        widths = [max(len(row[column]) for row in rows) for column in range(4)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
+            click.echo("  ".join([*cells, row[4]]))
+    else:
+        click.echo("No sessions recorded yet: every session played is recorded from now on.")
+    click.echo()
+    sessions = f"{week.sessions} session{'s' * (week.sessions != 1)}"
+    click.echo(f"This week (from {week.start:%a %Y-%m-%d}): {week.played / 60:.0f} minutes in {sessions}")
+    for day in week.days:
+        count = f"{day.sessions} session{'s' * (day.sessions != 1)}" if day.sessions else "-"
+        click.echo(f"  {day.date:%a %Y-%m-%d}  {count:<11}  {day.played / 60:.0f} min".rstrip())
+
+
+def history_json(records, week) -> dict:
+    """An object, so that later parts (the weekly plan and whether it was followed) are new keys."""
+    return {
+        "sessions": [record_json(record) for record in records],
+        "week": {
+            "start": week.start.isoformat(),
+            "sessions": week.sessions,
+            "minutes": round(week.played / 60, 1),
+            "days": [
+                {
+                    "date": day.date.isoformat(),
+                    "weekday": f"{day.date:%A}",
+                    "sessions": day.sessions,
+                    "minutes": round(day.played / 60, 1),
+                }
+                for day in week.days
+            ],
+        },
+    }
+
+
+def record_json(record) -> dict:
+    return {
+        "id": record.id,
+        "routine": record.routine_id,
+        "title": record.title,
+        "source": record.source,
+        "started": iso_time(record.started),
+        "ended": iso_time(record.ended) if record.ended is not None else None,
+        "outcome": record.outcome,
+        "step": record.step,
+        "steps": record.steps,
+        "planned": round(record.planned, 1),
+        "played": round(record.played, 1),
+        "resumed_from": record.resumed_from,
+    }
+
+
+@cli.command()
+@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+def resume(volume: float) -> None:
+    """Go on with the last stopped or interrupted session, from the start of its step.
+
+    A session whose routine was played again since is not resumed. Exits 3 when there is
+    nothing to resume.
+
+    \b
+    holdcue resume
+    holdcue resume --volume 0.6
+    """
+    from holdcue import controls
+    from holdcue import play as playback
+
+    record = read_journal(lambda kept: kept.to_resume())
+    if record is None:
+        raise Failure(
+            "nothing to resume: no session was stopped or interrupted since its routine was last played. "
+            'See "holdcue history".',
+            ExitCode.INVALID_ROUTINE,
+        )
+    session = build_session(load(record.ref))
+    start_at = str(record.step) if record.step else None
+    if start_at is not None:
+        try:
+            playback.start_position(session.timeline, start_at)
+        except ValueError as error:
+            raise Failure(
+                f"cannot resume {record.routine_id} at step {record.step}, the routine has changed ({error}); "
+                f"play it with: holdcue play {record.ref} --start-at STEP",
+                ExitCode.INVALID_ROUTINE,
+            ) from error
+    where = f"step {record.step} of {record.steps}" if record.step else "its start"
+    click.echo(f"Resuming {record.title} at {where} ({record.outcome} {local_time(record.updated)}).")
+    keys = controls.terminal_keys(sys.stdin)
+    play_recorded(session, keys, start_at=start_at, volume=volume, resumed_from=record.id)
+
+
+def local_time(seconds: float) -> str:
+    """Epoch seconds as local time: "Mon 2026-11-16 07:30"."""
+    import datetime as dt
+
+    return f"{dt.datetime.fromtimestamp(seconds):%a %Y-%m-%d %H:%M}"
+
+
+def iso_time(seconds: float) -> str:
+    """Epoch seconds as local time with its UTC offset: "2026-11-16T07:30:00+01:00"."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
+
+
+def clock_minutes(seconds: float) -> str:
+    """12:05 (minutes and seconds), 1:02:03 from an hour."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

@@ -7,8 +7,9 @@ class ExitCode(IntEnum):
     OK = 0
     ERROR = 1  # an unexpected failure
     USAGE = 2  # bad options or arguments (click's own code)
-    INVALID_ROUTINE = 3  # a routine file has errors, or no routine has that name
+    INVALID_ROUTINE = 3  # a routine file has errors, no routine has that name, or nothing to resume
     SPEECH_UNAVAILABLE = 4  # espeak-ng missing, unknown voice, synthesis failed
     AUDIO_UNAVAILABLE = 5  # no audio device, or it is busy
     OUTPUT_FAILED = 6  # an export could not be written (nothing partial is left)
+    JOURNAL_UNAVAILABLE = 7  # the journal of sessions cannot be read (history, resume)
     INTERRUPTED = 130  # Ctrl-C
