@@ -8,6 +8,7 @@ nothing else: a program missing there is missing for the script. HOME is a tempo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -356,3 +357,12 @@ def test_scripts_holdcue_passes_on_why_setup_failed(machine):
     )
     assert done.returncode == 3
     assert done.stdout == ""
+
+
+def test_the_readme_lists_the_exit_codes_the_script_documents():
+    header = (ROOT / "scripts" / "setup").read_text().split("set -euo pipefail")[0]
+    in_script = [int(code) for code in re.findall(r"^#\s+(\d+)\s", header, re.M)]
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("`scripts/setup` says what went wrong") : readme.index("## Commands")]
+    in_readme = [int(code) for code in re.findall(r"^\| (\d+) \|", table, re.M)]
+    assert in_script == in_readme == [0, 2, 3, 4, 5, 6]
