@@ -124,7 +124,8 @@ def main() -> int:
         return 0
     results = []
     print(
-        f"{'session':>8} {'format':>6} {'events':>6} {'time':>8} {'speed':>9} {'file':>8} {'RSS before':>11} {'peak RSS':>9}"
+        f"{'session':>8} {'format':>6} {'events':>6} {'time':>8} {'speed':>9} {'file':>8} "
+        f"{'RSS before':>11} {'peak RSS':>9}"
     )
     for fmt in args.formats:
         for minutes in args.minutes:
@@ -142,7 +143,8 @@ def main() -> int:
     for r in results:
         if r["format"] in targets and r["speed"] < targets[r["format"]]:
             print(
-                f"below target: {r['format']} {r['minutes']:.0f} min at {r['speed']:.0f}x (want {targets[r['format']]}x)"
+                f"below target: {r['format']} {r['minutes']:.0f} min at {r['speed']:.0f}x "
+                f"(want {targets[r['format']]}x)"
             )
             ok = False
     for fmt in args.formats:

@@ -169,7 +169,8 @@ def long_session(minutes: float, env: dict[str, str], root: Path) -> None:
     tl = built.timeline
     tones_at = [e for e in tl.events if e.kind == "tone"]
     print(
-        f"session: {tl.duration / 60:.1f} minutes, {len(tones_at)} tones, {sum(e.kind == 'speech' for e in tl.events)} spoken cues"
+        f"session: {tl.duration / 60:.1f} minutes, {len(tones_at)} tones, "
+        f"{sum(e.kind == 'speech' for e in tl.events)} spoken cues"
     )
     with Recorder(env) as recorder:
         run = run_play([str(path)], {**env, "HOLDCUE_CACHE_DIR": str(cache)})
