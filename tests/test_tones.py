@@ -135,8 +135,8 @@ def test_own_tone_in_any_wav_layout_is_mixed_down_and_resampled(tmp_path):
 @pytest.mark.parametrize(
     "make, expect",
     [
-        (lambda d: d / "missing.wav", "not found"),
-        (lambda d: (d / "text.wav").write_text("not audio") and d / "text.wav", "cannot read"),
+        (lambda d: d / "missing.wav", "does not exist"),
+        (lambda d: (d / "text.wav").write_text("not audio") and d / "text.wav", "is not a WAV file"),
         (lambda d: soundfile.write(d / "empty.wav", np.zeros(0), RATE) or d / "empty.wav", "no sound"),
         (lambda d: soundfile.write(d / "long.wav", np.zeros(RATE + 1), RATE) or d / "long.wav", "at most 1s"),
     ],

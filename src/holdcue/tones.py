@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+import struct
 import wave
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from holdcue import files
 from holdcue.errors import HoldcueError, ToneError
 from holdcue.routine import MIN_HOLD_MS, TONE_NAMES
 from holdcue.timeline import SAMPLE_RATE
@@ -70,8 +74,13 @@ def _read_own(path: str, rate: int) -> numpy.ndarray:
     import numpy as np
     import soundfile
 
-    if not Path(path).is_file():
-        raise ToneError(path, "tone file not found; check the path in cues.tones")
+    try:
+        info = wav_info(path)
+    except ValueError as error:
+        raise ToneError(path, f"the tone file {error}") from None
+    if info.seconds > MIN_HOLD_MS / 1000:
+        message = f"the tone lasts {info.seconds:.1f}s; a tone may last at most 1s, to fit the shortest hold"
+        raise ToneError(path, message)
     try:
         data, source_rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
@@ -98,23 +107,67 @@ def _resample(samples: numpy.ndarray, source_rate: int, rate: int) -> numpy.ndar
     return np.clip(np.rint(samples * 32768), -32768, 32767).astype(np.int16)
 
 
-def wav_seconds(file: Path) -> float | None:
-    """How long a WAV file plays, from its header; None when it is not a WAV file."""
+MAX_TONE_BYTES = 8_000_000  # more than 1 s of 8 channels of 32-bit sound at 192 kHz: no tone is larger
+_WAV_FORMATS = {1: "PCM", 3: "float", 0xFFFE: "extensible"}  # what soundfile reads of WAV
+
+
+@dataclass(frozen=True)
+class WavInfo:
+    channels: int
+    rate: int  # frames per second
+    bits: int  # per sample
+    frames: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.rate
+
+
+def wav_info(path: str | os.PathLike) -> WavInfo:
+    """The header of a tone file, checked for everything playing it needs; ValueError with a
+    message saying what is wrong otherwise. Reads at most MAX_TONE_BYTES of a regular file."""
     try:
-        with open(file, "rb") as f:
-            head = f.read(12)
-            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            byte_rate = 0
-            while len(chunk := f.read(8)) == 8:
-                name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-                if name == b"fmt ":
-                    byte_rate = int.from_bytes(f.read(16)[8:12], "little")
-                    f.seek(size - 16 + size % 2, 1)
-                elif name == b"data":
-                    return size / byte_rate if byte_rate else None
-                else:
-                    f.seek(size + size % 2, 1)
-    except OSError:
-        return None
-    return None
+        data = files.read_regular(path, MAX_TONE_BYTES)
+    except FileNotFoundError:
+        raise ValueError("does not exist") from None
+    except files.NotARegularFile:
+        raise ValueError("is not a regular file; give a .wav file") from None
+    except files.TooLarge as error:
+        raise ValueError(f"is {error.size // 1_000_000} MB; a tone of at most 1 s is far smaller") from None
+    except OSError as error:
+        raise ValueError(f"cannot be read ({error.strerror or error})") from None
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("is not a WAV file; use a .wav sound")
+    fmt = None
+    at = 12
+    while at + 8 <= len(data):
+        name, size = data[at : at + 4], int.from_bytes(data[at + 4 : at + 8], "little")
+        body = data[at + 8 : at + 8 + size]
+        if name == b"fmt ":
+            if len(body) < 16:
+                raise ValueError("has a damaged header (its format chunk is too short)")
+            fmt = struct.unpack_from("<HHIIHH", body)
+        elif name == b"data":
+            if fmt is None:
+                raise ValueError("has its sound before its format; save it again as a WAV file")
+            if size > len(body):
+                raise ValueError(f"says it holds {size} bytes of sound but has {len(body)}; the file is damaged")
+            return _checked(fmt, size)
+        at += 8 + size + size % 2
+    raise ValueError("has no sound data; give a WAV file with the tone")
+
+
+def _checked(fmt: tuple[int, ...], size: int) -> WavInfo:
+    code, channels, rate, _, align, bits = fmt
+    if code not in _WAV_FORMATS:
+        raise ValueError(f"uses an encoding holdcue cannot read (format {code}); save it as plain PCM WAV")
+    if not 1 <= channels <= 8:
+        raise ValueError(f"has {channels} channels; a tone has 1 to 8 (mono is best)")
+    if not 8000 <= rate <= 192_000:
+        raise ValueError(f"has a sample rate of {rate} Hz; use one from 8000 to 192000 Hz")
+    if bits not in (8, 16, 24, 32, 64) or align != channels * bits // 8:
+        raise ValueError(f"has {bits}-bit samples in {align}-byte frames; save it as 16-bit PCM WAV")
+    frames = size // align
+    if frames == 0:
+        raise ValueError("has no sound in it; give a WAV file with the tone")
+    return WavInfo(channels, rate, bits, frames)
