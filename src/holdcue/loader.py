@@ -113,7 +113,7 @@ def load_file(path: str | Path, *, resolve: Resolver | None) -> Routine:
 
 def _load(text, source, base_dir, resolve, routine_id, chain) -> Routine:
     checker = _FileChecker(source, base_dir, resolve)
-    root = _compose(checker, text)
+    root = compose(checker, text)
     routine = _routine(checker, root, routine_id, chain) if root is not None else None
     problems = checker.all_problems()
     if routine is None or any(p.severity == "error" for p in problems):
@@ -121,8 +121,11 @@ def _load(text, source, base_dir, resolve, routine_id, chain) -> Routine:
     return dataclasses.replace(routine, warnings=tuple(problems))
 
 
-def _compose(checker: _FileChecker, text: str) -> yaml.Node | None:
-    """The YAML node tree, or None with the problem reported."""
+def compose(
+    checker: Checker, text: str, empty: str = "a routine needs a title and steps (see docs/routines.md)"
+) -> yaml.Node | None:
+    """The YAML node tree of a file's text, or None with the problem reported; ``empty``
+    says what the file needs when it holds nothing. Other file formats compose with it too."""
     if len(text) > MAX_FILE_BYTES:
         checker.report(None, "", "the file is over 1 MB; a routine file is much smaller")
         return None
@@ -148,7 +151,7 @@ def _compose(checker: _FileChecker, text: str) -> yaml.Node | None:
         if loader is not None:
             loader.dispose()
     if root is None:
-        checker.report(None, "", "the file is empty; a routine needs a title and steps (see docs/routines.md)")
+        checker.report(None, "", f"the file is empty; {empty}")
     return root
 
 
