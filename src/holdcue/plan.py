@@ -162,6 +162,7 @@ def _week(c: Checker, root: yaml.Node) -> tuple[str | None, ...] | None:
     for key, value in root.value:
         index = _weekday(c, key)
         if index is None:
+            _routine(c, value, key.value if isinstance(key, yaml.ScalarNode) else "")  # all problems at once
             continue
         name = WEEKDAYS[index]
         if index in lines:
@@ -204,4 +205,3 @@ def _routine(c: Checker, node: yaml.Node, path: str) -> str | None:
     except RoutineError:
         pass  # the routine exists; its own problems are reported when it is played
     return value
-
