@@ -486,11 +486,11 @@ def today_command(ctx: click.Context, anyway: bool, show_only: bool, on, volume:
         click.echo(weekly.rest_message(day, title, seconds))
     if choice.routine is None:
         return
-    if not choice.early:
-        title, seconds = _planned(choice.routine)
-        click.echo(f"Today: {title} ({choice.routine}), {weekly.about(seconds)}.")
     if choice.early:
         click.echo(f"{'Would play' if show_only else 'Playing'} it now ({choice.routine}).")
+    else:
+        title, seconds = _planned(choice.routine)
+        click.echo(f"Today: {title} ({choice.routine}), {weekly.about(seconds)}.")
     if not show_only:
         ctx.invoke(play, routine=choice.routine, start_at=None, volume=volume)
 
