@@ -15,7 +15,19 @@ COMMANDS = sorted(cli.commands)
 
 
 def test_every_pipeline_command_exists():
-    assert set(COMMANDS) == {"list", "validate", "show", "prepare", "voices", "export", "play", "history", "resume"}
+    assert set(COMMANDS) == {
+        "list",
+        "validate",
+        "show",
+        "prepare",
+        "voices",
+        "export",
+        "play",
+        "history",
+        "resume",
+        "today",
+        "plan",
+    }
 
 
 @pytest.mark.parametrize("name", COMMANDS)

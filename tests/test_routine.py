@@ -372,7 +372,7 @@ def test_a_folder_is_refused_with_a_message(tmp_path):
     with pytest.raises(RoutineError) as error:
         load_file(tmp_path)
     (problem,) = error.value.problems
-    assert problem.message.startswith("cannot read the file: ")
+    assert problem.message == "is not a regular file (a folder, FIFO or device); give a routine file"
 
 
 def test_a_file_over_1_mb_is_refused_before_parsing(tmp_path, monkeypatch):

@@ -611,3 +611,80 @@ def clock_minutes(seconds: float) -> str:
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+# holdcue today and holdcue plan: the weekly plan (plan.py, docs/plan.md).
+
+
+def _planned(routine_id: str) -> tuple[str, float]:
+    """The title and estimated length in seconds of a planned routine (its warnings are
+    shown when it is played, not here)."""
+    from holdcue import compiler, library
+
+    routine = library.load_routine(routine_id)
+    return routine.title, compiler.estimate_seconds(routine)
+
+
+@cli.command("today")
+@click.option("--anyway", is_flag=True, help="On a rest day, play the next session now.")
+@click.option("--show", "--dry-run", "show_only", is_flag=True, help="Only say what would play; no sound.")
+@click.option(
+    "--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), help="Act as if today were this date (YYYY-MM-DD)."
+)
+@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+@click.pass_context
+def today_command(ctx: click.Context, anyway: bool, show_only: bool, on, volume: float) -> None:
+    """Play today's session of the weekly plan; on a rest day, name the next one.
+
+    The plan is plan.yaml in your config folder if you have one, else the built-in week
+    (see `holdcue plan` and docs/plan.md).
+
+    \b
+    holdcue today
+    holdcue today --anyway
+    holdcue today --show --date 2025-06-04
+    """
+    import datetime
+
+    from holdcue import plan as weekly
+
+    choice = weekly.play_today(weekly.current(), on.date() if on else datetime.date.today(), anyway=anyway)
+    day = choice.day
+    if day.rest:
+        title, seconds = _planned(day.next.routine) if day.next else ("", 0.0)
+        click.echo(weekly.rest_message(day, title, seconds))
+    if choice.routine is None:
+        return
+    if choice.early:
+        click.echo(f"{'Would play' if show_only else 'Playing'} it now ({choice.routine}).")
+    else:
+        title, seconds = _planned(choice.routine)
+        click.echo(f"Today: {title} ({choice.routine}), {weekly.about(seconds)}.")
+    if not show_only:
+        ctx.invoke(play, routine=choice.routine, start_at=None, volume=volume)
+
+
+@cli.command("plan")
+def plan_command() -> None:
+    """Show the weekly plan: each day's routine and how long it takes.
+
+    Your own plan.yaml in the config folder replaces the built-in one (docs/plan.md).
+
+    \b
+    holdcue plan
+    """
+    from holdcue import plan as weekly
+
+    week = weekly.current()
+    where = weekly.user_plan_path()
+    click.echo(f"Your plan, {week.source}:" if not week.builtin else f"The built-in plan (yours would be {where}):")
+    for name, routine_id in zip(weekly.WEEKDAYS, week.routines, strict=True):
+        if routine_id is None:
+            click.echo(f"  {name:<9}  rest")
+            continue
+        try:
+            title, seconds = _planned(routine_id)
+            about = f"{clock(seconds):>5}  {title}"
+        except errors.HoldcueError:
+            about = f"(has errors: run holdcue show {routine_id} to see them)"
+        click.echo(f"  {name:<9}  {routine_id:<32}  {about}")

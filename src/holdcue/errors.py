@@ -59,3 +59,7 @@ class AudioDeviceError(HoldcueError):
 
 class OutputError(HoldcueError):
     """An output file could not be written; nothing partial was left behind."""
+
+
+class PlanError(RoutineError):
+    """The weekly plan file is invalid (plan.py). Carries every problem found, like RoutineError."""

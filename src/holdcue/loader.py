@@ -15,10 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import safety
+from holdcue import files, safety
 from holdcue.durations import format_duration, is_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, did_you_mean, given, join, optional
+from holdcue.files import expand_user
 from holdcue.routine import (
     ID_PATTERN,
     MAX_HOLD_MS,
@@ -34,7 +35,7 @@ from holdcue.routine import (
     Voice,
 )
 from holdcue.text import listing
-from holdcue.tones import wav_seconds
+from holdcue.tones import wav_info
 from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, syntax_hint
 
 MAX_FILE_BYTES = 1_000_000  # routine files over 1 MB are refused before parsing
@@ -85,16 +86,21 @@ def load(
 
 
 def read_text(path: Path) -> str:
-    """A routine file's text: at most 1 MB of UTF-8 (checked before any parsing)."""
+    """A routine file's text: at most 1 MB of UTF-8 from a regular file (checked before any
+    parsing; a FIFO or device is refused without waiting on it)."""
     try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
+        data = files.read_regular(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise RoutineNotFound(f"no such file: {path}") from None
+    except files.NotARegularFile:
+        message = "is not a regular file (a folder, FIFO or device); give a routine file"
+        raise RoutineError([Problem(str(path), 0, 0, "", message)]) from None
+    except files.TooLarge:
+        raise RoutineError(
+            [Problem(str(path), 0, 0, "", "the file is over 1 MB; a routine file is much smaller")]
+        ) from None
     except OSError as error:
         raise RoutineError([Problem(str(path), 0, 0, "", f"cannot read the file: {error.strerror}")]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise RoutineError([Problem(str(path), 0, 0, "", "the file is over 1 MB; a routine file is much smaller")])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -113,7 +119,7 @@ def load_file(path: str | Path, *, resolve: Resolver | None) -> Routine:
 
 def _load(text, source, base_dir, resolve, routine_id, chain) -> Routine:
     checker = _FileChecker(source, base_dir, resolve)
-    root = _compose(checker, text)
+    root = compose(checker, text)
     routine = _routine(checker, root, routine_id, chain) if root is not None else None
     problems = checker.all_problems()
     if routine is None or any(p.severity == "error" for p in problems):
@@ -121,8 +127,11 @@ def _load(text, source, base_dir, resolve, routine_id, chain) -> Routine:
     return dataclasses.replace(routine, warnings=tuple(problems))
 
 
-def _compose(checker: _FileChecker, text: str) -> yaml.Node | None:
-    """The YAML node tree, or None with the problem reported."""
+def compose(
+    checker: Checker, text: str, empty: str = "a routine needs a title and steps (see docs/routines.md)"
+) -> yaml.Node | None:
+    """The YAML node tree of a file's text, or None with the problem reported; ``empty``
+    says what the file needs when it holds nothing. Other file formats compose with it too."""
     if len(text) > MAX_FILE_BYTES:
         checker.report(None, "", "the file is over 1 MB; a routine file is much smaller")
         return None
@@ -148,7 +157,7 @@ def _compose(checker: _FileChecker, text: str) -> yaml.Node | None:
         if loader is not None:
             loader.dispose()
     if root is None:
-        checker.report(None, "", "the file is empty; a routine needs a title and steps (see docs/routines.md)")
+        checker.report(None, "", f"the file is empty; {empty}")
     return root
 
 
@@ -232,22 +241,29 @@ def _tones(c: _FileChecker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
         text = c.text(value, path)
         if text is None:
             continue
-        file = Path(text).expanduser()
+        try:
+            file = expand_user(text)
+        except ValueError as error:
+            c.report(value, path, str(error))
+            continue
         if not file.is_absolute():
             if c.base_dir is None:
                 message = "is a relative path, but this routine is not in a file; use an absolute path"
                 c.report(value, path, f'"{text}" {message}')
                 continue
             file = c.base_dir / file
-        if not file.is_file():
-            message = "(a tone's path is relative to the routine file's folder)"
-            c.report(value, path, f'no such file: "{text}" {message}')
-        elif (seconds := wav_seconds(file)) is None:
-            c.report(value, path, f'"{text}" is not a WAV file; use a .wav sound')
-        elif seconds > MIN_HOLD_MS / 1000:
-            c.report(
-                value, path, f'"{text}" lasts {seconds:.1f}s; a tone may last at most 1s, to fit the shortest hold'
-            )
+        try:
+            seconds = wav_info(file).seconds
+        except ValueError as error:
+            if not file.exists():
+                message = "(a tone's path is relative to the routine file's folder)"
+                c.report(value, path, f'no such file: "{text}" {message}')
+            else:
+                c.report(value, path, f'"{text}" {error}')
+            continue
+        if seconds > MIN_HOLD_MS / 1000:
+            message = f"lasts {seconds:.1f}s; a tone may last at most 1s, to fit the shortest hold"
+            c.report(value, path, f'"{text}" {message}')
         else:
             tones.append((name, str(file.resolve())))
     return tuple(tones)
