@@ -19,6 +19,8 @@ from holdcue.text import listing
 from holdcue.yamlsafe import NULL, STR, At, describe, scalar
 
 MAX_PROBLEMS = 50  # a file of garbage gets the first problems, not thousands
+MAX_TEXT = 500  # characters in one text: a spoken cue longer than this can't be followed (nor said by espeak-ng)
+MAX_ITEMS = 20  # entries in one list (tools, safety reminders...)
 
 
 class Checker:
@@ -73,8 +75,11 @@ class Checker:
                 values[name] = value
         return values
 
-    def text(self, node: yaml.Node, path: str, empty: str = "write the text, or leave the key out") -> str | None:
-        """Non-empty text; any scalar counts, as written (``title: 1990`` is "1990")."""
+    def text(
+        self, node: yaml.Node, path: str, empty: str = "write the text, or leave the key out", most: int = MAX_TEXT
+    ) -> str | None:
+        """Non-empty text of at most ``most`` characters; any scalar counts, as written
+        (``title: 1990`` is "1990")."""
         if not isinstance(node, yaml.ScalarNode):
             self.report(node, path, f"must be text, not {describe(node)}")
             return None
@@ -82,12 +87,18 @@ class Checker:
         if not value:
             self.report(node, path, f"is empty; {empty}")
             return None
+        if len(value) > most:
+            self.report(node, path, f"is {len(value)} characters long; keep it to {most} at most")
+            return None
         return value
 
     def texts(self, node: yaml.Node, path: str) -> tuple[str, ...]:
         if not isinstance(node, yaml.SequenceNode):
             example = f"[{node.value}]" if isinstance(scalar(node), str) and node.value else "[first, second]"
             self.report(node, path, f"must be a list, like {example}")
+            return ()
+        if len(node.value) > MAX_ITEMS:
+            self.report(node, path, f"has {len(node.value)} entries; keep it to {MAX_ITEMS} at most")
             return ()
         items = (self.text(item, f"{path}[{i}]") for i, item in enumerate(node.value))
         return tuple(item for item in items if item is not None)

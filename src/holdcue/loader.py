@@ -39,6 +39,12 @@ from holdcue.tones import wav_info
 from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, syntax_hint
 
 MAX_FILE_BYTES = 1_000_000  # routine files over 1 MB are refused before parsing
+MAX_STEPS = 500  # steps in a session, includes expanded: far more than any routine, few enough to compile at once
+MAX_SESSION_MS = 3 * 3_600_000  # holds and rests of a whole session: nobody works one muscle group for longer
+MAX_INCLUDE_DEPTH = 8  # a routine that includes one that includes one...: sessions need two levels
+MAX_SAYS = 20  # a step's own cues
+MAX_TITLE = 120  # characters in a title: it is said at the start and shown on one line
+MIN_REMINDER_MS = 10_000  # time-left and breathing reminders come at most this often
 SCHEMA_PATH = Path(__file__).with_name("routine.schema.json")
 
 Resolver = Callable[[str], tuple[str, str, Path | None]]
@@ -57,13 +63,15 @@ _SIDES = {"both": SIDES, "left": ("left",), "right": ("right",)}
 
 
 class _FileChecker(Checker):
-    """A Checker for one routine file: where it is (for relative tone paths) and how to
-    find the routines it includes."""
+    """A Checker for one routine file: where it is (for relative tone paths), how to find
+    the routines it includes, and the routines already loaded in this load (each file is
+    read once, however often it is included)."""
 
-    def __init__(self, source: str, base_dir: Path | None, resolve: Resolver | None):
+    def __init__(self, source: str, base_dir: Path | None, resolve: Resolver | None, loaded: dict | None = None):
         super().__init__(source)
         self.base_dir = base_dir
         self.resolve = resolve
+        self.loaded: dict[str, Routine | RoutineError] = {} if loaded is None else loaded
 
 
 def load(
@@ -82,7 +90,7 @@ def load(
     Raises RoutineError with every problem (warnings included) when there is any error;
     otherwise the Routine carries its warnings.
     """
-    return _load(text, source, base_dir, resolve, routine_id, chain=())
+    return _load(text, _FileChecker(source, base_dir, resolve), routine_id, chain=())
 
 
 def read_text(path: Path) -> str:
@@ -117,8 +125,7 @@ def load_file(path: str | Path, *, resolve: Resolver | None) -> Routine:
     return load(read_text(path), str(path), base_dir=path.parent, resolve=resolve, routine_id=path.stem)
 
 
-def _load(text, source, base_dir, resolve, routine_id, chain) -> Routine:
-    checker = _FileChecker(source, base_dir, resolve)
+def _load(text: str, checker: _FileChecker, routine_id: str | None, chain: tuple) -> Routine:
     root = compose(checker, text)
     routine = _routine(checker, root, routine_id, chain) if root is not None else None
     problems = checker.all_problems()
@@ -172,7 +179,7 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
     areas, tools, safety = (optional(top, key, "", c.texts) or () for key in ("areas", "tools", "safety"))
     routine = Routine(
         id=rid,
-        title=optional(top, "title", "", c.text, "give the routine a title") or "",
+        title=optional(top, "title", "", c.text, "give the routine a title", MAX_TITLE) or "",
         steps=(),
         summary=optional(top, "summary", "", c.text) or "",
         areas=areas,
@@ -182,11 +189,19 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
         cues=_cues(c, top["cues"]) if "cues" in top else Cues(),
         source=c.source,
     )
-    chain = (*chain, (c.source, rid))
     if "steps" not in top:
         c.missing(root, "steps", 'add "steps:" and a list of steps (see docs/routines.md)')
         return routine
-    return _steps(c, top["steps"], routine, chain)
+    routine = _steps(c, top["steps"], routine, (*chain, (c.source, rid)))
+    if not chain and (written := _written_ms(routine.steps)) > MAX_SESSION_MS:
+        advice = f"a session may last {format_duration(MAX_SESSION_MS)} at most; split it into routines"
+        c.report(top["steps"], "steps", f"the holds and rests add up to {format_duration(written)}; {advice}")
+    return routine
+
+
+def _written_ms(steps: tuple[Step, ...]) -> int:
+    """How long the holds and rests of these steps last, as written (without the speech)."""
+    return sum(s.time_ms * len(s.sides or "-") * s.repeat + s.rest_ms * (s.repeat - 1) for s in steps)
 
 
 def _routine_id(c: _FileChecker, node: yaml.Node | None, routine_id: str | None) -> str:
@@ -225,12 +240,22 @@ def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
             countdown=optional(keys, "countdown", "cues", c.integer, 0, 10),
             countdown_style=optional(keys, "countdown_style", "cues", c.choice, ("ticks", "spoken")),
             halfway=optional(keys, "halfway", "cues", c.boolean),
-            time_left_every_ms=optional(keys, "time_left", "cues", c.duration, off=True),
-            breathe_every_ms=optional(keys, "breathe", "cues", c.duration, off=True),
+            time_left_every_ms=_reminder(c, keys, "time_left"),
+            breathe_every_ms=_reminder(c, keys, "breathe"),
             switch_ms=optional(keys, "switch", "cues", c.duration, zero=True),
             tones=_tones(c, keys["tones"]) if "tones" in keys else None,
         )
     )
+
+
+def _reminder(c: _FileChecker, keys: dict[str, yaml.Node], name: str) -> int | None:
+    """How often a reminder comes during holds: off (0), or every 10 seconds at the most."""
+    every = optional(keys, name, "cues", c.duration, off=True)
+    if every and every < MIN_REMINDER_MS:
+        advice = f"a reminder every {format_duration(MIN_REMINDER_MS)} at the most, or false for none"
+        c.report(keys[name], f"cues.{name}", f'"{format_duration(every)}" is too often; give {advice}')
+        return None
+    return every
 
 
 def _tones(c: _FileChecker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
@@ -276,11 +301,18 @@ def _steps(c: _FileChecker, node: yaml.Node, routine: Routine, chain: tuple) -> 
     if not node.value:
         c.report(node, "steps", "is empty; add at least one step")
         return routine
+    if len(node.value) > MAX_STEPS:
+        c.report(
+            node, "steps", f"has {len(node.value)} steps; a session has {MAX_STEPS} at most: split it into routines"
+        )
+        return routine
     steps: list[Step] = []
     for index, item in enumerate(node.value):
         path = f"steps[{index}]"
         if isinstance(item, yaml.MappingNode) and any(k.value == "include" for k, _ in item.value):
             routine = _include(c, item, path, routine, chain, steps)
+            if len(steps) > MAX_STEPS:
+                break  # reported by _include: nothing more to learn from including more
         else:
             step = _step(c, item, path, routine.tools)
             if step is not None:
@@ -318,13 +350,29 @@ def _include(
         cycle = " -> ".join([rid for _, rid in chain[sources.index(source) :]] + [ref])
         c.report(where, path, f"include cycle: {cycle}; remove one of these includes")
         return routine
-    try:
-        included = _load(text, source, base_dir, c.resolve, ref, chain)
-    except RoutineError as error:
-        c.included.extend(error.problems)
+    if len(chain) >= MAX_INCLUDE_DEPTH:
+        nested = " -> ".join([rid for _, rid in chain] + [ref])
+        advice = "include the routines you need directly"
+        c.report(where, path, f"includes nested more than {MAX_INCLUDE_DEPTH} deep ({nested}); {advice}")
+        return routine
+    if source not in c.loaded:
+        try:
+            loaded = _load(text, _FileChecker(source, base_dir, c.resolve, c.loaded), ref, chain)
+        except RoutineError as error:
+            c.loaded[source] = error
+            c.included.extend(error.problems)
+        else:
+            c.loaded[source] = loaded
+            c.included.extend(loaded.warnings)
+    included = c.loaded[source]
+    if isinstance(included, RoutineError):
         c.report(where, path, f'the included routine "{ref}" has errors')
         return routine
-    c.included.extend(included.warnings)
+    if len(steps) + len(included.steps) > MAX_STEPS:
+        steps.extend(included.steps[: MAX_STEPS + 1 - len(steps)])
+        advice = f"a session has {MAX_STEPS} steps at most: split it into routines"
+        c.report(where, path, f'including "{ref}" makes the session over {MAX_STEPS} steps long; {advice}')
+        return routine
     group = title or included.title
     steps.extend(dataclasses.replace(step, group=group) for step in included.steps)
     return dataclasses.replace(
@@ -434,6 +482,9 @@ def _step_time(c: _FileChecker, node: yaml.Node, path: str, keys: dict, count: i
 def _says(c: _FileChecker, node: yaml.Node, path: str, time_ms: int | None, sides: bool) -> tuple[Say, ...]:
     if not isinstance(node, yaml.SequenceNode):
         c.report(node, path, f'must be a list of cues like "- at: half" with "text: ...", not {describe(node)}')
+        return ()
+    if len(node.value) > MAX_SAYS:
+        c.report(node, path, f"has {len(node.value)} cues; a step has {MAX_SAYS} at most: split the step")
         return ()
     says = []
     for index, item in enumerate(node.value):
