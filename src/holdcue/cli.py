@@ -374,32 +374,60 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
         )
 
 
+def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """--volume: a number from 0 to 2 (nan passes click's range check: refuse it here)."""
+    import math
+
+    if not math.isfinite(value) or not 0 <= value <= 2:
+        raise click.BadParameter(f"{value} is not a volume: give a number from 0 (silent) to 2 (twice as loud).")
+    return value
+
+
 @cli.command()
 @click.argument("routine")
 @click.option("--start-at", help="Start at this step: its number (1 is the first) or words of its title.")
-@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+@click.option(
+    "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
+)
 def play(routine: str, start_at: str | None, volume: float) -> None:
     """Play a routine live, hands-free.
 
     Keys (optional; a presenter remote or foot pedal that sends keys works too):
     space pause/resume, n or right arrow next step, p or left arrow restart the step
-    (twice: previous step), q or Esc end.
+    (in its first seconds: the step before), + and - volume, q or Esc end.
+
+    SIGTERM and SIGHUP stop it like Ctrl-C (exit codes 143 and 129; Ctrl-C: 130).
 
     \b
     holdcue play shoulders-and-chest
     holdcue play my-routine.yaml --start-at 3
     """
-    from holdcue import controls
+    import signal
+
+    from holdcue import controls, speech
     from holdcue import play as playback
 
-    session = build_session(load(routine))
+    loaded = load(routine)
+    session = build_session(loaded)
     if start_at is not None:
         try:
             playback.start_position(session.timeline, start_at)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--start-at") from error
+
+    def speak(text: str):
+        return speech.synthesize_all([text], loaded.voice, workers=1)[text]
+
     keys = controls.terminal_keys(sys.stdin)
-    playback.play(session, keys=keys, start_at=start_at, volume=volume)
+    try:
+        playback.play(session, keys=keys, start_at=start_at, volume=volume, speak=speak)
+    except playback.Terminated as stop:
+        name = signal.Signals(stop.signum).name
+        try:
+            click.echo(f"\nStopped ({name}).", err=True)
+        except OSError:  # the terminal hung up
+            pass
+        raise click.exceptions.Exit(128 + stop.signum) from None
 
 
 def format_table(timeline) -> str:
