@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -559,3 +560,124 @@ def test_the_routines_voice_volume_reaches_the_stream(short):
         piece = slice(offset + event.start, offset + event.end)
         ratio = np.abs(quiet_take[piece]).max() / np.abs(loud_take[piece]).max()
         assert ratio == pytest.approx(0.5 if event.kind == "speech" else 1.0, abs=0.01), event
+
+
+def _under_way(session, origin: int, volume: float) -> np.ndarray:
+    """The session from ``origin`` at ``volume``, sounds under way there included (cut at origin)."""
+    tl = session.timeline
+    kept = tuple(e for e in tl.events if e.end > origin)
+    voice = session.routine.voice.volume
+    return render(
+        dataclasses.replace(tl, events=kept),
+        session.clips,
+        session.tones,
+        start=origin,
+        volume=volume,
+        speech_volume=voice,
+    )
+
+
+def test_louder_and_quieter_are_heard_at_once_from_the_same_sample(short):
+    tl = short.timeline
+    hold = first_segment(tl, 1, "hold", "left")
+    breathe = next(e for e in tl.events if e.text == "Breathe slowly." and e.segment == tl.segments.index(hold))
+    t = (breathe.start + 400) / RATE + LEAD  # in the middle of a spoken cue
+    result, sink, shown, _ = run(short, [(t, Command.LOUDER), (t + 3.0, Command.QUIETER)])
+    assert result.finished
+    first, louder, quieter = sink.takes
+    step = 10 ** (play.VOLUME_STEP_DB / 20)
+    lead = round(LEAD * RATE)
+    # A new take at once, from the very sample reached: the cue under way goes on, louder.
+    at = breathe.start + 400
+    assert louder.started == pytest.approx(first.started + t) and first.handle.stopped
+    assert np.array_equal(louder.samples[:lead], np.zeros(lead, np.int16))
+    assert np.array_equal(louder.samples[lead:], _under_way(short, at, step))
+    again = at + 3 * RATE - lead  # three seconds later, less the louder take's lead-in
+    assert np.array_equal(quieter.samples[lead:], _under_way(short, again, 1.0))
+    # What was louder is louder by the step (where the limiter leaves it alone).
+    piece = slice(lead, lead + breathe.end - at)
+    quiet = np.abs(first.samples[lead + at : lead + breathe.end].astype(float))
+    loud = np.abs(louder.samples[piece].astype(float))
+    assert loud.max() / quiet.max() == pytest.approx(step, rel=0.01)
+    # The status shows the level.
+    assert {round(s.volume, 3) for s in shown.shown} == {1.0, round(step, 3)}
+
+
+def test_volume_steps_are_clamped_and_a_paused_session_takes_the_new_level_on_resume(short):
+    assert play.louder(1.9) == play.MAX_VOLUME == 2.0
+    assert play.louder(0.0) == play.MIN_VOLUME  # from silence (--volume 0), the quietest step
+    assert play.quieter(play.MIN_VOLUME * 1.1) == play.MIN_VOLUME
+    assert play.quieter(1.0) == pytest.approx(10 ** (-3 / 20))
+    tl = short.timeline
+    hold = first_segment(tl, 1, "hold", "right")
+    t = hold.start / RATE + LEAD + 20.0
+    script = [(t, Command.PAUSE)] + [(t + 1 + i * 0.1, Command.LOUDER) for i in range(5)] + [(t + 3, Command.PAUSE)]
+    _, sink, shown, _ = run(short, script)
+    assert len(sink.takes) == 3  # no take while paused: only the level changes
+    assert max(s.volume for s in shown.shown) == 2.0
+    assert any(s.state == "paused" and s.volume == 2.0 for s in shown.shown)
+    resumed = sink.takes[2].samples.astype(float)
+    normal = expected_take(short, hold.start + 20 * RATE, resume_words(short, hold.start + 20 * RATE)).astype(float)
+    quiet = (np.abs(normal) > 0) & (np.abs(normal) < 0.3 * 32767)  # well below the limiter
+    assert np.allclose(resumed[quiet], 2 * normal[quiet], atol=1.5)
+
+
+def test_a_volume_change_during_the_words_before_a_hold_says_them_again(short):
+    tl = short.timeline
+    hold = first_segment(tl, 1, "hold", "right")
+    t = hold.start / RATE + LEAD + 20.0
+    paused = hold.start + 20 * RATE
+    _, sink, _, _ = run(short, [(t, Command.PAUSE), (t + 2, Command.PAUSE), (t + 2.3, Command.QUIETER)])
+    again = sink.takes[3]
+    assert again.started == pytest.approx(sink.takes[0].started + t + 2.3)
+    louder = expected_take(short, paused, resume_words(short, paused)).astype(float)
+    assert len(again.samples) == len(louder)
+    assert 0.6 < np.abs(again.samples).max() / np.abs(louder).max() < 0.8  # -3 dB
+
+
+def test_a_boosted_mix_never_clips(short):
+    """At the loudest (+6 dB) the limiter bends the peaks: no sample wraps around or passes
+    full scale, each is at least as loud as at 1.0 and of the same sign, and below the
+    limiter the boost is exact."""
+    tl = short.timeline
+    normal = render(tl, short.clips, short.tones).astype(np.int32)
+    boosted = render(tl, short.clips, short.tones, volume=play.MAX_VOLUME).astype(np.int32)
+    assert np.abs(boosted).max() <= 32767
+    assert np.all(np.sign(boosted) * np.sign(normal) >= 0)
+    assert np.all(np.abs(boosted) >= np.abs(normal))
+    low = np.abs(normal) < 0.4 * 32767
+    assert np.all(np.abs(boosted[low] - 2 * normal[low]) <= 1)
+    assert (np.abs(normal) > 0.45 * 32767).any()  # the limiter had work to do
+
+
+def test_levels_are_a_named_type_given_to_the_renderer(short):
+    clock = FakeClock()
+    player = play.Player(short.timeline, short.clips, short.tones, sink=FakeSink(clock), clock=clock, volume=1.5)
+    assert player.levels == play.Levels(volume=1.5, speech_volume=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        player.levels.volume = 2.0  # type: ignore[misc]
+
+
+# -- signals ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_the_sound_and_close_everything(short, signum):
+    clock = FakeClock()
+    sink = FakeSink(clock)
+    before = signal.getsignal(signum)
+
+    class Signalled(ScriptedKeys):
+        def read(self, timeout):
+            if clock.t - self.origin > 3:
+                os.kill(os.getpid(), signum)
+            return super().read(timeout)
+
+    keys = Signalled(clock, [])
+    shown = RecordingDisplay()
+    with pytest.raises(play.Terminated) as caught:
+        play.play(short, sink=sink, clock=clock, keys=keys, display=shown)
+    assert caught.value.signum == signum
+    assert keys.opened and keys.closed and shown.closed
+    assert [t.handle.stopped for t in sink.takes] == [True]  # silenced, and no words
+    assert signal.getsignal(signum) == before  # the handler is put back

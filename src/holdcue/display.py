@@ -14,7 +14,7 @@ from typing import TextIO
 KEYS_HELP = "Keys: space pause/resume · n next step · p restart step (at its start: previous) · +/- volume · q quit"
 KEYS_SHORT = (  # the help line at narrower widths, the first that fits
     "Keys: space pause · n next · p back · +/- volume · q quit",
-    "space pause · n/p step · +/- vol · q",
+    "space pause · n/p step · +- vol · q end",
 )
 GAP = "   "  # between the parts of the second status line
 
