@@ -1,6 +1,9 @@
 """The command line as a whole: help, version, documentation, exit codes."""
 
+import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,21 @@ def test_debug_shows_the_traceback(monkeypatch, how):
         and 'raise RuntimeError("the library broke")' in result.output
     )
     assert result.output.rstrip().endswith("Error: unexpected error: RuntimeError: the library broke.")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_any_command_like_ctrl_c(monkeypatch, signum, code):
+    from holdcue import library
+
+    before = signal.getsignal(signum)
+
+    def entries():
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler raises long before this is over
+        raise AssertionError("the signal did not stop the command")
+
+    monkeypatch.setattr(library, "entries", entries)
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == code == ExitCode(code)
+    assert result.output == f"\nStopped ({signal.Signals(signum).name}).\n"
+    assert signal.getsignal(signum) == before  # the handler is put back

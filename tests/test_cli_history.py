@@ -1,6 +1,6 @@
 """holdcue play records every session; holdcue history shows them and holdcue resume goes on
 with the last one that did not finish. The real CLI, a real journal file in a temporary
-folder; the speech, the sound device and the clock are test_play's fakes."""
+folder; the speech, the sound device and the clock are the fakes of play_helpers.py."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from holdcue.cli import cli
 from holdcue.controls import Command
 from holdcue.exitcodes import ExitCode
 from holdcue.journal import Journal
+from play_helpers import FakeClock, FakeSink, ScriptedKeys, make_session
 from test_journal import run_without_privileges
-from test_play import FakeClock, FakeSink, ScriptedKeys, make_session
 
 ROUTINE = """\
 title: Feet and hands

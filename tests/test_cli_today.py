@@ -1,5 +1,5 @@
 """holdcue today and holdcue plan, through the real command line with a config folder of
-their own. Playing itself is the play command's (tests/test_play.py); here the play command
+their own. Playing itself is the play command's (tests/test_play_cli.py); here the play command
 is replaced by a recorder to see what today would play."""
 
 from __future__ import annotations
@@ -70,18 +70,16 @@ def test_today_reaches_the_real_play_code_path(monkeypatch):
     """Not the recorder: the play command itself loads the routine and hands it to playback."""
     built, playing = [], []
 
-    def build(routine):
+    def build(routine, also=()):
         built.append(routine.id)
         return "the session"
 
     monkeypatch.setattr(cli_module, "build_session", build)
-    monkeypatch.setattr(
-        cli_module, "play_recorded", lambda session, keys, **options: playing.append((session, keys, options))
-    )
+    monkeypatch.setattr(cli_module, "play_recorded", lambda session, **options: playing.append((session, options)))
     result = run("today", "--date", MONDAY)
     assert result.exit_code == ExitCode.OK, result.output
     assert built == ["upper-back-and-neck-peanut-ball"]
-    assert playing == [("the session", None, {"start_at": None, "volume": 1.0})]
+    assert playing == [("the session", {"start_at": None, "volume": 1.0})]
 
 
 def test_a_rest_day_names_the_next_session_and_exits_0(played):

@@ -1,5 +1,5 @@
 """The journal of sessions: real SQLite files in temporary folders, sessions played by the
-real player with a fake clock and sink (test_play's fakes), and a journal that is damaged,
+real player with a fake clock and sink (the fakes of play_helpers.py), and a journal that is damaged,
 locked or in a read-only folder never stopping a session."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from compiler_helpers import shoulders
 from holdcue import journal, play
 from holdcue.controls import Command
 from holdcue.journal import Journal, JournalError, Recorder
-from test_play import FakeClock, FakeSink, RecordingDisplay, ScriptedKeys, make_session
+from play_helpers import FakeClock, FakeSink, RecordingDisplay, ScriptedKeys, make_session
 
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"

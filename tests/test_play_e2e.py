@@ -4,7 +4,9 @@ found in the recording and checked against the timeline."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import signal
 import subprocess
 import termios
 import time
@@ -14,9 +16,10 @@ import numpy as np
 import pytest
 
 from audio_stack import RATE, NullSink, PtyChild, Recorder, find, holdcue, missing
-from holdcue import library, play, session
+from holdcue import library, play, session, speech
 from holdcue.render import render
 from holdcue.speech import ClipCache
+from play_helpers import said_alone
 from speech_support import HAVE_ESPEAK
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "play" / "short.yaml")
@@ -50,6 +53,14 @@ def env(tmp_path_factory, cache):
         pytest.fail(f"the audio end-to-end tests need {', '.join(LACKING)} (CI=true: they may not be skipped)")
     with NullSink(tmp_path_factory.mktemp("pulse")) as stack:
         yield {**stack.env, "HOLDCUE_CACHE_DIR": str(cache)}
+
+
+def words(fixture, cache, *texts: str) -> dict[str, np.ndarray]:
+    """Words holdcue says outside the timeline ("Paused.", "Two seconds left."), as they
+    sound: made with the routine's voice in the cache the command uses, levelled alike."""
+    clips = speech.synthesize_all(texts, fixture.routine.voice, cache=ClipCache(cache / "speech"), workers=1)
+    with_words = dataclasses.replace(fixture, clips={**fixture.clips, **clips})
+    return {text: said_alone(with_words, "speech", text) for text in texts}
 
 
 def sounds(fixture) -> dict[int, np.ndarray]:
@@ -99,7 +110,7 @@ def test_every_cue_sounds_exactly_where_the_timeline_puts_it(env, fixture):
     assert sum(e.kind == "tone" for e in tl.events) >= 9
 
 
-def test_pause_resume_and_skip_are_heard_as_they_should_be(env, fixture):
+def test_pause_resume_and_skip_are_heard_as_they_should_be(env, fixture, cache):
     tl = fixture.timeline
     events = tl.events
     left = next(s for s in tl.segments if s.phase == "hold" and s.side == "left")
@@ -109,7 +120,9 @@ def test_pause_resume_and_skip_are_heard_as_they_should_be(env, fixture):
     announce = next(i for i, e in enumerate(events) if e.kind == "speech" and e.text.startswith("Next: Press"))
     hands = next(i for i, e in enumerate(events) if e.kind == "speech" and e.text.startswith("Next: Relax"))
     hands_tones = [i for i, e in enumerate(events) if e.kind == "tone" and e.start > events[hands].start]
-    instruction = events[announce].end - events[announce].start
+    said = words(fixture, cache, "Paused.", "Resuming.", *(f"{n} seconds left." for n in ("Two", "Three")))
+    said["One second left."] = words(fixture, cache, "One second left.")["One second left."]
+    start_tone = len(fixture.tones["start"])
 
     with Recorder(env) as recorder:
         child = PtyChild(holdcue("play", FIXTURE, "--start-at", "1"), env)
@@ -137,27 +150,38 @@ def test_pause_resume_and_skip_are_heard_as_they_should_be(env, fixture):
     def onsets(index: int) -> list[int]:
         return [at for at, i in found if i == index]
 
-    # Start tones: the left hold's, then (the right side skipped) the next step's.
+    # Start tones: the left hold's, again when it went on, then (the right side skipped)
+    # the next step's.
     starts = onsets(start_left)
-    assert len(starts) == 2
-    start = starts[0]
+    assert len(starts) == 3
+    start, restart = starts[:2]
     held_before = paused_at - rec.time_of(start)
     assert 0.8 < held_before < 2.0
-    # While paused: silence, though the tick was due.
-    quiet = rec.samples[rec.sample_at(paused_at + 0.4) : rec.sample_at(resumed_at)]
-    assert len(quiet) > RATE and not np.any(np.abs(quiet.astype(int)) > 30)
-    # On resume: the instruction again, a lead-in after the key...
-    first_time, again = onsets(announce)
-    assert first_time < start < again
+    # "Paused." at once, then silence, though the tick was due.
+    (paused_words,) = find(rec.samples, said["Paused."])
+    assert play.LEAD_IN - 0.05 < rec.time_of(paused_words) - paused_at < play.LEAD_IN + 0.5
+    quiet = rec.samples[paused_words + len(said["Paused."]) + RATE // 10 : rec.sample_at(resumed_at)]
+    assert len(quiet) > RATE // 2 and not np.any(np.abs(quiet.astype(int)) > 30)
+    # On resume: "Resuming." a lead-in after the key, the time left, the start tone; the
+    # announcement is not said again.
+    (again,) = find(rec.samples, said["Resuming."])
     assert play.LEAD_IN - 0.05 < rec.time_of(again) - resumed_at < play.LEAD_IN + 0.5
-    # ...then the hold goes on with the time it had left: its tick and end tone exactly a
-    # second apart, and the hold heard in two parts adds up to its length.
-    assert not [t for t in onsets(tick_left) if start < t < again]
-    tick = min(t for t in onsets(tick_left) if t > again)
-    end = min(t for t in onsets(end_left) if t > again)
+    told = [text for text in said if text.endswith(" left.") and find(rec.samples, said[text])]
+    assert len(told) == 1
+    (left_at,) = find(rec.samples, said[told[0]])
+    assert again < left_at < restart
+    assert len(onsets(announce)) == 1
+    # ...then the hold goes on with the time it had left, from the end of the start tone:
+    # its tick and end tone exactly a second apart, and the hold heard in two parts adds
+    # up to its length.
+    assert not [t for t in onsets(tick_left) if start < t < restart]
+    tick = min(t for t in onsets(tick_left) if t > restart)
+    end = min(t for t in onsets(end_left) if t > restart)
     assert abs((end - tick) - (events[end_left].start - events[tick_left].start)) <= EXACT
-    went_on = again + instruction + round(play.RECAP_GAP * RATE)
+    went_on = restart + start_tone
     held_after = (end - went_on) / RATE
+    spoken_left = {"One second left.": 1, "Two seconds left.": 2, "Three seconds left.": 3}[told[0]]
+    assert abs(spoken_left - held_after) <= 0.5
     assert held_before + held_after == pytest.approx((left.end - left.start) / RATE, abs=0.08)
     # After "n" during the change of side: the next step, exactly as the timeline has it.
     (next_step,) = onsets(hands)
@@ -192,7 +216,8 @@ def test_ctrl_c_silences_at_once_exits_130_and_restores_the_terminal(env, fixtur
     assert len(after) > RATE // 2 and not np.any(after != 0), "the sound went on after Ctrl-C"
 
 
-def test_q_ends_the_session_quietly(env):
+def test_q_says_the_session_ended_and_shows_where(env, fixture, cache):
+    ended = words(fixture, cache, "Session ended.")["Session ended."]
     with Recorder(env) as recorder:
         child = PtyChild(holdcue("play", FIXTURE, "--start-at", "hands"), env)
         try:
@@ -206,7 +231,82 @@ def test_q_ends_the_session_quietly(env):
             child.close()
         time.sleep(1.2)
     assert code == 0, child.text()
-    assert exited_at - quit_at < 2.0
+    said_for = len(ended) / RATE
+    assert exited_at - quit_at < 2.0 + said_for
     rec = recorder.recording()
-    after = rec.samples[rec.sample_at(quit_at + 0.4) :]
+    (said_at,) = find(rec.samples, ended)
+    assert play.LEAD_IN - 0.05 < rec.time_of(said_at) - quit_at < play.LEAD_IN + 0.5
+    after = rec.samples[said_at + len(ended) + RATE // 10 :]
+    assert len(after) > RATE // 2 and not np.any(after != 0)
+    last = child.text().rstrip().splitlines()[-1]
+    assert "Session ended at 0:" in last  # the last line on screen says so, under where it was
+
+
+def _read_until(stream, text: str, timeout: float) -> str:
+    """Lines from ``stream`` until one holds ``text``."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        seen += line
+        if text in line or not line:
+            return seen
+    return seen
+
+
+def test_sigterm_without_a_terminal_stops_the_sound_at_once_and_exits_143(env, fixture):
+    """As a service manager stops it: no terminal, SIGTERM."""
+    with Recorder(env) as recorder:
+        child = subprocess.Popen(
+            holdcue("play", FIXTURE),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert "Introduction" in _read_until(child.stdout, "Introduction", 30)
+            time.sleep(1.0)  # the introduction is being spoken
+            stopped_at = time.monotonic()
+            child.send_signal(signal.SIGTERM)
+            code = child.wait(10)
+            exited_at = time.monotonic()
+            err = child.stderr.read()
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            child.stdout.close()
+            child.stderr.close()
+        time.sleep(1.2)
+    assert code == 143, err
+    assert exited_at - stopped_at < 2.0
+    assert "Stopped (SIGTERM)" in err and "Traceback" not in err
+    rec = recorder.recording()
+    before = rec.samples[rec.sample_at(stopped_at - 0.3) : rec.sample_at(stopped_at)]
+    after = rec.samples[rec.sample_at(stopped_at + 0.4) :]
+    assert np.any(before != 0), "nothing was playing"
+    assert len(after) > RATE // 2 and not np.any(after != 0), "the sound went on after SIGTERM"
+
+
+def test_sighup_stops_the_sound_exits_129_and_restores_the_terminal(env, fixture):
+    with Recorder(env) as recorder:
+        child = PtyChild(holdcue("play", FIXTURE), env)
+        try:
+            child.wait_for("Introduction", 30)
+            assert not termios.tcgetattr(child.slave)[3] & termios.ICANON  # cbreak while playing
+            time.sleep(1.0)
+            hung_up_at = time.monotonic()
+            child.process.send_signal(signal.SIGHUP)
+            code = child.wait(10)
+        finally:
+            restored = termios.tcgetattr(child.slave)
+            child.close()
+        time.sleep(1.2)
+    assert code == 129, child.text()
+    assert restored[3] == child.initial[3]
+    assert "Stopped (SIGHUP)" in child.text() and "Traceback" not in child.text()
+    rec = recorder.recording()
+    after = rec.samples[rec.sample_at(hung_up_at + 0.4) :]
     assert len(after) > RATE // 2 and not np.any(after != 0)

@@ -3,10 +3,13 @@ the core's own exceptions into messages and the exit codes of exitcodes.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -64,12 +67,16 @@ class HoldcueGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _signals_as_exceptions():
+                return super().invoke(ctx)
         except errors.HoldcueError as error:
             raise _translate(error) from error
         except KeyboardInterrupt:
-            click.echo("\nInterrupted.", err=True)
+            _say_on_the_way_out("\nInterrupted.")
             raise click.exceptions.Exit(ExitCode.INTERRUPTED) from None
+        except errors.Terminated as stop:
+            _say_on_the_way_out(f"\nStopped ({signal.Signals(stop.signum).name}).")
+            raise click.exceptions.Exit(128 + stop.signum) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as error:
@@ -78,6 +85,35 @@ class HoldcueGroup(click.Group):
                 traceback.print_exc()
             hint = "" if debug else " Run it again with --debug to see where, for a bug report."
             raise Failure(f"unexpected error: {type(error).__name__}: {error}.{hint}", ExitCode.ERROR) from error
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM (a service manager or kill) and SIGHUP (the terminal gone) raise Terminated,
+    so every command stops as on Ctrl-C: sound silenced, partial files and worker processes
+    removed, the terminal restored. Only the first raises: a second must not cut the
+    cleanup short."""
+    raised = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise errors.Terminated(signum)
+
+    saved = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous)
+
+
+def _say_on_the_way_out(message: str) -> None:
+    try:
+        click.echo(message, err=True)
+    except OSError:  # the terminal hung up
+        pass
 
 
 @click.group(cls=HoldcueGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -137,12 +173,14 @@ def _nothing() -> None:
     pass
 
 
-def build_session(routine):
+def build_session(routine, also: tuple[str, ...] = ()):
+    """The routine made ready to hear, with a progress bar while speech is synthesized;
+    ``also``: more texts to have clips for (the player's own words)."""
     from holdcue import session
 
     update, finish = progress_bar(f"Preparing speech for {routine.id}")
     try:
-        return session.build(routine, progress=update)
+        return session.build(routine, also=also, progress=update)
     finally:
         finish()
 
@@ -397,32 +435,43 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
         )
 
 
+def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """--volume: a number from 0 to 2 (nan passes click's range check: refuse it here)."""
+    import math
+
+    if not math.isfinite(value) or not 0 <= value <= 2:
+        raise click.BadParameter(f"{value} is not a volume: give a number from 0 (silent) to 2 (twice as loud).")
+    return value
+
+
 @cli.command()
 @click.argument("routine")
 @click.option("--start-at", help="Start at this step: its number (1 is the first) or words of its title.")
-@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+@click.option(
+    "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
+)
 def play(routine: str, start_at: str | None, volume: float) -> None:
     """Play a routine live, hands-free.
 
     Keys (optional; a presenter remote or foot pedal that sends keys works too):
     space pause/resume, n or right arrow next step, p or left arrow restart the step
-    (twice: previous step), q or Esc end.
+    (in its first seconds: the step before), + and - volume, q or Esc end.
+
+    SIGTERM and SIGHUP stop it like Ctrl-C (exit codes 143 and 129; Ctrl-C: 130).
 
     \b
     holdcue play shoulders-and-chest
     holdcue play my-routine.yaml --start-at 3
     """
-    from holdcue import controls
     from holdcue import play as playback
 
-    session = build_session(load(routine))
+    session = build_session(load(routine), playback.CONTROL_PHRASES)
     if start_at is not None:
         try:
             playback.start_position(session.timeline, start_at)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--start-at") from error
-    keys = controls.terminal_keys(sys.stdin)
-    play_recorded(session, keys, start_at=start_at, volume=volume)
+    play_recorded(session, start_at=start_at, volume=volume)
 
 
 def format_table(timeline) -> str:
@@ -447,12 +496,17 @@ def main() -> None:
 # -- the journal: every session played, history and resume -----------------------------------
 
 
-def play_recorded(session, keys, *, start_at: str | None, volume: float, resumed_from: int | None = None) -> None:
-    """Play a session and record it in the journal. A journal that cannot be written is
-    reported once, in one line on stderr, and the session plays on."""
-    from holdcue import display, journal
+def play_recorded(session, *, start_at: str | None, volume: float, resumed_from: int | None = None) -> None:
+    """Play a session, with keys when stdin is a terminal, and record it in the journal. A
+    journal that cannot be written is reported once, in one line on stderr, and the session
+    plays on."""
+    from holdcue import controls, display, journal, speech
     from holdcue import play as playback
 
+    def speak(text: str):  # words the session has no clip for: the time left, said on resume
+        return speech.synthesize_all([text], session.routine.voice, workers=1)[text]
+
+    keys = controls.terminal_keys(sys.stdin)
     clock = playback.SystemClock()  # shared, so that the seconds recorded as played are the player's
     shown = display.for_stream(sys.stdout, controls=keys is not None)
     recorder = journal.Recorder.start(shown, session, clock=clock.now, resumed_from=resumed_from)
@@ -460,7 +514,12 @@ def play_recorded(session, keys, *, start_at: str | None, volume: float, resumed
     if early is not None:
         click.echo(f"Not recorded in the journal: {early}", err=True)
     try:
-        playback.play(session, keys=keys, clock=clock, display=recorder, start_at=start_at, volume=volume)
+        playback.play(session, keys=keys, clock=clock, display=recorder, start_at=start_at, volume=volume, speak=speak)
+    except errors.AudioDeviceError as error:
+        routine = session.routine
+        ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
+        hint = f"To listen anyway, export the session to a file and play that: holdcue export {ref} -o {routine.id}.mp3"
+        raise errors.AudioDeviceError(f"{error}\n{hint}") from error
     finally:
         if recorder.error is not None and recorder.error is not early:
             click.echo(f"Not recorded in the journal: {recorder.error}", err=True)
@@ -565,7 +624,6 @@ def resume(volume: float) -> None:
     holdcue resume
     holdcue resume --volume 0.6
     """
-    from holdcue import controls
     from holdcue import play as playback
 
     record = read_journal(lambda kept: kept.to_resume())
@@ -575,7 +633,7 @@ def resume(volume: float) -> None:
             'See "holdcue history".',
             ExitCode.INVALID_ROUTINE,
         )
-    session = build_session(load(record.ref))
+    session = build_session(load(record.ref), playback.CONTROL_PHRASES)
     start_at = str(record.step) if record.step else None
     if start_at is not None:
         try:
@@ -588,8 +646,7 @@ def resume(volume: float) -> None:
             ) from error
     where = f"step {record.step} of {record.steps}" if record.step else "its start"
     click.echo(f"Resuming {record.title} at {where} ({record.outcome} {local_time(record.updated)}).")
-    keys = controls.terminal_keys(sys.stdin)
-    play_recorded(session, keys, start_at=start_at, volume=volume, resumed_from=record.id)
+    play_recorded(session, start_at=start_at, volume=volume, resumed_from=record.id)
 
 
 def local_time(seconds: float) -> str:
@@ -607,10 +664,8 @@ def iso_time(seconds: float) -> str:
 
 
 def clock_minutes(seconds: float) -> str:
-    """12:05 (minutes and seconds), 1:02:03 from an hour."""
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    """12:05 (minutes and seconds, rounded), 1:02:03 from an hour."""
+    return clock(round(seconds))
 
 
 # holdcue today and holdcue plan: the weekly plan (plan.py, docs/plan.md).

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from holdcue.routine import Routine, Step
 from holdcue.text import listing
 from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
+from holdcue.words import duration_words, number_words, plural, time_left
 
 GAP_MS = 250  # quiet between two sounds, and after speech before a hold starts
 TAIL_MS = 1500  # quiet after "session complete"
@@ -70,33 +71,6 @@ def spoken_texts(routine: Routine) -> list[str]:
 def estimate_seconds(routine: Routine) -> float:
     """The session's length with speech lengths estimated from the words and the voice's rate."""
     return _estimate(routine, SAMPLE_RATE, minutes=_estimated_minutes(routine, SAMPLE_RATE)).duration
-
-
-def duration_words(ms: int) -> str:
-    """How a time is said: "forty-five seconds", "one minute", "one minute thirty",
-    "two and a half seconds", "half a second"."""
-    if ms < 750:
-        return "half a second"
-    if ms < 10_000 and ms % 1000 == 500:
-        return f"{number_words(ms // 1000)} and a half seconds"
-    seconds = round(ms / 1000)
-    if seconds < 60:
-        return _plural(seconds, "second")
-    minutes, rest = divmod(seconds, 60)
-    if minutes >= 60 and rest == 0 and minutes % 60 == 0:
-        return _plural(minutes // 60, "hour")
-    said = _plural(minutes, "minute")
-    return f"{said} {number_words(rest)}" if rest else said
-
-
-def number_words(n: int) -> str:
-    from num2words import num2words
-
-    return num2words(n)
-
-
-def _plural(n: int, unit: str) -> str:
-    return f"{number_words(n)} {unit}{'s' * (n != 1)}"
 
 
 def _estimate_speech(text: str, words_per_minute: int, rate: int) -> int:
@@ -265,7 +239,7 @@ class _Compiler:
 
     def intro(self) -> None:
         r = self.routine
-        self.speak(f"{r.title}. About {_plural(self.minutes, 'minute')}.")
+        self.speak(f"{r.title}. About {plural(self.minutes, 'minute')}.")
         if r.tools:
             self.speak(f"You will need: {listing(r.tools)}.")
         for reminder in r.safety:
@@ -410,9 +384,7 @@ class _Compiler:
         every = cues.time_left_every_ms
         if every and step.time_ms > 2 * every:
             for left in range(every, step.time_ms - every + 1, every):
-                out.append(
-                    (TIME_LEFT, end - self.samples(left), "speech", f"{duration_words(left).capitalize()} left.")
-                )
+                out.append((TIME_LEFT, end - self.samples(left), "speech", time_left(left)))
         return out
 
 

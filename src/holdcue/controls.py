@@ -13,7 +13,9 @@ from typing import TextIO
 class Command(Enum):
     PAUSE = "pause"  # pause, or resume when paused
     NEXT = "next"  # the next step
-    PREVIOUS = "previous"  # the start of this step; at its start, or pressed twice: the one before
+    PREVIOUS = "previous"  # the start of this step; within its first seconds: the one before
+    LOUDER = "louder"  # master volume up a step (3 dB)
+    QUIETER = "quieter"  # master volume down a step
     QUIT = "quit"  # end the session
 
 
@@ -37,6 +39,15 @@ KEYS: dict[bytes, Command] = {
     b"\x1b[A": Command.PREVIOUS,  # up arrow
     b"\x1bOA": Command.PREVIOUS,
     b"\x1b[5~": Command.PREVIOUS,  # Page Up
+    # Volume: the up and down arrows already move between steps, and a remote's own volume
+    # buttons send media keys that the desktop takes, never the terminal; a pedal or
+    # remote that can be programmed can send these.
+    b"+": Command.LOUDER,
+    b"=": Command.LOUDER,  # + without shift, on US and UK keyboards
+    b"\x1bOk": Command.LOUDER,  # keypad +, application keypad mode
+    b"-": Command.QUIETER,
+    b"_": Command.QUIETER,
+    b"\x1bOm": Command.QUIETER,  # keypad -
     b"q": Command.QUIT,
     b"Q": Command.QUIT,
     ESC: Command.QUIT,
@@ -94,9 +105,12 @@ class TerminalKeys:
     def close(self) -> None:
         import termios
 
-        if self.saved is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-            self.saved = None
+        saved, self.saved = self.saved, None
+        if saved is not None:
+            try:
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+            except (termios.error, OSError):  # the terminal hung up: nothing left to restore
+                pass
 
     def read(self, timeout: float) -> list[Command]:
         """The commands typed within ``timeout`` seconds (returns as soon as there are any)."""

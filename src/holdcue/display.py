@@ -3,12 +3,22 @@ change when the output is a file or a pipe."""
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-KEYS_HELP = "Keys: space pause/resume · n next step · p restart step (twice: previous) · q quit"
+from holdcue.text import clock
+
+KEYS_HELP = "Keys: space pause/resume · n next step · p restart step (at its start: previous) · +/- volume · q quit"
+KEYS_SHORT = (  # the help line at narrower widths, the first that fits
+    "Keys: space pause · n next · p back · +/- volume · q quit",
+    "space pause · n/p step · +- vol · q end",
+)
+GAP = "   "  # between the parts of the second status line
 
 
 @dataclass(frozen=True)
@@ -28,14 +38,7 @@ class Status:
     rounds: int
     left: float  # seconds left in this segment: in a hold, the hold's time left
     next: str  # what comes after this part: "right side", "step 3: Calf roll", "the end"
-
-
-def clock_text(seconds: float) -> str:
-    """0:05, 12:40, 1:02:03."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    volume: float = 1.0  # the master volume (1.0 as mixed)
 
 
 def heading(status: Status) -> str:
@@ -52,7 +55,7 @@ def heading(status: Status) -> str:
 
 def doing(status: Status) -> str:
     """What the listener is doing now, with the time left in it."""
-    left = clock_text(status.left + 0.999)  # a countdown shows 0:01 until the last moment
+    left = clock(status.left + 0.999)  # a countdown shows 0:01 until the last moment
     return {
         "intro": "introduction",
         "announce": "listen",
@@ -64,39 +67,112 @@ def doing(status: Status) -> str:
     }.get(status.phase, status.phase)
 
 
-class TerminalDisplay:
-    """Two lines redrawn in place a few times a second: what is happening, and what is next."""
+def volume_text(volume: float) -> str:
+    """ "vol 100%": the master volume as a percentage of the level it was mixed at."""
+    return f"vol {round(volume * 100)}%"
 
-    def __init__(self, stream: TextIO, controls: bool = False):
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def first_that_fits(candidates: list[str], width: int) -> str:
+    """The first of ``candidates`` (most complete first) that fits, else the last cut to fit."""
+    return next((c for c in candidates if len(c) <= width), fit(candidates[-1], width))
+
+
+def short_heading(status: Status, width: int) -> str:
+    """The heading in ``width`` characters: the step, side and round first; the title,
+    cut, in what room is left."""
+    if status.step == 0:
+        return fit(status.title, width)
+    full = heading(status)
+    if len(full) <= width:
+        return full
+    where = [f"Step {status.step}/{status.steps}"]
+    if status.side:
+        where.append(status.side)
+    if status.rounds:
+        where.append(f"round {status.round}/{status.rounds}")
+    head = " · ".join(where)
+    room = width - len(head) - 3
+    return f"{head} · {fit(status.title, room)}" if room >= 4 else fit(head, width)
+
+
+def detail(status: Status, width: int) -> str:
+    """The second line in ``width`` characters: its parts in their order, the least
+    important left out first (for playing: the progress, then what is next)."""
+    if status.state == "stopped":
+        parts = [f"Session ended at {clock(status.position)} of {clock(status.duration)}"]
+    elif status.state == "paused":
+        parts = [f"PAUSED at {clock(status.position)}", "press space to go on", volume_text(status.volume)]
+        drop = [1, 2]
+    else:
+        progress = f"{clock(status.position)} / {clock(status.duration)}"
+        percent = round(100 * status.position / status.duration) if status.duration else 100
+        parts = [doing(status), f"next: {status.next}", f"{progress} ({percent}%)", volume_text(status.volume)]
+        drop = [2, 1, 3]
+    if status.state == "stopped":
+        return fit(parts[0], width)
+    kept = list(range(len(parts)))
+    while len(GAP.join(parts[i] for i in kept)) > width and drop:
+        kept.remove(drop.pop(0))
+    return fit(GAP.join(parts[i] for i in kept), width)
+
+
+def terminal_columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` writes to, asked each time (it may be resized)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return shutil.get_terminal_size().columns
+
+
+class TerminalDisplay:
+    """Two lines redrawn in place a few times a second: what is happening, and what is
+    next; under the keys' help when there are keys. Every line fits the terminal's width
+    (it never wraps); after a resize the whole block is drawn again."""
+
+    def __init__(self, stream: TextIO, controls: bool = False, columns: Callable[[], int] | None = None):
         self.stream = stream
         self.controls = controls
-        self.shown: tuple[str, str] | None = None
+        self.columns = columns or (lambda: terminal_columns(stream))
+        self.shown: tuple[str, ...] | None = None  # the lines on screen, help first when shown
+        self.width = 0  # the terminal's width when they were drawn
+        self.gone = False  # the terminal went away (hung up): nothing more is written
 
     def show(self, status: Status) -> None:
-        if status.state == "paused":
-            second = f"PAUSED at {clock_text(status.position)} · press space to go on"
-        else:
-            progress = f"{clock_text(status.position)} / {clock_text(status.duration)}"
-            percent = round(100 * status.position / status.duration) if status.duration else 100
-            second = f"{doing(status)}   next: {status.next}   {progress} ({percent}%)"
-        lines = (heading(status), second)
-        if lines == self.shown:
-            return
-        width = max(10, shutil.get_terminal_size().columns - 1)
-        first, second = (line[:width] for line in lines)
+        columns = self.columns()
+        width = max(10, columns - 1)  # the last column is left free: some terminals wrap there
+        block = (short_heading(status, width), detail(status, width))
+        help_line = (first_that_fits([KEYS_HELP, *KEYS_SHORT], width),) if self.controls else ()
         if self.shown is None:
-            if self.controls:
-                self.stream.write(KEYS_HELP[:width] + "\n")
-            self.stream.write(f"\x1b[2K{first}\n\x1b[2K{second}")
-        else:
-            self.stream.write(f"\r\x1b[1A\x1b[2K{first}\n\x1b[2K{second}")
-        self.stream.flush()
-        self.shown = lines
+            self._write("".join(f"{line}\n" for line in help_line) + f"\x1b[2K{block[0]}\n\x1b[2K{block[1]}")
+            self.shown, self.width = help_line + block, columns
+        elif columns != self.width:
+            # Lines drawn at the old width may have been wrapped onto more rows (terminals
+            # that reflow): go up over all of them, clear to the end of the screen, redraw.
+            rows = sum(max(1, math.ceil(len(line) / columns)) for line in self.shown) - 1
+            up = f"\x1b[{rows}A" if rows else ""
+            self._write(f"\r{up}\x1b[J" + "\n".join(help_line + block))
+            self.shown, self.width = help_line + block, columns
+        elif block != self.shown[-2:]:
+            self._write(f"\r\x1b[1A\x1b[2K{block[0]}\n\x1b[2K{block[1]}")
+            self.shown = self.shown[:-2] + block
+
+    def _write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError:  # the terminal hung up
+            self.gone = True
 
     def close(self) -> None:
         if self.shown is not None:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._write("\n")
 
 
 class LineDisplay:
@@ -111,9 +187,12 @@ class LineDisplay:
         last, self.last = self.last, now
         if now == last:
             return
-        at = clock_text(status.position)
-        if status.state in ("paused", "stopped"):
-            self._write(f"{at}  {status.state}")
+        at = clock(status.position)
+        if status.state == "stopped":
+            self._write(f"{at}  session ended: {heading(status)}")
+            return
+        if status.state == "paused":
+            self._write(f"{at}  paused")
             return
         if last is not None and last[1] == "paused":
             self._write(f"{at}  resumed")
@@ -124,7 +203,7 @@ class LineDisplay:
     def describe(status: Status) -> str:
         if status.step == 0:
             return status.title
-        length = clock_text(status.left + 0.999)
+        length = clock(status.left + 0.999)
         what = {"prepare": f"get into position, {length}", "hold": f"hold {length}", "rest": f"rest {length}"}
         return f"{heading(status)}: {what.get(status.phase, status.phase)}"
 

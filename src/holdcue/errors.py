@@ -25,6 +25,16 @@ class Problem:
         return f"{where}:{label}{field} {self.message}"
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived (see cli.py). Like KeyboardInterrupt it is no Exception, so
+    only cleanup (``finally:``) runs on its way out: sound stopped, files and workers removed,
+    the terminal restored. ``signum`` says which signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 class HoldcueError(Exception):
     """Base of every error the core raises on purpose."""
 

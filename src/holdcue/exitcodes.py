@@ -12,4 +12,6 @@ class ExitCode(IntEnum):
     AUDIO_UNAVAILABLE = 5  # no audio device, or it is busy
     OUTPUT_FAILED = 6  # an export could not be written (nothing partial is left)
     JOURNAL_UNAVAILABLE = 7  # the journal of sessions cannot be read (history, resume)
+    HANGUP = 129  # SIGHUP: the terminal went away (128 + 1)
     INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM: a service manager or kill stopped it (128 + 15)

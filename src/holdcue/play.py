@@ -18,13 +18,15 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from holdcue import words
 from holdcue.controls import Command
 from holdcue.display import Status, for_stream
 from holdcue.errors import AudioDeviceError
+from holdcue.text import clock
 from holdcue.timeline import Event, Segment, Timeline
 
 if TYPE_CHECKING:
@@ -35,12 +37,23 @@ if TYPE_CHECKING:
 LEAD_IN = 0.15  # seconds of silence that start every take: 5x what a device was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold
 TICK = 0.2  # seconds between status refreshes (and the longest wait for a key)
-AT_START = 2.0  # "previous" within this many seconds of a step's start goes a step back
-DOUBLE_PRESS = 1.5  # so does a second "previous" within this many seconds of the first
+AT_START = 2.5  # "previous" within this many seconds of a step's start (as heard) goes a step back
+WORD_GAP = 0.3  # seconds between words said before a take ("Resuming." and the time left)
+WORDS_WAIT = 5.0  # longest wait for "Session ended." to be heard before the program ends
+SHORT_LEFT = 15.0  # seconds: time left below this is said to the second, above it to five
+VOLUME_STEP_DB = 3.0  # one press of + or -
+MAX_VOLUME = 2.0  # twice as loud as mixed (+6 dB): the limiter keeps its peaks below full scale
+MIN_VOLUME = 10 ** (-30 / 20)  # the quietest the keys go, -30 dB
 RELEASE_WAIT = 1.0  # longest wait for a stopped take to let go of the device
 EARLY_END = 1.0  # a take that ends this many seconds early lost its device, allowing
 CLOCK_SLACK = 0.005  # for a sound card clock this much faster than the system's (it is far less)
 LEAD_UP = ("announce", "transition")  # phases that introduce a hold, before its "prepare"
+
+# Said when a key is pressed; session building can synthesize them with the routine's clips.
+CONTROL_PHRASES = ("Paused.", "Resuming.", "Session ended.")
+PAUSED, RESUMING, ENDED = CONTROL_PHRASES
+
+Speak = Callable[[str], "numpy.ndarray"]  # a clip (mono int16 at the timeline's rate) for any text
 
 
 class Handle(Protocol):
@@ -136,16 +149,29 @@ class PlayResult:
     position: int  # the timeline sample where playback ended
 
 
+@dataclass(frozen=True)
+class Levels:
+    """What the renderer is given: the master volume (0..2, 1 as mixed) and the routine's
+    speech volume."""
+
+    volume: float = 1.0
+    speech_volume: float = 1.0
+
+
+Word = tuple[str, str]  # ("speech", text) or ("tone", name): one sound said before a take's timeline
+
+
 @dataclass
 class _Take:
-    """One buffer being played: ``prefix`` samples (lead-in, perhaps a repeated
-    instruction), then the timeline from ``origin`` to its end."""
+    """One buffer being played: ``prefix`` samples (lead-in, perhaps words and a tone),
+    then the timeline from ``origin`` to its end."""
 
     origin: int
     prefix: int
     length: int
     started: float  # clock time just before the sink started it
     handle: Handle
+    words: tuple[Word, ...] = ()  # what the prefix says, to build it again at another volume
 
 
 class Player:
@@ -163,19 +189,22 @@ class Player:
         lead_in: float = LEAD_IN,
         volume: float = 1.0,
         speech_volume: float = 1.0,
+        speak: Speak | None = None,
     ):
         self.timeline = timeline
         self.clips = clips
         self.tones = tones
         self.sink = sink
         self.clock = clock
+        self.speak = speak
+        self.spoken: dict[str, numpy.ndarray] = {}  # what speak made, by text
         self.lead_in = round(lead_in * timeline.rate)
-        self.levels = {"volume": volume, "speech_volume": speech_volume}  # for the renderer
+        self.levels = Levels(volume, speech_volume)
         self.state = "stopped"  # "playing", "paused", "finished" or "stopped"
         self.take: _Take | None = None
+        self.aside: Handle | None = None  # words said outside the session: "Paused.", "Session ended."
         self.held = 0  # the position while no take plays
         self.releasing: Handle | None = None  # a stopped take that may still hold the device
-        self.last_previous = float("-inf")
         segments = timeline.segments
         self.starts = [s.start for s in segments]
         # Steps as the controls see them (runs of segments of one step, the intro, the end),
@@ -191,8 +220,11 @@ class Player:
         take = self.take
         if self.state != "playing" or take is None:
             return self.held
-        elapsed = round((self.clock.now() - take.started) * self.timeline.rate) - take.prefix
-        return min(take.origin + max(0, elapsed), self.timeline.length)
+        return min(take.origin + max(0, self._elapsed(take) - take.prefix), self.timeline.length)
+
+    def _elapsed(self, take: _Take) -> int:
+        """Samples of the take played so far, by the clock."""
+        return round((self.clock.now() - take.started) * self.timeline.rate)
 
     def segment_at(self, position: int) -> int:
         return max(0, bisect.bisect_right(self.starts, position) - 1)
@@ -216,6 +248,7 @@ class Player:
             rounds=segment.rounds,
             left=max(0, segment.end - position) / rate,
             next=self.next_label(index),
+            volume=self.levels.volume,
         )
 
     def next_label(self, index: int) -> str:
@@ -251,23 +284,34 @@ class Player:
             self.next()
         elif command is Command.PREVIOUS:
             self.previous()
+        elif command is Command.LOUDER:
+            self.set_volume(louder(self.levels.volume))
+        elif command is Command.QUIETER:
+            self.set_volume(quieter(self.levels.volume))
         elif command is Command.QUIT:
             self.quit()
 
     def pause(self) -> None:
+        """Stop the session and say "Paused."; the words for going on are made ready now,
+        while nothing needs the time."""
         if self.state == "playing":
             self.held = self.position()
             self._stop()
             self.state = "paused"
+            self._say_aside(PAUSED)
+            for kind, text in self.resume_words(self.held):
+                if kind == "speech":
+                    self.sound(text)
 
     def resume(self) -> None:
-        """Go on from where it paused: in a hold, the step's instruction is said again and
-        the hold goes on with exactly the time it had left; otherwise the part leading to
-        the next hold (announcement, change of side) starts again."""
+        """Go on from where it paused, after "Resuming.": in a hold, the time it has left is
+        said, then the start tone, and the hold goes on from the very sample where it
+        paused; otherwise the part leading to the next hold (announcement, change of side)
+        starts again."""
         if self.state != "paused":
             return
-        origin, instruction = self.resume_point(self.held)
-        self._begin(origin, instruction)
+        self._stop()
+        self._begin(self.resume_point(self.held), self.resume_words(self.held))
 
     def next(self) -> None:
         part = bisect.bisect_right(self.parts, self.position()) - 1
@@ -275,20 +319,46 @@ class Player:
             self.start(self.parts[part + 1])
 
     def previous(self) -> None:
-        """Back to the start of this step; at its start, or pressed twice quickly, the one before."""
-        now = self.clock.now()
+        """Back to the start of this step, as a media player goes back to the start of a
+        track; within its first AT_START seconds (as heard), to the step before."""
         position = self.position()
         part = bisect.bisect_right(self.parts, position) - 1
-        rate = self.timeline.rate
-        if position - self.parts[part] < AT_START * rate or now - self.last_previous < DOUBLE_PRESS:
+        if position - self.parts[part] < AT_START * self.timeline.rate:
             part = max(0, part - 1)
-        self.last_previous = now
         self.start(self.parts[part])
 
+    def set_volume(self, volume: float) -> None:
+        """Change the master volume; a playing session is heard at the new level within a
+        lead-in, from the very sample it had reached."""
+        if volume == self.levels.volume:
+            return
+        self.levels = replace(self.levels, volume=volume)
+        take = self.take
+        if self.state != "playing" or take is None:
+            return
+        if self._elapsed(take) < take.prefix:  # still in its lead-in or words: all of it again
+            self._stop()
+            self._begin(take.origin, take.words)
+        else:
+            position = self.position()
+            self._stop()
+            self._begin(position, under_way=True)
+
     def quit(self) -> None:
+        """Stop the session and say "Session ended." (``wait_for_words`` lets it finish)."""
         self.held = self.position()
         self._stop()
         self.state = "stopped"
+        self._say_aside(ENDED)
+
+    def wait_for_words(self) -> None:
+        """Let the words said outside the session ("Session ended.") play out."""
+        handle = self.aside
+        if handle is None:
+            return
+        deadline = self.clock.now() + WORDS_WAIT
+        while handle.is_playing() and self.clock.now() < deadline:
+            self.clock.sleep(TICK / 4)
 
     def tick(self) -> None:
         """Notice the end of the take (or the loss of the device)."""
@@ -300,7 +370,7 @@ class Player:
             at = self.position()
             self.held, self.take, self.state = at, None, "stopped"
             raise AudioDeviceError(
-                f"Playback stopped at {at // self.timeline.rate // 60}:{at // self.timeline.rate % 60:02d}: "
+                f"Playback stopped at {clock(at / self.timeline.rate)}: "
                 "the sound device stopped playing (was it unplugged?)."
             )
         self.held, self.take, self.state = self.timeline.length, None, "finished"
@@ -311,91 +381,137 @@ class Player:
             self.held = self.position()
             self.take.handle.stop()
             self.take = None
+        if self.aside is not None:
+            self.aside.stop()
+            self.aside = None
 
     # -- takes ----------------------------------------------------------------------------
 
-    def resume_point(self, position: int) -> tuple[int, Event | None]:
-        """Where a paused session goes on, and the instruction to repeat first (if any)."""
+    def resume_point(self, position: int) -> int:
+        """Where a paused session goes on: in a hold, where it paused; else where the part
+        leading to the next hold is first heard."""
         index = self.segment_at(position)
         segments = self.timeline.segments
         if segments[index].phase == "hold":
-            return position, self.instruction(index)
+            return position
         here = segments[index]
         if here.phase == "prepare" and index > 0:
             before = segments[index - 1]
             if before.phase in LEAD_UP and before.step == here.step:
                 index -= 1
-        return first_heard(self.timeline, index), None
+        return first_heard(self.timeline, index)
 
-    def instruction(self, hold: int) -> Event | None:
-        """The first thing said in the part that led to this hold: the announcement, the
-        change of side or the next round."""
-        segments = self.timeline.segments
-        first = hold
-        while (
-            first > 0
-            and segments[first - 1].phase in (*LEAD_UP, "prepare")
-            and segments[first - 1].step == segments[hold].step
-        ):
-            first -= 1
-            if segments[first].phase in LEAD_UP:
-                break
-        return next(
-            (e for e in self.timeline.events if e.kind == "speech" and first <= e.segment < hold),
-            None,
-        )
+    def resume_words(self, position: int) -> tuple[Word, ...]:
+        """What is said before the session goes on from ``position``: "Resuming.", and in a
+        hold the time it has left and the start tone."""
+        words: tuple[Word, ...] = (("speech", RESUMING),)
+        segment = self.timeline.segments[self.segment_at(position)]
+        if segment.phase == "hold" and "start" in self.tones:
+            left = time_left_words((segment.end - position) / self.timeline.rate)
+            words += (("speech", left), ("tone", "start"))
+        return words
 
-    def take_timeline(self, origin: int) -> Timeline:
+    def sound(self, text: str) -> numpy.ndarray | None:
+        """The clip for ``text``: the session's own, else made by ``speak`` (once); None
+        when there is neither (the words are then left out)."""
+        if text in self.clips:
+            return self.clips[text]
+        if text not in self.spoken and self.speak is not None:
+            self.spoken[text] = self.speak(text)
+        return self.spoken.get(text)
+
+    def words_timeline(self, words: tuple[Word, ...]) -> tuple[Timeline, dict[str, numpy.ndarray]]:
+        """``words`` one after the other, WORD_GAP apart, as a timeline of their own, and
+        the clips it needs. Words without a clip are left out."""
+        rate = self.timeline.rate
+        clips: dict[str, numpy.ndarray] = {}
+        events: list[Event] = []
+        at = 0
+        for kind, key in words:
+            sound = self.tones.get(key) if kind == "tone" else self.sound(key)
+            if sound is None or len(sound) == 0:
+                continue
+            if events:
+                at += round(WORD_GAP * rate)
+            if kind == "speech":
+                clips[key] = sound
+                events.append(Event(at, at + len(sound), "speech", text=key, segment=0))
+            else:
+                events.append(Event(at, at + len(sound), "tone", name=key, segment=0))
+            at += len(sound)
+        alone = Timeline(self.timeline.title, rate, at, tuple(events), (Segment("", "hold", 0, at),))
+        return alone, clips
+
+    def take_timeline(self, origin: int, under_way: bool = False) -> Timeline:
         """The timeline as a take from ``origin`` plays it: sounds already under way there,
-        or belonging to an earlier part (the end tone of the hold before), are left out."""
-        first = self.segment_at(origin)
-        events = tuple(e for e in self.timeline.events if e.start >= origin and e.segment >= first)
+        or belonging to an earlier part (the end tone of the hold before), are left out,
+        unless ``under_way`` (the same place at another volume: nothing is cut)."""
+        if under_way:
+            events = tuple(e for e in self.timeline.events if e.end > origin)
+        else:
+            first = self.segment_at(origin)
+            events = tuple(e for e in self.timeline.events if e.start >= origin and e.segment >= first)
         return replace(self.timeline, events=events)
 
-    def buffer(self, origin: int, instruction: Event | None = None) -> tuple[numpy.ndarray, int]:
-        """The samples of a take from ``origin``, and its prefix length (samples before origin)."""
+    def buffer(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[numpy.ndarray, int]:
+        """The samples of a take from ``origin``, and its prefix length (samples before
+        origin): the lead-in, then ``words`` and, after spoken words, RECAP_GAP (after a
+        tone, none: the session goes on as it ends, as a hold's time counts from its tone)."""
         import numpy as np
 
         from holdcue.render import render, render_blocks
 
-        said = None
-        if instruction is not None:
-            length = instruction.end - instruction.start
-            alone = Timeline(
-                self.timeline.title,
-                self.timeline.rate,
-                length,
-                (replace(instruction, start=0, end=length, segment=0),),
-                (Segment("", "hold", 0, length),),
+        alone, clips = self.words_timeline(words)
+        prefix = self.lead_in
+        samples = np.zeros(
+            prefix + alone.length + round(RECAP_GAP * self.timeline.rate) + self.timeline.length - origin, np.int16
+        )
+        if alone.events:
+            samples[prefix : prefix + alone.length] = render(
+                alone, clips, self.tones, volume=self.levels.volume, speech_volume=self.levels.speech_volume
             )
-            said = render(alone, self.clips, self.tones, **self.levels)
-        prefix = self.lead_in + (0 if said is None else len(said) + round(RECAP_GAP * self.timeline.rate))
-        samples = np.zeros(prefix + self.timeline.length - origin, np.int16)
-        if said is not None:
-            samples[self.lead_in : self.lead_in + len(said)] = said
+            prefix += alone.length + (round(RECAP_GAP * self.timeline.rate) if alone.events[-1].kind == "speech" else 0)
+        samples = samples[: prefix + self.timeline.length - origin]
         at = prefix
-        for block in render_blocks(self.take_timeline(origin), self.clips, self.tones, start=origin, **self.levels):
+        take = self.take_timeline(origin, under_way)
+        for block in render_blocks(
+            take,
+            self.clips,
+            self.tones,
+            start=origin,
+            volume=self.levels.volume,
+            speech_volume=self.levels.speech_volume,
+        ):
             if block.any():  # pages of silence are never touched: a long session stays small
                 samples[at : at + len(block)] = block
             at += len(block)
         return samples, prefix
 
-    def _begin(self, origin: int, instruction: Event | None = None) -> None:
-        samples, prefix = self.buffer(origin, instruction)
+    def _begin(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> None:
+        samples, prefix = self.buffer(origin, words, under_way)
         if len(samples) == 0:
             self.held, self.state = self.timeline.length, "finished"
             return
         self._wait_for_release()
         started = self.clock.now()
         handle = self.sink.start(samples, self.timeline.rate)
-        self.take = _Take(origin, prefix, len(samples), started, handle)
+        self.take = _Take(origin, prefix, len(samples), started, handle, words)
         self.state = "playing"
 
+    def _say_aside(self, text: str) -> None:
+        """Say ``text`` alone, after a lead-in (the session's take is stopped)."""
+        samples, _ = self.buffer(self.timeline.length, (("speech", text),))
+        if not samples.any():
+            return
+        self._wait_for_release()
+        self.aside = self.sink.start(samples, self.timeline.rate)
+
     def _stop(self) -> None:
-        if self.take is not None:
-            self.take.handle.stop()
-            self.releasing = self.take.handle
-            self.take = None
+        for handle in (self.take.handle if self.take else None, self.aside):
+            if handle is not None:
+                handle.stop()
+                self.releasing = handle
+        self.take = self.aside = None
 
     def _wait_for_release(self) -> None:
         """A stopped take plays out what the device already holds (a tenth of a second or
@@ -406,6 +522,22 @@ class Player:
         deadline = self.clock.now() + RELEASE_WAIT
         while handle.is_playing() and self.clock.now() < deadline:
             self.clock.sleep(0.01)
+
+
+def louder(volume: float) -> float:
+    """One step (VOLUME_STEP_DB) up, at most MAX_VOLUME; from silence or nearly, the lowest step."""
+    return min(MAX_VOLUME, max(MIN_VOLUME, volume * 10 ** (VOLUME_STEP_DB / 20)))
+
+
+def quieter(volume: float) -> float:
+    """One step down, not below MIN_VOLUME (silence only by asking for it with --volume 0)."""
+    return max(min(volume, MIN_VOLUME), volume / 10 ** (VOLUME_STEP_DB / 20))
+
+
+def time_left_words(seconds: float) -> str:
+    """ "Thirty-five seconds left.": to the second under SHORT_LEFT seconds, to five above."""
+    whole = max(1, int(seconds + 0.5)) if seconds < SHORT_LEFT else 5 * int(seconds / 5 + 0.5)
+    return words.time_left(whole * 1000)
 
 
 def first_heard(timeline: Timeline, index: int) -> int:
@@ -451,11 +583,15 @@ def play(
     start_at: str | None = None,
     lead_in: float = LEAD_IN,
     volume: float = 1.0,
+    speak: Speak | None = None,
 ) -> PlayResult:
     """Play a session from the start (or from the step ``start_at``) to its end, or until
     the keys say quit. No keys (None): hands-free. No display: the status goes to stdout
-    (redrawn on a terminal, plain lines otherwise). Raises AudioDeviceError when no sound
-    device can be used; Ctrl-C silences it at once and goes on as KeyboardInterrupt."""
+    (redrawn on a terminal, plain lines otherwise). ``speak`` makes a clip for words the
+    session has none for (the time left, said on resume; CONTROL_PHRASES the session lacks);
+    without it they are left out. Raises AudioDeviceError when no sound device can be used;
+    Ctrl-C (KeyboardInterrupt) or errors.Terminated (the CLI's SIGTERM and SIGHUP) silence
+    it at once on their way out."""
     timeline = session.timeline
     origin = 0 if start_at is None else start_position(timeline, start_at)
     player = Player(
@@ -467,24 +603,19 @@ def play(
         lead_in=lead_in,
         volume=volume,
         speech_volume=session.routine.voice.volume,
+        speak=speak,
     )
-    display = display or for_stream(sys.stdout, controls=keys is not None)
     if keys is not None:
-        keys.open()
+        for phrase in CONTROL_PHRASES:  # made now, so that a key is answered at once
+            player.sound(phrase)
+    display = display or for_stream(sys.stdout, controls=keys is not None)
     try:
+        if keys is not None:
+            keys.open()
         player.start(origin)
-        while True:
-            player.tick()
-            display.show(player.status())
-            if player.state in ("finished", "stopped"):
-                break
-            if keys is None:
-                player.clock.sleep(TICK)
-                continue
-            for command in keys.read(TICK):
-                player.command(command)
-    except AudioDeviceError as error:
-        raise AudioDeviceError(f"{error}\n{_export_hint(session)}") from error
+        _run(player, keys, display)
+        if player.state == "stopped":
+            player.wait_for_words()
     finally:
         player.close()
         if keys is not None:
@@ -493,7 +624,15 @@ def play(
     return PlayResult(player.state == "finished", player.held)
 
 
-def _export_hint(session: Session) -> str:
-    routine = session.routine
-    ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
-    return f"To listen anyway, export the session to a file and play that: holdcue export {ref} -o {routine.id}.mp3"
+def _run(player: Player, keys: Keys | None, display: Display) -> None:
+    """Show the status and follow the keys until the session ends or is stopped."""
+    while True:
+        player.tick()
+        display.show(player.status())
+        if player.state in ("finished", "stopped"):
+            return
+        if keys is None:
+            player.clock.sleep(TICK)
+            continue
+        for command in keys.read(TICK):
+            player.command(command)

@@ -45,15 +45,17 @@ def load_all() -> Library:
 def build(
     routine: Routine,
     *,
+    also: Iterable[str] = (),
     cache: ClipCache | None = None,
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
 ) -> Session:
-    """Synthesize what is not cached, load the tones, compile the timeline."""
+    """Synthesize what is not cached, load the tones, compile the timeline. ``also``: more
+    texts to have clips for in the same voice (the player's "Paused.", for one)."""
     from holdcue import speech, tones
 
     clips = speech.synthesize_all(
-        compiler.spoken_texts(routine),
+        [*compiler.spoken_texts(routine), *also],
         routine.voice,
         cache=cache,
         engine_factory=engine_factory,
