@@ -226,14 +226,16 @@ def test_unwritable_folder_is_an_output_error(session, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(export.atomic.NewFile, "_open", refuse)
     with pytest.raises(OutputError, match="permission denied; choose a folder you can write to"):
         export.export(*session, tmp_path / "x.wav")
 
 
 def test_new_file_has_ordinary_permissions(session, tmp_path):
     path = export.export(*session, tmp_path / "x.wav")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~export._umask()
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
 
 
 class Midway(Exception):
