@@ -13,13 +13,16 @@ awaited (``finished-utterance``) within a timeout; many texts are spread over pr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
+import signal
+import stat
 import struct
-import tempfile
+import sys
 import threading
 import wave
 import zlib
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from holdcue import atomic
 from holdcue.errors import SpeechError
 
 if TYPE_CHECKING:
@@ -41,6 +45,9 @@ ONSET_FRACTION = 1 / 256  # a sample is sound when it reaches this fraction of t
 DEFAULT_LANGUAGE = "en"
 DEFAULT_TIMEOUT = 30.0  # seconds for one utterance
 SMALL_BATCH = 40  # up to this many texts are said in this process: workers take longer to start
+# The largest cache file read: 16 MiB is 380 s of speech at 22050 Hz, far longer than any cue
+# (a larger clip is still used, just synthesized again each time instead of read back).
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
 INSTALL_HINT = "Install it with `sudo apt-get install espeak-ng` (Debian, Raspberry Pi OS)."
 
 
@@ -151,30 +158,51 @@ class ClipCache:
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.wav"
 
     def get(self, engine_name: str, voice: Voice, text: str) -> numpy.ndarray | None:
-        """The cached clip, or None when there is none or it is damaged."""
-        try:
-            data = self.path(engine_name, voice, text).read_bytes()
-        except OSError:
-            return None
-        return _decode(data)
+        """The cached clip, or None when there is none or it is damaged. Only an ordinary file
+        of at most MAX_ENTRY_BYTES is read: anything else in its place (a named pipe, a link,
+        a folder, a huge file) is a miss, replaced by the next ``put``."""
+        data = _read_entry(self.path(engine_name, voice, text))
+        return _decode(data) if data is not None else None
 
     def put(self, engine_name: str, voice: Voice, text: str, samples: numpy.ndarray) -> None:
+        """Store a clip, replacing in one step whatever was there (see ``get``): an empty
+        folder in its place is removed first; a folder with files in it is left, uncached."""
         target = self.path(engine_name, voice, text)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    file.write(_encode(samples))
-                os.replace(temporary, target)
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISDIR(target.lstat().st_mode):
+                    try:
+                        target.rmdir()
+                    except OSError:  # not empty: not ours to delete
+                        logging.getLogger(__name__).warning("%s is a folder: the clip is not cached", target)
+                        return
+            with atomic.replacing(target, 0o600) as file:  # private, as the cache always was
+                file.write(_encode(samples))
         except OSError as error:
             raise SpeechError(
                 f"Could not write to the speech cache {self.directory}: {error.strerror or error}. "
                 "Make it writable, or set HOLDCUE_CACHE_DIR to another folder."
             ) from error
+
+
+def _read_entry(path: Path) -> bytes | None:
+    """The bytes of a cache file, or None unless it is an ordinary file of at most
+    MAX_ENTRY_BYTES. O_NOFOLLOW: a symbolic link is not followed (to /dev/zero, say);
+    O_NONBLOCK: opening a named pipe does not wait for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+                return None
+            data = file.read(MAX_ENTRY_BYTES + 1)  # a file that grew since fstat is read no further
+        except OSError:
+            return None
+    return data if len(data) <= MAX_ENTRY_BYTES else None
 
 
 def default_cache_dir() -> Path:
@@ -224,10 +252,12 @@ def synthesize_all(
         made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
     else:
         made = _in_workers(missing, voice, factory, cache, workers)
-    for text, clip in made:
-        clips[text] = clip
-        if progress:
-            progress(len(clips), len(distinct))
+    # closing: when progress raises (Ctrl-C), the workers stop now, not when the traceback is freed
+    with contextlib.closing(made):
+        for text, clip in made:
+            clips[text] = clip
+            if progress:
+                progress(len(clips), len(distinct))
     return {text: clips[text] for text in distinct}
 
 
@@ -266,29 +296,50 @@ def prepare(
 
 
 def _in_workers(missing, voice, factory, cache, workers) -> Iterator[tuple[str, numpy.ndarray]]:
-    """(text, clip) pairs as worker processes make them; each process has one engine."""
+    """(text, clip) pairs as worker processes make them; each process has one engine.
+
+    The workers never outlive this process: the kernel kills them when it ends, however it
+    ends (``_start_worker``), and when anything stops the work early (an error, Ctrl-C, or
+    the generator being closed) they are terminated at once instead of finishing their texts.
+    """
     import multiprocessing
-    import signal
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     # spawn: a forked child would inherit a parent's espeak-ng without its threads.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache))
-    # Ctrl-C is for this process to handle: the workers, started by the first submits, inherit
-    # a signal mask that blocks SIGINT, so they neither stop half-way nor print tracebacks.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache, os.getpid()))
+    finished = False
     try:
-        futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    try:
+        # Ctrl-C is for this process to handle: the workers, started by the first submits, inherit
+        # a signal mask that blocks SIGINT, so they neither stop half-way nor print tracebacks.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for future in as_completed(futures):
             yield futures[future], future.result()
+        finished = True
     except BrokenProcessPool as error:
         raise SpeechError("A speech worker process stopped unexpectedly; try again.") from error
     finally:
+        if not finished:
+            _terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool) -> None:
+    """SIGTERM to every worker of the pool: shutdown would otherwise wait for the texts they
+    are saying, up to DEFAULT_TIMEOUT each. Python 3.14 has a method for it; before, the
+    pool's processes are only reachable through its private ``_processes``."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):  # already ended, or already closed
+            process.terminate()
 
 
 def _make_clip(engine: Engine, cache: ClipCache, text: str, voice: Voice) -> numpy.ndarray:
@@ -304,10 +355,30 @@ def _make_clip(engine: Engine, cache: ClipCache, text: str, voice: Voice) -> num
 _worker: tuple[Engine, ClipCache] | None = None
 
 
-def _start_worker(factory: Callable[[], Engine], cache: ClipCache) -> None:
-    """In a worker process: one engine for all its texts."""
+def _start_worker(factory: Callable[[], Engine], cache: ClipCache, parent: int) -> None:
+    """In a worker process: first make sure it ends with its ``parent``, then one engine for all its texts."""
+    _die_with(parent)
     global _worker
     _worker = (factory(), cache)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent ends, even by SIGKILL, so no worker
+    is left saying texts nobody waits for (holding the parent's output pipe open). SIGKILL
+    because a worker may be inside espeak-ng, where no Python signal handler runs; a cache
+    file it was writing is unnamed until complete, so nothing is left half-written.
+    The parent may have ended before prctl: then it is no longer this process's parent."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            logging.getLogger(__name__).warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _worker_clip(text: str, voice: Voice) -> numpy.ndarray:
