@@ -194,14 +194,16 @@ def _read_entry(path: Path) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as file:
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
-                return None
-            data = file.read(MAX_ENTRY_BYTES + 1)  # a file that grew since fstat is read no further
-        except OSError:
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
             return None
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_ENTRY_BYTES + 1)  # a file that grew since fstat is read no further
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return data if len(data) <= MAX_ENTRY_BYTES else None
 
 
