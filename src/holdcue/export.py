@@ -95,17 +95,18 @@ def export(
             f"the transcript {transcript} is the audio file {path}: give it a name of its own, "
             f"e.g. {path.with_suffix('.vtt')}"
         )
+    vtt_name = str(transcript)  # for messages: the transcript as the caller named it
     with contextlib.ExitStack() as files:
-        vtt = files.enter_context(_new_file(vtt_target, transcript)) if vtt_target is not None else None
+        vtt = files.enter_context(_new_file(vtt_target, vtt_name)) if vtt_target is not None else None
         audio = files.enter_context(_new_file(target, path))
         if vtt is not None:
-            with _naming(transcript):
+            with _naming(vtt_name):
                 vtt.file.write(webvtt(timeline).encode("utf-8"))
         with _naming(path):
             _WRITERS[fmt](audio.file, _reporting(blocks, timeline.length, progress), tags)
         # both are whole: the transcript first, so a failure now leaves no new audio beside an old transcript
         if vtt is not None:
-            with _naming(transcript):
+            with _naming(vtt_name):
                 vtt.commit()
         with _naming(path):
             audio.commit()
@@ -203,7 +204,12 @@ def _destination(path: Path) -> Path:
 
 
 def _kind(mode: int) -> str:
-    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device", stat.S_ISSOCK: "a socket"}
+    kinds = {
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISCHR: "a device",
+        stat.S_ISBLK: "a device",
+        stat.S_ISSOCK: "a socket",
+    }
     return next((name for test, name in kinds.items() if test(mode)), "a special file")
 
 
@@ -459,7 +465,7 @@ class _Mp3Stream:
         return bytes(frame)
 
 
-def _crc16(data: bytes) -> int:
+def _crc16(data: bytes | bytearray) -> int:
     """CRC-16 (polynomial 0x8005, reflected), as the LAME tag uses."""
     crc = 0
     for byte in data:

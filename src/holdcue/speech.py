@@ -26,7 +26,7 @@ import sys
 import threading
 import wave
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -297,7 +297,7 @@ def prepare(
     return total, made
 
 
-def _in_workers(missing, voice, factory, cache, workers) -> Iterator[tuple[str, numpy.ndarray]]:
+def _in_workers(missing, voice, factory, cache, workers) -> Generator[tuple[str, numpy.ndarray], None, None]:
     """(text, clip) pairs as worker processes make them; each process has one engine.
 
     The workers never outlive this process: the kernel kills them when it ends, however it
@@ -384,6 +384,8 @@ def _die_with(parent: int) -> None:
 
 
 def _worker_clip(text: str, voice: Voice) -> numpy.ndarray:
+    if _worker is None:  # only _start_worker's processes are given texts
+        raise SpeechError("A speech worker was given a text before it started.")
     engine, cache = _worker
     return _make_clip(engine, cache, text, voice)
 
