@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from holdcue import compiler, export, library, tones
-from holdcue.timeline import Event, Segment, Timeline
+from holdcue.routine import Routine
+from holdcue.timeline import SAMPLE_RATE, Event, Segment, Session, Timeline
 
-RATE = 22050
+RATE = SAMPLE_RATE
 
 
 def voice_like(text: str) -> np.ndarray:
@@ -98,7 +99,8 @@ def run_one(minutes: float, fmt: str) -> dict:
     before = memory_mb("VmRSS")
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        path = export.export(timeline, clips, sounds, Path(folder) / f"bench.{fmt}", title="Benchmark")
+        session = Session(Routine("benchmark", "Benchmark", ()), timeline, clips, sounds)
+        path = export.export(session, Path(folder) / f"bench.{fmt}")
         seconds = time.perf_counter() - started
         size = path.stat().st_size
     return {

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-RATE = 22050
+from holdcue.timeline import SAMPLE_RATE
+
+RATE = SAMPLE_RATE  # the tones are made at the rate every session plays at
 OUT_DIR = Path(__file__).resolve().parents[1] / "audio_cues"
 
 # Partials of a chime: (frequency ratio, amplitude, decay-time ratio). Harmonic, so the

@@ -1,5 +1,6 @@
 """Exported files read back with real decoders and tag readers; failures leave nothing."""
 
+import dataclasses
 import errno
 import os
 import re
@@ -20,7 +21,7 @@ from mutagen.oggvorbis import OggVorbis
 from compiler_helpers import clip_length, shoulders, tone_length
 from holdcue import compiler, export, render
 from holdcue.errors import OutputError
-from holdcue.timeline import SAMPLE_RATE
+from holdcue.timeline import SAMPLE_RATE, Session
 
 RATE = SAMPLE_RATE
 
@@ -36,21 +37,18 @@ def session():
     timeline = compiler.compile(shoulders(), clip_length, tone_length, RATE)
     clips = {e.text: burst(e.end - e.start, e.text) for e in timeline.events if e.kind == "speech"}
     tones = {e.name: burst(e.end - e.start, e.name, 0.6) for e in timeline.events if e.kind == "tone"}
-    return timeline, clips, tones
+    return Session(dataclasses.replace(shoulders(), summary="Loosen the shoulders & chest."), timeline, clips, tones)
 
 
 @pytest.fixture(scope="module")
 def mixed(session):
-    return render.render(*session)
+    return render.render(session.timeline, session.clips, session.tones)
 
 
 @pytest.fixture(scope="module")
 def exported(session, tmp_path_factory):
     folder = tmp_path_factory.mktemp("exported")
-    return {
-        fmt: export.export(*session, folder / f"session.{fmt}", summary="Loosen the shoulders & chest.")
-        for fmt in export.FORMATS
-    }
+    return {fmt: export.export(session, folder / f"session.{fmt}") for fmt in export.FORMATS}
 
 
 def ms(sample: int) -> int:
@@ -70,7 +68,7 @@ def expected_chapters(timeline):
 
 
 def test_every_format_reads_back_whole(session, mixed, exported):
-    timeline = session[0]
+    timeline = session.timeline
     for fmt, path in exported.items():
         data, rate = soundfile.read(path, dtype="int16")
         assert rate == RATE and data.ndim == 1, fmt
@@ -87,11 +85,16 @@ def test_every_format_reads_back_whole(session, mixed, exported):
 
 def test_wav_is_plain_16_bit_mono(exported, session):
     with wave.open(str(exported["wav"])) as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, RATE, session[0].length)
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (
+            1,
+            2,
+            RATE,
+            session.timeline.length,
+        )
 
 
 def test_mp3_has_id3v23_tags_and_an_info_frame(exported, session):
-    timeline = session[0]
+    timeline = session.timeline
     mp3 = MP3(exported["mp3"])
     assert mp3.tags.version == (2, 3, 0)
     assert (mp3.info.sample_rate, mp3.info.channels, mp3.info.bitrate) == (RATE, 1, export.MP3_KBPS * 1000)
@@ -105,7 +108,7 @@ def test_mp3_has_id3v23_tags_and_an_info_frame(exported, session):
 
 
 def test_mp3_chapters_follow_the_steps_and_sides(exported, session):
-    timeline = session[0]
+    timeline = session.timeline
     routine = shoulders()
     tags = ID3(exported["mp3"])
     (toc,) = tags.getall("CTOC")
@@ -134,7 +137,7 @@ def test_mp3_chapters_follow_the_steps_and_sides(exported, session):
 
 @pytest.mark.parametrize("fmt, reader", [("flac", FLAC), ("ogg", OggVorbis)])
 def test_flac_and_ogg_carry_vorbis_comments_and_chapters(exported, session, fmt, reader):
-    timeline = session[0]
+    timeline = session.timeline
     tags = reader(exported[fmt]).tags
     assert tags["TITLE"] == [timeline.title]
     assert tags["ARTIST"] == ["holdcue"] and tags["ALBUM"] == ["holdcue"]
@@ -166,7 +169,7 @@ def parse_vtt(text: str) -> list[tuple[float, float, str]]:
 
 
 def test_transcript_has_every_spoken_cue_at_its_time(session, tmp_path):
-    timeline = session[0]
+    timeline = session.timeline
     path = export.write_transcript(timeline, tmp_path / "session.vtt")
     cues = parse_vtt(path.read_text(encoding="utf-8"))
     spoken = [e for e in timeline.events if e.kind == "speech"]
@@ -196,45 +199,47 @@ def test_transcript_escapes_markup_and_passes_hours(tmp_path):
 def test_export_writes_transcript_and_reports_progress(session, tmp_path):
     calls = []
     export.export(
-        *session, tmp_path / "s.wav", transcript=tmp_path / "s.vtt", progress=lambda d, t: calls.append((d, t))
+        session, tmp_path / "s.wav", transcript=tmp_path / "s.vtt", progress=lambda d, t: calls.append((d, t))
     )
     assert (tmp_path / "s.vtt").read_text().startswith("WEBVTT")
-    total = session[0].length
+    total = session.timeline.length
     assert calls[-1] == (total, total)
     assert all(t == total for _, t in calls) and [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert 10 < len(calls) <= export.PROGRESS_STEPS + 2
 
 
 def test_format_comes_from_suffix_or_is_given(session, tmp_path):
-    path = export.export(*session, tmp_path / "session.audio", format="flac")
+    path = export.export(session, tmp_path / "session.audio", format="flac")
     assert soundfile.info(path).format == "FLAC"
-    assert soundfile.info(export.export(*session, tmp_path / "x.MP3")).format == "MP3"
+    assert soundfile.info(export.export(session, tmp_path / "x.MP3")).format == "MP3"
     with pytest.raises(OutputError, match="unknown format 'aac'"):
-        export.export(*session, tmp_path / "x.aac", format="aac")
+        export.export(session, tmp_path / "x.aac", format="aac")
     with pytest.raises(OutputError, match="cannot tell the format"):
-        export.export(*session, tmp_path / "x.aac")
+        export.export(session, tmp_path / "x.aac")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["session.audio", "x.MP3"]
 
 
 def test_missing_folder_or_a_folder_as_target_is_an_output_error(session, tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
-        export.export(*session, tmp_path / "nowhere" / "x.wav")
+        export.export(session, tmp_path / "nowhere" / "x.wav")
     with pytest.raises(OutputError, match="is a folder"):
-        export.export(*session, tmp_path, format="wav")
+        export.export(session, tmp_path, format="wav")
 
 
 def test_unwritable_folder_is_an_output_error(session, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(export.atomic.NewFile, "_open", refuse)
     with pytest.raises(OutputError, match="permission denied; choose a folder you can write to"):
-        export.export(*session, tmp_path / "x.wav")
+        export.export(session, tmp_path / "x.wav")
 
 
 def test_new_file_has_ordinary_permissions(session, tmp_path):
-    path = export.export(*session, tmp_path / "x.wav")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~export._umask()
+    path = export.export(session, tmp_path / "x.wav")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
 
 
 class Midway(Exception):
@@ -259,7 +264,7 @@ def test_failure_midway_leaves_old_file_untouched_and_nothing_else(session, tmp_
     target.write_bytes(b"the old export")
     # progress runs between the renderer's blocks: raising there stops the mix midway
     with pytest.raises(type(error)):
-        export.export(*session, target, progress=failing_after(5, error))
+        export.export(session, target, progress=failing_after(5, error))
     assert target.read_bytes() == b"the old export"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
@@ -268,7 +273,7 @@ def test_a_transcript_that_cannot_be_written_leaves_no_audio_either(session, tmp
     target = tmp_path / "session.mp3"
     target.write_bytes(b"the old export")
     with pytest.raises(OutputError, match="does not exist"):
-        export.export(*session, target, transcript=tmp_path / "missing" / "session.vtt")
+        export.export(session, target, transcript=tmp_path / "missing" / "session.vtt")
     assert target.read_bytes() == b"the old export"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
@@ -277,7 +282,7 @@ def test_a_failed_export_keeps_the_old_transcript(session, tmp_path):
     target, vtt = tmp_path / "session.wav", tmp_path / "session.vtt"
     vtt.write_text("WEBVTT\n\nthe old transcript\n")
     with pytest.raises(Midway):
-        export.export(*session, target, transcript=vtt, progress=failing_after(5, Midway("renderer broke")))
+        export.export(session, target, transcript=vtt, progress=failing_after(5, Midway("renderer broke")))
     assert vtt.read_text() == "WEBVTT\n\nthe old transcript\n"
     assert [p.name for p in tmp_path.iterdir()] == [vtt.name]
 
@@ -303,11 +308,11 @@ def test_full_disk_in_the_encoder_leaves_nothing(session, tmp_path, monkeypatch,
     monkeypatch.setattr(owner, name, write)
     target = tmp_path / f"session.{fmt}"
     with pytest.raises(OutputError, match="the disk is full"):
-        export.export(*session, target)
+        export.export(session, target)
     assert list(tmp_path.iterdir()) == []
     target.write_bytes(b"old")
     with pytest.raises(OutputError):
-        export.export(*session, target)
+        export.export(session, target)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
@@ -330,26 +335,25 @@ def tiny_disk(tmp_path):
 @pytest.mark.parametrize("fmt", export.FORMATS)
 def test_really_full_disk_is_reported_and_leaves_nothing(session, tiny_disk, fmt):
     with pytest.raises(OutputError, match="the disk is full"):
-        export.export(*session, tiny_disk / f"session.{fmt}")
+        export.export(session, tiny_disk / f"session.{fmt}")
     assert list(tiny_disk.iterdir()) == []
 
 
 def test_success_replaces_an_existing_file(session, tmp_path, mixed):
     target = tmp_path / "session.wav"
     target.write_bytes(b"old")
-    export.export(*session, target)
+    export.export(session, target)
     assert np.array_equal(soundfile.read(target, dtype="int16")[0], mixed)
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 def test_volume_scales_the_export(session, tmp_path, mixed):
-    path = export.export(*session, tmp_path / "quiet.wav", volume=0.5)
+    path = export.export(session, tmp_path / "quiet.wav", volume=0.5)
     quiet = soundfile.read(path, dtype="int16")[0].astype(float)
     assert np.abs(quiet - mixed / 2).max() <= 1.0
 
 
 def test_export_checks_sounds_before_touching_the_disk(session, tmp_path):
-    timeline, clips, tones = session
     with pytest.raises(Exception, match="no speech clip"):
-        export.export(timeline, {}, tones, tmp_path / "x.mp3")
+        export.export(dataclasses.replace(session, clips={}), tmp_path / "x.mp3")
     assert not os.listdir(tmp_path)

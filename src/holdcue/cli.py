@@ -414,19 +414,7 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
         ready = build_session(routine)
         update, finish = progress_bar(f"Exporting {target.name}")
         try:
-            written = exporter.export(
-                ready.timeline,
-                ready.clips,
-                ready.tones,
-                target,
-                format=fmt,
-                title=routine.title,
-                summary=routine.summary,
-                volume=volume,
-                speech_volume=routine.voice.volume,
-                transcript=transcript,
-                progress=update,
-            )
+            written = exporter.export(ready, target, format=fmt, volume=volume, transcript=transcript, progress=update)
         finally:
             finish()
         click.echo(

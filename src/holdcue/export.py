@@ -2,31 +2,32 @@
 and its spoken cues as a WebVTT transcript.
 
 The mix streams from the renderer into the encoder block by block, so memory stays flat
-however long the session. Every file is written to a temporary file beside the target and
-renamed over it only when complete: a failure or Ctrl-C leaves no partial file, and an
-existing file is untouched until the new one is whole. See docs/export.md.
+however long the session. Every file is written unnamed beside the target (holdcue.atomic) and
+renamed over it only when complete: a failure, Ctrl-C or kill leaves no partial file, and an
+existing file is untouched until the new one is whole. Only ordinary files are replaced; a
+symbolic link is written through. See docs/export.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
-import shutil
-import tempfile
+import stat
 import wave
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
+from holdcue import atomic
 from holdcue.errors import HoldcueError, OutputError
 from holdcue.render import render_blocks
+from holdcue.text import clock
 
 if TYPE_CHECKING:
-    import numpy
-
-    from holdcue.timeline import Timeline
+    from holdcue.timeline import Session, Timeline
 
 FORMATS = ("wav", "flac", "ogg", "mp3")
 SUFFIXES = {".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".mp3": "mp3"}
@@ -34,6 +35,8 @@ ARTIST = ALBUM = "holdcue"
 MP3_KBPS = 64  # constant bit rate: clear speech at 22050 Hz mono
 MP3_QUALITY = 5  # LAME's algorithm quality: 2 best ... 7 fastest
 PROGRESS_STEPS = 200  # at most this many progress reports per file
+# WAV keeps its sizes in 32 bits: the RIFF size (36 header bytes + 2 bytes a sample) must fit
+WAV_MAX_SAMPLES = (0xFFFFFFFF - 36) // 2  # 16-bit mono samples: about 27 hours at 22050 Hz
 
 
 @dataclass(frozen=True)
@@ -53,35 +56,57 @@ class _Tags:
 
 
 def export(
-    timeline: Timeline,
-    clips: Mapping[str, numpy.ndarray],
-    tones: Mapping[str, numpy.ndarray],
+    session: Session,
     path: str | os.PathLike,
     *,
     format: str | None = None,
-    title: str = "",
-    summary: str = "",
     volume: float = 1.0,
-    speech_volume: float = 1.0,
     transcript: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write the mixed timeline to ``path`` in ``format`` (default: from the suffix), tagged
-    with ``title`` (default: the timeline's) and ``summary``, with one chapter per step
-    and side; ``volume`` and ``speech_volume`` as in render. ``transcript``: also write the spoken cues there as WebVTT.
+    """Write the session, mixed, to ``path`` in ``format`` (default: from the suffix), tagged
+    with its routine's title and summary, with one chapter per step and side; ``volume`` is
+    the master volume (the routine's voice volume sets speech against the tones, as in
+    render). ``transcript``: also write the spoken cues there as WebVTT.
     ``progress(done, total)`` is called with samples written as the export goes.
-    Raises OutputError when the file cannot be written; nothing partial is left."""
+    Raises OutputError when the file cannot be written (or a volume is not a finite number
+    of 0 or more); nothing partial is left, and nothing is touched before the checks pass."""
+    timeline, clips, tones = session.timeline, session.clips, session.tones
+    title, summary, speech_volume = session.routine.title, session.routine.summary, session.routine.voice.volume
     path = Path(path)
     fmt = format_of(path, format)
+    for name, value in (("volume", volume), ("speech volume", speech_volume)):
+        if not (math.isfinite(value) and value >= 0):
+            raise OutputError(f"the {name} must be a number from 0 (silent) to 1 (full), not {value}")
+    if fmt == "wav" and timeline.length > WAV_MAX_SAMPLES:
+        raise OutputError(
+            f"{path}: the session is too long for a WAV file (at most {WAV_MAX_SAMPLES // timeline.rate // 3600} "
+            "hours at this rate, as WAV sizes are 32-bit); export it as FLAC, OGG or MP3, or make the session shorter"
+        )
     blocks = render_blocks(timeline, clips, tones, volume=volume, speech_volume=speech_volume)
     tags = _Tags(title or timeline.title, summary, chapters(timeline), timeline.rate, timeline.length)
+    target = _destination(path)
+    vtt_target = _destination(Path(transcript)) if transcript is not None else None
+    if vtt_target is not None and _same_file(target, vtt_target):
+        raise OutputError(
+            f"the transcript {transcript} is the audio file {path}: give it a name of its own, "
+            f"e.g. {path.with_suffix('.vtt')}"
+        )
+    vtt_name = str(transcript)  # for messages: the transcript as the caller named it
     with contextlib.ExitStack() as files:
-        # the transcript first: a transcript that cannot be written leaves no audio either
-        vtt = files.enter_context(_atomic(Path(transcript))) if transcript is not None else None
-        temporary = files.enter_context(_atomic(path))
-        _WRITERS[fmt](temporary, _reporting(blocks, timeline.length, progress), tags)
+        vtt = files.enter_context(_new_file(vtt_target, vtt_name)) if vtt_target is not None else None
+        audio = files.enter_context(_new_file(target, path))
         if vtt is not None:
-            vtt.write_text(webvtt(timeline), encoding="utf-8")
+            with _naming(vtt_name):
+                vtt.file.write(webvtt(timeline).encode("utf-8"))
+        with _naming(path):
+            _WRITERS[fmt](audio.file, _reporting(blocks, timeline.length, progress), tags)
+        # both are whole: the transcript first, so a failure now leaves no new audio beside an old transcript
+        if vtt is not None:
+            with _naming(vtt_name):
+                vtt.commit()
+        with _naming(path):
+            audio.commit()
     return path
 
 
@@ -123,10 +148,11 @@ def _chapter_title(group: list) -> str:
 
 
 def write_transcript(timeline: Timeline, path: str | os.PathLike) -> Path:
-    """Every spoken cue, at its time, as a WebVTT file (written atomically)."""
+    """Every spoken cue, at its time, as a WebVTT file (written atomically, as export writes)."""
     path = Path(path)
-    with _atomic(path) as temporary:
-        temporary.write_text(webvtt(timeline), encoding="utf-8")
+    with _new_file(_destination(path), path) as new, _naming(path):
+        new.file.write(webvtt(timeline).encode("utf-8"))
+        new.commit()
     return path
 
 
@@ -142,44 +168,74 @@ def webvtt(timeline: Timeline) -> str:
 
 
 def _clock(sample: int, rate: int) -> str:
-    """HH:MM:SS.mmm"""
-    ms = round(sample * 1000 / rate)
-    seconds, ms = divmod(ms, 1000)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}"
+    """HH:MM:SS.mmm, as WebVTT and chapter marks write a time."""
+    return clock(sample / rate, millis=True, hours=True)
 
 
 # -- atomic files ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` that replaces it when the block completes, and
-    is removed when it does not. OSErrors become OutputErrors saying what to do."""
-    folder = path.parent
-    if path.is_dir():
-        raise OutputError(f"{path} is a folder; give a file name in it, e.g. {path / 'session.mp3'}")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {path}: the folder {folder} does not exist; create it first")
+def _destination(path: Path) -> Path:
+    """The file ``path`` names, through symbolic links (a link is kept and the file it names
+    is replaced), checked to be an ordinary file or none yet, in a folder that exists."""
+    real = Path(os.path.realpath(path))
     try:
-        handle, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+        mode: int | None = real.stat().st_mode
+    except FileNotFoundError:
+        mode = None
     except OSError as error:
         raise OutputError(f"cannot write {path}: {_reason(error)}") from error
-    os.close(handle)
-    temporary = Path(name)
+    if mode is not None and stat.S_ISDIR(mode):
+        raise OutputError(f"{path} is a folder; give a file name in it, e.g. {path / 'session.mp3'}")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputError(
+            f"{path} is {_kind(mode)}, not an ordinary file: holdcue only writes ordinary files; choose another name"
+        )
+    if not real.parent.is_dir():
+        raise OutputError(f"cannot write {path}: the folder {real.parent} does not exist; create it first")
+    return real
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISCHR: "a device",
+        stat.S_ISBLK: "a device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "a special file")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two resolved paths are one file: the same name, or two names (hard links) of it."""
+    if a == b:
+        return True
     try:
-        yield temporary
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+@contextlib.contextmanager
+def _new_file(target: Path, named: str | os.PathLike) -> Iterator[atomic.NewFile]:
+    """A new file for ``target``, removed unless committed, whatever ends the block.
+    ``named``: the path as the caller gave it, for messages."""
+    atomic.remove_stale_parts(target)
+    with _naming(named):
+        new = atomic.NewFile(target)
+    try:
+        yield new
+    finally:
+        new.discard()
+
+
+@contextlib.contextmanager
+def _naming(path: str | os.PathLike) -> Iterator[None]:
+    """OSErrors in the block become OutputErrors about ``path``, saying what to do."""
+    try:
+        yield
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {_reason(error)}; nothing was written") from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _reason(error: OSError) -> str:
@@ -188,12 +244,6 @@ def _reason(error: OSError) -> str:
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "permission denied; choose a folder you can write to"
     return error.strerror or str(error)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _reporting(blocks: Iterable, total: int, progress: Callable[[int, int], None] | None) -> Iterator:
@@ -210,8 +260,8 @@ def _reporting(blocks: Iterable, total: int, progress: Callable[[int, int], None
 # -- writers ---------------------------------------------------------------------------
 
 
-def _write_wav(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
-    with open(temporary, "wb") as file, wave.open(file, "wb") as out:
+def _write_wav(file: BinaryIO, blocks: Iterable, tags: _Tags) -> None:
+    with wave.open(file, "wb") as out:  # leaves the file open: it was given one
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(tags.rate)
@@ -220,35 +270,42 @@ def _write_wav(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
             out.writeframesraw(block)
 
 
-def _write_flac(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
+def _write_flac(file: BinaryIO, blocks: Iterable, tags: _Tags) -> None:
     from mutagen.flac import FLAC
 
-    _write_soundfile(temporary, blocks, tags, "FLAC", "PCM_16")
-    _vorbis_comments(FLAC(temporary), tags)
+    _write_soundfile(file, blocks, tags, "FLAC", "PCM_16")
+    _vorbis_comments(FLAC, file, tags)
 
 
-def _write_ogg(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
+def _write_ogg(file: BinaryIO, blocks: Iterable, tags: _Tags) -> None:
     from mutagen.oggvorbis import OggVorbis
 
-    _write_soundfile(temporary, blocks, tags, "OGG", "VORBIS")
-    _vorbis_comments(OggVorbis(temporary), tags)
+    _write_soundfile(file, blocks, tags, "OGG", "VORBIS")
+    _vorbis_comments(OggVorbis, file, tags)
 
 
-def _write_soundfile(temporary: Path, blocks: Iterable, tags: _Tags, format: str, subtype: str) -> None:
+def _write_soundfile(file: BinaryIO, blocks: Iterable, tags: _Tags, format: str, subtype: str) -> None:
     import soundfile
 
     try:
-        with soundfile.SoundFile(temporary, "w", tags.rate, 1, subtype=subtype, format=format) as out:
+        # libsndfile writes to the descriptor itself: given the file object, it would call back into
+        # Python, where a failed write is printed by cffi and reaches us only as a short count
+        file.flush()
+        with soundfile.SoundFile(file.fileno(), "w", tags.rate, 1, subtype, format=format, closefd=False) as out:
             for block in blocks:
                 out.write(block)
     except soundfile.LibsndfileError as error:
-        # libsndfile does not say why a write failed; a full disk is the usual reason
-        full = shutil.disk_usage(temporary.parent).free < 1 << 20
+        # libsndfile does not say why a write failed; a full disk (under 1 MiB free) is the usual reason
+        space = os.fstatvfs(file.fileno())
+        full = space.f_bavail * space.f_frsize < 1 << 20
         raise OSError(errno.ENOSPC if full else errno.EIO, f"the {format} encoder failed ({error})") from error
 
 
-def _vorbis_comments(audio, tags: _Tags) -> None:
-    """TITLE, ARTIST, ALBUM, COMMENT and CHAPTERnnn / CHAPTERnnnNAME (Vorbis chapters)."""
+def _vorbis_comments(reader, file: BinaryIO, tags: _Tags) -> None:
+    """TITLE, ARTIST, ALBUM, COMMENT and CHAPTERnnn / CHAPTERnnnNAME (Vorbis chapters),
+    read and saved with mutagen's ``reader`` (FLAC or OggVorbis) in the open file."""
+    file.seek(0)
+    audio = reader(file)
     if audio.tags is None:
         audio.add_tags()
     comments = {"TITLE": tags.title, "ARTIST": ARTIST, "ALBUM": ALBUM}
@@ -259,15 +316,16 @@ def _vorbis_comments(audio, tags: _Tags) -> None:
         comments[f"CHAPTER{number:03d}NAME"] = chapter.title
     for key, value in comments.items():
         audio.tags[key] = [value]
-    audio.save()
+    file.seek(0)
+    audio.save(file)
 
 
-def _write_mp3(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
+def _write_mp3(file: BinaryIO, blocks: Iterable, tags: _Tags) -> None:
     """ID3v2.3 tag with chapters first, then a LAME "Info" frame (frame count, encoder
     delay and padding, so players show the exact duration), then the audio."""
     import lameenc
 
-    _id3(tags).save(temporary, v1=0, v2_version=3, padding=lambda info: 0)
+    _id3(tags).save(file, v1=0, v2_version=3, padding=lambda info: 0)
     encoder = lameenc.Encoder()
     encoder.set_channels(1)
     encoder.set_in_sample_rate(tags.rate)
@@ -275,13 +333,12 @@ def _write_mp3(temporary: Path, blocks: Iterable, tags: _Tags) -> None:
     encoder.set_bit_rate(MP3_KBPS)
     encoder.set_quality(MP3_QUALITY)
     encoder.silence()
-    with open(temporary, "r+b") as file:
-        file.seek(0, os.SEEK_END)
-        stream = _Mp3Stream(file)
-        for block in blocks:
-            stream.write(encoder.encode(block))
-        stream.write(encoder.flush())
-        stream.finish(tags.length)
+    file.seek(0, os.SEEK_END)
+    stream = _Mp3Stream(file)
+    for block in blocks:
+        stream.write(encoder.encode(block))
+    stream.write(encoder.flush())
+    stream.finish(tags.length)
 
 
 def _id3(tags: _Tags):
@@ -401,7 +458,7 @@ class _Mp3Stream:
         return bytes(frame)
 
 
-def _crc16(data: bytes) -> int:
+def _crc16(data: bytes | bytearray) -> int:
     """CRC-16 (polynomial 0x8005, reflected), as the LAME tag uses."""
     crc = 0
     for byte in data:

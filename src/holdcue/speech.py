@@ -13,21 +13,25 @@ awaited (``finished-utterance``) within a timeout; many texts are spread over pr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
+import signal
+import stat
 import struct
-import tempfile
+import sys
 import threading
 import wave
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from holdcue import atomic
 from holdcue.errors import SpeechError
 from holdcue.timeline import SAMPLE_RATE
 
@@ -41,6 +45,9 @@ ONSET_FRACTION = 1 / 256  # a sample is sound when it reaches this fraction of t
 DEFAULT_LANGUAGE = "en"
 DEFAULT_TIMEOUT = 30.0  # seconds for one utterance
 SMALL_BATCH = 40  # up to this many texts are said in this process: workers take longer to start
+# The largest cache file read: 16 MiB is 380 s of speech at 22050 Hz, far longer than any cue
+# (a larger clip is still used, just synthesized again each time instead of read back).
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
 INSTALL_HINT = "Install it with `sudo apt-get install espeak-ng` (Debian, Raspberry Pi OS)."
 
 
@@ -151,30 +158,55 @@ class ClipCache:
         return self.directory / f"{hashlib.sha256(key.encode()).hexdigest()}.wav"
 
     def get(self, engine_name: str, voice: Voice, text: str) -> numpy.ndarray | None:
-        """The cached clip, or None when there is none or it is damaged."""
-        try:
-            data = self.path(engine_name, voice, text).read_bytes()
-        except OSError:
-            return None
-        return _decode(data)
+        """The cached clip, or None when there is none or it is damaged. Only an ordinary file
+        of at most MAX_ENTRY_BYTES is read: anything else in its place (a named pipe, a link,
+        a folder, a huge file) is a miss, replaced by the next ``put``."""
+        data = _read_entry(self.path(engine_name, voice, text))
+        return _decode(data) if data is not None else None
 
-    def put(self, engine_name: str, voice: Voice, text: str, samples: numpy.ndarray) -> None:
+    def put(self, engine_name: str, voice: Voice, text: str, samples: numpy.ndarray) -> bool:
+        """Store a clip, replacing in one step whatever was there (see ``get``): an empty
+        folder in its place is removed first; a folder with files in it is left, uncached
+        (then this returns False)."""
         target = self.path(engine_name, voice, text)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    file.write(_encode(samples))
-                os.replace(temporary, target)
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISDIR(target.lstat().st_mode):
+                    try:
+                        target.rmdir()
+                    except OSError:  # not empty: not ours to delete
+                        logging.getLogger(__name__).warning("%s is a folder: the clip is not cached", target)
+                        return False
+            with atomic.replacing(target, 0o600) as file:  # private, as the cache always was
+                file.write(_encode(samples))
+            return True
         except OSError as error:
             raise SpeechError(
                 f"Could not write to the speech cache {self.directory}: {error.strerror or error}. "
                 "Make it writable, or set HOLDCUE_CACHE_DIR to another folder."
             ) from error
+
+
+def _read_entry(path: Path) -> bytes | None:
+    """The bytes of a cache file, or None unless it is an ordinary file of at most
+    MAX_ENTRY_BYTES. O_NOFOLLOW: a symbolic link is not followed (to /dev/zero, say);
+    O_NONBLOCK: opening a named pipe does not wait for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+            return None
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_ENTRY_BYTES + 1)  # a file that grew since fstat is read no further
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) <= MAX_ENTRY_BYTES else None
 
 
 def default_cache_dir() -> Path:
@@ -223,62 +255,127 @@ def synthesize_all(
     if workers == 1 or len(missing) <= SMALL_BATCH:
         made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
     else:
-        made = _in_workers(missing, voice, factory, cache, workers)
-    for text, clip in made:
-        clips[text] = clip
-        if progress:
-            progress(len(clips), len(distinct))
+        made = _in_workers(missing, voice, factory, cache, workers, engine)
+    # closing: when progress raises (Ctrl-C), the workers stop now, not when the traceback is freed
+    with contextlib.closing(made):
+        for text, clip in made:
+            clips[text] = clip
+            if progress:
+                progress(len(clips), len(distinct))
     return {text: clips[text] for text in distinct}
 
 
-def _in_workers(missing, voice, factory, cache, workers) -> Iterator[tuple[str, numpy.ndarray]]:
-    """(text, clip) pairs as worker processes make them; each process has one engine."""
+def _in_workers(missing, voice, factory, cache, workers, engine) -> Generator[tuple[str, numpy.ndarray], None, None]:
+    """(text, clip) pairs as worker processes make them; each process has one engine.
+
+    The workers never outlive this process: the kernel kills them when it ends, however it
+    ends (``_start_worker``), and when anything stops the work early (an error, Ctrl-C, or
+    the generator being closed) they are terminated at once instead of finishing their texts.
+    """
     import multiprocessing
-    import signal
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     # spawn: a forked child would inherit a parent's espeak-ng without its threads.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache))
-    # Ctrl-C is for this process to handle: the workers, started by the first submits, inherit
-    # a signal mask that blocks SIGINT, so they neither stop half-way nor print tracebacks.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache, os.getpid()))
+    finished = False
     try:
-        futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    try:
+        # Ctrl-C is for this process to handle: the workers, started by the first submits, inherit
+        # a signal mask that blocks SIGINT, so they neither stop half-way nor print tracebacks.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            text = futures[future]
+            yield text, _clip_of(future.result(), text, voice, engine, cache)
+        finished = True
     except BrokenProcessPool as error:
         raise SpeechError("A speech worker process stopped unexpectedly; try again.") from error
     finally:
+        if not finished:  # workers send only tiny results, so stopping them mid-text is safe
+            _terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool) -> None:
+    """SIGTERM to every worker of the pool: shutdown would otherwise wait for the texts they
+    are saying, up to DEFAULT_TIMEOUT each. Python 3.14 has a method for it; before, the
+    pool's processes are only reachable through its private ``_processes``."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):  # already ended, or already closed
+            process.terminate()
 
 
 def _make_clip(engine: Engine, cache: ClipCache, text: str, voice: Voice) -> numpy.ndarray:
     """Synthesize one text, trim it and store it in the cache."""
-    samples = engine.synthesize(text, voice)
+    clip = _trimmed(engine.synthesize(text, voice), text)
+    cache.put(engine.name, voice, text, clip)
+    return clip
+
+
+def _trimmed(samples: numpy.ndarray, text: str) -> numpy.ndarray:
     clip = trim_silence(samples) if samples.ndim == 1 else samples[:0]
     if clip.size == 0:
         raise SpeechError(f"The speech engine produced only silence for {text!r}: give it words to say.")
-    cache.put(engine.name, voice, text, clip)
     return clip
 
 
 _worker: tuple[Engine, ClipCache] | None = None
 
 
-def _start_worker(factory: Callable[[], Engine], cache: ClipCache) -> None:
-    """In a worker process: one engine for all its texts."""
+def _start_worker(factory: Callable[[], Engine], cache: ClipCache, parent: int) -> None:
+    """In a worker process: first make sure it ends with its ``parent``, then one engine for all its texts."""
+    _die_with(parent)
     global _worker
     _worker = (factory(), cache)
 
 
-def _worker_clip(text: str, voice: Voice) -> numpy.ndarray:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent ends, even by SIGKILL, so no worker
+    is left saying texts nobody waits for (holding the parent's output pipe open). SIGKILL
+    because a worker may be inside espeak-ng, where no Python signal handler runs; a cache
+    file it was writing is unnamed until complete, so nothing is left half-written.
+    The parent may have ended before prctl: then it is no longer this process's parent."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            logging.getLogger(__name__).warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_clip(text: str, voice: Voice) -> numpy.ndarray | None:
+    """In a worker: the clip goes to the cache, and only None (a few bytes) goes back to the
+    parent. A result that small is written to the pool's pipe in one atomic write, so a worker
+    terminated at any moment never leaves half a result for the pool to wait on. Only a clip
+    the cache could not keep comes back whole."""
+    if _worker is None:  # only _start_worker's processes are given texts
+        raise SpeechError("A speech worker was given a text before it started.")
     engine, cache = _worker
-    return _make_clip(engine, cache, text, voice)
+    samples = engine.synthesize(text, voice)
+    clip = _trimmed(samples, text)
+    return None if cache.put(engine.name, voice, text, clip) else clip
+
+
+def _clip_of(result: numpy.ndarray | None, text: str, voice: Voice, engine: Engine, cache: ClipCache) -> numpy.ndarray:
+    """A worker's clip: the one it sent, or the one it put in the cache (made here again in
+    the rare case that the entry is gone or damaged by now)."""
+    if result is not None:
+        return result
+    clip = cache.get(engine.name, voice, text)
+    return clip if clip is not None else _make_clip(engine, cache, text, voice)
 
 
 # The cache's file format.
