@@ -59,3 +59,20 @@ class AudioDeviceError(HoldcueError):
 
 class OutputError(HoldcueError):
     """An output file could not be written; nothing partial was left behind."""
+
+
+class ServiceManagerError(HoldcueError):
+    """The user's systemd service manager cannot be used: systemctl is missing, there is no
+    user bus (a container, or run through sudo), or a systemctl call failed."""
+
+
+class UnitConflict(HoldcueError):
+    """A different unit file is where holdcue's would go; it is left alone unless forced."""
+
+
+class ConfigError(HoldcueError):
+    """The config file (config.yaml) is invalid. Carries every problem found."""
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))

@@ -10,5 +10,6 @@ class ExitCode(IntEnum):
     INVALID_ROUTINE = 3  # a routine file has errors, or no routine has that name
     SPEECH_UNAVAILABLE = 4  # espeak-ng missing, unknown voice, synthesis failed
     AUDIO_UNAVAILABLE = 5  # no audio device, or it is busy
-    OUTPUT_FAILED = 6  # an export could not be written (nothing partial is left)
+    OUTPUT_FAILED = 6  # an export or the service unit could not be written (nothing partial is left)
+    SERVICE_UNAVAILABLE = 7  # no user systemd manager (systemctl missing, no user bus) or systemctl failed
     INTERRUPTED = 130  # Ctrl-C
