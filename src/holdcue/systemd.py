@@ -40,6 +40,8 @@ Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 _NO_MANAGER = re.compile(r"failed to connect to bus|not been booted with systemd|XDG_RUNTIME_DIR", re.IGNORECASE)
 # Characters that need no quotes in an ExecStart word; anything else gets double quotes
 _PLAIN = re.compile(r"[A-Za-z0-9/_.:+,=@-]+")
+# What systemd refuses in a program's path ("Executable name contains special characters")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f'\"\\]")
 
 
 def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -48,7 +50,7 @@ def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(list(args), capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
     except FileNotFoundError:
         raise ServiceManagerError(
-            f"{args[0]} is not installed: starting at boot needs systemd (Raspberry Pi OS and Debian have it)"
+            f"{args[0]} is not installed: starting at boot needs systemd (Raspberry Pi OS and Debian have it)."
         ) from None
     except subprocess.TimeoutExpired:
         raise ServiceManagerError(f"{' '.join(args)} did not answer within {TIMEOUT_SECONDS} s") from None
@@ -77,16 +79,17 @@ def holdcue_command() -> list[str]:
     return [os.path.abspath(sys.executable), "-m", "holdcue"]
 
 
-def quote(word: str) -> str:
-    """One word of an ExecStart= line: in double quotes with C escapes when it is not plain;
-    % and $ doubled, since systemd expands specifiers and variables even inside quotes."""
+def quote(word: str, program: bool = False) -> str:
+    """One word of an ExecStart= line: in double quotes with C escapes when it is not plain.
+    systemd expands % specifiers in every word, so % is doubled; it expands $ variables in the
+    arguments only, so $ is doubled there and left as it is in the ``program``'s path."""
     if _PLAIN.fullmatch(word):
         return word
     escaped = []
     for char in word:
         if char in '\\"':
             escaped.append("\\" + char)
-        elif char in "%$":
+        elif char == "%" or (char == "$" and not program):
             escaped.append(char * 2)
         elif ord(char) < 0x20 or ord(char) == 0x7F:
             escaped.append(f"\\x{ord(char):02x}")
@@ -96,8 +99,15 @@ def quote(word: str) -> str:
 
 
 def unit_text(command: Sequence[str]) -> str:
-    """The unit that runs ``command serve`` in the user's session."""
-    exec_start = " ".join(quote(word) for word in [*command, "serve"])
+    """The unit that runs ``command serve`` in the user's session. Raises OutputError when
+    systemd could not run the program at that path."""
+    program, *arguments = command
+    if _UNSAFE.search(program):
+        raise OutputError(
+            f"systemd refuses to run a program whose path holds quotes, backslashes or control characters: "
+            f"{program!r}. Put holdcue in a folder without them (e.g. ~/holdcue) and install again."
+        )
+    exec_start = " ".join([quote(program, program=True)] + [quote(word) for word in [*arguments, "serve"]])
     return f"""\
 # Written by "holdcue service install"; "holdcue service uninstall" removes it.
 [Unit]
@@ -166,7 +176,7 @@ class Manager:
             raise ServiceManagerError(
                 "there is no systemd user manager to talk to "
                 f"({(result.stderr or '').strip().splitlines()[0]}). Run this as the user who will listen, "
-                "in a login session (on the Pi itself or over ssh), not through sudo or su, and not in a container"
+                "in a login session (on the Pi itself or over ssh), not through sudo or su, and not in a container."
             )
         if check and result.returncode != 0:
             said = (result.stderr or result.stdout or "").strip() or f"exit status {result.returncode}"
@@ -205,7 +215,7 @@ def install(
     if old is not None and old != text and not force:
         raise UnitConflict(
             f"{path} exists and differs from the unit holdcue writes; it was left alone. "
-            "Run again with --force to replace it"
+            "Run again with --force to replace it."
         )
     if old != text:
         write_atomically(path, text)
