@@ -246,6 +246,10 @@ def status(command: Sequence[str], *, runner: Runner | None = None, path: Path |
     manager = Manager(runner)
     path = path or unit_path()
     old = _read(path)
+    try:
+        current = old == unit_text(command)
+    except OutputError:
+        current = False  # this holdcue's path is one systemd cannot run: install says so
     user = user_name()
     try:
         manager.reachable()
@@ -253,11 +257,8 @@ def status(command: Sequence[str], *, runner: Runner | None = None, path: Path |
         active = manager.systemctl("is-active", UNIT_NAME, check=False).stdout.strip() or "unknown"
         summary = manager.systemctl("status", "--no-pager", "--lines=0", UNIT_NAME, check=False).stdout.rstrip()
     except ServiceManagerError as error:
-        return Status(
-            path, old is not None, old == unit_text(command), "unknown", "unknown", None, user, "", str(error)
-        )
-    installed, current = old is not None, old == unit_text(command)
-    return Status(path, installed, current, enabled, active, manager.lingering(user), user, summary)
+        return Status(path, old is not None, current, "unknown", "unknown", None, user, "", str(error))
+    return Status(path, old is not None, current, enabled, active, manager.lingering(user), user, summary)
 
 
 def write_atomically(path: Path, text: str) -> None:
