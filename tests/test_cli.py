@@ -30,6 +30,7 @@ def test_every_pipeline_command_exists():
         "resume",
         "today",
         "plan",
+        "service",
     }
 
 

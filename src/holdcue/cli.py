@@ -731,3 +731,104 @@ def plan_command() -> None:
         except errors.HoldcueError:
             about = f"(has errors: run holdcue show {routine_id} to see them)"
         click.echo(f"  {name:<9}  {routine_id:<32}  {about}")
+
+
+# holdcue service: start `holdcue serve` at boot as a systemd user service (systemd.py).
+# Its own errors are turned into messages and exit codes here, so the block stands alone.
+
+
+@cli.group()
+def service() -> None:
+    """Start holdcue at boot: a systemd user service that runs `holdcue serve`.
+
+    \b
+    holdcue service install      write the unit, enable and start it
+    holdcue service status       installed? enabled? running? lingering?
+    holdcue service uninstall    stop, disable and remove it
+    """
+
+
+def _service_failure(error: errors.HoldcueError) -> Failure:
+    if isinstance(error, errors.UnitConflict):
+        return Failure(str(error), ExitCode.OUTPUT_FAILED)
+    return Failure(str(error), ExitCode.SERVICE_UNAVAILABLE)
+
+
+@service.command("install")
+@click.option("--force", is_flag=True, help="Replace a different holdcue.service that is already there.")
+def service_install(force: bool) -> None:
+    """Install and start the user service that runs `holdcue serve` at every start.
+
+    It runs as you, in your session, where the sound server is. With lingering on, it
+    starts at boot without a login and keeps running after you log out.
+    """
+    from holdcue import systemd
+
+    command = systemd.holdcue_command()
+    try:
+        done = systemd.install(command, force=force)
+    except (errors.ServiceManagerError, errors.UnitConflict) as error:
+        raise _service_failure(error) from error
+    if done.replaced:
+        click.echo(f"Replaced {done.path} (--force): the unit that was there differed.")
+    elif done.changed:
+        click.echo(f"Wrote {done.path}.")
+    else:
+        click.echo(f"{done.path} is up to date.")
+    click.echo(f"{systemd.UNIT_NAME} is enabled and started: it runs {' '.join(command)} serve.")
+    click.echo("Its log: journalctl --user -u holdcue -f")
+    _show_lingering(done.lingering, done.user)
+
+
+def _show_lingering(lingering: bool | None, user: str) -> None:
+    from holdcue import systemd
+
+    if lingering:
+        click.echo(f"Lingering is on for {user}: holdcue starts at boot, without a login.")
+    elif lingering is None:
+        click.echo(
+            f"Could not tell whether lingering is on for {user} (loginctl show-user {user}). "
+            f"To start at boot without a login:\n    sudo loginctl enable-linger {user}",
+            err=True,
+        )
+    else:
+        click.echo(systemd.linger_advice(user), err=True)
+
+
+@service.command("uninstall")
+def service_uninstall() -> None:
+    """Stop and disable the user service and remove its unit file."""
+    from holdcue import systemd
+
+    try:
+        removed = systemd.uninstall()
+    except errors.ServiceManagerError as error:
+        raise _service_failure(error) from error
+    if removed:
+        click.echo(f"Stopped and disabled {systemd.UNIT_NAME}; removed {systemd.unit_path()}.")
+    else:
+        click.echo(f"Not installed: there is no {systemd.unit_path()}.")
+
+
+@service.command("status")
+def service_status() -> None:
+    """Whether the user service is installed, enabled and running, and lingering is on."""
+    from holdcue import systemd
+
+    state = systemd.status(systemd.holdcue_command())
+    if not state.installed:
+        unit = f"{state.path} (not installed: run holdcue service install)"
+    elif not state.current:
+        unit = f"{state.path} (differs from what this holdcue writes: holdcue service install --force)"
+    else:
+        unit = f"{state.path}"
+    lingering = {True: "yes", False: "no", None: "unknown"}[state.lingering]
+    for label, value in (("unit file", unit), ("enabled", state.enabled), ("active", state.active)):
+        click.echo(f"{label + ':':<11}{value}")
+    click.echo(f"{'lingering:':<11}{lingering}")
+    if state.problem:
+        raise Failure(state.problem, ExitCode.SERVICE_UNAVAILABLE)
+    if state.summary:
+        click.echo(state.summary)
+    if state.installed and state.lingering is not True:
+        _show_lingering(state.lingering, state.user)

@@ -73,3 +73,16 @@ class OutputError(HoldcueError):
 
 class PlanError(RoutineError):
     """The weekly plan file is invalid (plan.py). Carries every problem found, like RoutineError."""
+
+
+class ServiceManagerError(HoldcueError):
+    """The user's systemd service manager cannot be used: systemctl is missing, there is no
+    user bus (a container, or run through sudo), or a systemctl call failed."""
+
+
+class UnitConflict(HoldcueError):
+    """A different unit file is where holdcue's would go; it is left alone unless forced."""
+
+
+class ConfigError(RoutineError):
+    """The config file (config.yaml) is invalid. Carries every problem found, like RoutineError."""

@@ -1,0 +1,111 @@
+"""The config file, ``config.yaml`` in holdcue's config folder (~/.config/holdcue, or
+$HOLDCUE_CONFIG_DIR): settings of the appliance, read like a routine file (yamlsafe's
+composer, fields.Checker), with every problem reported by file, line and column.
+
+    button:
+      pin: 17        # the GPIO (BCM) number the button is wired to; false: no button
+
+A missing file is the defaults: a button on GPIO17.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from holdcue.errors import ConfigError, Problem
+from holdcue.fields import Checker, optional
+from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, scalar, syntax_hint
+
+FILE_NAME = "config.yaml"
+MAX_FILE_BYTES = 100_000  # a config file is a few lines
+DEFAULT_PIN = 17  # GPIO17 is physical pin 11, beside a ground pin (9)
+# The GPIO numbers on the 40-pin header (BCM numbering); 0 and 1 are the HAT EEPROM's I2C
+FIRST_PIN, LAST_PIN = 2, 27
+
+
+@dataclass(frozen=True)
+class Config:
+    button_pin: int | None = DEFAULT_PIN  # None: no button
+    source: str = ""  # the file it was read from; "" for the defaults
+
+
+def config_path() -> Path:
+    """$HOLDCUE_CONFIG_DIR/config.yaml if set, else the platform's (~/.config/holdcue/config.yaml)."""
+    base = os.environ.get("HOLDCUE_CONFIG_DIR")
+    if not base:
+        import platformdirs
+
+        base = platformdirs.user_config_dir("holdcue")
+    return Path(base) / FILE_NAME
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The config in ``path`` (default: config_path()); the defaults when there is no file.
+    Raises ConfigError with every problem."""
+    path = path or config_path()
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return Config()
+    except OSError as error:
+        raise ConfigError([Problem(str(path), 0, 0, "", f"cannot read the file: {error.strerror}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(str(path), 0, 0, "", "the file is over 100 kB; a config file is a few lines")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(str(path), 0, 0, "", "the file is not UTF-8 text; save it as UTF-8")]) from None
+    return parse(text, str(path))
+
+
+def parse(text: str, source: str) -> Config:
+    checker = Checker(source)
+    root = _compose(checker, text)
+    config = Config(source=source)
+    if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
+        keys = checker.mapping(root, "", ("button",))
+        if "button" in keys:
+            config = Config(_button_pin(checker, keys["button"]), source)
+    problems = [p for p in checker.all_problems() if p.severity == "error"]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _button_pin(checker: Checker, node: yaml.Node) -> int | None:
+    """``button: {pin: N}``, or ``button: false`` for none."""
+    if not isinstance(node, yaml.MappingNode):
+        if scalar(node) is not False:
+            checker.report(
+                node, "button", f"must be like {{pin: {DEFAULT_PIN}}}, or false for none, not {describe(node)}"
+            )
+        return None
+    keys = checker.mapping(node, "button", ("pin",))
+    if "pin" not in keys:
+        checker.missing(node, "button.pin", f"write the GPIO number, e.g. pin: {DEFAULT_PIN}")
+        return None
+    return optional(keys, "pin", "button", checker.integer, FIRST_PIN, LAST_PIN)
+
+
+def _compose(checker: Checker, text: str) -> yaml.Node | None:
+    loader = None
+    try:
+        loader = Loader(text)
+        return loader.get_single_node()
+    except Refused as refused:
+        checker.report(At(refused.mark), "", refused.message)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        what = ", ".join(part for part in (error.context, error.problem) if part)
+        checker.report(At(mark) if mark else None, "", f"YAML syntax error: {what}{syntax_hint(what)}")
+    except yaml.reader.ReaderError as error:
+        checker.report(None, "", f"character U+{error.character:04X} is not allowed; remove it")
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return None
