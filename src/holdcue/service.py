@@ -100,7 +100,8 @@ class Catalog:
             self._durations = {rid: compiler.estimate_seconds(r) for rid, r in self._routines.items()}
             self._signature = signature
             for entry in loaded.broken:
-                log.warning("routine %s has errors and cannot be played: %s", entry.id, entry.problems[0])
+                first = entry.problems[0] if entry.problems else "run holdcue validate"
+                log.warning("routine %s has errors and cannot be played: %s", entry.id, first)
             log.info("library: %d routines", len(self._routines))
 
     def routines(self) -> list[Routine]:
@@ -273,8 +274,11 @@ class Controller:
     # -- what it is doing -----------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        """The status now (not as of the ticker's last look)."""
         with self._lock:
-            return dict(self._status)
+            status = self._publish()
+        self._tell()
+        return status
 
     def wait(self, version: int, timeout: float) -> tuple[int, dict[str, Any]]:
         """The status once its version differs from ``version`` (or after ``timeout``

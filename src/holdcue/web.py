@@ -183,6 +183,7 @@ class Server(ThreadingHTTPServer):
         today: Today | None = None,
         history: History | None = None,
         heartbeat: float = HEARTBEAT,
+        max_streams: int = MAX_STREAMS,
     ):
         self.controller = controller
         self.require_token = not is_loopback(host) if require_token is None else require_token
@@ -193,7 +194,8 @@ class Server(ThreadingHTTPServer):
         self.history = history
         self.heartbeat = heartbeat
         self.stopping = threading.Event()
-        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
+        self.max_streams = max_streams
+        self.streams = threading.BoundedSemaphore(max_streams)
         self.open_streams = 0
         self.allowed_hosts = {"localhost", "127.0.0.1", "[::1]", host if ":" not in host else f"[{host}]"}
         self.assets = {name: (ASSETS / file).read_bytes() for name, (file, _) in STATIC.items()}
@@ -440,7 +442,7 @@ class Handler(BaseHTTPRequestHandler):
         when it has been quiet for a heartbeat. Ends when the server stops."""
         server = self.server
         if not server.streams.acquire(blocking=False):
-            raise Refused(503, f"too many event streams (at most {MAX_STREAMS})", {"Retry-After": "10"})
+            raise Refused(503, f"too many event streams (at most {server.max_streams})", {"Retry-After": "10"})
         server.open_streams += 1
         self.close_connection = True
         try:
