@@ -32,7 +32,9 @@ def tiny() -> Routine:
 
 
 def other() -> Routine:
-    return Routine(id="other", title="Other", steps=(Step("hold", "Breathe slowly.", 5000, title="Breathe"),), cues=QUICK)
+    return Routine(
+        id="other", title="Other", steps=(Step("hold", "Breathe slowly.", 5000, title="Breathe"),), cues=QUICK
+    )
 
 
 class Rig:

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import secrets
+import select
 import socket
 import string
 import threading
@@ -452,7 +453,7 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"retry: 2000\n\n")  # milliseconds before the browser reconnects
             version, quiet_since = -1, time.monotonic()
-            while not server.stopping.is_set() and not server.controller.closed:
+            while not server.stopping.is_set() and not server.controller.closed and not self._client_gone():
                 latest, status = server.controller.wait(version, timeout=min(1.0, server.heartbeat))
                 if latest != version:
                     version = latest
@@ -467,6 +468,16 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             server.open_streams -= 1
             server.streams.release()
+
+    def _client_gone(self) -> bool:
+        """The page was closed: its end of the connection is shut (noticed within a second,
+        not at the next failed write, which may be a heartbeat away)."""
+        try:
+            if not select.select([self.connection], [], [], 0)[0]:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     # -- answers --------------------------------------------------------------------------
 
