@@ -459,12 +459,13 @@ def _token_file():
 
 
 def _show_pairing(url: str) -> None:
-    """The pairing link and its QR code (half-block characters: 45 columns for a link with a token)."""
+    """The pairing link and its QR code: half-block characters, light modules drawn in the
+    text colour (right for the usual light-on-dark terminal), about 45 columns wide."""
     import io
 
     import segno
 
-    click.echo(f"Open this on your phone (or scan the code): {url}")
+    click.echo(f"Open this link on your phone, or scan the code:\n{url}")
     drawn = io.StringIO()
     segno.make(url, error="m").terminal(out=drawn, compact=True, border=2)
     try:

@@ -52,7 +52,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-STATIC = {"/app.js": ("app.js", "text/javascript"), "/style.css": ("style.css", "text/css")}
+STATIC = {
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+}
 GET_API = {"/api/routines", "/api/status", "/api/events", "/api/history"}
 POST_API = {
     "/api/play",
@@ -282,7 +286,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/":
             return self._send(200, self._render_page().encode(), "text/html; charset=utf-8")
         if path in STATIC:
-            return self._send(200, self.server.assets[path], STATIC[path][1] + "; charset=utf-8")
+            return self._send(200, self.server.assets[path], STATIC[path][1])
         if path == "/api/events":
             return self._events()
         return self._send_json(200, self._get(path))

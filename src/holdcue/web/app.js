@@ -51,7 +51,7 @@ function show(status) {
   const paused = status.state === "paused";
   toggle.dataset.action = paused ? "resume" : "pause";
   toggle.setAttribute("aria-label", paused ? "Resume" : "Pause");
-  toggle.textContent = paused ? "\u25B6" : "\u23F8";
+  toggle.textContent = paused ? "Resume" : "Pause";
   for (const id of ["toggle", "previous", "next-step"]) byId(id).disabled = !active;
   byId("stop").disabled = status.state === "idle";
   const volume = byId("volume");
