@@ -15,7 +15,7 @@ COMMANDS = sorted(cli.commands)
 
 
 def test_every_pipeline_command_exists():
-    assert set(COMMANDS) == {"list", "validate", "show", "prepare", "voices", "export", "play"}
+    assert set(COMMANDS) == {"list", "validate", "show", "prepare", "voices", "export", "play", "serve", "pair"}
 
 
 @pytest.mark.parametrize("name", COMMANDS)

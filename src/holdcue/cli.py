@@ -533,6 +533,8 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     except _Stopped as stopped:
         log.info("stopping (%s)", stopped)
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         controller.close("interrupted")  # silence first
         server.close()
         log.info("stopped")

@@ -202,6 +202,7 @@ class Server(ThreadingHTTPServer):
         self.max_streams = max_streams
         self.streams = threading.BoundedSemaphore(max_streams)
         self.open_streams = 0
+        self.counting = threading.Lock()
         self.allowed_hosts = {"localhost", "127.0.0.1", "[::1]", host if ":" not in host else f"[{host}]"}
         self.assets = {name: (ASSETS / file).read_bytes() for name, (file, _) in STATIC.items()}
         self.page = string.Template((ASSETS / "index.html").read_text(encoding="utf-8"))
@@ -448,7 +449,8 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         if not server.streams.acquire(blocking=False):
             raise Refused(503, f"too many event streams (at most {server.max_streams})", {"Retry-After": "10"})
-        server.open_streams += 1
+        with server.counting:
+            server.open_streams += 1
         self.close_connection = True
         try:
             self.send_response(200)
@@ -470,7 +472,8 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the page was closed
         finally:
-            server.open_streams -= 1
+            with server.counting:
+                server.open_streams -= 1
             server.streams.release()
 
     def _client_gone(self) -> bool:
