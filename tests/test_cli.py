@@ -31,6 +31,8 @@ def test_every_pipeline_command_exists():
         "today",
         "plan",
         "service",
+        "serve",
+        "pair",
     }
 
 

@@ -832,3 +832,120 @@ def service_status() -> None:
         click.echo(state.summary)
     if state.installed and state.lingering is not True:
         _show_lingering(state.lingering, state.user)
+
+
+# -- holdcue serve and holdcue pair: the long-running player and its phone remote ---------
+# (docs/service.md). Kept together here; the core is service.py and web.py.
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGHUP while serving: leave the server loop, then shut down cleanly."""
+
+
+def _token_file():
+    from holdcue import library, web
+
+    return web.TokenFile(library.user_routine_dir().parent / "token")
+
+
+def _show_pairing(url: str) -> None:
+    """The pairing link and its QR code: half-block characters, light modules drawn in the
+    text colour (right for the usual light-on-dark terminal), about 45 columns wide."""
+    import io
+
+    import segno
+
+    click.echo(f"Open this link on your phone, or scan the code:\n{url}")
+    drawn = io.StringIO()
+    segno.make(url, error="m").terminal(out=drawn, compact=True, border=2)
+    try:
+        click.echo(drawn.getvalue(), nl=False)
+    except UnicodeEncodeError:
+        click.echo("(this terminal cannot draw the QR code; type the link instead)")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for phones.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
+@click.option("--volume", type=click.FloatRange(0, 2), default=1.0, show_default=True, help="Master volume at start.")
+@click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
+def serve(host: str, port: int, volume: float, prepare: bool) -> None:
+    """Run the player as a service, controlled from a phone's browser or its HTTP API.
+
+    On 127.0.0.1 (the default) only this machine can reach it. With --host 0.0.0.0
+    phones on the network can, and every request needs the token: open the link it
+    shows (or `holdcue pair` shows) once on each phone. Logs go to stderr.
+
+    \b
+    holdcue serve
+    holdcue serve --host 0.0.0.0 --port 8765
+    """
+    import logging
+    import signal
+
+    from holdcue import play as playback
+    from holdcue import service, session, web
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log = logging.getLogger("holdcue.serve")
+    token = None
+    if not web.is_loopback(host):
+        token = _token_file()
+        token.load()
+    controller = service.Controller(
+        service.Catalog(),
+        sink=playback.SimpleaudioSink(),
+        warm=(lambda routine: session.prepare([routine])) if prepare else None,
+        volume=volume,
+    )
+    try:
+        server = web.Server(controller, host, port, token=token)
+    except OSError as error:
+        raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
+
+    def stop(signum: int, frame) -> None:
+        raise _Stopped(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    try:
+        controller.start()
+        if token is None:
+            click.echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
+        elif sys.stdout.isatty():
+            _show_pairing(web.pairing_url(host, server.port, token.current()))
+        else:  # the journal is no place for the token
+            click.echo(
+                f"holdcue is listening on {web.pairing_url(host, server.port, None)}; run holdcue pair for the link"
+            )
+        sys.stdout.flush()
+        server.serve_forever(poll_interval=0.5)
+    except _Stopped as stopped:
+        log.info("stopping (%s)", stopped)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        controller.close("interrupted")  # silence first
+        server.close()
+        log.info("stopped")
+
+
+@cli.command()
+@click.option("--host", help="The address phones use to reach this machine (default: its address on the network).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="The port serve uses.")
+@click.option("--renew", is_flag=True, help="Make a new token: phones paired before must pair again.")
+def pair(host: str | None, port: int, renew: bool) -> None:
+    """Show the link (and QR code) that pairs a phone with `holdcue serve --host 0.0.0.0`.
+
+    The token it holds is made on first use and kept in the config folder, readable by
+    you only. --renew replaces it at once, also for a service that is running.
+
+    \b
+    holdcue pair
+    holdcue pair --renew
+    """
+    from holdcue import web
+
+    token_file = _token_file()
+    token = token_file.renew() if renew else token_file.load()
+    _show_pairing(web.pairing_url(host or "0.0.0.0", port, token))
