@@ -5,6 +5,7 @@ side words the routine gives (or the language's)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -293,3 +294,16 @@ def test_built_in_routines_in_other_languages_load_cleanly_and_are_spoken_wholly
         assert routine.warnings == ()
         for text in compiler.spoken_texts(routine):
             assert not english_words(text, language) and not re.search(r"[0-9]", text), (routine.id, text)
+
+
+def test_every_routine_in_the_languages_docs_loads_and_is_spoken_in_its_language():
+    docs = (Path(__file__).parents[1] / "docs" / "languages.md").read_text(encoding="utf-8")
+    examples = [block.split("```")[0] for block in docs.split("```yaml\n")[1:]]
+    examples = [block for block in examples if block.startswith("title: ")]
+    assert len(examples) >= 6
+    for text in examples:
+        routine = loader.load(text, "example.yaml")
+        language = phrases.catalogue_language(routine.voice.language)
+        assert routine.warnings == () and language in LANGUAGES
+        for said in compiler.spoken_texts(routine):
+            assert not english_words(said, language) and not re.search(r"[0-9]", said), said
