@@ -12,11 +12,11 @@ import numpy as np
 
 from compiler_helpers import shoulders
 from holdcue import compiler, display, play, tones
+from holdcue.compiler import ENGLISH
 from holdcue.controls import Command
 from holdcue.render import render
 from holdcue.routine import Routine
 from holdcue.timeline import Event, Segment, Session, Timeline
-from holdcue.words import time_left
 
 RATE = 8000  # low, so that half-hour sessions render in milliseconds
 LEAD = play.LEAD_IN
@@ -132,7 +132,7 @@ class FakeSpeak:
 def make_session(routine: Routine, rate: int = RATE, control_phrases: bool = True) -> Session:
     """A session with made-up speech, the control phrases among its clips as session
     building gives them."""
-    texts = compiler.spoken_texts(routine) + (list(play.CONTROL_PHRASES) if control_phrases else [])
+    texts = compiler.spoken_texts(routine) + (list(play.own_words(routine)) if control_phrases else [])
     clips = {text: fake_clip(text, rate) for text in texts}
     sounds = tones.load_tones(rate)
     timeline = compiler.compile(routine, lambda t: len(clips[t]), lambda n: len(sounds[n]), rate)
@@ -195,7 +195,7 @@ def resume_words(session, position: int) -> list[tuple[str, str]]:
     if segment.phase == "hold":
         seconds = (segment.end - position) / tl.rate
         whole = max(1, int(seconds + 0.5)) if seconds < 15 else 5 * int(seconds / 5 + 0.5)
-        words += [("speech", time_left(whole * 1000)), ("tone", "start")]
+        words += [("speech", ENGLISH.time_left(whole * 1000)), ("tone", "start")]
     return words
 
 

@@ -24,6 +24,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,10 +40,21 @@ SHELL = 'holdcue() { exec "$HOLDCUE_PYTHON" -m holdcue "$@"; }\n'
 # The tree under test, whatever folder a command runs in.
 SRC = Path(holdcue.__file__).resolve().parent.parent
 # Lines of the docs' shell blocks that this module does not run, and where they are tested.
+ON_A_PI = "needs a Raspberry Pi's PipeWire and systemd user session: checked on a Pi, not here"
 ELSEWHERE = {
     "scripts/holdcue play shoulders-and-chest": "tests/test_setup.py",
     "scripts/test": "tests/test_setup.py (setup); it runs this very suite",
+    "python -m pytest tests/test_phrases.py tests/test_compiler_languages.py": "part of this very suite",
+    "wpctl status": ON_A_PI,
+    "wpctl set-default ID": ON_A_PI,
+    "pactl info": ON_A_PI,
+    "wpctl set-volume @DEFAULT_AUDIO_SINK@ 0.8": ON_A_PI,
+    "speaker-test -c 2 -t wav -l 1": ON_A_PI,
+    "loginctl show-user $USER -p Linger": ON_A_PI,
+    "journalctl --user -u holdcue -b": ON_A_PI,
 }
+# Requests to a service on the LAN: tests/test_web_api.py makes the same ones to a real server.
+ELSEWHERE_PREFIXES = {"curl ": "tests/test_web_api.py"}
 LACKING_AUDIO = missing()
 
 pytestmark = [
@@ -64,9 +77,9 @@ def shown_commands() -> dict[str, str]:
     found: dict[str, str] = {}
     for path in DOCS:
         for block in blocks(path, ("sh", "shell")):
-            for line in block.splitlines():
+            for line in block.replace("\\\n", " ").splitlines():  # a line ending in \ goes on
                 if line.strip() and not line.lstrip().startswith("#"):
-                    found.setdefault(line.strip(), path.relative_to(ROOT).as_posix())
+                    found.setdefault(" ".join(line.split()), path.relative_to(ROOT).as_posix())
     unique: dict[str, str] = {}
     for line, where in found.items():
         if without_comment(line) not in {without_comment(u) for u in unique}:
@@ -74,8 +87,13 @@ def shown_commands() -> dict[str, str]:
     return unique
 
 
+def covered_elsewhere(line: str) -> bool:
+    command = without_comment(line)
+    return command in ELSEWHERE or command.startswith(tuple(ELSEWHERE_PREFIXES))
+
+
 COMMANDS = shown_commands()
-RUN = {line: where for line, where in COMMANDS.items() if without_comment(line) not in ELSEWHERE}
+RUN = {line: where for line, where in COMMANDS.items() if not covered_elsewhere(line)}
 
 
 def routines_shown() -> list[tuple[str, str]]:
@@ -92,7 +110,7 @@ def test_the_docs_show_commands_and_every_one_is_run_here_or_elsewhere():
     assert len(RUN) >= 15
     for line in COMMANDS:
         first = without_comment(line).split()[0]
-        assert first in ("holdcue", ".venv/bin/python") or without_comment(line) in ELSEWHERE, f"what runs {line!r}?"
+        assert first in ("holdcue", ".venv/bin/python", "pybabel") or covered_elsewhere(line), f"what runs {line!r}?"
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +153,31 @@ def plays(line: str) -> bool:
     return words[1] in ("play", "resume") or (words[1] == "today" and "--show" not in words)
 
 
+def serves(line: str) -> bool:
+    return without_comment(line).split()[:2] == ["holdcue", "serve"]
+
+
 def named_files(line: str) -> list[str]:
     return [word for word in without_comment(line).split() if word.endswith((".yaml", ".yml"))]
 
 
-@pytest.mark.parametrize("line", [line for line in RUN if not plays(line)], ids=without_comment)
+@pytest.mark.parametrize("line", [line for line in RUN if line.startswith("pybabel")], ids=without_comment)
+def test_catalogue_command(line, tmp_path):
+    """docs/languages.md's catalogue commands, in a copy of the package's phrases and catalogues."""
+    package = tmp_path / "src" / "holdcue"
+    package.mkdir(parents=True)
+    shutil.copy(SRC / "holdcue" / "phrases.py", package)
+    shutil.copytree(SRC / "holdcue" / "locale", package / "locale")
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{RUN[line]}: {line!r} failed:\n{done.stderr}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [line for line in RUN if not plays(line) and not serves(line) and not line.startswith("pybabel")],
+    ids=without_comment,
+)
 def test_command(line, workspace):
     for name in named_files(line):
         assert Path(workspace["PWD"], name).exists(), f"{RUN[line]}: {line!r} names {name}, which no example makes"
@@ -158,6 +196,37 @@ def test_command(line, workspace):
         assert json.loads(done.stdout)["events"]
     if words[0] == ".venv/bin/python":
         assert Path(done.stdout.strip()).is_file()
+
+
+@pytest.mark.parametrize("line", [line for line in RUN if serves(line)], ids=without_comment)
+def test_serve_command(line, workspace, tmp_path):
+    """The service starts, answers on its port, and stops cleanly on SIGTERM (as systemd stops it)."""
+    env = {**workspace, "HOLDCUE_CONFIG_DIR": str(tmp_path / "config"), "HOLDCUE_DATA_DIR": str(tmp_path / "data")}
+    process = subprocess.Popen(
+        ["bash", "-c", SHELL + without_comment(line) + " --no-prepare"],
+        cwd=env["PWD"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        said = process.stdout.readline()
+        port = int(re.search(r":(\d+)/", said)[1])
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10)
+            answer = 200
+        except urllib.error.HTTPError as error:
+            answer = error.code
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert said.startswith("holdcue is listening on "), said
+    assert answer == (401 if "--host" in line else 200)  # reachable from the LAN: a token is needed
+    assert code == 0
 
 
 def where_it_starts(line: str) -> str:

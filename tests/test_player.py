@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from holdcue import errors, play
+from holdcue.compiler import ENGLISH
 from holdcue.controls import Command
 from holdcue.render import render
 from holdcue.routine import Cues, Routine, Step
@@ -221,14 +222,14 @@ def test_pause_in_a_hold_says_the_time_left_then_the_start_tone_and_keeps_it(sho
 
 
 def test_the_time_left_is_said_to_the_second_when_short_and_to_five_seconds_otherwise():
-    assert play.time_left_words(35.3) == "Thirty-five seconds left."
-    assert play.time_left_words(37.4) == "Thirty-five seconds left."
-    assert play.time_left_words(37.6) == "Forty seconds left."
-    assert play.time_left_words(12.5) == "Thirteen seconds left."
-    assert play.time_left_words(7.2) == "Seven seconds left."
-    assert play.time_left_words(0.2) == "One second left."
-    assert play.time_left_words(92.0) == "One minute thirty left."
-    assert play.time_left_words(60.0) == "One minute left."
+    assert play.time_left_words(35.3, ENGLISH) == "Thirty-five seconds left."
+    assert play.time_left_words(37.4, ENGLISH) == "Thirty-five seconds left."
+    assert play.time_left_words(37.6, ENGLISH) == "Forty seconds left."
+    assert play.time_left_words(12.5, ENGLISH) == "Thirteen seconds left."
+    assert play.time_left_words(7.2, ENGLISH) == "Seven seconds left."
+    assert play.time_left_words(0.2, ENGLISH) == "One second left."
+    assert play.time_left_words(92.0, ENGLISH) == "One minute thirty left."
+    assert play.time_left_words(60.0, ENGLISH) == "One minute left."
 
 
 def test_without_clips_or_speak_for_the_words_keys_act_in_silence(short):

@@ -453,7 +453,8 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
     """
     from holdcue import play as playback
 
-    session = build_session(load(routine), playback.CONTROL_PHRASES)
+    loaded = load(routine)
+    session = build_session(loaded, playback.own_words(loaded))
     if start_at is not None:
         try:
             playback.start_position(session.timeline, start_at)
@@ -621,7 +622,8 @@ def resume(volume: float) -> None:
             'See "holdcue history".',
             ExitCode.INVALID_ROUTINE,
         )
-    session = build_session(load(record.ref), playback.CONTROL_PHRASES)
+    loaded = load(record.ref)
+    session = build_session(loaded, playback.own_words(loaded))
     start_at = str(record.step) if record.step else None
     if start_at is not None:
         try:
@@ -838,10 +840,6 @@ def service_status() -> None:
 # (docs/service.md). Kept together here; the core is service.py and web.py.
 
 
-class _Stopped(Exception):
-    """SIGTERM or SIGHUP while serving: leave the server loop, then shut down cleanly."""
-
-
 def _token_file():
     from holdcue import library, web
 
@@ -903,11 +901,6 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     except OSError as error:
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
-    def stop(signum: int, frame) -> None:
-        raise _Stopped(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
     try:
         controller.start()
         if token is None:
@@ -920,11 +913,9 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
             )
         sys.stdout.flush()
         server.serve_forever(poll_interval=0.5)
-    except _Stopped as stopped:
-        log.info("stopping (%s)", stopped)
+    except errors.Terminated as stopped:  # SIGTERM or SIGHUP (HoldcueGroup): a service stopping is no failure
+        log.info("stopping (%s)", signal.Signals(stopped.signum).name)
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         controller.close("interrupted")  # silence first
         server.close()
         log.info("stopped")

@@ -16,6 +16,9 @@ What a listener hears, step by step::
 Guarantees (tests/test_compiler*.py): a hold's start and end tones are exactly its
 duration apart; no two sounds overlap; when speech does not fit the gap it was meant for,
 the gap grows, a hold never shrinks; events are sorted; segments tile the session.
+
+holdcue's own words come from phrases.py in the language of the routine's voice; {side}
+says the step's side words, else the routine's, else the language's (Step.side_words).
 """
 
 from __future__ import annotations
@@ -26,19 +29,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from holdcue import phrases
+from holdcue.phrases import Phrases, sentence_start
 from holdcue.routine import Routine, Step
-from holdcue.text import listing
 from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
-from holdcue.words import duration_words, number_words, plural, time_left
 
 GAP_MS = 250  # quiet between two sounds, and after speech before a hold starts
 TAIL_MS = 1500  # quiet after "session complete"
 HALFWAY_MIN_MS = 10_000  # shorter holds get no halfway cue
-BREATHING = (
-    "Breathe in slowly, and let it go.",
-    "Keep breathing, slow and easy.",
-    "Let each breath out soften the muscle.",
-)
+ENGLISH = phrases.for_language("en")
 
 # Priorities of the cues inside a hold that take the nearest free time: a lower number is
 # placed first and wins its time. The countdown and counted movements come before them all.
@@ -71,6 +70,16 @@ def spoken_texts(routine: Routine) -> list[str]:
 def estimate_seconds(routine: Routine) -> float:
     """The session's length with speech lengths estimated from the words and the voice's rate."""
     return _estimate(routine, SAMPLE_RATE, minutes=_estimated_minutes(routine, SAMPLE_RATE)).duration
+
+
+def duration_words(ms: int, words: Phrases = ENGLISH) -> str:
+    """How a time is said: "forty-five seconds", "one minute", "one minute thirty",
+    "two and a half seconds", "half a second" (in English unless ``words`` says otherwise)."""
+    return words.duration(ms)
+
+
+def number_words(n: int, words: Phrases = ENGLISH) -> str:
+    return words.number(n)
 
 
 def _estimate_speech(text: str, words_per_minute: int, rate: int) -> int:
@@ -188,7 +197,8 @@ class _Compiler:
         self.events: list[Event] = []
         self.segments: list[Segment] = []
         self.t = 0  # where the next sound may start
-        self.titles = [step_title(step) for step in routine.steps]
+        self.words = phrases.for_language(routine.voice.language)
+        self.titles = [step_title(step, self.words) for step in routine.steps]
 
     def samples(self, ms: int) -> int:
         return round(ms * self.rate / 1000)
@@ -239,51 +249,52 @@ class _Compiler:
 
     def intro(self) -> None:
         r = self.routine
-        self.speak(f"{r.title}. About {plural(self.minutes, 'minute')}.")
+        self.speak(self.words.intro(r.title, self.minutes))
         if r.tools:
-            self.speak(f"You will need: {listing(r.tools)}.")
+            self.speak(self.words.tools(r.tools))
         for reminder in r.safety:
             self.speak(reminder)
-        self.segment("Introduction", "intro", self.t)
+        self.segment(self.words.introduction_title(), "intro", self.t)
 
     def outro(self) -> None:
-        end = self.say("Session complete. Well done.", self.t)
-        self.segment("Session complete", "outro", end + self.samples(TAIL_MS))
+        end = self.say(self.words.session_complete(), self.t)
+        self.segment(self.words.session_complete_title(), "outro", end + self.samples(TAIL_MS))
 
     def rest_step(self, index: int, step: Step) -> None:
         title = self.titles[index]
-        text = fill(step.text, step, Fill(time=duration_words(step.time_ms), next=self.next_title(index)))
+        values = Fill(time=self.words.duration(step.time_ms), next=self.next_title(index))
+        text = fill(step.text, step, values, self.words)
         start = self.t
-        self.speak(f"Rest, {duration_words(step.time_ms)}. {text}", title)
+        self.speak(f"{self.words.rest(step.time_ms)} {text}", title)
         self.t = max(self.t, start + self.samples(step.time_ms))
         self.segment(title, "rest", self.t, Place(index))
 
     def step(self, index: int, step: Step) -> None:
         title = self.titles[index]
         sides = step.sides or ("",)
-        time = duration_words(step.time_ms)
+        time = self.words.duration(step.time_ms)
         rounds = step.repeat if step.repeat > 1 else 0
         for round_ in range(1, step.repeat + 1):
             for n, side in enumerate(sides):
                 where = Place(index, side, round_ if rounds else 0, rounds)
-                values = Fill(side, time, round_, self.next_title(index))
-                text = _sentence(fill(step.text, step, values))
+                values = Fill(self.side_word(step, side), time, round_, self.next_title(index))
+                text = _sentence(fill(step.text, step, values, self.words))
                 if round_ == 1 and n == 0:
-                    self.speak(f"Next: {text}{self.length_note(step)}{self.prep_note()}", title)
+                    self.speak(f"{self.words.next(text)}{self.length_note(step)}{self.prep_note()}", title)
                     self.segment(title, "announce", self.t, where)
                     prep = self.cues.prep_ms
                 elif n > 0:
                     self.t = self.tone("switch", self.t, title) + self.gap
-                    self.speak(f"Switch to your {side} side. {text}", title)
+                    self.speak(f"{self.words.switch(side)} {text}", title)
                     self.segment(title, "transition", self.t, where)
                     prep = self.cues.switch_ms
                 else:
                     if step.rest_ms:
                         rest_start = self.t
-                        self.speak(f"Rest, {duration_words(step.rest_ms)}.", title)
+                        self.speak(self.words.rest(step.rest_ms), title)
                         self.t = max(self.t, rest_start + self.samples(step.rest_ms))
                         self.segment(title, "rest", self.t, replace(where, round=round_ - 1))
-                    self.speak(f"Round {number_words(round_)} of {number_words(step.repeat)}. {text}", title)
+                    self.speak(f"{self.words.round_of(round_, step.repeat)} {text}", title)
                     self.segment(title, "announce", self.t, where)
                     prep = self.cues.switch_ms
                 self.t += self.samples(prep)
@@ -292,19 +303,24 @@ class _Compiler:
 
     def length_note(self, step: Step) -> str:
         """ " Forty-five seconds, each side, two rounds." (the time only when the text lacks it)"""
-        parts = [] if "{time}" in step.text else [duration_words(step.time_ms)]
+        parts = [] if "{time}" in step.text else [self.words.duration(step.time_ms)]
         if len(step.sides) == 2:
-            parts.append("each side")
+            parts.append(self.words.each_side())
         if step.repeat > 1:
-            parts.append(f"{number_words(step.repeat)} rounds")
-        return (" " + ", ".join(parts).capitalize() + ".") if parts else ""
+            parts.append(self.words.rounds(step.repeat))
+        return (" " + sentence_start(", ".join(parts)) + ".") if parts else ""
 
     def prep_note(self) -> str:
-        return " Get into position." if self.cues.prep_ms >= 2000 else ""
+        return f" {self.words.get_into_position()}" if self.cues.prep_ms >= 2000 else ""
 
     def next_title(self, index: int) -> str:
         following = self.titles[index + 1 :]
-        return following[0] if following else "the end of the session"
+        return following[0] if following else self.words.end_of_session()
+
+    def side_word(self, step: Step, side: str) -> str:
+        """What {side} says: the step's side words, the routine's, or the language's."""
+        own = dict(step.side_words or self.routine.side_words)
+        return own.get(side) or self.words.side_word(side)
 
     def hold(self, step: Step, title: str, where: Place, values: Fill) -> None:
         """The hold itself: exact start and end tones; the counted movements or the
@@ -331,7 +347,7 @@ class _Compiler:
         would run into the next, the count is ticks on the beats instead."""
         beats = [start + (end - start) * k // step.count for k in range(step.count)]
         after = self.tone_length("start") + self.gap
-        numbers = [(beat + after, "speech", number_words(k + 1).capitalize()) for k, beat in enumerate(beats)]
+        numbers = [(beat + after, "speech", self.words.count(k + 1)) for k, beat in enumerate(beats)]
         if self.fits(numbers, end):
             return numbers
         tick = self.tone_length("tick")
@@ -348,7 +364,7 @@ class _Compiler:
         cues = self.cues
         seconds = [k for k in range(cues.countdown, 0, -1) if end - k * self.rate > start + self.rate]
         if cues.countdown_style == "spoken":
-            numbers = [(end - k * self.rate, "speech", number_words(k).capitalize()) for k in seconds]
+            numbers = [(end - k * self.rate, "speech", self.words.count(k)) for k in seconds]
             if self.fits(numbers, end):
                 return numbers
         return [(end - k * self.rate, "tone", "tick") for k in seconds]
@@ -372,11 +388,12 @@ class _Compiler:
             offset = (
                 self.samples(say.at_ms) if say.at_ms is not None else round(length * (say.at_fraction or 0))
             )  # the loader gives one of the two
-            out.append((SAY, start + offset, "speech", fill(say.text, step, values)))
+            out.append((SAY, start + offset, "speech", fill(say.text, step, values, self.words)))
         breathe = cues.breathe_every_ms
         if breathe:
+            breathing = self.words.breathing()
             for k, offset in enumerate(range(breathe, step.time_ms - 5000, breathe)):
-                out.append((BREATHE, start + self.samples(offset), "speech", BREATHING[k % len(BREATHING)]))
+                out.append((BREATHE, start + self.samples(offset), "speech", breathing[k % len(breathing)]))
         if step.count:  # the count itself paces a counted step
             return out
         if cues.halfway and step.time_ms >= HALFWAY_MIN_MS:
@@ -384,29 +401,33 @@ class _Compiler:
         every = cues.time_left_every_ms
         if every and step.time_ms > 2 * every:
             for left in range(every, step.time_ms - every + 1, every):
-                out.append((TIME_LEFT, end - self.samples(left), "speech", time_left(left)))
+                out.append((TIME_LEFT, end - self.samples(left), "speech", self.words.time_left(left)))
         return out
 
 
-def fill(text: str, step: Step, values: Fill) -> str:
+def fill(text: str, step: Step, values: Fill, words: Phrases = ENGLISH) -> str:
     """The text with its placeholders filled in; ``{{`` and ``}}`` are literal braces."""
     return text.format(
         side=values.side,
         time=values.time,
-        round=number_words(values.round) if "{round}" in text else "",
-        rounds=number_words(step.repeat) if "{rounds}" in text else "",
+        round=words.number(values.round) if "{round}" in text else "",
+        rounds=words.number(step.repeat) if "{rounds}" in text else "",
         next=values.next,
     )
 
 
-def step_title(step: Step) -> str:
-    """A short title for displays and chapters: the step's own, or its instruction's first words."""
+def step_title(step: Step, words: Phrases = ENGLISH) -> str:
+    """A short title for displays and chapters: the step's own, or its instruction's first
+    words: up to its first sentence's end, or a comma before "and", "then"... (in the
+    routine's language)."""
     if step.title:
         return step.title
     text = re.sub(r"\s*\{[a-z]+\}\s*", " ", step.text.replace("{{", "").replace("}}", ""))
-    text = re.split(r"(?<=[a-z])[.!?;:]|, (?=and|then|while|keeping)", text, maxsplit=1)[0].strip()
-    words = text.split()
-    title = " ".join(words[:8]) + ("…" if len(words) > 8 else "")
+    breaks = "|".join(re.escape(word) for word in words.title_breaks())
+    # a sentence ends after a lowercase letter (Latin-1's too: "Fuß.", "côté."), not after "2." or "A."
+    text = re.split(rf"(?<=[a-zß-öø-ÿ])[.!?;:]|, (?=(?:{breaks})\b)", text, maxsplit=1)[0].strip()
+    kept = text.split()
+    title = " ".join(kept[:8]) + ("…" if len(kept) > 8 else "")
     return title[:1].upper() + title[1:]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import files, safety
+from holdcue import files, phrases, safety
 from holdcue.durations import format_duration, is_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, did_you_mean, given, join, optional
@@ -57,7 +57,9 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 
-_STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target")
+_STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words")
+
+_TOP_KEYS = ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "side_words", "steps")
 
 _SIDES = {"both": SIDES, "left": ("left",), "right": ("right",)}
 
@@ -172,7 +174,7 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
     if not isinstance(root, yaml.MappingNode):
         c.report(root, "", f"a routine file is a mapping of keys like title: and steps:, not {describe(root)}")
         return None
-    top = c.mapping(root, "", ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "steps"))
+    top = c.mapping(root, "", _TOP_KEYS)
     rid = _routine_id(c, top.get("id"), routine_id)
     if "title" not in top:
         c.missing(root, "title", 'add a line like "title: Shoulders and chest"')
@@ -187,6 +189,7 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
         safety=safety,
         voice=_voice(c, top["voice"]) if "voice" in top else Voice(),
         cues=_cues(c, top["cues"]) if "cues" in top else Cues(),
+        side_words=_side_words(c, top["side_words"], "side_words") if "side_words" in top else (),
         source=c.source,
     )
     if "steps" not in top:
@@ -226,6 +229,10 @@ def _voice(c: _FileChecker, node: yaml.Node) -> Voice:
         message = 'is not a voice name; use one like "en", "en-us" or "de" (holdcue voices)'
         c.report(keys["language"], "voice.language", f'"{language}" {message}')
         language = None
+    if language and phrases.catalogue_language(language) is None:
+        known = listing(phrases.languages())
+        message = f'holdcue\'s own words ("Next", the times, the counts) will be English; it has them in {known}'
+        c.warn(keys["language"], "voice.language", f'"{language}": {message} (docs/languages.md)')
     rate = optional(keys, "rate", "voice", c.integer, 80, 400)
     volume = optional(keys, "volume", "voice", c.number, 0.05, 1)
     return Voice(**given(language=language, rate=rate, volume=volume))
@@ -256,6 +263,20 @@ def _reminder(c: _FileChecker, keys: dict[str, yaml.Node], name: str) -> int | N
         c.report(keys[name], f"cues.{name}", f'"{format_duration(every)}" is too often; give {advice}')
         return None
     return every
+
+
+def _side_words(c: _FileChecker, node: yaml.Node, path: str) -> tuple[tuple[str, str], ...]:
+    """(side, words) for both sides: what {side} says, like ``{left: linken, right: rechten}``."""
+    keys = c.mapping(node, path, SIDES)
+    empty = "write what {side} says for this side"
+    words = {side: c.text(value, join(path, side), empty) for side, value in keys.items()}
+    if isinstance(node, yaml.MappingNode):
+        for side in SIDES:
+            if side not in keys:
+                c.missing(node, join(path, side), "give the words for both sides, like {left: linken, right: rechten}")
+    if any(not words.get(side) for side in SIDES):
+        return ()
+    return tuple((side, words[side] or "") for side in SIDES)
 
 
 def _tones(c: _FileChecker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
@@ -374,7 +395,11 @@ def _include(
         c.report(where, path, f'including "{ref}" makes the session over {MAX_STEPS} steps long; {advice}')
         return routine
     group = title or included.title
-    steps.extend(dataclasses.replace(step, group=group) for step in included.steps)
+    # the included routine's side words stay with its steps: they were written for its texts
+    steps.extend(
+        dataclasses.replace(step, group=group, side_words=step.side_words or included.side_words)
+        for step in included.steps
+    )
     return dataclasses.replace(
         routine,
         tools=_merged(routine.tools, included.tools),
@@ -450,12 +475,22 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
         count=count,
         say=_says(c, keys["say"], join(path, "say"), time_ms, bool(sides)) if "say" in keys else (),
         target=optional(keys, "target", path, c.text) or "",
+        side_words=_step_side_words(c, keys, path, sides),
         line=node.start_mark.line + 1,
     )
     if text:
         _placeholders(c, keys[kind], join(path, kind), text, bool(sides))
     safety.check_step(c, node, path, keys, step, tools)
     return step
+
+
+def _step_side_words(c: _FileChecker, keys: dict, path: str, sides: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    if "side_words" not in keys:
+        return ()
+    words = _side_words(c, keys["side_words"], join(path, "side_words"))
+    if not sides:
+        c.warn(keys["side_words"], join(path, "side_words"), 'has no effect in a step without "sides"')
+    return words
 
 
 def _step_time(c: _FileChecker, node: yaml.Node, path: str, keys: dict, count: int) -> int | None:

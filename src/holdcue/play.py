@@ -22,16 +22,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from holdcue import words
+from holdcue import phrases
 from holdcue.controls import Command
 from holdcue.display import Status, for_stream
 from holdcue.errors import AudioDeviceError
+from holdcue.phrases import Phrases
 from holdcue.text import clock
 from holdcue.timeline import Event, Segment, Timeline
 
 if TYPE_CHECKING:
     import numpy
 
+    from holdcue.routine import Routine
     from holdcue.timeline import Session
 
 LEAD_IN = 0.15  # seconds of silence that start every take: 5x what a device was seen to swallow
@@ -50,8 +52,14 @@ CLOCK_SLACK = 0.005  # for a sound card clock this much faster than the system's
 LEAD_UP = ("announce", "transition")  # phases that introduce a hold, before its "prepare"
 
 # Said when a key is pressed; session building can synthesize them with the routine's clips.
-CONTROL_PHRASES = ("Paused.", "Resuming.", "Session ended.")
-PAUSED, RESUMING, ENDED = CONTROL_PHRASES
+
+
+def own_words(routine: Routine) -> tuple[str, ...]:
+    """What the player says by itself (on pause, resume and quit) in the routine's language:
+    the session should have clips for these (session.build's ``also``)."""
+    words = phrases.for_language(routine.voice.language)
+    return words.paused(), words.resuming(), words.session_ended()
+
 
 Speak = Callable[[str], "numpy.ndarray"]  # a clip (mono int16 at the timeline's rate) for any text
 
@@ -190,8 +198,10 @@ class Player:
         volume: float = 1.0,
         speech_volume: float = 1.0,
         speak: Speak | None = None,
+        words: Phrases | None = None,
     ):
         self.timeline = timeline
+        self.words = words or phrases.for_language(phrases.FALLBACK)  # what it says by itself
         self.clips = clips
         self.tones = tones
         self.sink = sink
@@ -298,7 +308,7 @@ class Player:
             self.held = self.position()
             self._stop()
             self.state = "paused"
-            self._say_aside(PAUSED)
+            self._say_aside(self.words.paused())
             for kind, text in self.resume_words(self.held):
                 if kind == "speech":
                     self.sound(text)
@@ -349,7 +359,7 @@ class Player:
         self.held = self.position()
         self._stop()
         self.state = "stopped"
-        self._say_aside(ENDED)
+        self._say_aside(self.words.session_ended())
 
     def wait_for_words(self) -> None:
         """Let the words said outside the session ("Session ended.") play out."""
@@ -404,10 +414,10 @@ class Player:
     def resume_words(self, position: int) -> tuple[Word, ...]:
         """What is said before the session goes on from ``position``: "Resuming.", and in a
         hold the time it has left and the start tone."""
-        words: tuple[Word, ...] = (("speech", RESUMING),)
+        words: tuple[Word, ...] = (("speech", self.words.resuming()),)
         segment = self.timeline.segments[self.segment_at(position)]
         if segment.phase == "hold" and "start" in self.tones:
-            left = time_left_words((segment.end - position) / self.timeline.rate)
+            left = time_left_words((segment.end - position) / self.timeline.rate, self.words)
             words += (("speech", left), ("tone", "start"))
         return words
 
@@ -534,7 +544,7 @@ def quieter(volume: float) -> float:
     return max(min(volume, MIN_VOLUME), volume / 10 ** (VOLUME_STEP_DB / 20))
 
 
-def time_left_words(seconds: float) -> str:
+def time_left_words(seconds: float, words: Phrases) -> str:
     """ "Thirty-five seconds left.": to the second under SHORT_LEFT seconds, to five above."""
     whole = max(1, int(seconds + 0.5)) if seconds < SHORT_LEFT else 5 * int(seconds / 5 + 0.5)
     return words.time_left(whole * 1000)
@@ -588,7 +598,7 @@ def play(
     """Play a session from the start (or from the step ``start_at``) to its end, or until
     the keys say quit. No keys (None): hands-free. No display: the status goes to stdout
     (redrawn on a terminal, plain lines otherwise). ``speak`` makes a clip for words the
-    session has none for (the time left, said on resume; CONTROL_PHRASES the session lacks);
+    session has none for (the time left, said on resume; own_words the session lacks);
     without it they are left out. Raises AudioDeviceError when no sound device can be used;
     Ctrl-C (KeyboardInterrupt) or errors.Terminated (the CLI's SIGTERM and SIGHUP) silence
     it at once on their way out."""
@@ -604,9 +614,10 @@ def play(
         volume=volume,
         speech_volume=session.routine.voice.volume,
         speak=speak,
+        words=phrases.for_language(session.routine.voice.language),
     )
     if keys is not None:
-        for phrase in CONTROL_PHRASES:  # made now, so that a key is answered at once
+        for phrase in own_words(session.routine):  # made now, so that a key is answered at once
             player.sound(phrase)
     display = display or for_stream(sys.stdout, controls=keys is not None)
     try:

@@ -65,6 +65,7 @@ class Step:
     count: int = 0  # counted movements: this many, spoken as they go (0: not counted)
     say: tuple[Say, ...] = ()
     target: str = ""  # body part worked, when given (used for safety warnings)
+    side_words: tuple[tuple[str, str], ...] = ()  # (side, what {side} says) of this step; () : the routine's
     group: str = ""  # title of the included routine this step came from ("" : this routine)
     line: int = 0  # where the step starts in its file
 
@@ -81,4 +82,5 @@ class Routine:
     voice: Voice = field(default_factory=Voice)
     cues: Cues = field(default_factory=Cues)
     source: str = ""  # file path, or "builtin:<id>"
+    side_words: tuple[tuple[str, str], ...] = ()  # (side, what {side} says): ("left", "linken"), ...
     warnings: tuple[Problem, ...] = ()  # each with severity "warning"
