@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from holdcue import fields, loader
+from holdcue import fields, loader, yamlsafe
 from holdcue.durations import format_duration, parse_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.library import load_file
@@ -383,7 +383,7 @@ def test_a_file_over_1_mb_is_refused_before_parsing(tmp_path, monkeypatch):
     def no_parsing(*args):
         raise AssertionError("parsed")
 
-    monkeypatch.setattr(loader, "Loader", no_parsing)
+    monkeypatch.setattr(yamlsafe, "compose", no_parsing)
     with pytest.raises(RoutineError) as error:
         load_file(path)
     assert [str(p) for p in error.value.problems] == [f"{path}: the file is over 1 MB; a routine file is much smaller"]

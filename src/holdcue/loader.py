@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import files, phrases, safety
+from holdcue import files, phrases, safety, yamlsafe
 from holdcue.durations import format_duration, is_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, did_you_mean, given, join, optional
@@ -36,7 +36,7 @@ from holdcue.routine import (
 )
 from holdcue.text import listing
 from holdcue.tones import wav_info
-from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, syntax_hint
+from holdcue.yamlsafe import NULL, At, Refused, describe, syntax_hint
 
 MAX_FILE_BYTES = 1_000_000  # routine files over 1 MB are refused before parsing
 MAX_STEPS = 500  # steps in a session, includes expanded: far more than any routine, few enough to compile at once
@@ -144,10 +144,8 @@ def compose(
     if len(text) > MAX_FILE_BYTES:
         checker.report(None, "", "the file is over 1 MB; a routine file is much smaller")
         return None
-    loader = None
     try:
-        loader = Loader(text)
-        root = loader.get_single_node()
+        root = yamlsafe.compose(text)
     except Refused as refused:
         checker.report(At(refused.mark), "", refused.message)
         return None
@@ -162,9 +160,6 @@ def compose(
         message = f"character U+{error.character:04X} is not allowed in a routine file; remove it"
         checker.problems.append(Problem(checker.source, line, column, "", message))
         return None
-    finally:
-        if loader is not None:
-            loader.dispose()
     if root is None:
         checker.report(None, "", f"the file is empty; {empty}")
     return root
