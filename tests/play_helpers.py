@@ -69,6 +69,19 @@ class FakeSink:
         return handle
 
 
+class InterruptingClock(FakeClock):
+    """Ctrl-C ``at`` seconds into the session, on the fake clock."""
+
+    def __init__(self, at: float):
+        super().__init__()
+        self.at = self.t + at
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.t >= self.at:
+            raise KeyboardInterrupt
+
+
 class ScriptedKeys:
     """Commands at given times (seconds after the session started), on the fake clock."""
 

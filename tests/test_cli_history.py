@@ -17,7 +17,7 @@ from holdcue.cli import cli
 from holdcue.controls import Command
 from holdcue.exitcodes import ExitCode
 from holdcue.journal import Journal
-from play_helpers import FakeClock, FakeSink, ScriptedKeys, make_session
+from play_helpers import FakeClock, FakeSink, InterruptingClock, ScriptedKeys, make_session
 from test_journal import run_without_privileges
 
 ROUTINE = """\
@@ -193,19 +193,6 @@ def make_session_for(routine_file: Path):
     from holdcue import library
 
     return make_session(library.load_routine(str(routine_file)))
-
-
-class InterruptingClock(FakeClock):
-    """Ctrl-C ``at`` seconds into the session, on the fake clock."""
-
-    def __init__(self, at: float):
-        super().__init__()
-        self.at = self.t + at
-
-    def sleep(self, seconds: float) -> None:
-        super().sleep(seconds)
-        if self.t >= self.at:
-            raise KeyboardInterrupt
 
 
 def test_ctrl_c_is_recorded_as_interrupted_and_resumed(data_dir, routine_file, monkeypatch):

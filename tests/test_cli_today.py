@@ -20,11 +20,8 @@ MONDAY, TUESDAY, WEDNESDAY, SATURDAY, SUNDAY = "2025-06-02", "2025-06-03", "2025
 
 
 @pytest.fixture(autouse=True)
-def config(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "config"
-    (folder / "routines").mkdir(parents=True)
-    monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(folder))
-    return folder
+def config(config_dir) -> Path:
+    return config_dir
 
 
 @pytest.fixture

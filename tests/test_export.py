@@ -5,7 +5,6 @@ import errno
 import os
 import re
 import stat
-import subprocess
 import wave
 import zlib
 
@@ -314,22 +313,6 @@ def test_full_disk_in_the_encoder_leaves_nothing(session, tmp_path, monkeypatch,
     with pytest.raises(OutputError):
         export.export(session, target)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == [target.name]
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 256 KiB file system, to run out of space on."""
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a small tmpfs: {mounted.stderr.decode()}")
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.mark.parametrize("fmt", export.FORMATS)

@@ -176,22 +176,6 @@ def test_a_volume_that_is_not_a_finite_level_is_refused(session, tmp_path, name,
 # (d) the transcript's disk is full
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 256 KiB file system, to run out of space on."""
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a small tmpfs: {mounted.stderr.decode()}")
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_a_full_disk_under_the_transcript_names_the_transcript(session, tmp_path, tiny_disk):
     audio, transcript = tmp_path / "s.wav", tiny_disk / "s.vtt"
     audio.write_bytes(OLD)

@@ -20,7 +20,7 @@ from compiler_helpers import shoulders
 from holdcue import journal, play
 from holdcue.controls import Command
 from holdcue.journal import Journal, JournalError, Recorder
-from play_helpers import FakeClock, FakeSink, RecordingDisplay, ScriptedKeys, make_session
+from play_helpers import FakeClock, FakeSink, InterruptingClock, RecordingDisplay, ScriptedKeys, make_session
 
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
@@ -196,19 +196,6 @@ def test_skipped_steps_are_not_counted_as_played(session, path):
     position = result.position / session.timeline.rate
     assert position == pytest.approx(starts[3] + 5 - play.LEAD_IN, abs=play.TICK)
     assert record.played == pytest.approx(starts[2] + 6 - play.LEAD_IN, abs=2 * play.TICK)
-
-
-class InterruptingClock(FakeClock):
-    """Ctrl-C at ``at`` seconds on the fake clock."""
-
-    def __init__(self, at: float):
-        super().__init__()
-        self.at = self.t + at
-
-    def sleep(self, seconds: float) -> None:
-        super().sleep(seconds)
-        if self.t >= self.at:
-            raise KeyboardInterrupt
 
 
 def test_ctrl_c_records_an_interrupted_session(session, path):

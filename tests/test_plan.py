@@ -24,12 +24,8 @@ GUIDANCE = {
 
 
 @pytest.fixture(autouse=True)
-def config(tmp_path, monkeypatch) -> Path:
-    """An empty config folder of one's own: no user plan, no user routines."""
-    folder = tmp_path / "config"
-    (folder / "routines").mkdir(parents=True)
-    monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(folder))
-    return folder
+def config(config_dir) -> Path:
+    return config_dir
 
 
 def week(**days: str | None) -> plan.Plan:
