@@ -4,7 +4,6 @@ the core's own exceptions into messages and the exit codes of exitcodes.py."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -16,14 +15,38 @@ import click
 
 from holdcue import __version__, errors
 from holdcue.exitcodes import ExitCode
-from holdcue.text import clock
+from holdcue.text import clock, json_text, printable
+
+
+def echo(message: object = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo with every control character but newlines and tabs made visible: routine
+    files, file names and the journal are other people's text, and none of it may make the
+    terminal do something (clear the screen, set the clipboard, reorder what is shown).
+    Fields that must stay on their line go through printable() themselves."""
+    try:
+        click.echo(printable(str(message), keep="\n\t"), err=err, nl=nl)
+    except BrokenPipeError:
+        if err:  # nobody reads stderr any more: nothing to tell anyone
+            return
+        raise click.exceptions.Exit(_stdout_gone()) from None
+    except OSError as error:
+        if err:
+            return
+        raise Failure(f"cannot write the output: {error.strerror or error}.", ExitCode.OUTPUT_FAILED) from error
+
+
+def dump_json(value: object) -> None:
+    """JSON on stdout: control characters escaped; all of non-ASCII escaped when stdout
+    cannot encode it (a Latin-1 terminal), so that the JSON stays whole and exact."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower().replace("-", "").replace("_", "")
+    click.echo(json_text(value, ascii_only=encoding not in ("utf8", "utf16", "utf32")))
 
 
 class Failure(click.ClickException):
     """A message for the user and the exit code that goes with it."""
 
     def __init__(self, message: str, code: ExitCode):
-        super().__init__(message)
+        super().__init__(printable(message, keep="\n"))
         self.code = int(code)
 
     # click declares exit_code a class attribute (ClassVar); each Failure carries its own code
@@ -41,9 +64,9 @@ class RoutineProblems(Failure):
 
     def show(self, file=None) -> None:
         for problem in self.problems:
-            click.echo(str(problem), err=True)
+            echo(str(problem), err=True)
         count = sum(p.severity == "error" for p in self.problems)
-        click.echo(f"Error: {count} problem{'s' * (count != 1)}; fix them and try again.", err=True)
+        echo(f"Error: {count} problem{'s' * (count != 1)}; fix them and try again.", err=True)
 
 
 def _translate(error: errors.HoldcueError) -> click.ClickException:
@@ -77,6 +100,8 @@ class HoldcueGroup(click.Group):
         except errors.Terminated as stop:
             _say_on_the_way_out(f"\nStopped ({signal.Signals(stop.signum).name}).")
             raise click.exceptions.Exit(128 + stop.signum) from None
+        except BrokenPipeError:  # stdout's reader went away while something else wrote to it
+            raise click.exceptions.Exit(_stdout_gone()) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as error:
@@ -111,7 +136,7 @@ def _signals_as_exceptions() -> Iterator[None]:
 
 def _say_on_the_way_out(message: str) -> None:
     try:
-        click.echo(message, err=True)
+        echo(message, err=True)
     except OSError:  # the terminal hung up
         pass
 
@@ -143,7 +168,7 @@ def load(ref: str):
 def warned(routine):
     """The routine, its warnings shown on stderr."""
     for warning in routine.warnings:
-        click.echo(str(warning), err=True)
+        echo(str(warning), err=True)
     return routine
 
 
@@ -178,7 +203,7 @@ def build_session(routine, also: tuple[str, ...] = ()):
     ``also``: more texts to have clips for (the player's own words)."""
     from holdcue import session
 
-    update, finish = progress_bar(f"Preparing speech for {routine.id}")
+    update, finish = progress_bar(f"Preparing speech for {printable(routine.id)}")
     try:
         return session.build(routine, also=also, progress=update)
     finally:
@@ -198,22 +223,21 @@ def list_(as_json: bool) -> None:
 
     entries = library.entries()
     if as_json:
-        click.echo(json.dumps([_entry_json(entry) for entry in entries], indent=2, ensure_ascii=False))
+        dump_json([_entry_json(entry) for entry in entries])
         return
     rows = [("id", "title", "time", "from", "tools")]
     for entry in entries:
         origin = "built-in" if entry.builtin else "yours"
         routine = entry.routine
         if routine is None:
-            rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {entry.source}"))
+            rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {printable(entry.source)}"))
         else:
             seconds = compiler.estimate_seconds(routine)
-            rows.append((entry.id, routine.title, clock(seconds), origin, ", ".join(routine.tools)))
+            tools = printable(", ".join(routine.tools))
+            rows.append((printable(entry.id), printable(routine.title), clock(seconds), origin, tools))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
-        click.echo(
-            "  ".join([cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)] + [row[4]]).rstrip()
-        )
+        echo("  ".join([cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)] + [row[4]]).rstrip())
 
 
 def _entry_json(entry) -> dict:
@@ -253,18 +277,17 @@ def validate(files: tuple[str, ...]) -> None:
         except errors.RoutineError as error:
             failed += 1
             for problem in error.problems:
-                click.echo(str(problem), err=True)
+                echo(str(problem), err=True)
             continue
         except errors.RoutineNotFound as error:
             failed += 1
-            click.echo(str(error), err=True)
+            echo(str(error), err=True)
             continue
         for warning in loaded.warnings:
-            click.echo(str(warning), err=True)
+            echo(str(warning), err=True)
         warned = len(loaded.warnings)
-        click.echo(
-            f"{file}: ok, {len(loaded.steps)} steps" + (f", {warned} warning{'s' * (warned != 1)}" if warned else "")
-        )
+        count = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
+        echo(f"{printable(file)}: ok, {len(loaded.steps)} steps{count}")
     if failed:
         raise Failure(f"errors in {failed} of {len(files)} file{'s' * (len(files) != 1)}.", ExitCode.INVALID_ROUTINE)
 
@@ -283,9 +306,9 @@ def show(routine: str, as_json: bool) -> None:
     """
     timeline = build_session(load(routine)).timeline
     if as_json:
-        click.echo(json.dumps(timeline.to_json(), indent=2))
+        dump_json(timeline.to_json())
     else:
-        click.echo(format_table(timeline))
+        echo(format_table(timeline))
 
 
 @cli.command()
@@ -307,7 +330,7 @@ def prepare(routines: tuple[str, ...], all_: bool) -> None:
         everything = session.load_all()
         broken, loaded = everything.broken, list(everything.routines)
         for problem in everything.problems:
-            click.echo(str(problem), err=True)
+            echo(str(problem), err=True)
     else:
         loaded = [load(ref) for ref in routines]
     update, finish = progress_bar("Preparing speech")
@@ -315,7 +338,7 @@ def prepare(routines: tuple[str, ...], all_: bool) -> None:
         needed, made = session.prepare(loaded, progress=update)
     finally:
         finish()
-    click.echo(
+    echo(
         f"{len(loaded)} routine{'s' * (len(loaded) != 1)} ready: {needed} spoken cues, "
         f"{made} synthesized now, {needed - made} already in the cache."
     )
@@ -343,18 +366,19 @@ def voices(language: str | None) -> None:
             f'no voice for the language "{language}"; run "holdcue voices" to see them all.',
             ExitCode.SPEECH_UNAVAILABLE,
         )
-    rows = [("id", "languages", "name")] + [(v.id, ", ".join(v.languages), v.name) for v in found]
+    rows = [("id", "languages", "name")]
+    rows += [(printable(v.id), printable(", ".join(v.languages)), printable(v.name)) for v in found]
     widths = [max(len(row[column]) for row in rows) for column in range(2)]
     for voice_id, languages, name in rows:
-        click.echo(f"{voice_id:<{widths[0]}}  {languages:<{widths[1]}}  {name}")
+        echo(f"{voice_id:<{widths[0]}}  {languages:<{widths[1]}}  {name}")
     if language:
         try:
-            click.echo(
+            echo(
                 f'A routine with "language: {language}" speaks with {speech.find_voice(language, found).id}.', err=True
             )
         except errors.SpeechError:
             pass  # a prefix of languages ("en-gb-x"), not one itself
-    click.echo('Set a routine\'s voice language to an id or a language above, e.g. "language: en-us".', err=True)
+    echo('Set a routine\'s voice language to an id or a language above, e.g. "language: en-us".', err=True)
 
 
 @cli.command()
@@ -400,7 +424,7 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
     else:
         routines = [load(ref) for ref in routines]
     targets = [output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output for routine in routines]
-    clashes = sorted({target.name for target in targets if targets.count(target) > 1})
+    clashes = sorted({printable(target.name) for target in targets if targets.count(target) > 1})
     if clashes:
         raise click.UsageError(
             f"two routines would both be written to {', '.join(clashes)}: export them one at a time."
@@ -412,14 +436,14 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
     for routine, target in zip(routines, targets, strict=True):
         ready = build_session(routine)
-        update, finish = progress_bar(f"Exporting {target.name}")
+        update, finish = progress_bar(f"Exporting {printable(target.name)}")
         try:
             written = exporter.export(ready, target, format=fmt, volume=volume, transcript=transcript, progress=update)
         finally:
             finish()
-        click.echo(
-            f"{written}  {clock(ready.timeline.duration, millis=True)}"
-            + (f"  (transcript: {transcript})" if transcript else "")
+        echo(
+            f"{printable(str(written))}  {clock(ready.timeline.duration, millis=True)}"
+            + (f"  (transcript: {printable(transcript)})" if transcript else "")
         )
 
 
@@ -459,7 +483,7 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
         try:
             playback.start_position(session.timeline, start_at)
         except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--start-at") from error
+            raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
     play_recorded(session, start_at=start_at, volume=volume)
 
 
@@ -469,9 +493,8 @@ def format_table(timeline) -> str:
     for event in timeline.events:
         segment = timeline.segments[event.segment] if event.segment >= 0 else None
         cue = event.text if event.kind == "speech" else f"[{event.name} tone]"
-        rows.append(
-            (clock(timeline.seconds(event.start), millis=True), event.step, segment.side if segment else "", cue)
-        )
+        at = clock(timeline.seconds(event.start), millis=True)
+        rows.append((at, printable(event.step), segment.side if segment else "", printable(cue)))
     step_width = min(36, max(len(r[1]) for r in rows))
     lines = [f"{t:>8}  {s[:step_width]:<{step_width}}  {side:<5}  {cue}" for t, s, side, cue in rows]
     lines.append(f"total {clock(timeline.duration, millis=True)}")
@@ -479,7 +502,52 @@ def format_table(timeline) -> str:
 
 
 def main() -> None:
-    cli(prog_name="holdcue")
+    """The holdcue command, its standard streams made safe first: a closed one is not left
+    for a file opened later to take its number; text the terminal's encoding cannot show is
+    replaced (a Latin-1 terminal gets "?" for an emoji, not a crash); output that cannot be
+    written is an error, not silently lost."""
+    _occupy_closed_descriptors()
+    if sys.stdout is None:  # `holdcue list >&-`: the output would go nowhere
+        if sys.stderr is not None:
+            sys.stderr.write("holdcue: standard output is closed; nothing could be shown.\n")
+        sys.exit(ExitCode.OUTPUT_FAILED)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):  # not a TextIOWrapper, or closed
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+    try:
+        cli(prog_name="holdcue")
+        status: int | str | None = 0
+    except SystemExit as done:
+        status = done.code
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = _stdout_gone()
+    except OSError as error:
+        _say_on_the_way_out(f"Error: cannot write the output: {error.strerror or error}.")
+        status = status or ExitCode.OUTPUT_FAILED
+    sys.exit(status)
+
+
+def _occupy_closed_descriptors() -> None:
+    """/dev/null on standard descriptors (0, 1, 2) that are closed, so that no file holdcue
+    opens (the journal, an export) gets their number and receives what is meant for them."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:  # a lower one was free after all: keep only the one that was asked for
+                os.dup2(opened, fd)
+                os.close(opened)
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout went away (`holdcue list | head -1`): nothing more is written
+    there, quietly (the flush at exit would fail again), and the exit code says so."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return ExitCode.BROKEN_PIPE
 
 
 # -- the journal: every session played, history and resume -----------------------------------
@@ -501,7 +569,7 @@ def play_recorded(session, *, start_at: str | None, volume: float, resumed_from:
     recorder = journal.Recorder.start(shown, session, clock=clock.now, resumed_from=resumed_from)
     early = recorder.error
     if early is not None:
-        click.echo(f"Not recorded in the journal: {early}", err=True)
+        echo(f"Not recorded in the journal: {early}", err=True)
     try:
         playback.play(session, keys=keys, clock=clock, display=recorder, start_at=start_at, volume=volume, speak=speak)
     except errors.AudioDeviceError as error:
@@ -511,7 +579,7 @@ def play_recorded(session, *, start_at: str | None, volume: float, resumed_from:
         raise errors.AudioDeviceError(f"{error}\n{hint}") from error
     finally:
         if recorder.error is not None and recorder.error is not early:
-            click.echo(f"Not recorded in the journal: {recorder.error}", err=True)
+            echo(f"Not recorded in the journal: {recorder.error}", err=True)
 
 
 def read_journal(read):
@@ -541,26 +609,26 @@ def history(limit: int, as_json: bool) -> None:
     """
     records, week = read_journal(lambda kept: (kept.recent(limit), kept.week()))
     if as_json:
-        click.echo(json.dumps(history_json(records, week), indent=2, ensure_ascii=False))
+        dump_json(history_json(records, week))
         return
     if records:
         rows = [("started", "routine", "ended", "step", "played")]
         for record in records:
             step = f"{record.step}/{record.steps}"
             played = f"{clock_minutes(record.played)} of {clock_minutes(record.planned)}"
-            rows.append((local_time(record.started), record.routine_id, record.outcome, step, played))
+            rows.append((local_time(record.started), printable(record.routine_id), record.outcome, step, played))
         widths = [max(len(row[column]) for row in rows) for column in range(4)]
         for row in rows:
             cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-            click.echo("  ".join([*cells, row[4]]))
+            echo("  ".join([*cells, row[4]]))
     else:
-        click.echo("No sessions recorded yet: every session played is recorded from now on.")
-    click.echo()
+        echo("No sessions recorded yet: every session played is recorded from now on.")
+    echo()
     sessions = f"{week.sessions} session{'s' * (week.sessions != 1)}"
-    click.echo(f"This week (from {week.start:%a %Y-%m-%d}): {week.played / 60:.0f} minutes in {sessions}")
+    echo(f"This week (from {week.start:%a %Y-%m-%d}): {week.played / 60:.0f} minutes in {sessions}")
     for day in week.days:
         count = f"{day.sessions} session{'s' * (day.sessions != 1)}" if day.sessions else "-"
-        click.echo(f"  {day.date:%a %Y-%m-%d}  {count:<11}  {day.played / 60:.0f} min".rstrip())
+        echo(f"  {day.date:%a %Y-%m-%d}  {count:<11}  {day.played / 60:.0f} min".rstrip())
 
 
 def history_json(records, week) -> dict:
@@ -635,7 +703,7 @@ def resume(volume: float) -> None:
                 ExitCode.INVALID_ROUTINE,
             ) from error
     where = f"step {record.step} of {record.steps}" if record.step else "its start"
-    click.echo(f"Resuming {record.title} at {where} ({record.outcome} {local_time(record.updated)}).")
+    echo(f"Resuming {printable(record.title)} at {where} ({record.outcome} {local_time(record.updated)}).")
     play_recorded(session, start_at=start_at, volume=volume, resumed_from=record.id)
 
 
@@ -697,14 +765,14 @@ def today_command(ctx: click.Context, anyway: bool, show_only: bool, on, volume:
     day = choice.day
     if day.rest:
         title, seconds = _planned(day.next.routine) if day.next else ("", 0.0)
-        click.echo(weekly.rest_message(day, title, seconds))
+        echo(weekly.rest_message(day, printable(title), seconds))
     if choice.routine is None:
         return
     if choice.early:
-        click.echo(f"{'Would play' if show_only else 'Playing'} it now ({choice.routine}).")
+        echo(f"{'Would play' if show_only else 'Playing'} it now ({printable(choice.routine)}).")
     else:
         title, seconds = _planned(choice.routine)
-        click.echo(f"Today: {title} ({choice.routine}), {weekly.about(seconds)}.")
+        echo(f"Today: {printable(title)} ({printable(choice.routine)}), {weekly.about(seconds)}.")
     if not show_only:
         ctx.invoke(play, routine=choice.routine, start_at=None, volume=volume)
 
@@ -722,17 +790,18 @@ def plan_command() -> None:
 
     week = weekly.current()
     where = weekly.user_plan_path()
-    click.echo(f"Your plan, {week.source}:" if not week.builtin else f"The built-in plan (yours would be {where}):")
+    yours = f"Your plan, {printable(week.source)}:"
+    echo(yours if not week.builtin else f"The built-in plan (yours would be {printable(str(where))}):")
     for name, routine_id in zip(weekly.WEEKDAYS, week.routines, strict=True):
         if routine_id is None:
-            click.echo(f"  {name:<9}  rest")
+            echo(f"  {name:<9}  rest")
             continue
         try:
             title, seconds = _planned(routine_id)
-            about = f"{clock(seconds):>5}  {title}"
+            about = f"{clock(seconds):>5}  {printable(title)}"
         except errors.HoldcueError:
-            about = f"(has errors: run holdcue show {routine_id} to see them)"
-        click.echo(f"  {name:<9}  {routine_id:<32}  {about}")
+            about = f"(has errors: run holdcue show {printable(routine_id)} to see them)"
+        echo(f"  {name:<9}  {printable(routine_id):<32}  {about}")
 
 
 # holdcue service: start `holdcue serve` at boot as a systemd user service (systemd.py).
@@ -772,13 +841,13 @@ def service_install(force: bool) -> None:
     except (errors.ServiceManagerError, errors.UnitConflict) as error:
         raise _service_failure(error) from error
     if done.replaced:
-        click.echo(f"Replaced {done.path} (--force): the unit that was there differed.")
+        echo(f"Replaced {done.path} (--force): the unit that was there differed.")
     elif done.changed:
-        click.echo(f"Wrote {done.path}.")
+        echo(f"Wrote {done.path}.")
     else:
-        click.echo(f"{done.path} is up to date.")
-    click.echo(f"{systemd.UNIT_NAME} is enabled and started: it runs {' '.join(command)} serve.")
-    click.echo("Its log: journalctl --user -u holdcue -f")
+        echo(f"{done.path} is up to date.")
+    echo(f"{systemd.UNIT_NAME} is enabled and started: it runs {' '.join(command)} serve.")
+    echo("Its log: journalctl --user -u holdcue -f")
     _show_lingering(done.lingering, done.user)
 
 
@@ -786,15 +855,15 @@ def _show_lingering(lingering: bool | None, user: str) -> None:
     from holdcue import systemd
 
     if lingering:
-        click.echo(f"Lingering is on for {user}: holdcue starts at boot, without a login.")
+        echo(f"Lingering is on for {user}: holdcue starts at boot, without a login.")
     elif lingering is None:
-        click.echo(
+        echo(
             f"Could not tell whether lingering is on for {user} (loginctl show-user {user}). "
             f"To start at boot without a login:\n    sudo loginctl enable-linger {user}",
             err=True,
         )
     else:
-        click.echo(systemd.linger_advice(user), err=True)
+        echo(systemd.linger_advice(user), err=True)
 
 
 @service.command("uninstall")
@@ -807,9 +876,9 @@ def service_uninstall() -> None:
     except errors.ServiceManagerError as error:
         raise _service_failure(error) from error
     if removed:
-        click.echo(f"Stopped and disabled {systemd.UNIT_NAME}; removed {systemd.unit_path()}.")
+        echo(f"Stopped and disabled {systemd.UNIT_NAME}; removed {systemd.unit_path()}.")
     else:
-        click.echo(f"Not installed: there is no {systemd.unit_path()}.")
+        echo(f"Not installed: there is no {systemd.unit_path()}.")
 
 
 @service.command("status")
@@ -826,12 +895,12 @@ def service_status() -> None:
         unit = f"{state.path}"
     lingering = {True: "yes", False: "no", None: "unknown"}[state.lingering]
     for label, value in (("unit file", unit), ("enabled", state.enabled), ("active", state.active)):
-        click.echo(f"{label + ':':<11}{value}")
-    click.echo(f"{'lingering:':<11}{lingering}")
+        echo(f"{label + ':':<11}{value}")
+    echo(f"{'lingering:':<11}{lingering}")
     if state.problem:
         raise Failure(state.problem, ExitCode.SERVICE_UNAVAILABLE)
     if state.summary:
-        click.echo(state.summary)
+        echo(state.summary)
     if state.installed and state.lingering is not True:
         _show_lingering(state.lingering, state.user)
 
@@ -853,13 +922,13 @@ def _show_pairing(url: str) -> None:
 
     import segno
 
-    click.echo(f"Open this link on your phone, or scan the code:\n{url}")
+    echo(f"Open this link on your phone, or scan the code:\n{url}")
     drawn = io.StringIO()
     segno.make(url, error="m").terminal(out=drawn, compact=True, border=2)
     try:
-        click.echo(drawn.getvalue(), nl=False)
+        click.echo(drawn.getvalue(), nl=False)  # holdcue's own link: no text from files
     except UnicodeEncodeError:
-        click.echo("(this terminal cannot draw the QR code; type the link instead)")
+        echo("(this terminal cannot draw the QR code; type the link instead)")
 
 
 @cli.command()
@@ -904,13 +973,11 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     try:
         controller.start()
         if token is None:
-            click.echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
+            echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
         elif sys.stdout.isatty():
             _show_pairing(web.pairing_url(host, server.port, token.current()))
         else:  # the journal is no place for the token
-            click.echo(
-                f"holdcue is listening on {web.pairing_url(host, server.port, None)}; run holdcue pair for the link"
-            )
+            echo(f"holdcue is listening on {web.pairing_url(host, server.port, None)}; run holdcue pair for the link")
         sys.stdout.flush()
         server.serve_forever(poll_interval=0.5)
     except errors.Terminated as stopped:  # SIGTERM or SIGHUP (HoldcueGroup): a service stopping is no failure

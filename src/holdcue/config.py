@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from holdcue import files
 from holdcue.errors import ConfigError, Problem
 from holdcue.fields import Checker, optional
 from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, scalar, syntax_hint
@@ -47,15 +48,19 @@ def load_config(path: Path | None = None) -> Config:
     """The config in ``path`` (default: config_path()); the defaults when there is no file.
     Raises ConfigError with every problem."""
     path = path or config_path()
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
+    try:  # a FIFO or device at its name is refused, not waited on
+        data = files.read_regular(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         return Config()
+    except files.NotARegularFile:
+        message = "is not a regular file (a folder, FIFO or device); make it a config file or remove it"
+        raise ConfigError([Problem(str(path), 0, 0, "", message)]) from None
+    except files.TooLarge:
+        raise ConfigError(
+            [Problem(str(path), 0, 0, "", "the file is over 100 kB; a config file is a few lines")]
+        ) from None
     except OSError as error:
         raise ConfigError([Problem(str(path), 0, 0, "", f"cannot read the file: {error.strerror}")]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError([Problem(str(path), 0, 0, "", "the file is over 100 kB; a config file is a few lines")])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -104,7 +109,10 @@ def _compose(checker: Checker, text: str) -> yaml.Node | None:
         what = ", ".join(part for part in (error.context, error.problem) if part)
         checker.report(At(mark) if mark else None, "", f"YAML syntax error: {what}{syntax_hint(what)}")
     except yaml.reader.ReaderError as error:
-        checker.report(None, "", f"character U+{error.character:04X} is not allowed; remove it")
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
+        message = f"character U+{error.character:04X} is not allowed; remove it"
+        checker.problems.append(Problem(checker.source, line, column, "", message))
     finally:
         if loader is not None:
             loader.dispose()

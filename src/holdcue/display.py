@@ -3,6 +3,7 @@ change when the output is a file or a pipe."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from holdcue.text import clock
+from holdcue.text import clock, printable
 
 KEYS_HELP = "Keys: space pause/resume · n next step · p restart step (at its start: previous) · +/- volume · q quit"
 KEYS_SHORT = (  # the help line at narrower widths, the first that fits
@@ -39,6 +40,12 @@ class Status:
     left: float  # seconds left in this segment: in a hold, the hold's time left
     next: str  # what comes after this part: "right side", "step 3: Calf roll", "the end"
     volume: float = 1.0  # the master volume (1.0 as mixed)
+
+
+def shown(status: Status) -> Status:
+    """The status with its texts from the routine file (the step's title, what is next) safe
+    for a terminal: a control character in them is shown as an escape, never acted on."""
+    return dataclasses.replace(status, title=printable(status.title), next=printable(status.next))
 
 
 def heading(status: Status) -> str:
@@ -143,6 +150,7 @@ class TerminalDisplay:
         self.gone = False  # the terminal went away (hung up): nothing more is written
 
     def show(self, status: Status) -> None:
+        status = shown(status)
         columns = self.columns()
         width = max(10, columns - 1)  # the last column is left free: some terminals wrap there
         block = (short_heading(status, width), detail(status, width))
@@ -183,6 +191,7 @@ class LineDisplay:
         self.last: tuple[int, str] | None = None
 
     def show(self, status: Status) -> None:
+        status = shown(status)
         now = (status.segment, status.state)
         last, self.last = self.last, now
         if now == last:

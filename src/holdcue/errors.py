@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from holdcue.text import printable
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -17,12 +19,14 @@ class Problem:
     severity: str = "error"  # "error" or "warning"
 
     def __str__(self) -> str:
-        where = self.file
+        """file:line:column: field: message, with every control character in them (a key,
+        a file name or a value quoted from the file) shown as a visible escape."""
+        where = printable(self.file)
         if self.line:
             where += f":{self.line}:{self.column}" if self.column else f":{self.line}"
-        field = f" {self.path}:" if self.path else ""
+        field = f" {printable(self.path)}:" if self.path else ""
         label = " warning:" if self.severity == "warning" else ""
-        return f"{where}:{label}{field} {self.message}"
+        return f"{where}:{label}{field} {printable(self.message)}"
 
 
 class Terminated(BaseException):

@@ -125,7 +125,8 @@ def user_plan_path() -> Path:
 def current() -> Plan:
     """The user's plan if they have one, else the built-in plan. Raises PlanError."""
     path = user_plan_path()
-    return load_file(path) if path.is_file() else load_file(BUILTIN_PLAN, BUILTIN_SOURCE)
+    # exists(), not is_file(): a FIFO or folder there is refused with a message, not passed over
+    return load_file(path) if path.exists() else load_file(BUILTIN_PLAN, BUILTIN_SOURCE)
 
 
 def load_file(path: Path, source: str | None = None) -> Plan:

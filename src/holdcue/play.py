@@ -569,7 +569,9 @@ def start_position(timeline: Timeline, step: str) -> int:
             firsts[segment.step] = replace(segment, start=first_heard(timeline, index))
     listing = "; ".join(f"{n + 1} {s.title}" for n, s in sorted(firsts.items()))
     wanted = step.strip()
-    if wanted.isdigit():
+    if not wanted:
+        raise ValueError(f"give a step's number or words of its title: the steps are {listing}")
+    if wanted.isascii() and wanted.isdigit():  # "²" and "٣" are digits to isdigit(), not to int()
         number = int(wanted)
         if number - 1 in firsts:
             return firsts[number - 1].start

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from holdcue import files
 from holdcue.errors import OutputError, ServiceManagerError, UnitConflict
 
 UNIT_NAME = "holdcue.service"
@@ -284,8 +285,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
+    try:  # a FIFO or device there is not waited on, a huge file not read whole (a unit is 1 kB)
+        return files.read_regular(path, 100_000).decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError):

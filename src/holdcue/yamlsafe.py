@@ -10,6 +10,10 @@ from typing import Any
 import yaml
 
 MAX_NESTING = 30  # YAML nesting deeper than any routine needs
+# Values (scalars, lists, mappings; keys count) in one file: 500 steps of 50 each. Pure-Python
+# PyYAML composes about 20,000 a second (a Raspberry Pi: a quarter of that), so a 1 MB file of
+# tiny steps (200,000) would take ten seconds to parse before its steps could be counted.
+MAX_NODES = 25_000
 STR, INT, FLOAT, BOOL, NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 _SCALARS = yaml.constructor.SafeConstructor()
 # What libyaml reads otherwise than PyYAML: a tab after "key:" (PyYAML refuses it), a byte
@@ -25,15 +29,21 @@ class Refused(Exception):
 
 
 class Loader(yaml.SafeLoader):
-    """The safe loader's composer, refusing aliases (no alias bombs) and deep nesting."""
+    """The safe loader's composer, refusing aliases (no alias bombs), deep nesting and
+    more values than any routine has (a 1 MB file of tiny steps is refused early)."""
 
     depth = 0
+    nodes = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             raise Refused(self.peek_event().start_mark, ALIAS_MESSAGE)
         self.depth += 1
+        self.nodes += 1
         try:
+            if self.nodes > MAX_NODES:
+                message = f"holds more than {MAX_NODES} values, far more than a routine needs; split it into routines"
+                raise Refused(self.peek_event().start_mark, message)
             if self.depth > MAX_NESTING:
                 raise Refused(self.peek_event().start_mark, NESTING_MESSAGE)
             return super().compose_node(parent, index)
