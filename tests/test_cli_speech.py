@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -156,3 +157,28 @@ def test_ctrl_c_during_prepare_stops_cleanly(tmp_path):
     }
     written = list(folder.glob("*.wav"))
     assert written and all(cache.get(speech.Pyttsx3Engine.name, *wanted[path]) is not None for path in written)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_shows_only_when_speech_is_synthesized(monkeypatch):
+    from holdcue import cli as cli_module
+
+    all_cached = Terminal()
+    monkeypatch.setattr(sys, "stderr", all_cached)
+    update, finish = cli_module.progress_bar("Preparing speech for neck")
+    update(12, 12)  # synthesize_all's first report: every clip was in the cache
+    finish()
+    assert all_cached.getvalue() == ""
+
+    some_made = Terminal()
+    monkeypatch.setattr(sys, "stderr", some_made)
+    update, finish = cli_module.progress_bar("Preparing speech for neck")
+    update(10, 12)
+    update(12, 12)
+    finish()
+    assert "Preparing speech for neck" in some_made.getvalue()
+    assert "100%" in some_made.getvalue()

@@ -157,6 +157,23 @@ def test_json_form_has_the_documented_fields():
     assert data["segments"][-1]["end"] == data["duration"]
 
 
+def test_json_times_have_three_decimals_and_exact_samples():
+    timeline = compile_(shoulders())
+    data = timeline.to_json()
+    assert data["length"] == timeline.length
+    items = [*data["events"], *data["segments"]]
+    for item in items:
+        for name in ("start", "end"):
+            sample = item[f"{name}_sample"]
+            assert isinstance(sample, int)
+            assert item[name] == round(sample / timeline.rate, 3)
+            assert len(repr(item[name]).split(".")[1]) <= 3
+    assert [e["start_sample"] for e in data["events"]] == [e.start for e in timeline.events]
+    bounds = [(g["start_sample"], g["end_sample"]) for g in data["segments"]]
+    assert all(end == after for (_, end), (after, _) in zip(bounds, bounds[1:], strict=False))
+    assert bounds[-1][1] == data["length"]
+
+
 def hold_of(timeline, n=0):
     return [s for s in timeline.segments if s.phase == "hold"][n]
 

@@ -155,6 +155,8 @@ def progress_bar(label: str):
 
     def update(done: int, total: int) -> None:
         bar = state.get("bar")
+        if bar is None and done >= total:  # all done at the first report (every clip cached): nothing to show
+            return
         if bar is None:
             bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
