@@ -206,7 +206,9 @@ def list_(as_json: bool) -> None:
     for entry in entries:
         origin = "built-in" if entry.builtin else "yours"
         routine = entry.routine
-        if routine is None:
+        if entry.rename:
+            rows.append((entry.id, "(not found by id)", "", origin, f"rename it to {entry.rename}"))
+        elif routine is None:
             rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {entry.source}"))
         else:
             seconds = compiler.estimate_seconds(routine)
