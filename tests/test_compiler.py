@@ -1,9 +1,11 @@
 """The compiler on a known routine: what is said, when, and the timeline's shape."""
 
+import dataclasses
+
 import pytest
 
 from compiler_helpers import RATE, clip_length, shoulders, tone_length
-from holdcue import compiler
+from holdcue import compiler, library, phrases
 from holdcue.routine import Cues, Routine, Say, Step
 
 
@@ -139,6 +141,39 @@ def test_step_titles_are_short_and_free_of_placeholders():
         Step("compress", "Lean into the ball just below your {side} collarbone. Breathe.", 1000)
     ) == ("Lean into the ball just below your collarbone")
     assert compiler.step_title(Step("hold", "x", 1000, title="Chest")) == "Chest"
+
+
+def test_a_long_instruction_is_titled_up_to_a_natural_break():
+    def title(text):
+        return compiler.step_title(Step("hold", text, 1000))
+
+    # never on an article or a preposition: the cut goes back to the last word that ends a phrase
+    assert title("Lie face down with the roller under your thighs and roll slowly to the knee.") == (
+        "Lie face down with the roller…"
+    )
+    # a comma within the first eight words is the break
+    assert title("Kneel on one knee, the ball pressed to your hip and your weight forward.") == "Kneel on one knee…"
+    assert title("Sit tall with the ball under one foot, press down gently and roll it slowly.") == (
+        "Sit tall with the ball under one foot…"
+    )
+    # a whole clause of up to ten words is kept whole
+    whole = "Lie back, let your arms and legs go loose"
+    assert title(f"{whole}, and breathe.") == whole
+
+
+def test_no_title_derived_from_the_library_ends_mid_phrase():
+    weak = {"the", "a", "an", "under", "with", "your", "of", "to", "on", "into", "and", "at", "against", "between"}
+    titles = []
+    for rid in library.builtin_ids():
+        routine = library.load_routine(rid)
+        words = phrases.for_language(routine.voice.language)
+        for step in routine.steps:
+            derived = compiler.step_title(dataclasses.replace(step, title=""), words)
+            titles.append(derived)
+            last = derived.rstrip("…").split()[-1].lower().strip(",")
+            assert last not in weak | words.title_weak_endings(), (rid, derived)
+            assert len(derived.rstrip("…").split()) <= compiler.TITLE_WORDS_WHOLE
+    assert len(titles) > 50 and any(t.endswith("…") for t in titles)
 
 
 def test_estimate_is_near_the_compiled_length():

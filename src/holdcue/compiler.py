@@ -38,6 +38,9 @@ GAP_MS = 250  # quiet between two sounds, and after speech before a hold starts
 TAIL_MS = 1500  # quiet after "session complete"
 HALFWAY_MIN_MS = 10_000  # shorter holds get no halfway cue
 ENGLISH = phrases.for_language("en")
+TITLE_WORDS = 8  # a derived step title cut short keeps at most this many words...
+TITLE_WORDS_MIN = 3  # ...and at least this many
+TITLE_WORDS_WHOLE = 10  # a first clause this short is kept whole: a whole clause reads better than a cut one
 
 # Priorities of the cues inside a hold that take the nearest free time: a lower number is
 # placed first and wins its time. The countdown and counted movements come before them all.
@@ -419,7 +422,8 @@ def fill(text: str, step: Step, values: Fill, words: Phrases = ENGLISH) -> str:
 def step_title(step: Step, words: Phrases = ENGLISH) -> str:
     """A short title for displays and chapters: the step's own, or its instruction's first
     words: up to its first sentence's end, or a comma before "and", "then"... (in the
-    routine's language)."""
+    routine's language); a longer one is cut at a comma, or before its last words when they
+    are "the", "under", "with"... (phrases' title_weak_endings), and ends in "…"."""
     if step.title:
         return step.title
     text = re.sub(r"\s*\{[a-z]+\}\s*", " ", step.text.replace("{{", "").replace("}}", ""))
@@ -427,8 +431,23 @@ def step_title(step: Step, words: Phrases = ENGLISH) -> str:
     # a sentence ends after a lowercase letter (Latin-1's too: "Fuß.", "côté."), not after "2." or "A."
     text = re.split(rf"(?<=[a-zß-öø-ÿ])[.!?;:]|, (?=(?:{breaks})\b)", text, maxsplit=1)[0].strip()
     kept = text.split()
-    title = " ".join(kept[:8]) + ("…" if len(kept) > 8 else "")
+    if len(kept) <= TITLE_WORDS_WHOLE:
+        title = " ".join(kept)
+    else:
+        title = " ".join(kept[: _title_cut(kept, words.title_weak_endings())]).rstrip(",") + "…"
     return title[:1].upper() + title[1:]
+
+
+def _title_cut(kept: list[str], weak: frozenset[str]) -> int:
+    """How many of a long instruction's words its title keeps: up to the last comma within
+    TITLE_WORDS (a clause), else TITLE_WORDS less any article, preposition... at the end."""
+    commas = [n for n in range(TITLE_WORDS_MIN, TITLE_WORDS + 1) if kept[n - 1].endswith(",")]
+    if commas:
+        return commas[-1]
+    n = TITLE_WORDS
+    while n > TITLE_WORDS_MIN and kept[n - 1].lower().strip(",") in weak:
+        n -= 1
+    return n
 
 
 def _sentence(text: str) -> str:
