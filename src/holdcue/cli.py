@@ -442,7 +442,8 @@ def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.option(
     "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
 )
-def play(routine: str, start_at: str | None, volume: float) -> None:
+@click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
+def play(routine: str, start_at: str | None, volume: float, legend: bool) -> None:
     """Play a routine live, hands-free.
 
     Keys (optional; a presenter remote or foot pedal that sends keys works too):
@@ -454,10 +455,15 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
     \b
     holdcue play shoulders-and-chest
     holdcue play my-routine.yaml --start-at 3
+    holdcue play shoulders-and-chest --legend
     """
+    import dataclasses
+
     from holdcue import play as playback
 
     loaded = load(routine)
+    if legend:
+        loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
     session = build_session(loaded, playback.own_words(loaded))
     if start_at is not None:
         try:
@@ -465,6 +471,38 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--start-at") from error
     play_recorded(session, start_at=start_at, volume=volume)
+
+
+@cli.command()
+@click.option("--language", default="en", show_default=True, help="Say the meanings in this voice's language, e.g. de.")
+@click.option("--list", "list_only", is_flag=True, help="Only print each tone's meaning; no sound.")
+@click.option(
+    "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
+)
+def tones(language: str, list_only: bool, volume: float) -> None:
+    """Play each tone right after saying what it means (the tones' legend).
+
+    \b
+    holdcue tones
+    holdcue tones --list
+    holdcue tones --language de --list
+    """
+    from holdcue import compiler, phrases
+    from holdcue import play as playback
+
+    words = phrases.for_language(language)
+    if list_only:
+        for name in compiler.LEGEND_TONES:
+            click.echo(f"{name:<8} {words.legend(name)}")
+        return
+    from holdcue import session
+
+    update, finish = progress_bar("Preparing speech for the tones")
+    try:
+        ready = session.legend(language, progress=update)
+    finally:
+        finish()
+    playback.play(ready, volume=volume)
 
 
 def format_table(timeline) -> str:

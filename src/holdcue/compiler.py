@@ -42,6 +42,10 @@ TITLE_WORDS = 8  # a derived step title cut short keeps at most this many words.
 TITLE_WORDS_MIN = 3  # ...and at least this many
 TITLE_WORDS_WHOLE = 10  # a first clause this short is kept whole: a whole clause reads better than a cut one
 
+LEGEND_TONES = ("start", "halfway", "tick", "end", "switch")  # the order the legend plays them in
+LEGEND_TICKS = 3  # the legend's ticks, one second apart, as in a countdown
+LEGEND_PAUSE_MS = 750  # quiet after each tone of the legend, before the next meaning is said
+
 # Priorities of the cues inside a hold that take the nearest free time: a lower number is
 # placed first and wins its time. The countdown and counted movements come before them all.
 HALFWAY, SAY, TIME_LEFT, BREATHE = range(4)
@@ -58,15 +62,27 @@ def compile(
     return _Compiler(routine, clip_length, tone_length, rate, minutes).run()
 
 
-def spoken_texts(routine: Routine) -> list[str]:
-    """Every distinct text the routine speaks, in order of first use."""
+def legend(
+    routine: Routine, clip_length: Callable[[str], int], tone_length: Callable[[str], int], rate: int = SAMPLE_RATE
+) -> Timeline:
+    """The tones' legend alone (holdcue tones): every tone, each after what it means, in the
+    language of ``routine``'s voice; one segment, titled "The tones"."""
+    compiler = _Compiler(routine, clip_length, tone_length, rate, minutes=0)
+    compiler.legend(LEGEND_TONES)
+    compiler.segment(compiler.words.legend_title(), "intro", compiler.t + compiler.samples(TAIL_MS))
+    return compiler.finish()
+
+
+def spoken_texts(routine: Routine, make: Callable[..., Timeline] | None = None) -> list[str]:
+    """Every distinct text the routine speaks, in order of first use; ``make``: the
+    function that makes the timeline (``compile``, or ``legend``)."""
     heard: dict[str, None] = {}
 
     def length(text: str) -> int:
         heard[text] = None
         return _estimate_speech(text, routine.voice.rate, SAMPLE_RATE)
 
-    compile(routine, length, _estimate_tone(SAMPLE_RATE), SAMPLE_RATE)
+    (make or compile)(routine, length, _estimate_tone(SAMPLE_RATE), SAMPLE_RATE)
     return list(heard)
 
 
@@ -104,6 +120,15 @@ def _estimated_minutes(routine: Routine, rate: int) -> int:
     """The "about N minutes" of the intro: estimated, so that no spoken text depends on
     the synthesized clips' lengths (they are synthesized from these texts)."""
     return max(1, round(_estimate(routine, rate, minutes=0).duration / 60))
+
+
+@functools.lru_cache(maxsize=32)
+def _used_tones(routine: Routine, rate: int) -> tuple[str, ...]:
+    """The tones the routine's session plays, in the legend's order: estimated, so that what
+    the intro says does not depend on the synthesized clips' lengths (as _estimated_minutes)."""
+    plain = replace(routine, cues=replace(routine.cues, legend=False))
+    used = {event.name for event in _estimate(plain, rate, minutes=0).events if event.kind == "tone"}
+    return tuple(name for name in LEGEND_TONES if name in used)
 
 
 @dataclass(frozen=True)
@@ -238,6 +263,10 @@ class _Compiler:
             else:
                 self.step(index, step)
         self.outro()
+        return self.finish()
+
+    def finish(self) -> Timeline:
+        """The timeline of the events and segments made so far."""
         events = sorted(self.events, key=lambda e: (e.start, e.end))
         self.starts = [segment.start for segment in self.segments]
         events = [self.locate(e) for e in events]
@@ -257,7 +286,18 @@ class _Compiler:
             self.speak(self.words.tools(r.tools))
         for reminder in r.safety:
             self.speak(reminder)
+        if self.cues.legend:
+            self.legend(_used_tones(r, self.rate))
         self.segment(self.words.introduction_title(), "intro", self.t)
+
+    def legend(self, names: tuple[str, ...]) -> None:
+        """Each tone right after the sentence that says what it means (a gap after its end)."""
+        self.speak(self.words.legend_intro())
+        for name in names:
+            self.speak(self.words.legend(name))
+            beats = LEGEND_TICKS if name == "tick" else 1
+            ends = [self.tone(name, self.t + beat * self.rate) for beat in range(beats)]
+            self.t = ends[-1] + self.samples(LEGEND_PAUSE_MS)
 
     def outro(self) -> None:
         end = self.say(self.words.session_complete(), self.t)
