@@ -39,10 +39,10 @@ def test_listener_hears_intro_announcements_switches_and_outro():
     assert said[2] == "Start gently."
     assert "Next: Lean into the ball just below your left collarbone. One minute, each side. Get into position." in said
     assert "Switch to your right side. Lean into the ball just below your right collarbone." in said
-    assert "Rest, five seconds." in said
+    assert "Now rest for five seconds." in said
     assert "Round two of two. Bring your left arm across your body." in said
     assert "Next: Press into the knot, two minutes. Get into position." in said  # {time} said once
-    assert "Rest, ten seconds. Relax and breathe. Next: Lie still." in said
+    assert "Now rest for ten seconds. Relax and breathe. Next: Lie still." in said
     assert said[-1] == "Session complete. Well done."
     assert ["One", "Two", "Three"] == said[4:7]  # the counted shoulder rolls
 

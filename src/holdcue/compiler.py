@@ -11,7 +11,7 @@ What a listener hears, step by step::
     hold       start tone ... halfway tone, time-left callouts, breathing reminders,
                the routine's own cues ... countdown ticks ... (end tone at the hold's end)
     transition switch tone, "Switch to your right side. <instruction>."   (then prepare, hold)
-    rest       "Rest, five seconds. Round two of three is next."          (between rounds)
+    rest       "Now rest for five seconds. Round two of three is next."   (between rounds)
 
 Guarantees (tests/test_compiler*.py): a hold's start and end tones are exactly its
 duration apart; no two sounds overlap; when speech does not fit the gap it was meant for,

@@ -171,8 +171,9 @@ class Phrases:
         return self._("Round {round} of {rounds}.").format(round=self.number(round_), rounds=self.number(rounds))
 
     def rest(self, ms: int) -> str:
-        # TRANSLATORS: a timed rest begins: "Rest, five seconds."
-        return self._("Rest, {time}.").format(time=self.duration(ms))
+        # TRANSLATORS: a timed rest begins: "Now rest for five seconds." (English says more than
+        # "Rest, five seconds": heard alone, "Rest" was taken for "Left").
+        return self._("Now rest for {time}.").format(time=self.duration(ms))
 
     def time_left(self, ms: int) -> str:
         # TRANSLATORS: a callout in a long hold: "Thirty seconds left." ({time} is lowercase).
