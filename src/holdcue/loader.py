@@ -36,7 +36,7 @@ from holdcue.routine import (
 )
 from holdcue.text import listing
 from holdcue.tones import wav_info
-from holdcue.yamlsafe import NULL, STR, At, Loader, Refused, describe, syntax_hint
+from holdcue.yamlsafe import NULL, STR, At, Loader, Refused, describe, syntax_message
 
 MAX_FILE_BYTES = 1_000_000  # routine files over 1 MB are refused before parsing
 MAX_STEPS = 500  # steps in a session, includes expanded: far more than any routine, few enough to compile at once
@@ -58,6 +58,8 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 
 _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words")
+
+_KIND_KEYS = tuple(kind for kind in STEP_KINDS if kind != "rest")  # "rest:" is also a key of a step: its rest
 
 _TOP_KEYS = ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "side_words", "pronounce", "steps")
 
@@ -158,7 +160,9 @@ def compose(
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         what = ", ".join(part for part in (error.context, error.problem) if part)
-        checker.report(At(mark) if mark else None, "", f"YAML syntax error: {what}{syntax_hint(what)}")
+        lines = text.splitlines()
+        before = lines[mark.line][: mark.column] if mark and mark.line < len(lines) else ""
+        checker.report(At(mark) if mark else None, "", syntax_message(what, before))
         return None
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
@@ -458,9 +462,9 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
         example = '"- hold: Press and hold." with "time: 30s"'
         c.report(node, path, f"a step is a mapping like {example}, not {describe(node)}")
         return None
-    keys = c.mapping(node, path, _STEP_KEYS)
+    keys = c.mapping(node, path, _STEP_KEYS, starts=_KIND_KEYS, item="step")
     kinds = [kind for kind in STEP_KINDS if kind in keys and kind != "rest"] or [k for k in ("rest",) if k in keys]
-    if len(kinds) > 1:
+    if len(kinds) > 1 and path not in c.merged:
         c.report(node, path, f"has {listing(kinds)}, but a step has exactly one kind; split it into steps")
     if not kinds and not any(join(path, kind) in c.misspelled for kind in STEP_KINDS):
         kinds_list = ", ".join(STEP_KINDS)
@@ -594,7 +598,11 @@ def _at(c: _FileChecker, node: yaml.Node, path: str, time_ms: int | None) -> tup
             c.report(node, path, f'"{value}" is not a point in the hold; use a percentage between 0% and 100%')
             return None
         return None, float(percent[1]) / 100
-    if not is_duration(value) and not _NUMBER.fullmatch(value):
+    if _NUMBER.fullmatch(value):
+        share = f' or "{value}%" ({value} percent of the hold)' if 0 < float(value) < 100 else ""
+        c.report(node, path, f'"{value}" has no unit; write "{value}s" ({value} seconds into the hold){share}')
+        return None
+    if not is_duration(value):
         c.report(node, path, f'"{value}" is not a point in the hold; use {_AT_CHOICES}')
         return None
     at_ms = c.duration(node, path)
