@@ -196,7 +196,7 @@ def list_(as_json: bool) -> None:
     holdcue list
     holdcue list --json
     """
-    from holdcue import compiler, library
+    from holdcue import library
 
     entries = library.entries()
     if as_json:
@@ -211,8 +211,9 @@ def list_(as_json: bool) -> None:
         elif routine is None:
             rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {entry.source}"))
         else:
-            seconds = compiler.estimate_seconds(routine)
-            rows.append((entry.id, routine.title, clock(seconds), origin, ", ".join(routine.tools)))
+            seconds, exact = _length(routine)
+            shown = clock(seconds) if exact else f"~{clock(seconds)}"  # ~: estimated, the speech is not prepared
+            rows.append((entry.id, routine.title, shown, origin, ", ".join(routine.tools)))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
         click.echo(
@@ -220,11 +221,17 @@ def list_(as_json: bool) -> None:
         )
 
 
-def _entry_json(entry) -> dict:
-    from holdcue import compiler
+def _length(routine) -> tuple[float, bool]:
+    """(seconds, exact): exact when all its speech is cached, else estimated from the words."""
+    from holdcue import compiler, session
 
+    exact = session.exact_seconds(routine)
+    return (exact, True) if exact is not None else (compiler.estimate_seconds(routine), False)
+
+
+def _entry_json(entry) -> dict:
     routine = entry.routine
-    seconds = compiler.estimate_seconds(routine) if routine else None
+    seconds, exact = _length(routine) if routine else (None, False)
     return {
         "id": entry.id,
         "title": routine.title if routine else "",
@@ -235,6 +242,7 @@ def _entry_json(entry) -> dict:
         "source": entry.source,
         "steps": len(entry.routine.steps) if entry.routine else None,
         "duration": round(seconds, 1) if seconds is not None else None,
+        "exact": exact,
         "problems": [str(problem) for problem in entry.problems],
     }
 

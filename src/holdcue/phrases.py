@@ -62,6 +62,15 @@ def _phrases(language: str) -> Phrases:
         return Phrases(language, gettext.GNUTranslations(file))
 
 
+@functools.lru_cache(maxsize=1024)
+def _spelled(n: int, language: str) -> str:
+    """num2words' spelling, kept: compiling a routine says the same few numbers hundreds of
+    times (countdowns, durations), and num2words takes some 0.1 ms for each."""
+    from num2words import num2words
+
+    return num2words(n, lang=language)
+
+
 def sentence_start(text: str) -> str:
     """The text with its first letter made a capital (and the rest left as it is: German nouns)."""
     return text[:1].upper() + text[1:]
@@ -88,9 +97,7 @@ class Phrases:
 
     def number(self, n: int) -> str:
         """A number as counted: "one", "eins", "un"."""
-        from num2words import num2words
-
-        return num2words(n, lang=self.language)
+        return _spelled(n, self.language)
 
     def _counted(self, template: str, n: int) -> str:
         """A counted noun's template with its number filled in, in each of its forms."""

@@ -98,6 +98,40 @@ def _ready(
     return Session(routine, timeline, clips, sounds)
 
 
+class _NotCached(Exception):
+    """A clip the session needs is not in the cache: its length is not known."""
+
+
+def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_name: str | None = None) -> float | None:
+    """The session's length as ``build`` will make it, when every clip it speaks is in the
+    cache (lengths read from the cache files' headers, nothing synthesized or decoded);
+    None when one is missing. ``engine_name``: whose clips (default: the default engine's)."""
+    from holdcue import pronounce, speech, tones
+
+    cache = cache if cache is not None else speech.ClipCache()
+    engine = engine_name or speech.Pyttsx3Engine.name
+    words = pronounce.lexicon(routine)
+    try:
+        tone_length = tones.tone_lengths(SAMPLE_RATE, routine.cues.tones)
+    except ValueError:  # a tone file that cannot be used: build will say why
+        return None
+
+    known: dict[str, int] = {}  # the compiler asks for a text's length many times
+
+    def clip_length(text: str) -> int:
+        if text not in known:
+            frames = cache.frames(engine, routine.voice, pronounce.said(text, words))
+            if frames is None:
+                raise _NotCached(text)  # no need to compile further: the length is not exact
+            known[text] = frames
+        return known[text]
+
+    try:
+        return compiler.compile(routine, clip_length, tone_length.__getitem__, SAMPLE_RATE).duration
+    except _NotCached:
+        return None
+
+
 def _said(routine: Routine, texts: Iterable[str]) -> dict[str, str]:
     """What the voice says for each written text: the routine's lexicon applied."""
     from holdcue import pronounce
