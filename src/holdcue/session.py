@@ -83,7 +83,7 @@ def _ready(
     """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
 
-    texts = _said(routine, [*compiler.spoken_texts(routine, make), *also])
+    texts = said_texts(routine, [*compiler.spoken_texts(routine, make), *also])
     made = speech.synthesize_all(
         texts.values(), routine.voice, cache=cache, engine_factory=engine_factory, progress=progress
     )
@@ -132,12 +132,13 @@ def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_na
         return None
 
 
-def _said(routine: Routine, texts: Iterable[str]) -> dict[str, str]:
-    """What the voice says for each written text: the routine's lexicon applied."""
+def said_texts(routine: Routine, texts: Iterable[str] | None = None) -> dict[str, str]:
+    """What the voice says for each written text (default: every text the routine speaks):
+    the routine's lexicon applied (pronounce.py). The speech cache keeps clips by these."""
     from holdcue import pronounce
 
     words = pronounce.lexicon(routine)
-    return {text: pronounce.said(text, words) for text in texts}
+    return {text: pronounce.said(text, words) for text in (compiler.spoken_texts(routine) if texts is None else texts)}
 
 
 def prepare(
@@ -157,7 +158,7 @@ def prepare(
 
     texts: dict[Voice, dict[str, None]] = {}
     for routine in routines:
-        said = _said(routine, compiler.spoken_texts(routine)).values()
+        said = said_texts(routine, compiler.spoken_texts(routine)).values()
         texts.setdefault(routine.voice, {}).update(dict.fromkeys(said))
     total = sum(len(group) for group in texts.values())
     counter = _PrepareCounter(total, progress)
