@@ -197,7 +197,8 @@ def test_command(line, workspace):
             written = written if written.is_absolute() else Path(workspace["PWD"], written)
             assert written.is_file() or any(written.iterdir()), f"{line!r} wrote nothing to {written}"
     if "--json" in words:
-        assert json.loads(done.stdout)["events"]
+        data = json.loads(done.stdout)
+        assert data["events"] if words[1] == "show" else data and all("exact" in item for item in data)
     if words[0] == ".venv/bin/python":
         assert Path(done.stdout.strip()).is_file()
 
