@@ -14,7 +14,7 @@ import soundfile
 from click.testing import CliRunner
 from mutagen.mp3 import MP3
 
-from holdcue import compiler, export, library, session, speech
+from holdcue import export, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
 from speech_support import espeak_test
@@ -47,8 +47,8 @@ def cache_speech(*refs: str) -> None:
     cache = speech.ClipCache()
     for ref in refs:
         routine = library.load_routine(ref)
-        for text in compiler.spoken_texts(routine):
-            cache.put(speech.Pyttsx3Engine.name, routine.voice, text, fake_clip(text))
+        for said in session.said_texts(routine).values():  # the cache keeps clips by what is said
+            cache.put(speech.Pyttsx3Engine.name, routine.voice, said, fake_clip(said))
 
 
 def run(*args: str):

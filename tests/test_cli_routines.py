@@ -124,3 +124,15 @@ def test_list_json(user_dir):
     assert (
         builtin["builtin"] is True and builtin["source"] == "builtin:shoulders-and-chest" and builtin["problems"] == []
     )
+
+
+def test_list_shows_a_routine_file_that_is_not_found_by_its_name(user_dir):
+    (user_dir / "My_Quads.yaml").write_text("title: My quads\nsteps:\n  - hold: Hold.\n    time: 20s\n")
+    result = run("list")
+    assert result.exit_code == ExitCode.OK
+    line = next(line for line in result.stdout.splitlines() if line.startswith("My_Quads "))
+    assert "(not found by id)" in line and line.endswith("yours     rename it to my-quads.yaml")
+    listed = {item["id"]: item for item in json.loads(run("list", "--json").stdout)}
+    assert "rename it to my-quads.yaml" in listed["My_Quads"]["problems"][0]
+    played = run("play", "My_Quads")
+    assert played.exit_code != ExitCode.OK and "rename it to my-quads.yaml" in played.output

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from holdcue import compiler, library, speech
+from holdcue import library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
 from speech_support import espeak_test
@@ -52,10 +52,11 @@ def test_show_json_matches_the_compiled_timeline(routine_file):
     data = json.loads(result.output)
 
     routine = library.load_routine(str(routine_file))
-    clips = speech.synthesize_all(compiler.spoken_texts(routine), routine.voice)  # now all cached
+    said = session.said_texts(routine)
+    clips = speech.synthesize_all(said.values(), routine.voice)  # now all cached
     speech_events = [e for e in data["events"] if e["kind"] == "speech"]
     for event in speech_events:
-        assert event["end"] - event["start"] == pytest.approx(len(clips[event["text"]]) / data["rate"])
+        assert event["end_sample"] - event["start_sample"] == len(clips[said[event["text"]]])
     holds = [s for s in data["segments"] if s["phase"] == "hold"]
     assert [round(h["end"] - h["start"], 6) for h in holds] == [12.0, 12.0]
     assert [h["side"] for h in holds] == ["left", "right"]

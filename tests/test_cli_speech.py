@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from holdcue import compiler, library, speech
+from holdcue import compiler, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
 from speech_support import WITHOUT_ESPEAK, espeak_test
@@ -56,7 +57,7 @@ def test_prepare_all_prepares_the_good_routines_and_reports_the_broken_ones(tmp_
     routines.mkdir(parents=True)
     (routines / "broken.yaml").write_text("title: Broken\nsteps: []\n")
     loaded = [library.load_routine(rid) for rid in library.builtin_ids()]
-    texts = {(routine.voice, text) for routine in loaded for text in compiler.spoken_texts(routine)}
+    texts = {(routine.voice, said) for routine in loaded for said in session.said_texts(routine).values()}
 
     result = run("prepare", "--all")
     assert result.exit_code == ExitCode.INVALID_ROUTINE
@@ -150,9 +151,34 @@ def test_ctrl_c_during_prepare_stops_cleanly(tmp_path):
     cache = speech.ClipCache(folder)
     loaded = [library.load_routine(rid) for rid in library.builtin_ids()]
     wanted = {
-        cache.path(speech.Pyttsx3Engine.name, r.voice, text): (r.voice, text)
+        cache.path(speech.Pyttsx3Engine.name, r.voice, said): (r.voice, said)
         for r in loaded
-        for text in compiler.spoken_texts(r)
+        for said in session.said_texts(r).values()
     }
     written = list(folder.glob("*.wav"))
     assert written and all(cache.get(speech.Pyttsx3Engine.name, *wanted[path]) is not None for path in written)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_shows_only_when_speech_is_synthesized(monkeypatch):
+    from holdcue import cli as cli_module
+
+    all_cached = Terminal()
+    monkeypatch.setattr(sys, "stderr", all_cached)
+    update, finish = cli_module.progress_bar("Preparing speech for neck")
+    update(12, 12)  # synthesize_all's first report: every clip was in the cache
+    finish()
+    assert all_cached.getvalue() == ""
+
+    some_made = Terminal()
+    monkeypatch.setattr(sys, "stderr", some_made)
+    update, finish = cli_module.progress_bar("Preparing speech for neck")
+    update(10, 12)
+    update(12, 12)
+    finish()
+    assert "Preparing speech for neck" in some_made.getvalue()
+    assert "100%" in some_made.getvalue()

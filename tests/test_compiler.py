@@ -1,9 +1,11 @@
 """The compiler on a known routine: what is said, when, and the timeline's shape."""
 
+import dataclasses
+
 import pytest
 
 from compiler_helpers import RATE, clip_length, shoulders, tone_length
-from holdcue import compiler
+from holdcue import compiler, library, phrases
 from holdcue.routine import Cues, Routine, Say, Step
 
 
@@ -37,10 +39,10 @@ def test_listener_hears_intro_announcements_switches_and_outro():
     assert said[2] == "Start gently."
     assert "Next: Lean into the ball just below your left collarbone. One minute, each side. Get into position." in said
     assert "Switch to your right side. Lean into the ball just below your right collarbone." in said
-    assert "Rest, five seconds." in said
+    assert "Now rest for five seconds." in said
     assert "Round two of two. Bring your left arm across your body." in said
     assert "Next: Press into the knot, two minutes. Get into position." in said  # {time} said once
-    assert "Rest, ten seconds. Relax and breathe. Next: Lie still." in said
+    assert "Now rest for ten seconds. Relax and breathe. Next: Lie still." in said
     assert said[-1] == "Session complete. Well done."
     assert ["One", "Two", "Three"] == said[4:7]  # the counted shoulder rolls
 
@@ -141,6 +143,39 @@ def test_step_titles_are_short_and_free_of_placeholders():
     assert compiler.step_title(Step("hold", "x", 1000, title="Chest")) == "Chest"
 
 
+def test_a_long_instruction_is_titled_up_to_a_natural_break():
+    def title(text):
+        return compiler.step_title(Step("hold", text, 1000))
+
+    # never on an article or a preposition: the cut goes back to the last word that ends a phrase
+    assert title("Lie face down with the roller under your thighs and roll slowly to the knee.") == (
+        "Lie face down with the roller…"
+    )
+    # a comma within the first eight words is the break
+    assert title("Kneel on one knee, the ball pressed to your hip and your weight forward.") == "Kneel on one knee…"
+    assert title("Sit tall with the ball under one foot, press down gently and roll it slowly.") == (
+        "Sit tall with the ball under one foot…"
+    )
+    # a whole clause of up to ten words is kept whole
+    whole = "Lie back, let your arms and legs go loose"
+    assert title(f"{whole}, and breathe.") == whole
+
+
+def test_no_title_derived_from_the_library_ends_mid_phrase():
+    weak = {"the", "a", "an", "under", "with", "your", "of", "to", "on", "into", "and", "at", "against", "between"}
+    titles = []
+    for rid in library.builtin_ids():
+        routine = library.load_routine(rid)
+        words = phrases.for_language(routine.voice.language)
+        for step in routine.steps:
+            derived = compiler.step_title(dataclasses.replace(step, title=""), words)
+            titles.append(derived)
+            last = derived.rstrip("…").split()[-1].lower().strip(",")
+            assert last not in weak | words.title_weak_endings(), (rid, derived)
+            assert len(derived.rstrip("…").split()) <= compiler.TITLE_WORDS_WHOLE
+    assert len(titles) > 50 and any(t.endswith("…") for t in titles)
+
+
 def test_estimate_is_near_the_compiled_length():
     routine = shoulders()
     assert compiler.estimate_seconds(routine) == pytest.approx(compile_(routine).duration, rel=0.2)
@@ -155,6 +190,23 @@ def test_json_form_has_the_documented_fields():
     assert set(tone) >= {"start", "end", "kind", "name", "step"}
     assert set(data["segments"][0]) >= {"title", "phase", "side", "round", "start", "end"}
     assert data["segments"][-1]["end"] == data["duration"]
+
+
+def test_json_times_have_three_decimals_and_exact_samples():
+    timeline = compile_(shoulders())
+    data = timeline.to_json()
+    assert data["length"] == timeline.length
+    items = [*data["events"], *data["segments"]]
+    for item in items:
+        for name in ("start", "end"):
+            sample = item[f"{name}_sample"]
+            assert isinstance(sample, int)
+            assert item[name] == round(sample / timeline.rate, 3)
+            assert len(repr(item[name]).split(".")[1]) <= 3
+    assert [e["start_sample"] for e in data["events"]] == [e.start for e in timeline.events]
+    bounds = [(g["start_sample"], g["end_sample"]) for g in data["segments"]]
+    assert all(end == after for (_, end), (after, _) in zip(bounds, bounds[1:], strict=False))
+    assert bounds[-1][1] == data["length"]
 
 
 def hold_of(timeline, n=0):

@@ -134,6 +134,32 @@ def test_mp3_chapters_follow_the_steps_and_sides(exported, session):
             assert chapter.sub_frames["TIT2"].text[0].startswith(segment.title)
 
 
+def id3_frames(path) -> list[tuple[str, bytes]]:
+    """(frame id, body) of an ID3v2.3 tag's frames in the order they are stored in the file."""
+    data = path.read_bytes()
+    assert data[:4] == b"ID3\x03"
+    size = int.from_bytes(data[6:10], "big")
+    end = 10 + ((size >> 24 & 0x7F) << 21 | (size >> 16 & 0x7F) << 14 | (size >> 8 & 0x7F) << 7 | size & 0x7F)
+    frames, at = [], 10
+    while at + 10 <= end and data[at] != 0:
+        length = int.from_bytes(data[at + 4 : at + 8], "big")
+        frames.append((data[at : at + 4].decode(), data[at + 10 : at + 10 + length]))
+        at += 10 + length
+    return frames
+
+
+def test_mp3_chapter_frames_are_stored_in_time_order(exported):
+    frames = id3_frames(exported["mp3"])
+    chapters = [body for frame, body in frames if frame == "CHAP"]
+    tags = ID3(exported["mp3"])
+    (toc,) = tags.getall("CTOC")
+    ids = [body.split(b"\0", 1)[0].decode() for body in chapters]
+    assert ids == list(toc.child_element_ids)  # the table of contents' order is the frames' order
+    starts = [int.from_bytes(body[len(i) + 1 : len(i) + 5], "big") for i, body in zip(ids, chapters, strict=True)]
+    assert len(starts) > 5 and starts == sorted(starts) and len(set(starts)) == len(starts)
+    assert [f for f, _ in frames].index("CTOC") < [f for f, _ in frames].index("CHAP")
+
+
 @pytest.mark.parametrize("fmt, reader", [("flac", FLAC), ("ogg", OggVorbis)])
 def test_flac_and_ogg_carry_vorbis_comments_and_chapters(exported, session, fmt, reader):
     timeline = session.timeline

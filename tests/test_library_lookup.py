@@ -160,3 +160,27 @@ def test_entries_list_every_routine_even_beside_a_broken_one(user_dir):
 def test_entries_without_a_user_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path / "nothing-here"))
     assert [entry.id for entry in library.entries()] == library.builtin_ids()
+
+
+def test_a_file_whose_name_is_not_an_id_is_listed_with_the_name_to_give_it(user_dir):
+    write(user_dir, "mine", "Mine")
+    (user_dir / "My_Quads.yaml").write_text(f"title: My quads\nsteps:\n{STEP}")
+    (user_dir / "hips.yml").write_text(f"title: Hips\nsteps:\n{STEP}")
+    entries = {entry.id: entry for entry in library.entries()}
+    assert list(entries) == sorted(entries)
+    quads = entries["My_Quads"]
+    assert (quads.routine, quads.builtin, quads.rename) == (None, False, "my-quads.yaml")
+    assert quads.source == str(user_dir / "My_Quads.yaml")
+    assert [p.message for p in quads.problems] == [
+        'the file name "My_Quads.yaml" is not an id, so holdcue does not find this routine; '
+        "rename it to my-quads.yaml (lowercase letters, digits and dashes)"
+    ]
+    assert entries["hips"].rename == "hips.yaml" and "does not end in .yaml" in entries["hips"].problems[0].message
+    assert entries["mine"].rename == "" and entries["mine"].routine is not None
+    # asked for by either name, it is not found, and the message says why
+    for ref in ("My_Quads", "my-quads"):
+        with pytest.raises(RoutineNotFound, match='"My_Quads.yaml" is not an id.*rename it to my-quads.yaml'):
+            library.load_routine(ref)
+    (user_dir / "My_Quads.yaml").rename(user_dir / "my-quads.yaml")
+    assert library.load_routine("my-quads").title == "My quads"
+    assert "My_Quads" not in {entry.id for entry in library.entries()}

@@ -410,3 +410,85 @@ def test_every_routine_in_the_format_docs_is_valid(tmp_path, monkeypatch):
     for text in examples:
         loaded = load(text, "example.yaml", base_dir=tmp_path, resolve=library.find_id)
         assert loaded.steps
+
+
+INDENTATION_SLIPS = [
+    (
+        # a step's "- " one column off
+        "title: T\nsteps:\n  - hold: Hold.\n    time: 20s\n   - roll: Roll.\n    time: 20s\n",
+        '5:4: YAML syntax error: a "- " is indented differently from the one before it: start every step '
+        '(every item of a list) with "- " in the same column',
+    ),
+    (
+        # a step's key one column short of the others
+        "title: T\nsteps:\n  - hold: Hold.\n    time: 20s\n  - roll: Roll.\n   time: 20s\n",
+        "6:4: YAML syntax error: this line is indented differently from the keys above it: line up each key of a "
+        'step with the first key after its "- ", and put top-level keys (title:, steps:) at the very start of the line',
+    ),
+    (
+        # a top-level key indented like a step's (the parser says "expected <block end>, but found '?'")
+        "title: T\nsteps:\n  - hold: Hold.\n    time: 20s\n  summary: x\n",
+        "5:3: YAML syntax error: this line is indented differently from the keys above it: line up each key of a "
+        'step with the first key after its "- ", and put top-level keys (title:, steps:) at the very start of the line',
+    ),
+    (
+        # a step's key one column too far: it reads as the text of the line above
+        "title: T\nsteps:\n  - hold: Hold.\n     time: 20s\n",
+        "4:10: YAML syntax error: this line is indented further than the line above it, so it reads as part of "
+        "that line's text: line up the keys of a step with each other",
+    ),
+    (
+        # and a text that holds ": " is still told to be quoted
+        "title: T\nsteps:\n  - hold: Note: press.\n    time: 20s\n",
+        '3:15: YAML syntax error: mapping values are not allowed here; if a text holds ": ", put it in quotes',
+    ),
+]
+
+
+@pytest.mark.parametrize("text, message", INDENTATION_SLIPS)
+def test_indentation_slips_are_explained_in_the_writers_terms(text, message):
+    with pytest.raises(RoutineError) as error:
+        load(text, "r.yaml")
+    assert [str(p).removeprefix("r.yaml:") for p in error.value.problems] == [message]
+    assert "<block" not in message and "'?'" not in message
+
+
+def test_a_missing_dash_is_two_steps_in_one():
+    two_kinds = """
+        title: T
+        steps:
+          - hold: Hold.
+            time: 20s
+            roll: Roll.
+            time: 20s
+    """
+    assert refused(two_kinds) == [
+        '5:5: steps[0].roll: looks like two steps in one: start each step with "- ", as in "- roll: ..."'
+    ]
+    same_kind = two_kinds.replace("roll: Roll.", "hold: Again.")
+    assert refused(same_kind) == [
+        '5:5: steps[0].hold: looks like two steps in one: start each step with "- ", as in "- hold: ..."'
+    ]
+    # a key written twice in a step that is one step is still just that
+    twice = ONE_STEP + "        time: 40s\n"
+    assert refused(twice) == ["5:5: steps[0].time: appears twice; keep only one"]
+
+
+def test_an_unknown_key_of_a_known_meaning_suggests_the_known_one():
+    assert refused(ONE_STEP.replace("time: 30s", "duration: 30s")) == [
+        '4:5: steps[0].duration: unknown key; did you mean "time"?'
+    ]
+    assert refused(ONE_STEP.replace("title: T", "title: T\n    equipment: [ball]")) == [
+        '2:1: equipment: unknown key; did you mean "tools"?'
+    ]
+
+
+def test_a_cue_at_a_bare_number_suggests_seconds_and_a_percentage():
+    cue = ONE_STEP + "        say:\n          - at: 50\n            text: Halfway.\n"
+    assert refused(cue) == [
+        '6:13: steps[0].say[0].at: "50" has no unit; write "50s" (50 seconds into the hold) '
+        'or "50%" (50 percent of the hold)'
+    ]
+    assert refused(cue.replace("at: 50", "at: 120")) == [
+        '6:13: steps[0].say[0].at: "120" has no unit; write "120s" (120 seconds into the hold)'
+    ]

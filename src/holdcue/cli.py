@@ -180,6 +180,8 @@ def progress_bar(label: str):
 
     def update(done: int, total: int) -> None:
         bar = state.get("bar")
+        if bar is None and done >= total:  # all done at the first report (every clip cached): nothing to show
+            return
         if bar is None:
             bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
@@ -219,7 +221,7 @@ def list_(as_json: bool) -> None:
     holdcue list
     holdcue list --json
     """
-    from holdcue import compiler, library
+    from holdcue import library
 
     entries = library.entries()
     if as_json:
@@ -228,23 +230,32 @@ def list_(as_json: bool) -> None:
     rows = [("id", "title", "time", "from", "tools")]
     for entry in entries:
         origin = "built-in" if entry.builtin else "yours"
-        routine = entry.routine
-        if routine is None:
-            rows.append((entry.id, "(has errors)", "", origin, f"run: holdcue validate {printable(entry.source)}"))
+        routine, rid = entry.routine, printable(entry.id)
+        if entry.rename:
+            rows.append((rid, "(not found by id)", "", origin, f"rename it to {printable(entry.rename)}"))
+        elif routine is None:
+            rows.append((rid, "(has errors)", "", origin, f"run: holdcue validate {printable(entry.source)}"))
         else:
-            seconds = compiler.estimate_seconds(routine)
+            seconds, exact = _length(routine)
+            shown = clock(seconds) if exact else f"~{clock(seconds)}"  # ~: estimated, the speech is not prepared
             tools = printable(", ".join(routine.tools))
-            rows.append((printable(entry.id), printable(routine.title), clock(seconds), origin, tools))
+            rows.append((rid, printable(routine.title), shown, origin, tools))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     for row in rows:
         echo("  ".join([cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)] + [row[4]]).rstrip())
 
 
-def _entry_json(entry) -> dict:
-    from holdcue import compiler
+def _length(routine) -> tuple[float, bool]:
+    """(seconds, exact): exact when all its speech is cached, else estimated from the words."""
+    from holdcue import compiler, session
 
+    exact = session.exact_seconds(routine)
+    return (exact, True) if exact is not None else (compiler.estimate_seconds(routine), False)
+
+
+def _entry_json(entry) -> dict:
     routine = entry.routine
-    seconds = compiler.estimate_seconds(routine) if routine else None
+    seconds, exact = _length(routine) if routine else (None, False)
     return {
         "id": entry.id,
         "title": routine.title if routine else "",
@@ -255,6 +266,7 @@ def _entry_json(entry) -> dict:
         "source": entry.source,
         "steps": len(entry.routine.steps) if entry.routine else None,
         "duration": round(seconds, 1) if seconds is not None else None,
+        "exact": exact,
         "problems": [str(problem) for problem in entry.problems],
     }
 
@@ -462,7 +474,8 @@ def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.option(
     "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
 )
-def play(routine: str, start_at: str | None, volume: float) -> None:
+@click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
+def play(routine: str, start_at: str | None, volume: float, legend: bool) -> None:
     """Play a routine live, hands-free.
 
     Keys (optional; a presenter remote or foot pedal that sends keys works too):
@@ -474,10 +487,15 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
     \b
     holdcue play shoulders-and-chest
     holdcue play my-routine.yaml --start-at 3
+    holdcue play shoulders-and-chest --legend
     """
+    import dataclasses
+
     from holdcue import play as playback
 
     loaded = load(routine)
+    if legend:
+        loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
     session = build_session(loaded, playback.own_words(loaded))
     if start_at is not None:
         try:
@@ -485,6 +503,38 @@ def play(routine: str, start_at: str | None, volume: float) -> None:
         except ValueError as error:
             raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
     play_recorded(session, start_at=start_at, volume=volume)
+
+
+@cli.command()
+@click.option("--language", default="en", show_default=True, help="Say the meanings in this voice's language, e.g. de.")
+@click.option("--list", "list_only", is_flag=True, help="Only print each tone's meaning; no sound.")
+@click.option(
+    "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
+)
+def tones(language: str, list_only: bool, volume: float) -> None:
+    """Play each tone right after saying what it means (the tones' legend).
+
+    \b
+    holdcue tones
+    holdcue tones --list
+    holdcue tones --language de --list
+    """
+    from holdcue import compiler, phrases
+    from holdcue import play as playback
+
+    words = phrases.for_language(language)
+    if list_only:
+        for name in compiler.LEGEND_TONES:
+            click.echo(f"{name:<8} {words.legend(name)}")
+        return
+    from holdcue import session
+
+    update, finish = progress_bar("Preparing speech for the tones")
+    try:
+        ready = session.legend(language, progress=update)
+    finally:
+        finish()
+    playback.play(ready, volume=volume)
 
 
 def format_table(timeline) -> str:

@@ -11,7 +11,7 @@ What a listener hears, step by step::
     hold       start tone ... halfway tone, time-left callouts, breathing reminders,
                the routine's own cues ... countdown ticks ... (end tone at the hold's end)
     transition switch tone, "Switch to your right side. <instruction>."   (then prepare, hold)
-    rest       "Rest, five seconds. Round two of three is next."          (between rounds)
+    rest       "Now rest for five seconds. Round two of three is next."   (between rounds)
 
 Guarantees (tests/test_compiler*.py): a hold's start and end tones are exactly its
 duration apart; no two sounds overlap; when speech does not fit the gap it was meant for,
@@ -38,6 +38,13 @@ GAP_MS = 250  # quiet between two sounds, and after speech before a hold starts
 TAIL_MS = 1500  # quiet after "session complete"
 HALFWAY_MIN_MS = 10_000  # shorter holds get no halfway cue
 ENGLISH = phrases.for_language("en")
+TITLE_WORDS = 8  # a derived step title cut short keeps at most this many words...
+TITLE_WORDS_MIN = 3  # ...and at least this many
+TITLE_WORDS_WHOLE = 10  # a first clause this short is kept whole: a whole clause reads better than a cut one
+
+LEGEND_TONES = ("start", "halfway", "tick", "end", "switch")  # the order the legend plays them in
+LEGEND_TICKS = 3  # the legend's ticks, one second apart, as in a countdown
+LEGEND_PAUSE_MS = 750  # quiet after each tone of the legend, before the next meaning is said
 
 # Priorities of the cues inside a hold that take the nearest free time: a lower number is
 # placed first and wins its time. The countdown and counted movements come before them all.
@@ -55,15 +62,27 @@ def compile(
     return _Compiler(routine, clip_length, tone_length, rate, minutes).run()
 
 
-def spoken_texts(routine: Routine) -> list[str]:
-    """Every distinct text the routine speaks, in order of first use."""
+def legend(
+    routine: Routine, clip_length: Callable[[str], int], tone_length: Callable[[str], int], rate: int = SAMPLE_RATE
+) -> Timeline:
+    """The tones' legend alone (holdcue tones): every tone, each after what it means, in the
+    language of ``routine``'s voice; one segment, titled "The tones"."""
+    compiler = _Compiler(routine, clip_length, tone_length, rate, minutes=0)
+    compiler.legend(LEGEND_TONES)
+    compiler.segment(compiler.words.legend_title(), "intro", compiler.t + compiler.samples(TAIL_MS))
+    return compiler.finish()
+
+
+def spoken_texts(routine: Routine, make: Callable[..., Timeline] | None = None) -> list[str]:
+    """Every distinct text the routine speaks, in order of first use; ``make``: the
+    function that makes the timeline (``compile``, or ``legend``)."""
     heard: dict[str, None] = {}
 
     def length(text: str) -> int:
         heard[text] = None
         return _estimate_speech(text, routine.voice.rate, SAMPLE_RATE)
 
-    compile(routine, length, _estimate_tone(SAMPLE_RATE), SAMPLE_RATE)
+    (make or compile)(routine, length, _estimate_tone(SAMPLE_RATE), SAMPLE_RATE)
     return list(heard)
 
 
@@ -101,6 +120,15 @@ def _estimated_minutes(routine: Routine, rate: int) -> int:
     """The "about N minutes" of the intro: estimated, so that no spoken text depends on
     the synthesized clips' lengths (they are synthesized from these texts)."""
     return max(1, round(_estimate(routine, rate, minutes=0).duration / 60))
+
+
+@functools.lru_cache(maxsize=32)
+def _used_tones(routine: Routine, rate: int) -> tuple[str, ...]:
+    """The tones the routine's session plays, in the legend's order: estimated, so that what
+    the intro says does not depend on the synthesized clips' lengths (as _estimated_minutes)."""
+    plain = replace(routine, cues=replace(routine.cues, legend=False))
+    used = {event.name for event in _estimate(plain, rate, minutes=0).events if event.kind == "tone"}
+    return tuple(name for name in LEGEND_TONES if name in used)
 
 
 @dataclass(frozen=True)
@@ -235,6 +263,10 @@ class _Compiler:
             else:
                 self.step(index, step)
         self.outro()
+        return self.finish()
+
+    def finish(self) -> Timeline:
+        """The timeline of the events and segments made so far."""
         events = sorted(self.events, key=lambda e: (e.start, e.end))
         self.starts = [segment.start for segment in self.segments]
         events = [self.locate(e) for e in events]
@@ -254,7 +286,18 @@ class _Compiler:
             self.speak(self.words.tools(r.tools))
         for reminder in r.safety:
             self.speak(reminder)
+        if self.cues.legend:
+            self.legend(_used_tones(r, self.rate))
         self.segment(self.words.introduction_title(), "intro", self.t)
+
+    def legend(self, names: tuple[str, ...]) -> None:
+        """Each tone right after the sentence that says what it means (a gap after its end)."""
+        self.speak(self.words.legend_intro())
+        for name in names:
+            self.speak(self.words.legend(name))
+            beats = LEGEND_TICKS if name == "tick" else 1
+            ends = [self.tone(name, self.t + beat * self.rate) for beat in range(beats)]
+            self.t = ends[-1] + self.samples(LEGEND_PAUSE_MS)
 
     def outro(self) -> None:
         end = self.say(self.words.session_complete(), self.t)
@@ -419,7 +462,8 @@ def fill(text: str, step: Step, values: Fill, words: Phrases = ENGLISH) -> str:
 def step_title(step: Step, words: Phrases = ENGLISH) -> str:
     """A short title for displays and chapters: the step's own, or its instruction's first
     words: up to its first sentence's end, or a comma before "and", "then"... (in the
-    routine's language)."""
+    routine's language); a longer one is cut at a comma, or before its last words when they
+    are "the", "under", "with"... (phrases' title_weak_endings), and ends in "…"."""
     if step.title:
         return step.title
     text = re.sub(r"\s*\{[a-z]+\}\s*", " ", step.text.replace("{{", "").replace("}}", ""))
@@ -427,8 +471,23 @@ def step_title(step: Step, words: Phrases = ENGLISH) -> str:
     # a sentence ends after a lowercase letter (Latin-1's too: "Fuß.", "côté."), not after "2." or "A."
     text = re.split(rf"(?<=[a-zß-öø-ÿ])[.!?;:]|, (?=(?:{breaks})\b)", text, maxsplit=1)[0].strip()
     kept = text.split()
-    title = " ".join(kept[:8]) + ("…" if len(kept) > 8 else "")
+    if len(kept) <= TITLE_WORDS_WHOLE:
+        title = " ".join(kept)
+    else:
+        title = " ".join(kept[: _title_cut(kept, words.title_weak_endings())]).rstrip(",") + "…"
     return title[:1].upper() + title[1:]
+
+
+def _title_cut(kept: list[str], weak: frozenset[str]) -> int:
+    """How many of a long instruction's words its title keeps: up to the last comma within
+    TITLE_WORDS (a clause), else TITLE_WORDS less any article, preposition... at the end."""
+    commas = [n for n in range(TITLE_WORDS_MIN, TITLE_WORDS + 1) if kept[n - 1].endswith(",")]
+    if commas:
+        return commas[-1]
+    n = TITLE_WORDS
+    while n > TITLE_WORDS_MIN and kept[n - 1].lower().strip(",") in weak:
+        n -= 1
+    return n
 
 
 def _sentence(text: str) -> str:

@@ -22,6 +22,29 @@ MAX_PROBLEMS = 50  # a file of garbage gets the first problems, not thousands
 MAX_TEXT = 500  # characters in one text: a spoken cue longer than this can't be followed (nor said by espeak-ng)
 MAX_ITEMS = 20  # entries in one list (tools, safety reminders...)
 
+# Keys people write for a known key by its meaning rather than its spelling: unknown key ->
+# the known key to suggest, when the mapping has it.
+SYNONYMS = {
+    "duration": "time",
+    "length": "time",
+    "seconds": "time",
+    "name": "title",
+    "side": "sides",
+    "rounds": "repeat",
+    "repeats": "repeat",
+    "times": "repeat",
+    "reps": "count",
+    "cue": "say",
+    "cues": "say",
+    "description": "summary",
+    "tool": "tools",
+    "equipment": "tools",
+    "area": "areas",
+    "lang": "language",
+    "speed": "rate",
+    "loudness": "volume",
+}
+
 
 class Checker:
     """Collects the problems of one file while its node tree is walked."""
@@ -31,6 +54,7 @@ class Checker:
         self.problems: list[Problem] = []
         self.included: list[Problem] = []  # problems and warnings of included files
         self.misspelled: set[str] = set()  # paths of keys that an unknown key is close to
+        self.merged: set[str] = set()  # paths of mappings reported as two items in one (a missing "- ")
 
     def report(self, node: yaml.Node | At | None, path: str, message: str, severity: str = "error") -> None:
         line, column = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (0, 0)
@@ -52,9 +76,20 @@ class Checker:
             own = errors[:MAX_PROBLEMS] + [Problem(self.source, 0, 0, "", f"and {more} more problems")]
         return own + self.included
 
-    def mapping(self, node: yaml.Node, path: str, known: tuple[str, ...], unknown: str = "") -> dict[str, yaml.Node]:
+    def mapping(
+        self,
+        node: yaml.Node,
+        path: str,
+        known: tuple[str, ...],
+        unknown: str = "",
+        *,
+        starts: tuple[str, ...] = (),
+        item: str = "",
+    ) -> dict[str, yaml.Node]:
         """The mapping's value nodes by key; reports odd, repeated and unknown keys (and a
-        node that is not a mapping: then there are no keys)."""
+        node that is not a mapping: then there are no keys). ``starts``: the keys that begin
+        an ``item`` of a list (a step's kinds): a second one means two items written as one,
+        a "- " left out, which is reported once (in ``merged``) instead of "appears twice"."""
         if not isinstance(node, yaml.MappingNode):
             self.report(node, path, f"must be a mapping of keys like {known[0]}:, not {describe(node)}")
             return {}
@@ -64,16 +99,27 @@ class Checker:
             where = join(path, name) if name is not None else path
             if name is None:
                 self.report(key, where, f"{describe(key)} is not a key; keys are words like {known[0]}")
+            elif name in starts and path not in self.merged and any(other in values for other in starts):
+                self.merged.add(path)
+                advice = f'start each {item} with "- ", as in "- {name}: ..."'
+                self.report(key, where, f"looks like two {item}s in one: {advice}")
             elif name in values:
-                self.report(key, where, "appears twice; keep only one")
+                if path not in self.merged:  # after a missing "- ", repeated keys are the next item's
+                    self.report(key, where, "appears twice; keep only one")
             elif name not in known:
-                close = difflib.get_close_matches(name, known, n=1)
-                self.misspelled.update(join(path, match) for match in close)
-                hint = unknown or (f'did you mean "{close[0]}"?' if close else f"use {listing(known, 'or')}")
-                self.report(key, where, f"unknown key; {hint}")
+                self.report(key, where, f"unknown key; {unknown or self._suggest(name, path, known)}")
             else:
                 values[name] = value
         return values
+
+    def _suggest(self, name: str, path: str, known: tuple[str, ...]) -> str:
+        """'did you mean "time"?' for a misspelling or a key of the same meaning ("duration")."""
+        close = difflib.get_close_matches(name, known, n=1)
+        meaning = SYNONYMS.get(name.lower())
+        if meaning in known and meaning not in close:
+            close = [meaning]
+        self.misspelled.update(join(path, match) for match in close)
+        return f'did you mean "{close[0]}"?' if close else f"use {listing(known, 'or')}"
 
     def text(
         self, node: yaml.Node, path: str, empty: str = "write the text, or leave the key out", most: int = MAX_TEXT

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Entry:
     builtin: bool
     routine: Routine | None
     problems: tuple[Problem, ...] = ()  # why the routine could not be loaded
+    rename: str = ""  # a user file whose name is not an id: the name to give it ("my-quads.yaml")
 
 
 def user_routine_dir() -> Path:
@@ -50,6 +52,20 @@ def builtin_ids() -> list[str]:
 def user_ids() -> list[str]:
     """Ids of the user's routine files (``*.yaml`` with a valid id as file name)."""
     return sorted(path.stem for path in user_routine_dir().glob("*.yaml") if ID_PATTERN.fullmatch(path.stem))
+
+
+def misnamed() -> list[Path]:
+    """The user's files that look like routines but are not found by id: a name that is
+    not an id ("My_Quads.yaml") or the ending .yml. Listed with the name to give them, so
+    that they are not silently ignored (an id stays one file name, not a guess among several)."""
+    folder = user_routine_dir()
+    files = [*folder.glob("*.yaml"), *folder.glob("*.yml")]
+    return sorted(path for path in files if not (path.suffix == ".yaml" and ID_PATTERN.fullmatch(path.stem)))
+
+
+def id_for(name: str) -> str:
+    """The id a file name would make: "My_Quads" -> "my-quads" ("" when nothing is left)."""
+    return "-".join(re.findall(r"[a-z0-9]+", name.lower()))
 
 
 def find(ref: str) -> tuple[str, str, Path | None]:
@@ -77,6 +93,9 @@ def find_id(ref: str) -> tuple[str, str, Path | None]:
         builtin_file = BUILTIN_DIR / f"{rid}.yaml"
         if builtin_file.is_file():
             return loader.read_text(builtin_file), BUILTIN_PREFIX + rid, BUILTIN_DIR
+    for path in [] if builtin_only else misnamed():
+        if rid in (path.stem, id_for(path.stem)):
+            raise RoutineNotFound(f'no routine called "{ref}": {path}: {_misnamed_entry(path).problems[0].message}')
     raise RoutineNotFound(_not_found(ref, builtin_ids() if builtin_only else _all_ids()))
 
 
@@ -99,7 +118,19 @@ def entries() -> list[Entry]:
     """
     user = set(user_ids())
     refs = {rid: rid for rid in user} | {rid: BUILTIN_PREFIX + rid for rid in builtin_ids() if rid not in user}
-    return [_entry(rid, ref, builtin=ref.startswith(BUILTIN_PREFIX)) for rid, ref in sorted(refs.items())]
+    found = [_entry(rid, ref, builtin=ref.startswith(BUILTIN_PREFIX)) for rid, ref in refs.items()]
+    return sorted([*found, *(_misnamed_entry(path) for path in misnamed())], key=lambda entry: entry.id)
+
+
+def _misnamed_entry(path: Path) -> Entry:
+    rid = id_for(path.stem)
+    name = f"{rid}.yaml" if rid else "a name like my-routine.yaml"
+    why = "is not an id" if path.suffix == ".yaml" else "does not end in .yaml"
+    message = (
+        f'the file name "{path.name}" {why}, so holdcue does not find this routine; rename it to {name} '
+        "(lowercase letters, digits and dashes)"
+    )
+    return Entry(path.stem, str(path), False, None, (Problem(str(path), 0, 0, "", message),), rename=name)
 
 
 def _entry(rid: str, ref: str, builtin: bool) -> Entry:

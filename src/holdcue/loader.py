@@ -36,7 +36,7 @@ from holdcue.routine import (
 )
 from holdcue.text import listing
 from holdcue.tones import wav_info
-from holdcue.yamlsafe import NULL, At, Refused, describe, syntax_hint
+from holdcue.yamlsafe import NULL, STR, At, Refused, describe, syntax_message
 
 MAX_FILE_BYTES = 1_000_000  # routine files over 1 MB are refused before parsing
 MAX_STEPS = 500  # steps in a session, includes expanded: far more than any routine, few enough to compile at once
@@ -59,7 +59,13 @@ _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 
 _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words")
 
-_TOP_KEYS = ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "side_words", "steps")
+_KIND_KEYS = tuple(kind for kind in STEP_KINDS if kind != "rest")  # "rest:" is also a key of a step: its rest
+
+_TOP_KEYS = ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "side_words", "pronounce", "steps")
+
+MAX_PRONOUNCE = 100  # entries in a routine's pronounce: map: a few hard words, not a dictionary
+MAX_PRONOUNCE_TEXT = 60  # characters of a word or phrase, and of how it is said
+_WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*(?: [^\W\d_]+(?:['’-][^\W\d_]+)*)*")  # words, spaces between
 
 _SIDES = {"both": SIDES, "left": ("left",), "right": ("right",)}
 
@@ -152,7 +158,9 @@ def compose(
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         what = ", ".join(part for part in (error.context, error.problem) if part)
-        checker.report(At(mark) if mark else None, "", f"YAML syntax error: {what}{syntax_hint(what)}")
+        lines = text.splitlines()
+        before = lines[mark.line][: mark.column] if mark and mark.line < len(lines) else ""
+        checker.report(At(mark) if mark else None, "", syntax_message(what, before))
         return None
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
@@ -185,6 +193,7 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
         voice=_voice(c, top["voice"]) if "voice" in top else Voice(),
         cues=_cues(c, top["cues"]) if "cues" in top else Cues(),
         side_words=_side_words(c, top["side_words"], "side_words") if "side_words" in top else (),
+        pronounce=_pronounce(c, top["pronounce"]) if "pronounce" in top else (),
         source=c.source,
     )
     if "steps" not in top:
@@ -234,7 +243,7 @@ def _voice(c: _FileChecker, node: yaml.Node) -> Voice:
 
 
 def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
-    names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones")
+    names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones", "legend")
     keys = c.mapping(node, "cues", names)
     return Cues(
         **given(
@@ -246,6 +255,7 @@ def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
             breathe_every_ms=_reminder(c, keys, "breathe"),
             switch_ms=optional(keys, "switch", "cues", c.duration, zero=True),
             tones=_tones(c, keys["tones"]) if "tones" in keys else None,
+            legend=optional(keys, "legend", "cues", c.boolean),
         )
     )
 
@@ -272,6 +282,32 @@ def _side_words(c: _FileChecker, node: yaml.Node, path: str) -> tuple[tuple[str,
     if any(not words.get(side) for side in SIDES):
         return ()
     return tuple((side, words[side] or "") for side in SIDES)
+
+
+def _pronounce(c: _FileChecker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
+    """(written word or phrase, what the voice says) pairs: ``{piriformis: pirih-formiss}``."""
+    example = "like {piriformis: pirih-formiss}"
+    if not isinstance(node, yaml.MappingNode):
+        c.report(node, "pronounce", f"must be a mapping of words to how to say them, {example}, not {describe(node)}")
+        return ()
+    if len(node.value) > MAX_PRONOUNCE:
+        c.report(node, "pronounce", f"has {len(node.value)} words; keep it to {MAX_PRONOUNCE} at most")
+        return ()
+    words: dict[str, str] = {}
+    for key, value in node.value:
+        written = " ".join(key.value.split()) if isinstance(key, yaml.ScalarNode) and key.tag == STR else None
+        path = join("pronounce", written or "")
+        if written is None or not _WORDS.fullmatch(written) or len(written) > MAX_PRONOUNCE_TEXT:
+            advice = f"a word or a few words of letters, at most {MAX_PRONOUNCE_TEXT} characters, {example}"
+            c.report(key, path, f"{describe(key)} is not a word to pronounce; give {advice}")
+            continue
+        if written.lower() in words:
+            c.report(key, path, "appears twice (whatever its capitals); keep only one")
+            continue
+        spoken = c.text(value, path, "write how to say it, or leave the word out", MAX_PRONOUNCE_TEXT)
+        if spoken is not None:
+            words[written.lower()] = spoken
+    return tuple(words.items())
 
 
 def _tones(c: _FileChecker, node: yaml.Node) -> tuple[tuple[str, str], ...]:
@@ -400,7 +436,16 @@ def _include(
         tools=_merged(routine.tools, included.tools),
         areas=_merged(routine.areas, included.areas),
         safety=_merged(routine.safety, included.safety),
+        pronounce=_merged_words(routine.pronounce, included.pronounce),
     )
+
+
+def _merged_words(
+    first: tuple[tuple[str, str], ...], second: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """An included routine's words join the routine's; the routine's own win."""
+    own = {word for word, _ in first}
+    return first + tuple(pair for pair in second if pair[0] not in own)
 
 
 def _merged(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
@@ -412,9 +457,9 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
         example = '"- hold: Press and hold." with "time: 30s"'
         c.report(node, path, f"a step is a mapping like {example}, not {describe(node)}")
         return None
-    keys = c.mapping(node, path, _STEP_KEYS)
+    keys = c.mapping(node, path, _STEP_KEYS, starts=_KIND_KEYS, item="step")
     kinds = [kind for kind in STEP_KINDS if kind in keys and kind != "rest"] or [k for k in ("rest",) if k in keys]
-    if len(kinds) > 1:
+    if len(kinds) > 1 and path not in c.merged:
         c.report(node, path, f"has {listing(kinds)}, but a step has exactly one kind; split it into steps")
     if not kinds and not any(join(path, kind) in c.misspelled for kind in STEP_KINDS):
         kinds_list = ", ".join(STEP_KINDS)
@@ -548,7 +593,11 @@ def _at(c: _FileChecker, node: yaml.Node, path: str, time_ms: int | None) -> tup
             c.report(node, path, f'"{value}" is not a point in the hold; use a percentage between 0% and 100%')
             return None
         return None, float(percent[1]) / 100
-    if not is_duration(value) and not _NUMBER.fullmatch(value):
+    if _NUMBER.fullmatch(value):
+        share = f' or "{value}%" ({value} percent of the hold)' if 0 < float(value) < 100 else ""
+        c.report(node, path, f'"{value}" has no unit; write "{value}s" ({value} seconds into the hold){share}')
+        return None
+    if not is_duration(value):
         c.report(node, path, f'"{value}" is not a point in the hold; use {_AT_CHOICES}')
         return None
     at_ms = c.duration(node, path)

@@ -62,9 +62,10 @@ def _phrases(language: str) -> Phrases:
         return Phrases(language, gettext.GNUTranslations(file))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _spelled(n: int, language: str) -> str:
-    """num2words, remembered: a session says the same few numbers many times over."""
+    """num2words' spelling, kept: compiling a routine says the same few numbers hundreds of
+    times (countdowns, durations), and num2words takes some 0.1 ms for each."""
     from num2words import num2words
 
     return num2words(n, lang=language)
@@ -177,8 +178,9 @@ class Phrases:
         return self._("Round {round} of {rounds}.").format(round=self.number(round_), rounds=self.number(rounds))
 
     def rest(self, ms: int) -> str:
-        # TRANSLATORS: a timed rest begins: "Rest, five seconds."
-        return self._("Rest, {time}.").format(time=self.duration(ms))
+        # TRANSLATORS: a timed rest begins: "Now rest for five seconds." (English says more than
+        # "Rest, five seconds": heard alone, "Rest" was taken for "Left").
+        return self._("Now rest for {time}.").format(time=self.duration(ms))
 
     def time_left(self, ms: int) -> str:
         # TRANSLATORS: a callout in a long hold: "Thirty seconds left." ({time} is lowercase).
@@ -195,6 +197,22 @@ class Phrases:
             self._("Keep breathing, slow and easy."),
             self._("Let each breath out soften the muscle."),
         )
+
+    def legend_intro(self) -> str:
+        # TRANSLATORS: said before the tones are played one by one, each after its meaning.
+        return self._("These are the tones you will hear.")
+
+    def legend(self, tone: str) -> str:
+        """What a tone means, said just before it is played (the tones' legend)."""
+        meanings = {
+            "start": self._("This tone starts a hold."),
+            "halfway": self._("This tone means you are halfway through a hold."),
+            # TRANSLATORS: followed by three short ticks, one second apart.
+            "tick": self._("These ticks count down the last seconds of a hold."),
+            "end": self._("This tone ends a hold."),
+            "switch": self._("This tone means switch sides."),
+        }
+        return meanings[tone]
 
     def session_complete(self) -> str:
         return self._("Session complete. Well done.")
@@ -230,11 +248,28 @@ class Phrases:
         words = self.pgettext("title", "and|then|while|keeping")
         return tuple(word for word in words.split("|") if word)
 
+    def title_weak_endings(self) -> frozenset[str]:
+        """Words a title cut short must not end on: articles, prepositions, possessives,
+        conjunctions ("Lie face down with the roller under" is cut before "under")."""
+        # TRANSLATORS: a long instruction cut short for its title must not end on one of these
+        # words (articles, prepositions, possessives, conjunctions), lowercase, separated by |.
+        words = self.pgettext(
+            "title",
+            "a|an|the|your|my|his|her|its|their|this|that|these|those|of|to|on|onto|into|in|under|over|with|"
+            "without|at|by|for|from|against|between|behind|below|above|beneath|across|along|around|through|"
+            "toward|towards|and|or|but|as|so|then|while|keeping|just",
+        )
+        return frozenset(word for word in words.split("|") if word)
+
     # -- segment titles, which chapters and transcripts show -------------------------------
 
     def introduction_title(self) -> str:
         # TRANSLATORS: the title of the session's introduction, as a chapter.
         return self.pgettext("title", "Introduction")
+
+    def legend_title(self) -> str:
+        # TRANSLATORS: the title of the tones' legend, as a section (holdcue tones).
+        return self.pgettext("title", "The tones")
 
     def session_complete_title(self) -> str:
         # TRANSLATORS: the title of the session's last part, as a chapter.

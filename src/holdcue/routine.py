@@ -42,6 +42,7 @@ class Cues:
     breathe_every_ms: int = 0  # breathing reminders during holds (0: none)
     switch_ms: int = 5000  # between sides: time to change over after "switch sides"
     tones: tuple[tuple[str, str], ...] = ()  # (tone name, absolute path of a WAV) overrides
+    legend: bool = False  # the intro plays each tone the session uses after saying what it means
 
 
 @dataclass(frozen=True)
@@ -83,4 +84,5 @@ class Routine:
     cues: Cues = field(default_factory=Cues)
     source: str = ""  # file path, or "builtin:<id>"
     side_words: tuple[tuple[str, str], ...] = ()  # (side, what {side} says): ("left", "linken"), ...
+    pronounce: tuple[tuple[str, str], ...] = ()  # (written word, what the voice says): pronounce.py
     warnings: tuple[Problem, ...] = ()  # each with severity "warning"

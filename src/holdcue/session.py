@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from holdcue import compiler, library
 from holdcue.errors import Problem
 from holdcue.routine import Routine, Voice
-from holdcue.timeline import SAMPLE_RATE, Session
+from holdcue.timeline import SAMPLE_RATE, Session, Timeline
 
 if TYPE_CHECKING:
     from holdcue.speech import ClipCache, Engine
@@ -51,24 +51,94 @@ def build(
     progress: Progress | None = None,
 ) -> Session:
     """Synthesize what is not cached, load the tones, compile the timeline. ``also``: more
-    texts to have clips for in the same voice (the player's "Paused.", for one)."""
+    texts to have clips for in the same voice (the player's "Paused.", for one). Each clip
+    is keyed by its written text and synthesized from what is said (pronounce.py)."""
+    return _ready(routine, compiler.compile, also, cache, engine_factory, progress)
+
+
+def legend(
+    language: str = "en",
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    progress: Progress | None = None,
+) -> Session:
+    """The tones' legend ready to hear (holdcue tones): every tone right after what it means,
+    in the language of ``language`` (a voice name, as a routine's voice.language)."""
+    from holdcue import phrases
+
+    words = phrases.for_language(language)
+    routine = Routine(id="tones", title=words.legend_title(), steps=(), voice=Voice(language=language))
+    return _ready(routine, compiler.legend, (), cache, engine_factory, progress)
+
+
+def _ready(
+    routine: Routine,
+    make: Callable[..., Timeline],
+    also: Iterable[str],
+    cache: ClipCache | None,
+    engine_factory: Callable[[], Engine] | None,
+    progress: Progress | None,
+) -> Session:
+    """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
 
-    clips = speech.synthesize_all(
-        [*compiler.spoken_texts(routine), *also],
-        routine.voice,
-        cache=cache,
-        engine_factory=engine_factory,
-        progress=progress,
+    texts = said_texts(routine, [*compiler.spoken_texts(routine, make), *also])
+    made = speech.synthesize_all(
+        texts.values(), routine.voice, cache=cache, engine_factory=engine_factory, progress=progress
     )
+    clips = {text: made[said] for text, said in texts.items()}
     sounds = tones.load_tones(SAMPLE_RATE, routine.cues.tones)
-    timeline = compiler.compile(
+    timeline = make(
         routine,
         clip_length=lambda text: len(clips[text]),
         tone_length=lambda name: len(sounds[name]),
         rate=SAMPLE_RATE,
     )
     return Session(routine, timeline, clips, sounds)
+
+
+class _NotCached(Exception):
+    """A clip the session needs is not in the cache: its length is not known."""
+
+
+def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_name: str | None = None) -> float | None:
+    """The session's length as ``build`` will make it, when every clip it speaks is in the
+    cache (lengths read from the cache files' headers, nothing synthesized or decoded);
+    None when one is missing. ``engine_name``: whose clips (default: the default engine's)."""
+    from holdcue import pronounce, speech, tones
+
+    cache = cache if cache is not None else speech.ClipCache()
+    engine = engine_name or speech.Pyttsx3Engine.name
+    words = pronounce.lexicon(routine)
+    try:
+        tone_length = tones.tone_lengths(SAMPLE_RATE, routine.cues.tones)
+    except ValueError:  # a tone file that cannot be used: build will say why
+        return None
+
+    known: dict[str, int] = {}  # the compiler asks for a text's length many times
+
+    def clip_length(text: str) -> int:
+        if text not in known:
+            frames = cache.frames(engine, routine.voice, pronounce.said(text, words))
+            if frames is None:
+                raise _NotCached(text)  # no need to compile further: the length is not exact
+            known[text] = frames
+        return known[text]
+
+    try:
+        return compiler.compile(routine, clip_length, tone_length.__getitem__, SAMPLE_RATE).duration
+    except _NotCached:
+        return None
+
+
+def said_texts(routine: Routine, texts: Iterable[str] | None = None) -> dict[str, str]:
+    """What the voice says for each written text (default: every text the routine speaks):
+    the routine's lexicon applied (pronounce.py). The speech cache keeps clips by these."""
+    from holdcue import pronounce
+
+    words = pronounce.lexicon(routine)
+    return {text: pronounce.said(text, words) for text in (compiler.spoken_texts(routine) if texts is None else texts)}
 
 
 def prepare(
@@ -88,7 +158,8 @@ def prepare(
 
     texts: dict[Voice, dict[str, None]] = {}
     for routine in routines:
-        texts.setdefault(routine.voice, {}).update(dict.fromkeys(compiler.spoken_texts(routine)))
+        said = said_texts(routine, compiler.spoken_texts(routine)).values()
+        texts.setdefault(routine.voice, {}).update(dict.fromkeys(said))
     total = sum(len(group) for group in texts.values())
     counter = _PrepareCounter(total, progress)
     for voice, group in texts.items():

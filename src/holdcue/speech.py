@@ -164,6 +164,12 @@ class ClipCache:
         data = _read_entry(self.path(engine_name, voice, text))
         return _decode(data) if data is not None else None
 
+    def frames(self, engine_name: str, voice: Voice, text: str) -> int | None:
+        """How many samples the cached clip has, read from its header and check chunk alone
+        (not decoded, no CRC: cheap enough for ``holdcue list``); None when there is no clip
+        or it is not one of ours. ``get`` still checks the whole clip before it is played."""
+        return _entry_frames(self.path(engine_name, voice, text))
+
     def put(self, engine_name: str, voice: Voice, text: str, samples: numpy.ndarray) -> bool:
         """Store a clip, replacing in one step whatever was there (see ``get``): an empty
         folder in its place is removed first; a folder with files in it is left, uncached
@@ -207,6 +213,34 @@ def _read_entry(path: Path) -> bytes | None:
     finally:
         os.close(fd)
     return data if len(data) <= MAX_ENTRY_BYTES else None
+
+
+_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")  # the 44-byte header _encode writes: RIFF, WAVE, fmt, data
+
+
+def _entry_frames(path: Path) -> int | None:
+    """The frame count of a cache file from its first 44 and last 16 bytes (see _encode)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or not _HEADER.size + _CHECK.size < size <= MAX_ENTRY_BYTES:
+            return None
+        header = os.pread(fd, _HEADER.size, 0)
+        check = os.pread(fd, _CHECK.size, size - _CHECK.size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(header) != _HEADER.size or len(check) != _CHECK.size:
+        return None
+    riff, riff_size, wave_id, fmt, _, _, channels, rate, _, _, width, data, data_size = _HEADER.unpack(header)
+    chunk, chunk_size, _, frames = _CHECK.unpack(check)
+    ours = (riff, wave_id, fmt, data, chunk, chunk_size) == (b"RIFF", b"WAVE", b"fmt ", b"data", b"hcck", 8)
+    shape = (riff_size, channels, rate, width, data_size) == (size - 8, 1, SAMPLE_RATE, 16, 2 * frames)
+    return frames if ours and shape and frames > 0 else None
 
 
 def default_cache_dir() -> Path:

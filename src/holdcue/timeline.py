@@ -61,17 +61,24 @@ class Timeline:
         return sample / self.rate
 
     def to_json(self) -> dict:
-        """The documented JSON form (docs/timeline.md): times in seconds."""
-        s = self.seconds
+        """The documented JSON form (docs/timeline.md): times in seconds rounded to the
+        millisecond, and exactly in samples (``start_sample``, ``end_sample``)."""
+
+        def s(sample: int) -> float:
+            return round(self.seconds(sample), 3)
+
         segments = self.segments
         return {
             "title": self.title,
             "rate": self.rate,
             "duration": s(self.length),
+            "length": self.length,
             "events": [
                 {
                     "start": s(e.start),
                     "end": s(e.end),
+                    "start_sample": e.start,
+                    "end_sample": e.end,
                     "kind": e.kind,
                     **({"text": e.text} if e.kind == "speech" else {"name": e.name}),
                     "step": e.step,
@@ -89,6 +96,8 @@ class Timeline:
                     "step": g.step if g.step >= 0 else None,
                     "start": s(g.start),
                     "end": s(g.end),
+                    "start_sample": g.start,
+                    "end_sample": g.end,
                 }
                 for g in segments
             ],

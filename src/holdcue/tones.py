@@ -46,6 +46,26 @@ def load_tones(rate: int = SAMPLE_RATE, overrides: Iterable[tuple[str, str]] = (
     return tones
 
 
+def tone_lengths(rate: int = SAMPLE_RATE, overrides: Iterable[tuple[str, str]] = ()) -> dict[str, int]:
+    """How many samples at ``rate`` each tone of ``load_tones`` has, from the WAV headers
+    alone (no numpy, nothing decoded: ``holdcue list`` asks this for every routine).
+    ValueError when a file cannot be used (load_tones says why)."""
+    own = dict(overrides)
+    return {
+        name: _length(wav_info(own[name]), rate) if name in own else _designed_length(name, rate) for name in TONE_NAMES
+    }
+
+
+@functools.lru_cache(maxsize=16)
+def _designed_length(name: str, rate: int) -> int:
+    return _length(wav_info(Path(str(tones_dir() / f"{name}.wav"))), rate)
+
+
+def _length(info: WavInfo, rate: int = SAMPLE_RATE) -> int:
+    """Samples at ``rate`` of a sound of ``info``, resampled as _resample does."""
+    return info.frames if info.rate == rate else max(1, round(info.frames * rate / info.rate))
+
+
 def tones_dir() -> Traversable:
     """Where the designed tones are: inside the installed package, else in the source tree."""
     packaged = resources.files("holdcue") / "audio_cues"

@@ -121,6 +121,38 @@ def syntax_hint(what: str) -> str:
     return ""
 
 
+# The parser's words for the slips people make with indentation, and what they mean.
+_INDENTATION = (
+    (
+        "but found '<block sequence start>'",
+        'a "- " is indented differently from the one before it: start every step (every item '
+        'of a list) with "- " in the same column',
+    ),
+    (
+        "expected <block end>, but found",
+        "this line is indented differently from the keys above it: line up each key of a step with the first key after "
+        'its "- ", and put top-level keys (title:, steps:) at the very start of the line',
+    ),
+    (
+        "mapping values are not allowed here",
+        "this line is indented further than the line above it, so it reads as part of that line's text: line up "
+        "the keys of a step with each other",
+    ),
+)
+
+
+def syntax_message(what: str, before: str = "") -> str:
+    """A YAML syntax error in the words of someone writing a file: the common indentation
+    slips explained ("expected <block end>, but found '?'"), the parser's text otherwise.
+    ``before``: the error's line up to where it was found."""
+    if "mapping values are not allowed" in what and ": " in before:  # "hold: Press: and hold" on one line
+        return f"YAML syntax error: {what}{syntax_hint(what)}"
+    for found, meaning in _INDENTATION:
+        if found in what:
+            return f"YAML syntax error: {meaning}"
+    return f"YAML syntax error: {what}{syntax_hint(what)}"
+
+
 def scalar(node: yaml.Node) -> object:
     """A scalar node's value: None, bool, int or float by its YAML tag, else its text."""
     if not isinstance(node, yaml.ScalarNode):
