@@ -224,7 +224,13 @@ def test_every_phrase_and_label_is_complete_text(language):
         words.label_next("the end"),
         words.label_paused("1:05"),
         *(words.label_state(state) for state in ("paused", "stopped", "resumed")),
-        words.label_keys(),
+        *words.label_keys(),
+        words.label_step_short(2, 5),
+        words.label_round_short(1, 2),
+        words.label_go_on(),
+        words.label_ended("3:10", "12:04"),
+        words.label_ended_line(),
+        words.label_volume(141),
     ]
     for text in said:
         assert text.strip() and not re.search(r"[{}]", text), text

@@ -316,11 +316,13 @@ def show(routine: str, as_json: bool) -> None:
     holdcue show shoulders-and-chest
     holdcue show my-routine.yaml --json
     """
-    timeline = build_session(load(routine)).timeline
+    from holdcue import phrases
+
+    ready = build_session(load(routine))
     if as_json:
-        dump_json(timeline.to_json())
+        dump_json(ready.timeline.to_json())
     else:
-        echo(format_table(timeline))
+        echo(format_table(ready.timeline, phrases.for_language(ready.routine.voice.language)))
 
 
 @cli.command()
@@ -537,14 +539,15 @@ def tones(language: str, list_only: bool, volume: float) -> None:
     playback.play(ready, volume=volume)
 
 
-def format_table(timeline) -> str:
-    """The timeline as a table a person reads: time, step, side, cue."""
+def format_table(timeline, words) -> str:
+    """The timeline as a table a person reads: time, step, side (in the routine's language), cue."""
     rows = [("time", "step", "side", "cue")]
     for event in timeline.events:
         segment = timeline.segments[event.segment] if event.segment >= 0 else None
+        side = words.label_side_short(segment.side) if segment and segment.side else ""
         cue = event.text if event.kind == "speech" else f"[{event.name} tone]"
         at = clock(timeline.seconds(event.start), millis=True)
-        rows.append((at, printable(event.step), segment.side if segment else "", printable(cue)))
+        rows.append((at, printable(event.step), side, printable(cue)))
     step_width = min(36, max(len(r[1]) for r in rows))
     lines = [f"{t:>8}  {s[:step_width]:<{step_width}}  {side:<5}  {cue}" for t, s, side, cue in rows]
     lines.append(f"total {clock(timeline.duration, millis=True)}")
@@ -607,7 +610,7 @@ def play_recorded(session, *, start_at: str | None, volume: float, resumed_from:
     """Play a session, with keys when stdin is a terminal, and record it in the journal. A
     journal that cannot be written is reported once, in one line on stderr, and the session
     plays on."""
-    from holdcue import controls, display, journal, speech
+    from holdcue import controls, display, journal, phrases, speech
     from holdcue import play as playback
 
     def speak(text: str):  # words the session has no clip for: the time left, said on resume
@@ -615,7 +618,8 @@ def play_recorded(session, *, start_at: str | None, volume: float, resumed_from:
 
     keys = controls.terminal_keys(sys.stdin)
     clock = playback.SystemClock()  # shared, so that the seconds recorded as played are the player's
-    shown = display.for_stream(sys.stdout, controls=keys is not None)
+    words = phrases.for_language(session.routine.voice.language)
+    shown = display.for_stream(sys.stdout, controls=keys is not None, words=words)
     recorder = journal.Recorder.start(shown, session, clock=clock.now, resumed_from=resumed_from)
     early = recorder.error
     if early is not None:

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from holdcue import phrases
+from holdcue.phrases import Phrases
 from holdcue.text import clock, printable
 
-KEYS_HELP = "Keys: space pause/resume · n next step · p restart step (at its start: previous) · +/- volume · q quit"
-KEYS_SHORT = (  # the help line at narrower widths, the first that fits
-    "Keys: space pause · n next · p back · +/- volume · q quit",
-    "space pause · n/p step · +- vol · q end",
-)
+ENGLISH = phrases.for_language(phrases.FALLBACK)
+KEYS_HELP, *KEYS_SHORT = ENGLISH.label_keys()  # the help line, then shorter ones for narrower widths
 GAP = "   "  # between the parts of the second status line
 
 
@@ -48,35 +47,28 @@ def shown(status: Status) -> Status:
     return dataclasses.replace(status, title=printable(status.title), next=printable(status.next))
 
 
-def heading(status: Status) -> str:
-    """ "Step 2 of 5 · Chest ball · left side · round 1 of 2", or the title of the intro or end."""
+def heading(status: Status, words: Phrases = ENGLISH) -> str:
+    """ "Step 2 of 5 · Chest ball · left side · round 1 of 2", or the title of the intro or end;
+    in the routine's language (``words``)."""
     if status.step == 0:
         return status.title
-    parts = [f"Step {status.step} of {status.steps}", status.title]
+    parts = [words.label_step_of(status.step, status.steps), status.title]
     if status.side:
-        parts.append(f"{status.side} side")
+        parts.append(words.label_side(status.side))
     if status.rounds:
-        parts.append(f"round {status.round} of {status.rounds}")
+        parts.append(words.label_round_of(status.round, status.rounds))
     return " · ".join(parts)
 
 
-def doing(status: Status) -> str:
+def doing(status: Status, words: Phrases = ENGLISH) -> str:
     """What the listener is doing now, with the time left in it."""
     left = clock(status.left + 0.999)  # a countdown shows 0:01 until the last moment
-    return {
-        "intro": "introduction",
-        "announce": "listen",
-        "prepare": f"get into position · hold starts in {left}",
-        "hold": f"hold · {left} left",
-        "rest": f"rest · {left} left",
-        "transition": "switch sides",
-        "outro": "end",
-    }.get(status.phase, status.phase)
+    return words.label_phase(status.phase, left)
 
 
-def volume_text(volume: float) -> str:
+def volume_text(volume: float, words: Phrases = ENGLISH) -> str:
     """ "vol 100%": the master volume as a percentage of the level it was mixed at."""
-    return f"vol {round(volume * 100)}%"
+    return words.label_volume(round(volume * 100))
 
 
 def fit(text: str, width: int) -> str:
@@ -89,36 +81,41 @@ def first_that_fits(candidates: list[str], width: int) -> str:
     return next((c for c in candidates if len(c) <= width), fit(candidates[-1], width))
 
 
-def short_heading(status: Status, width: int) -> str:
+def short_heading(status: Status, width: int, words: Phrases = ENGLISH) -> str:
     """The heading in ``width`` characters: the step, side and round first; the title,
     cut, in what room is left."""
     if status.step == 0:
         return fit(status.title, width)
-    full = heading(status)
+    full = heading(status, words)
     if len(full) <= width:
         return full
-    where = [f"Step {status.step}/{status.steps}"]
+    where = [words.label_step_short(status.step, status.steps)]
     if status.side:
-        where.append(status.side)
+        where.append(words.label_side_short(status.side))
     if status.rounds:
-        where.append(f"round {status.round}/{status.rounds}")
+        where.append(words.label_round_short(status.round, status.rounds))
     head = " · ".join(where)
     room = width - len(head) - 3
     return f"{head} · {fit(status.title, room)}" if room >= 4 else fit(head, width)
 
 
-def detail(status: Status, width: int) -> str:
+def detail(status: Status, width: int, words: Phrases = ENGLISH) -> str:
     """The second line in ``width`` characters: its parts in their order, the least
     important left out first (for playing: the progress, then what is next)."""
     if status.state == "stopped":
-        parts = [f"Session ended at {clock(status.position)} of {clock(status.duration)}"]
+        parts = [words.label_ended(clock(status.position), clock(status.duration))]
     elif status.state == "paused":
-        parts = [f"PAUSED at {clock(status.position)}", "press space to go on", volume_text(status.volume)]
+        parts = [words.label_paused(clock(status.position)), words.label_go_on(), volume_text(status.volume, words)]
         drop = [1, 2]
     else:
         progress = f"{clock(status.position)} / {clock(status.duration)}"
         percent = round(100 * status.position / status.duration) if status.duration else 100
-        parts = [doing(status), f"next: {status.next}", f"{progress} ({percent}%)", volume_text(status.volume)]
+        parts = [
+            doing(status, words),
+            words.label_next(status.next),
+            f"{progress} ({percent}%)",
+            volume_text(status.volume, words),
+        ]
         drop = [2, 1, 3]
     if status.state == "stopped":
         return fit(parts[0], width)
@@ -141,9 +138,16 @@ class TerminalDisplay:
     next; under the keys' help when there are keys. Every line fits the terminal's width
     (it never wraps); after a resize the whole block is drawn again."""
 
-    def __init__(self, stream: TextIO, controls: bool = False, columns: Callable[[], int] | None = None):
+    def __init__(
+        self,
+        stream: TextIO,
+        controls: bool = False,
+        columns: Callable[[], int] | None = None,
+        words: Phrases = ENGLISH,
+    ):
         self.stream = stream
         self.controls = controls
+        self.words = words  # the routine's language
         self.columns = columns or (lambda: terminal_columns(stream))
         self.shown: tuple[str, ...] | None = None  # the lines on screen, help first when shown
         self.width = 0  # the terminal's width when they were drawn
@@ -153,8 +157,8 @@ class TerminalDisplay:
         status = shown(status)
         columns = self.columns()
         width = max(10, columns - 1)  # the last column is left free: some terminals wrap there
-        block = (short_heading(status, width), detail(status, width))
-        help_line = (first_that_fits([KEYS_HELP, *KEYS_SHORT], width),) if self.controls else ()
+        block = (short_heading(status, width, self.words), detail(status, width, self.words))
+        help_line = (first_that_fits(list(self.words.label_keys()), width),) if self.controls else ()
         if self.shown is None:
             self._write("".join(f"{line}\n" for line in help_line) + f"\x1b[2K{block[0]}\n\x1b[2K{block[1]}")
             self.shown, self.width = help_line + block, columns
@@ -186,8 +190,9 @@ class TerminalDisplay:
 class LineDisplay:
     """One line per segment and per pause, resume or stop: for logs and pipes."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, words: Phrases = ENGLISH):
         self.stream = stream
+        self.words = words  # the routine's language
         self.last: tuple[int, str] | None = None
 
     def show(self, status: Status) -> None:
@@ -197,24 +202,23 @@ class LineDisplay:
         if now == last:
             return
         at = clock(status.position)
+        words = self.words
         if status.state == "stopped":
-            self._write(f"{at}  session ended: {heading(status)}")
+            self._write(f"{at}  {words.label_ended_line()}: {heading(status, words)}")
             return
         if status.state == "paused":
-            self._write(f"{at}  paused")
+            self._write(f"{at}  {words.label_state('paused')}")
             return
         if last is not None and last[1] == "paused":
-            self._write(f"{at}  resumed")
+            self._write(f"{at}  {words.label_state('resumed')}")
         if status.state == "playing" and (last is None or last[0] != status.segment):
             self._write(f"{at}  {self.describe(status)}")
 
-    @staticmethod
-    def describe(status: Status) -> str:
+    def describe(self, status: Status) -> str:
         if status.step == 0:
             return status.title
         length = clock(status.left + 0.999)
-        what = {"prepare": f"get into position, {length}", "hold": f"hold {length}", "rest": f"rest {length}"}
-        return f"{heading(status)}: {what.get(status.phase, status.phase)}"
+        return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length)}"
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")
@@ -224,11 +228,13 @@ class LineDisplay:
         pass
 
 
-def for_stream(stream: TextIO | None = None, controls: bool = False) -> TerminalDisplay | LineDisplay:
-    """A redrawn status on a terminal, plain lines otherwise."""
+def for_stream(
+    stream: TextIO | None = None, controls: bool = False, words: Phrases = ENGLISH
+) -> TerminalDisplay | LineDisplay:
+    """A redrawn status on a terminal, plain lines otherwise; in the language of ``words``."""
     stream = stream or sys.stdout
     try:
         terminal = stream.isatty()
     except (AttributeError, ValueError, OSError):
         terminal = False
-    return TerminalDisplay(stream, controls) if terminal else LineDisplay(stream)
+    return TerminalDisplay(stream, controls, words=words) if terminal else LineDisplay(stream, words)

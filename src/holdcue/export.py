@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from holdcue import atomic
+from holdcue import atomic, phrases
 from holdcue.errors import HoldcueError, OutputError
+from holdcue.phrases import Phrases
 from holdcue.render import render_blocks
 from holdcue.text import clock
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 FORMATS = ("wav", "flac", "ogg", "mp3")
 SUFFIXES = {".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".mp3": "mp3"}
 ARTIST = ALBUM = "holdcue"
+ENGLISH = phrases.for_language(phrases.FALLBACK)
 MP3_KBPS = 64  # constant bit rate: clear speech at 22050 Hz mono
 MP3_QUALITY = 5  # LAME's algorithm quality: 2 best ... 7 fastest
 PROGRESS_STEPS = 200  # at most this many progress reports per file
@@ -84,7 +86,8 @@ def export(
             "hours at this rate, as WAV sizes are 32-bit); export it as FLAC, OGG or MP3, or make the session shorter"
         )
     blocks = render_blocks(timeline, clips, tones, volume=volume, speech_volume=speech_volume)
-    tags = _Tags(title or timeline.title, summary, chapters(timeline), timeline.rate, timeline.length)
+    marks = chapters(timeline, phrases.for_language(session.routine.voice.language))
+    tags = _Tags(title or timeline.title, summary, marks, timeline.rate, timeline.length)
     target = _destination(path)
     vtt_target = _destination(Path(transcript)) if transcript is not None else None
     if vtt_target is not None and _same_file(target, vtt_target):
@@ -125,9 +128,9 @@ def format_of(path: Path, format: str | None = None) -> str:
         ) from None
 
 
-def chapters(timeline: Timeline) -> tuple[Chapter, ...]:
+def chapters(timeline: Timeline, words: Phrases = ENGLISH) -> tuple[Chapter, ...]:
     """One chapter per run of segments of the same step and side: intro, each step (each
-    side of it, each round of a two-sided step), outro."""
+    side of it, each round of a two-sided step), outro; titled in the language of ``words``."""
     groups: list[list] = []
     for segment in timeline.segments:
         key = (segment.step, segment.side, segment.phase if segment.step < 0 else "")
@@ -135,15 +138,15 @@ def chapters(timeline: Timeline) -> tuple[Chapter, ...]:
             groups[-1][1].append(segment)
         else:
             groups.append([key, [segment]])
-    return tuple(Chapter(_chapter_title(group), group[0].start, group[-1].end) for _, group in groups)
+    return tuple(Chapter(_chapter_title(group, words), group[0].start, group[-1].end) for _, group in groups)
 
 
-def _chapter_title(group: list) -> str:
+def _chapter_title(group: list, words: Phrases) -> str:
     first = group[0]
-    details = [first.side] if first.side else []
+    details = [words.label_side_short(first.side)] if first.side else []
     rounds = {s.round for s in group if s.phase == "hold"}
     if first.rounds and len(rounds) == 1:
-        details.append(f"round {rounds.pop()} of {first.rounds}")
+        details.append(words.label_round_of(rounds.pop(), first.rounds))
     return f"{first.title} ({', '.join(details)})" if details else first.title
 
 

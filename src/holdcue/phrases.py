@@ -326,8 +326,29 @@ class Phrases:
     def label_next(self, what: str) -> str:
         return self.pgettext("label", "next: {next}").format(next=what)
 
+    def label_step_short(self, step: int, steps: int) -> str:
+        """ "Step 2/5": the heading on a narrow terminal."""
+        return self.pgettext("label", "Step {step}/{steps}").format(step=step, steps=steps)
+
+    def label_round_short(self, round_: int, rounds: int) -> str:
+        return self.pgettext("label", "round {round}/{rounds}").format(round=round_, rounds=rounds)
+
     def label_paused(self, at: str) -> str:
-        return self.pgettext("label", "PAUSED at {time} · press space to go on").format(time=at)
+        return self.pgettext("label", "PAUSED at {time}").format(time=at)
+
+    def label_go_on(self) -> str:
+        return self.pgettext("label", "press space to go on")
+
+    def label_ended(self, at: str, total: str) -> str:
+        """ "Session ended at 3:10 of 12:04": the last line on the screen after q."""
+        return self.pgettext("label", "Session ended at {time} of {total}").format(time=at, total=total)
+
+    def label_ended_line(self) -> str:
+        """ "session ended" in a plain line: "3:10  session ended: Step 2 of 5 · ..." """
+        return self.pgettext("label", "session ended")
+
+    def label_volume(self, percent: int) -> str:
+        return self.pgettext("label", "vol {percent}%").format(percent=percent)
 
     def label_state(self, state: str) -> str:
         """ "paused", "stopped", "resumed" in plain lines."""
@@ -338,7 +359,14 @@ class Phrases:
         }
         return labels.get(state, state)
 
-    def label_keys(self) -> str:
-        return self.pgettext(
-            "label", "Keys: space pause/resume · n next step · p restart step (twice: previous) · q quit"
+    def label_keys(self) -> tuple[str, ...]:
+        """The keys' help line, most complete first: the first that fits the terminal is shown."""
+        return (
+            self.pgettext(
+                "label",
+                "Keys: space pause/resume · n next step · p restart step (at its start: previous) · +/- volume"
+                " · q quit",
+            ),
+            self.pgettext("label", "Keys: space pause · n next · p back · +/- volume · q quit"),
+            self.pgettext("label", "space pause · n/p step · +- vol · q end"),
         )

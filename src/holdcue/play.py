@@ -267,16 +267,17 @@ class Player:
         for later in self.timeline.segments[index + 1 :]:
             if later.phase == "rest" and later.step == here.step:
                 continue  # the rest between rounds leads to the next round
+            words = self.words
             if later.step < 0:
-                return "the end"
+                return words.label_the_end()
             if later.step != here.step:
-                return f"step {later.step + 1}: {later.title}"
+                return words.label_next_step(later.step + 1, later.title)
             if (later.side, later.round) != (here.side, here.round):
                 if later.round != here.round:
-                    side = f", {later.side} side" if later.side else ""
-                    return f"round {later.round} of {later.rounds}{side}"
-                return f"{later.side} side"
-        return "the end"
+                    side = f", {words.label_side(later.side)}" if later.side else ""
+                    return f"{words.label_round_of(later.round, later.rounds)}{side}"
+                return words.label_side(later.side)
+        return self.words.label_the_end()
 
     # -- commands -------------------------------------------------------------------------
 
@@ -621,7 +622,7 @@ def play(
     if keys is not None:
         for phrase in own_words(session.routine):  # made now, so that a key is answered at once
             player.sound(phrase)
-    display = display or for_stream(sys.stdout, controls=keys is not None)
+    display = display or for_stream(sys.stdout, controls=keys is not None, words=player.words)
     try:
         if keys is not None:
             keys.open()
