@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import files, phrases, safety
+from holdcue import files, music, phrases, safety
 from holdcue.durations import format_duration, is_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, did_you_mean, given, join, optional
@@ -59,7 +59,19 @@ _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 
 _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words")
 
-_TOP_KEYS = ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "side_words", "steps")
+_TOP_KEYS = (
+    "title",
+    "summary",
+    "id",
+    "areas",
+    "tools",
+    "safety",
+    "voice",
+    "cues",
+    "music",
+    "side_words",
+    "steps",
+)
 
 _SIDES = {"both": SIDES, "left": ("left",), "right": ("right",)}
 
@@ -191,6 +203,9 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
         cues=_cues(c, top["cues"]) if "cues" in top else Cues(),
         side_words=_side_words(c, top["side_words"], "side_words") if "side_words" in top else (),
         source=c.source,
+        music=music.from_yaml(c, top["music"], "music", c.base_dir, "the routine file's folder")
+        if "music" in top
+        else None,
     )
     if "steps" not in top:
         c.missing(root, "steps", 'add "steps:" and a list of steps (see docs/routines.md)')

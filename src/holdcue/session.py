@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from holdcue import compiler, library
 from holdcue.errors import Problem
-from holdcue.routine import Routine, Voice
+from holdcue.routine import Music, Routine, Voice
 from holdcue.timeline import SAMPLE_RATE, Session
 
 if TYPE_CHECKING:
     from holdcue.speech import ClipCache, Engine
 
 Progress = Callable[[int, int], None]
+ROUTINE_MUSIC = "routine"  # build's music: whatever the routine says
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,12 @@ def build(
     cache: ClipCache | None = None,
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
+    music: Music | None | str = ROUTINE_MUSIC,
 ) -> Session:
     """Synthesize what is not cached, load the tones, compile the timeline. ``also``: more
-    texts to have clips for in the same voice (the player's "Paused.", for one)."""
+    texts to have clips for in the same voice (the player's "Paused.", for one). ``music``:
+    the music under the voice, None for none; by default the routine's (``music:``). It is
+    decoded as it plays, not here."""
     from holdcue import speech, tones
 
     clips = speech.synthesize_all(
@@ -68,7 +72,8 @@ def build(
         tone_length=lambda name: len(sounds[name]),
         rate=SAMPLE_RATE,
     )
-    return Session(routine, timeline, clips, sounds)
+    chosen = routine.music if isinstance(music, str) else music
+    return Session(routine, timeline, clips, sounds, chosen)
 
 
 def prepare(
