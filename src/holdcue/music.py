@@ -2,9 +2,10 @@
 decoded as it plays, mixed down to mono, resampled to the session's rate, looped or played
 once, faded in and out, and turned down under every cue (docs/routines.md, "Music").
 
-Nothing holds the whole file decoded: a ``Bed`` reads the file forward a block at a time
-(one block of the file's frames, a few hundred kB), so memory stays flat however long the
-music or the session. Where a loop starts again, the file's last ``CROSSFADE`` seconds
+Memory stays flat however long the music or the session: a ``Bed`` reads the file forward
+a block at a time (a few hundred kB of its frames), and only a short looped file (at most
+``KEEP_SECONDS``, 16 MB at 22050 Hz) is kept whole after it is decoded once, so that its
+later laps cost no decoding. Where a loop starts again, the file's last ``CROSSFADE`` seconds
 overlap its first (equal-power), so the seam is not heard.
 
 Ducking: the renderer knows exactly where every speech clip and tone sounds, so the
@@ -46,6 +47,7 @@ CROSSFADE = 2.0  # seconds a looped file's end overlaps its start
 FADE_IN = 2.0  # seconds the music rises over at the start of the session
 RESUME_FADE = 0.25  # seconds it rises over where playback starts later (resume, skip): no click
 FADE_OUT = 5.0  # seconds it falls over before the session ends
+KEEP_SECONDS = 190  # a looped file this short is decoded once and kept: at most 16 MB (float32) at 22050 Hz
 MIN_SECONDS = 1.0  # a shorter file is a tone, not music
 MAX_HOURS = 24  # longer than any session; a header claiming more is damaged
 MIN_RATE, MAX_RATE = 8000, 384_000  # sample rates, Hz
@@ -228,6 +230,7 @@ class Bed:
         self.overlap = min(round(CROSSFADE * rate), self.span // 4) if music.loop else 0
         self.period = self.span - self.overlap  # a loop starts again this often
         self.head: numpy.ndarray | None = None  # the first ``overlap`` samples, kept for every seam
+        self.kept: numpy.ndarray | None = None  # the whole music, when it is short (_samples)
         fade_in = FADE_IN if start == 0 else RESUME_FADE
         self.fade_in = max(1, min(round(fade_in * rate), (length - start) // 4))
         self.fade_out = max(1, min(round(FADE_OUT * rate), length // 4))
@@ -237,20 +240,38 @@ class Bed:
         import numpy as np
 
         out = self._looped(begin, end) if self.music.loop else self._once(begin, end)
-        out *= self._fades(begin, end)
-        out *= self.ducking.gains(begin, end)
         out *= np.float32(self.scale)
+        for gains in (self._fades(begin, end), self.ducking.gains(begin, end)):
+            if gains is not None:
+                out *= gains
         return out
 
     def close(self) -> None:
         self.reader.close()
+
+    def _samples(self, begin: int, end: int) -> numpy.ndarray:
+        """The music's samples [begin, end) at the session's rate. A file that loops and is
+        short (KEEP_SECONDS at most) is decoded once, on its first use, and kept: its later
+        laps cost nothing. A longer one is read again each lap, so memory stays bounded."""
+        import numpy as np
+
+        if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate:
+            kept = np.empty(self.span, np.float32)
+            step = 1 << 16
+            for a in range(0, self.span, step):
+                kept[a : a + step] = self.reader.samples(a, min(a + step, self.span))
+            self.kept = kept
+            self.reader.close()
+        if self.kept is not None:
+            return self.kept[begin:end].copy()
+        return self.reader.samples(begin, end)
 
     def _once(self, begin: int, end: int) -> numpy.ndarray:
         import numpy as np
 
         out = np.zeros(end - begin, np.float32)
         if begin < self.span:
-            out[: min(end, self.span) - begin] = self.reader.samples(begin, min(end, self.span))
+            out[: min(end, self.span) - begin] = self._samples(begin, min(end, self.span))
         return out
 
     def _looped(self, begin: int, end: int) -> numpy.ndarray:
@@ -261,29 +282,32 @@ class Bed:
         while at < end:
             lap, p = divmod(at, self.period)
             count = min(end - at, self.period - p)
-            part = self.reader.samples(p, p + count) if lap == 0 or p >= self.overlap else None
+            part = self._samples(p, p + count) if lap == 0 or p >= self.overlap else None
             if part is None:  # a seam: the file's start rises while its end (from the lap before) falls
                 seam = min(count, self.overlap - p)
                 part = np.empty(count, np.float32)
                 rise = np.sin(0.5 * np.pi * (np.arange(p, p + seam) + 0.5) / self.overlap)
                 fall = np.cos(0.5 * np.pi * (np.arange(p, p + seam) + 0.5) / self.overlap)
-                tail = self.reader.samples(self.period + p, self.period + p + seam)
+                tail = self._samples(self.period + p, self.period + p + seam)
                 part[:seam] = self._head()[p : p + seam] * rise + tail * fall
                 if count > seam:
-                    part[seam:] = self.reader.samples(p + seam, p + count)
+                    part[seam:] = self._samples(p + seam, p + count)
             out[at - begin : at - begin + count] = part
             at += count
         return out
 
     def _head(self) -> numpy.ndarray:
         if self.head is None:
-            self.head = self.reader.samples(0, self.overlap)
+            self.head = self._samples(0, self.overlap)
         return self.head
 
-    def _fades(self, begin: int, end: int) -> numpy.ndarray:
-        """Raised-cosine fade in from ``start`` and out to the session's end."""
+    def _fades(self, begin: int, end: int) -> numpy.ndarray | None:
+        """Raised-cosine fade in from ``start`` and out to the session's end; None where
+        neither reaches (most blocks)."""
         import numpy as np
 
+        if begin >= self.start + self.fade_in and end <= self.length - self.fade_out:
+            return None
         t = np.arange(begin, end, dtype=np.float64)
         rising = np.clip((t - self.start + 0.5) / self.fade_in, 0, 1)
         falling = np.clip((self.length - t - 0.5) / self.fade_out, 0, 1)
@@ -308,11 +332,13 @@ class Ducking:
         self.starts = [m[0] for m in merged]
         self.spans = merged
 
-    def amount(self, begin: int, end: int) -> numpy.ndarray:
-        """How far down (0: not at all, 1: by depth_db) the music is at samples [begin, end)."""
+    def gains(self, begin: int, end: int) -> numpy.ndarray | None:
+        """The music's gain at samples [begin, end); None when it is 1 throughout (no cue near)."""
         import numpy as np
 
-        down = np.zeros(end - begin, np.float64)
+        if self.depth_db == 0:
+            return None
+        gains = None
         # spans that can reach [begin, end): those starting before end + attack and ending after begin - release
         first = max(0, bisect.bisect_left(self.starts, begin - self.release) - 1)
         for start, stop in self.spans[first:]:
@@ -321,19 +347,24 @@ class Ducking:
             lo, hi = max(begin, start - self.attack), min(end, stop + self.release)
             if lo >= hi:
                 continue
-            t = np.arange(lo, hi, dtype=np.float64)
-            rising = np.clip((t - (start - self.attack) + 0.5) / self.attack, 0, 1)
-            falling = np.clip((stop + self.release - t - 0.5) / self.release, 0, 1)
-            shape = 0.5 * (1 - np.cos(np.pi * np.minimum(rising, falling)))
-            np.maximum(down[lo - begin : hi - begin], shape, out=down[lo - begin : hi - begin])
-        return down
+            if gains is None:
+                gains = np.ones(end - begin, np.float32)
+            gains[lo - begin : hi - begin] = 10 ** (self.depth_db / 20)
+            # only the ramps need computing; between them the music is all the way down
+            self._ramp(gains, begin, max(lo, start - self.attack), min(hi, start), start - self.attack, self.attack)
+            self._ramp(gains, begin, max(lo, stop), min(hi, stop + self.release), stop + self.release, -self.release)
+        return gains
 
-    def gains(self, begin: int, end: int) -> numpy.ndarray:
+    def _ramp(self, gains: numpy.ndarray, begin: int, a: int, b: int, origin: int, length: int) -> None:
+        """Gains at samples [a, b) of a raised-cosine ramp (in dB) from ``origin`` over
+        ``length`` samples: going down when positive, coming back (towards origin) when negative."""
         import numpy as np
 
-        if self.depth_db == 0:
-            return np.ones(end - begin, np.float32)
-        return (10 ** (self.depth_db * self.amount(begin, end) / 20)).astype(np.float32)
+        if a >= b:
+            return
+        u = (np.arange(a, b, dtype=np.float64) + 0.5 - origin) / length
+        down = 0.5 * (1 - np.cos(np.pi * u))
+        gains[a - begin : b - begin] = 10 ** (self.depth_db * down / 20)
 
 
 class _Resampled:
@@ -370,6 +401,11 @@ class _Resampled:
         if self.ratio == 1:
             return self._frames(begin, end).copy()
         half = len(self.taps) // 2
+        if self.ratio.is_integer():  # 44100 -> 22050: every ratio-th filtered frame, no interpolation
+            step = int(self.ratio)
+            frames = self._frames(begin * step - half, (end - 1) * step + half + 1)
+            windows = np.lib.stride_tricks.sliding_window_view(frames, len(self.taps))[::step]
+            return (windows @ self.taps).astype(np.float32, copy=False)
         where = np.arange(begin, end, dtype=np.float64) * self.ratio
         low = math.floor(where[0]) - half
         high = math.floor(where[-1]) + 2 + half
@@ -409,7 +445,8 @@ class _Resampled:
                 data = self.file.read(hi - lo, dtype="float32", always_2d=True)
             except (soundfile.LibsndfileError, RuntimeError) as error:
                 raise MusicError(self.path, f"cannot read the music file ({error})") from error
-            out[lo - begin : lo - begin + len(data)] = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+            mix = np.full(data.shape[1], 1 / data.shape[1], np.float32)  # mono: the channels' mean
+            out[lo - begin : lo - begin + len(data)] = data @ mix
         return out
 
     def close(self) -> None:
