@@ -191,12 +191,14 @@ def _open(path: str | os.PathLike):
 
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise IsADirectoryError(f"{path} is not a regular file")
-        return soundfile.SoundFile(fd, closefd=True)
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
     except BaseException:
         os.close(fd)
         raise
+    if not regular:
+        os.close(fd)
+        raise IsADirectoryError(f"{path} is not a regular file")
+    return soundfile.SoundFile(fd, closefd=True)  # libsndfile closes the descriptor when it cannot open it
 
 
 class Bed:

@@ -64,7 +64,7 @@ def render_blocks(
         raise ValueError("block must be at least one sample")
     placed = _place(timeline, clips, tones, start, stop, volume, speech_volume)
     bed = None
-    if music is not None:
+    if music is not None and start < stop:  # nothing to play (words said aside at the end): no file opened
         from holdcue.music import Bed
 
         cues = [(e.start, e.end) for e in timeline.events]
