@@ -124,3 +124,18 @@ def test_build_attaches_the_routines_music_unless_told_otherwise(tmp_path):
     other = Music(str(bed), level_db=-6)
     assert session.build(routine, cache=cache, engine_factory=Engine, music=other).music == other
     assert session.build(routine, cache=cache, engine_factory=Engine, music=None).music is None
+
+
+def test_the_schema_knows_music():
+    import json
+
+    import jsonschema
+
+    from holdcue.loader import SCHEMA_PATH
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    steps = [{"hold": "Hold it.", "time": "5s"}]
+    for music in ("rain.ogg", False, {"file": "rain.ogg", "level": "-20 dB", "duck": 0.5, "loop": False}):
+        assert validator.is_valid({"title": "T", "music": music, "steps": steps}), music
+    for music in ({"level": "-20 dB"}, {"file": "a.ogg", "lop": True}, {"file": "a.ogg", "level": "loud"}, ["a"]):
+        assert not validator.is_valid({"title": "T", "music": music, "steps": steps}), music

@@ -86,8 +86,7 @@ def from_yaml(checker: Checker, node: yaml.Node, path: str, base_dir: Path | Non
         if "file" not in keys:
             checker.missing(node, f"{path}.file", "name the sound file, e.g. file: forest.ogg")
             return None
-        where = keys["file"]
-        file = _file(checker, where, f"{path}.file", base_dir, relative_to)
+        file = _file(checker, keys["file"], f"{path}.file", base_dir, relative_to)
         level = optional(keys, "level", path, _level, checker)
         duck = optional(keys, "duck", path, _level, checker)
         loop = optional(keys, "loop", path, checker.boolean)
@@ -327,7 +326,7 @@ class Ducking:
         self.depth_db = depth_db
         merged: list[list[int]] = []
         for start, end in sorted(c for c in cues if c[1] > c[0]):
-            if merged and start - merged[-1][1] < self.attack + self.release:
+            if merged and start - merged[-1][1] < self.attack + self.release:  # closer than HOLD: one span
                 merged[-1][1] = max(merged[-1][1], end)
             else:
                 merged.append([start, end])
