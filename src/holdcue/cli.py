@@ -503,7 +503,7 @@ def play(routine: str, start_at: str | None, volume: float, music_file: str | No
 
     music = given_music(music_file, no_music)
     loaded = load(routine)
-    session = build_session(loaded, playback.own_words(loaded), music_for(loaded, music))
+    session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
     if start_at is not None:
         try:
             playback.start_position(session.timeline, start_at)
