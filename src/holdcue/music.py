@@ -372,7 +372,9 @@ class _Resampled:
     """A sound file as mono float32 samples at ``rate``, read forward a block at a time.
     Output sample j is the file at time j / rate: linear interpolation of the file's frames,
     low-passed first when the file's rate is higher (a windowed sinc, so nothing above the
-    session's Nyquist frequency folds back). Each sample depends only on the frames near
+    session's Nyquist frequency folds back); from a lower rate (8 or 16 kHz files), the
+    interpolation dulls the top a little (1 kHz: -0.45 dB from 8 kHz), which music under a
+    voice can spare. Each sample depends only on the frames near
     it, so reading from anywhere gives the same samples."""
 
     def __init__(self, path: str, info: MusicInfo, rate: int):
