@@ -67,7 +67,8 @@ def export(
     """Write the session, mixed (with its music under the cues, if it has any), to ``path``
     in ``format`` (default: from the suffix), tagged with its routine's title and summary,
     with one chapter per step and side; ``volume`` is the master volume (the routine's voice
-    volume sets speech against the tones, as in render). ``transcript``: also write the spoken cues there as WebVTT.
+    volume sets speech against the tones, as in render). ``transcript``: also write the
+    spoken cues there as WebVTT.
     ``progress(done, total)`` is called with samples written as the export goes.
     Raises OutputError when the file cannot be written (or a volume is not a finite number
     of 0 or more); nothing partial is left, and nothing is touched before the checks pass."""
