@@ -59,7 +59,16 @@ def test_dry_run_is_show(played):
 def test_a_planned_day_plays_its_routine_through_the_play_command(played):
     result = run("today", "--date", SATURDAY, "--volume", "0.5")
     assert result.exit_code == ExitCode.OK, result.output
-    assert played == [{"routine": "full-body-check-in", "start_at": None, "volume": 0.5, "legend": False}]
+    assert played == [
+        {
+            "routine": "full-body-check-in",
+            "start_at": None,
+            "volume": 0.5,
+            "legend": False,
+            "music_file": None,
+            "no_music": False,
+        }
+    ]
     assert result.stdout.startswith("Today: Full body check-in (full-body-check-in), about 21 minutes.")
 
 
@@ -67,7 +76,7 @@ def test_today_reaches_the_real_play_code_path(monkeypatch):
     """Not the recorder: the play command itself loads the routine and hands it to playback."""
     built, playing = [], []
 
-    def build(routine, also=()):
+    def build(routine, also=(), music="routine"):
         built.append(routine.id)
         return "the session"
 
@@ -99,7 +108,16 @@ def test_anyway_on_a_rest_day_plays_the_next_session(played):
     result = run("today", "--date", SUNDAY, "--anyway")
     assert result.exit_code == ExitCode.OK, result.output
     assert result.stdout.splitlines()[1] == "Playing it now (upper-back-and-neck-peanut-ball)."
-    assert played == [{"routine": "upper-back-and-neck-peanut-ball", "start_at": None, "volume": 1.0, "legend": False}]
+    assert played == [
+        {
+            "routine": "upper-back-and-neck-peanut-ball",
+            "start_at": None,
+            "volume": 1.0,
+            "legend": False,
+            "music_file": None,
+            "no_music": False,
+        }
+    ]
 
 
 def test_anyway_with_show_only_says_so(played):

@@ -75,6 +75,7 @@ def _translate(error: errors.HoldcueError) -> click.ClickException:
     codes = {
         errors.RoutineNotFound: ExitCode.INVALID_ROUTINE,
         errors.ToneError: ExitCode.INVALID_ROUTINE,
+        errors.MusicError: ExitCode.INVALID_ROUTINE,
         errors.SpeechError: ExitCode.SPEECH_UNAVAILABLE,
         errors.AudioDeviceError: ExitCode.AUDIO_UNAVAILABLE,
         errors.OutputError: ExitCode.OUTPUT_FAILED,
@@ -200,16 +201,60 @@ def _nothing() -> None:
     pass
 
 
-def build_session(routine, also: tuple[str, ...] = ()):
+def build_session(routine, also: tuple[str, ...] = (), music="routine"):
     """The routine made ready to hear, with a progress bar while speech is synthesized;
-    ``also``: more texts to have clips for (the player's own words)."""
+    ``also``: more texts to have clips for (the player's own words); ``music``: the music
+    under it (None: none; "routine": the routine's own)."""
     from holdcue import session
 
     update, finish = progress_bar(f"Preparing speech for {printable(routine.id)}")
     try:
-        return session.build(routine, also=also, progress=update)
+        return session.build(routine, also=also, progress=update, music=music)
     finally:
         finish()
+
+
+def music_options(command):
+    """--music FILE and --no-music, for the commands that make sound from a session."""
+    command = click.option("--no-music", is_flag=True, help="No music, whatever the routine or config.yaml says.")(
+        command
+    )
+    return click.option(
+        "--music",
+        "music_file",
+        type=click.Path(dir_okay=False),
+        help="Music under the voice (WAV, FLAC, OGG, MP3): instead of the routine's music: or config.yaml's.",
+    )(command)
+
+
+def given_music(music_file: str | None, no_music: bool):
+    """The music --music names (checked now), None for --no-music, "routine" when neither."""
+    from holdcue import music
+    from holdcue.files import expand_user
+    from holdcue.routine import Music
+
+    if music_file is not None and no_music:
+        raise click.UsageError("Give --music FILE or --no-music, not both.")
+    if no_music:
+        return None
+    if music_file is None:
+        return "routine"
+    try:
+        path = expand_user(music_file).resolve()
+        music.music_info(path)
+    except ValueError as error:
+        raise click.BadParameter(f'"{music_file}" {error}', param_hint="--music") from None
+    return Music(str(path))
+
+
+def music_for(routine, given):
+    """What plays under ``routine``: ``given`` (given_music) unless "routine"; then the
+    routine's own music:, else config.yaml's music:, else none."""
+    from holdcue import config
+
+    if given != "routine" or routine.music is not None:
+        return given
+    return config.load_config().music
 
 
 @cli.command("list")
@@ -409,7 +454,8 @@ def voices(language: str | None) -> None:
     "--transcript", type=click.Path(dir_okay=False), help="Also write the spoken cues as WebVTT (one routine)."
 )
 @click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
-def export(routines, output, all_, fmt, transcript, volume) -> None:
+@music_options
+def export(routines, output, all_, fmt, transcript, volume, music_file, no_music) -> None:
     """Export routines as audio files, with chapters and tags.
 
     Into a folder (several routines, --all, or an existing folder as -o), each routine
@@ -425,6 +471,7 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to export, or give --all (not both).")
+    music = given_music(music_file, no_music)
     output = Path(output).expanduser()
     into_folder = all_ or len(routines) > 1 or output.is_dir()
     if into_folder and transcript:
@@ -449,7 +496,7 @@ def export(routines, output, all_, fmt, transcript, volume) -> None:
         except OSError as error:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
     for routine, target in zip(routines, targets, strict=True):
-        ready = build_session(routine)
+        ready = build_session(routine, music=music_for(routine, music))
         update, finish = progress_bar(f"Exporting {printable(target.name)}")
         try:
             written = exporter.export(ready, target, format=fmt, volume=volume, transcript=transcript, progress=update)
@@ -477,7 +524,10 @@ def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
     "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
 )
 @click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
-def play(routine: str, start_at: str | None, volume: float, legend: bool) -> None:
+@music_options
+def play(
+    routine: str, start_at: str | None, volume: float, legend: bool, music_file: str | None, no_music: bool
+) -> None:
     """Play a routine live, hands-free.
 
     Keys (optional; a presenter remote or foot pedal that sends keys works too):
@@ -495,10 +545,11 @@ def play(routine: str, start_at: str | None, volume: float, legend: bool) -> Non
 
     from holdcue import play as playback
 
+    music = given_music(music_file, no_music)
     loaded = load(routine)
     if legend:
         loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
-    session = build_session(loaded, playback.own_words(loaded))
+    session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
     if start_at is not None:
         try:
             playback.start_position(session.timeline, start_at)

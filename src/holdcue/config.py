@@ -4,8 +4,11 @@ composer, fields.Checker), with every problem reported by file, line and column.
 
     button:
       pin: 17        # the GPIO (BCM) number the button is wired to; false: no button
+    music: ~/Music/rain.ogg   # music under the voice of every routine without its own music:
+                              # (or {file: ..., level: -18 dB, duck: -12 dB, loop: true}; false: none)
 
-A missing file is the defaults: a button on GPIO17.
+A missing file is the defaults: a button on GPIO17, no music. A relative music path
+starts at the config folder.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import files
+from holdcue import files, music
 from holdcue.errors import ConfigError, Problem
 from holdcue.fields import Checker, optional
+from holdcue.routine import Music
 from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, scalar, syntax_hint
 
 FILE_NAME = "config.yaml"
@@ -32,6 +36,7 @@ FIRST_PIN, LAST_PIN = 2, 27
 class Config:
     button_pin: int | None = DEFAULT_PIN  # None: no button
     source: str = ""  # the file it was read from; "" for the defaults
+    music: Music | None = None  # under routines that have no music of their own
 
 
 def config_path() -> Path:
@@ -73,9 +78,11 @@ def parse(text: str, source: str) -> Config:
     root = _compose(checker, text)
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
-        keys = checker.mapping(root, "", ("button",))
-        if "button" in keys:
-            config = Config(_button_pin(checker, keys["button"]), source)
+        keys = checker.mapping(root, "", ("button", "music"))
+        pin = _button_pin(checker, keys["button"]) if "button" in keys else DEFAULT_PIN
+        folder = Path(source).parent
+        bed = music.from_yaml(checker, keys["music"], "music", folder, "the config folder") if "music" in keys else None
+        config = Config(pin, source, bed)
     problems = [p for p in checker.all_problems() if p.severity == "error"]
     if problems:
         raise ConfigError(problems)

@@ -90,3 +90,11 @@ class UnitConflict(HoldcueError):
 
 class ConfigError(RoutineError):
     """The config file (config.yaml) is invalid. Carries every problem found, like RoutineError."""
+
+
+class MusicError(HoldcueError):
+    """A music file cannot be used (it changed since it was checked, or is damaged)."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}")

@@ -66,10 +66,11 @@ def export(
     transcript: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write the session, mixed, to ``path`` in ``format`` (default: from the suffix), tagged
-    with its routine's title and summary, with one chapter per step and side; ``volume`` is
-    the master volume (the routine's voice volume sets speech against the tones, as in
-    render). ``transcript``: also write the spoken cues there as WebVTT.
+    """Write the session, mixed (with its music under the cues, if it has any), to ``path``
+    in ``format`` (default: from the suffix), tagged with its routine's title and summary,
+    with one chapter per step and side; ``volume`` is the master volume (the routine's voice
+    volume sets speech against the tones, as in render). ``transcript``: also write the
+    spoken cues there as WebVTT.
     ``progress(done, total)`` is called with samples written as the export goes.
     Raises OutputError when the file cannot be written (or a volume is not a finite number
     of 0 or more); nothing partial is left, and nothing is touched before the checks pass."""
@@ -85,7 +86,7 @@ def export(
             f"{path}: the session is too long for a WAV file (at most {WAV_MAX_SAMPLES // timeline.rate // 3600} "
             "hours at this rate, as WAV sizes are 32-bit); export it as FLAC, OGG or MP3, or make the session shorter"
         )
-    blocks = render_blocks(timeline, clips, tones, volume=volume, speech_volume=speech_volume)
+    blocks = render_blocks(timeline, clips, tones, volume=volume, speech_volume=speech_volume, music=session.music)
     marks = chapters(timeline, phrases.for_language(session.routine.voice.language))
     tags = _Tags(title or timeline.title, summary, marks, timeline.rate, timeline.length)
     target = _destination(path)

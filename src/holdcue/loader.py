@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import files, phrases, safety, yamlsafe
+from holdcue import files, music, phrases, safety, yamlsafe
 from holdcue.durations import format_duration, is_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, did_you_mean, given, join, optional
@@ -61,7 +61,20 @@ _STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", 
 
 _KIND_KEYS = tuple(kind for kind in STEP_KINDS if kind != "rest")  # "rest:" is also a key of a step: its rest
 
-_TOP_KEYS = ("title", "summary", "id", "areas", "tools", "safety", "voice", "cues", "side_words", "pronounce", "steps")
+_TOP_KEYS = (
+    "title",
+    "summary",
+    "id",
+    "areas",
+    "tools",
+    "safety",
+    "voice",
+    "cues",
+    "music",
+    "side_words",
+    "pronounce",
+    "steps",
+)
 
 MAX_PRONOUNCE = 100  # entries in a routine's pronounce: map: a few hard words, not a dictionary
 MAX_PRONOUNCE_TEXT = 60  # characters of a word or phrase, and of how it is said
@@ -195,6 +208,9 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
         side_words=_side_words(c, top["side_words"], "side_words") if "side_words" in top else (),
         pronounce=_pronounce(c, top["pronounce"]) if "pronounce" in top else (),
         source=c.source,
+        music=music.from_yaml(c, top["music"], "music", c.base_dir, "the routine file's folder")
+        if "music" in top
+        else None,
     )
     if "steps" not in top:
         c.missing(root, "steps", 'add "steps:" and a list of steps (see docs/routines.md)')

@@ -33,7 +33,7 @@ from holdcue.timeline import Event, Segment, Timeline
 if TYPE_CHECKING:
     import numpy
 
-    from holdcue.routine import Routine
+    from holdcue.routine import Music, Routine
     from holdcue.timeline import Session
 
 LEAD_IN = 0.15  # seconds of silence that start every take: 5x what a device was seen to swallow
@@ -199,7 +199,9 @@ class Player:
         speech_volume: float = 1.0,
         speak: Speak | None = None,
         words: Phrases | None = None,
+        music: Music | None = None,
     ):
+        self.music = music  # under the whole take, ducked under its cues (render.py)
         self.timeline = timeline
         self.words = words or phrases.for_language(phrases.FALLBACK)  # what it says by itself
         self.clips = clips
@@ -492,6 +494,7 @@ class Player:
             start=origin,
             volume=self.levels.volume,
             speech_volume=self.levels.speech_volume,
+            music=self.music,
         ):
             if block.any():  # pages of silence are never touched: a long session stays small
                 samples[at : at + len(block)] = block
@@ -618,6 +621,7 @@ def play(
         speech_volume=session.routine.voice.volume,
         speak=speak,
         words=phrases.for_language(session.routine.voice.language),
+        music=session.music,
     )
     if keys is not None:
         for phrase in own_words(session.routine):  # made now, so that a key is answered at once

@@ -8,6 +8,11 @@ further. Sounds are mixed in float32; where cues meet and the sum passes ``CEILI
 limiter bends the excess smoothly (tanh) so that it stays below full scale: nothing clips.
 A voice's own volume (the routine's ``voice.volume``) sets its speech relative to that
 loudness; the master volume scales the mix before the limiter.
+
+Music (``music=``, music.py) is mixed under the cues at its own level, turned down around
+every event of the timeline rendered (look-ahead ducking: the events say exactly where the
+cues are); it goes through the same limiter, and the cues land on the same samples with or
+without it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from holdcue.errors import HoldcueError
 if TYPE_CHECKING:
     import numpy
 
+    from holdcue.routine import Music
     from holdcue.timeline import Timeline
 
 BLOCK = 16384  # samples per block: about 0.75 s at 22050 Hz
@@ -40,14 +46,16 @@ def render_blocks(
     block: int = BLOCK,
     volume: float = 1.0,
     speech_volume: float = 1.0,
+    music: Music | None = None,
 ) -> Iterator[numpy.ndarray]:
     """int16 blocks of at most ``block`` samples covering samples [start, stop) of the
     timeline (``stop`` defaults to its end). ``volume`` scales everything, ``speech_volume``
-    the speech only.
+    the speech only. ``music``: music under the cues, ducked around this timeline's events,
+    faded in from ``start`` and out to the timeline's end.
 
     Speech events sound ``clips[event.text]``, tone events ``tones[event.name]``; each
     must last exactly as long as its event. Raises HoldcueError when one is missing or of
-    another length, before any block is made.
+    another length, MusicError when the music cannot be played, before any block is made.
     """
     stop = timeline.length if stop is None else stop
     if not 0 <= start <= stop <= timeline.length:
@@ -55,7 +63,13 @@ def render_blocks(
     if block < 1:
         raise ValueError("block must be at least one sample")
     placed = _place(timeline, clips, tones, start, stop, volume, speech_volume)
-    return _mix(placed, start, stop, block)
+    bed = None
+    if music is not None and start < stop:  # nothing to play (words said aside at the end): no file opened
+        from holdcue.music import Bed
+
+        cues = [(e.start, e.end) for e in timeline.events]
+        bed = Bed(music, timeline.rate, timeline.length, cues, start=start, volume=volume)
+    return _mix(placed, start, stop, block, bed)
 
 
 def render(
@@ -67,11 +81,14 @@ def render(
     stop: int | None = None,
     volume: float = 1.0,
     speech_volume: float = 1.0,
+    music: Music | None = None,
 ) -> numpy.ndarray:
     """Samples [start, stop) of the mixed timeline as one int16 array."""
     import numpy as np
 
-    blocks = render_blocks(timeline, clips, tones, start=start, stop=stop, volume=volume, speech_volume=speech_volume)
+    blocks = render_blocks(
+        timeline, clips, tones, start=start, stop=stop, volume=volume, speech_volume=speech_volume, music=music
+    )
     out = np.empty((timeline.length if stop is None else stop) - start, np.int16)
     at = 0
     for chunk in blocks:
@@ -141,7 +158,8 @@ def _place(
     return placed
 
 
-def _mix(placed, start: int, stop: int, block: int) -> Iterator[numpy.ndarray]:
+def _mix(placed, start: int, stop: int, block: int, bed=None) -> Iterator[numpy.ndarray]:
+    """The blocks; ``bed`` (a music.Bed) is mixed under the cues and closed at the end."""
     import numpy as np
 
     silence = np.zeros(block, np.int16)
@@ -149,21 +167,28 @@ def _mix(placed, start: int, stop: int, block: int) -> Iterator[numpy.ndarray]:
     buffer = np.empty(block, np.float32)
     upcoming = 0  # index into placed of the next sound to start
     active: list = []
-    for begin in range(start, stop, block):
-        end = min(begin + block, stop)
-        while upcoming < len(placed) and placed[upcoming][0] < end:
-            active.append(placed[upcoming])
-            upcoming += 1
-        active = [p for p in active if p[1] > begin]
-        if not active:
-            yield silence[: end - begin]
-            continue
-        mix = buffer[: end - begin]
-        mix.fill(0.0)
-        for at, until, sound, factor in active:
-            lo, hi = max(at, begin), min(until, end)
-            mix[lo - begin : hi - begin] += sound[lo - at : hi - at] * factor
-        yield _to_int16(mix)
+    try:
+        for begin in range(start, stop, block):
+            end = min(begin + block, stop)
+            while upcoming < len(placed) and placed[upcoming][0] < end:
+                active.append(placed[upcoming])
+                upcoming += 1
+            active = [p for p in active if p[1] > begin]
+            if not active and bed is None:
+                yield silence[: end - begin]
+                continue
+            mix = buffer[: end - begin]
+            if bed is None:
+                mix.fill(0.0)
+            else:
+                mix[:] = bed.take(begin, end)
+            for at, until, sound, factor in active:
+                lo, hi = max(at, begin), min(until, end)
+                mix[lo - begin : hi - begin] += sound[lo - at : hi - at] * factor
+            yield _to_int16(mix)
+    finally:
+        if bed is not None:
+            bed.close()
 
 
 def _to_int16(mix: numpy.ndarray) -> numpy.ndarray:

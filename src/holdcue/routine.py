@@ -46,6 +46,17 @@ class Cues:
 
 
 @dataclass(frozen=True)
+class Music:
+    """Music under the voice (music.py plays it): a sound file, its level, how far it is
+    turned down under cues, and whether it starts again when it ends."""
+
+    path: str  # absolute path of a sound file (WAV, FLAC, OGG, MP3)
+    level_db: float = -18.0  # gain on the file as mastered (0: as it is)
+    duck_db: float = -12.0  # more gain under speech and tones (0: not turned down)
+    loop: bool = True  # False: played once, then silence
+
+
+@dataclass(frozen=True)
 class Say:
     """An extra cue spoken during a hold: at a fraction of it, or at a given time into it."""
 
@@ -86,3 +97,4 @@ class Routine:
     side_words: tuple[tuple[str, str], ...] = ()  # (side, what {side} says): ("left", "linken"), ...
     pronounce: tuple[tuple[str, str], ...] = ()  # (written word, what the voice says): pronounce.py
     warnings: tuple[Problem, ...] = ()  # each with severity "warning"
+    music: Music | None = None  # music under the voice (``music:``); None: none

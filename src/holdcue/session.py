@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from holdcue import compiler, library
 from holdcue.errors import Problem
-from holdcue.routine import Routine, Voice
+from holdcue.routine import Music, Routine, Voice
 from holdcue.timeline import SAMPLE_RATE, Session, Timeline
 
 if TYPE_CHECKING:
     from holdcue.speech import ClipCache, Engine
 
 Progress = Callable[[int, int], None]
+ROUTINE_MUSIC = "routine"  # build's music: whatever the routine says
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,15 @@ def build(
     cache: ClipCache | None = None,
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
+    music: Music | None | str = ROUTINE_MUSIC,
 ) -> Session:
     """Synthesize what is not cached, load the tones, compile the timeline. ``also``: more
     texts to have clips for in the same voice (the player's "Paused.", for one). Each clip
-    is keyed by its written text and synthesized from what is said (pronounce.py)."""
-    return _ready(routine, compiler.compile, also, cache, engine_factory, progress)
+    is keyed by its written text and synthesized from what is said (pronounce.py).
+    ``music``: the music under the voice, None for none; by default the routine's
+    (``music:``). It is decoded as it plays, not here."""
+    chosen = routine.music if isinstance(music, str) else music
+    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, chosen)
 
 
 def legend(
@@ -69,7 +74,7 @@ def legend(
 
     words = phrases.for_language(language)
     routine = Routine(id="tones", title=words.legend_title(), steps=(), voice=Voice(language=language))
-    return _ready(routine, compiler.legend, (), cache, engine_factory, progress)
+    return _ready(routine, compiler.legend, (), cache, engine_factory, progress, None)
 
 
 def _ready(
@@ -79,6 +84,7 @@ def _ready(
     cache: ClipCache | None,
     engine_factory: Callable[[], Engine] | None,
     progress: Progress | None,
+    music: Music | None,
 ) -> Session:
     """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
@@ -95,7 +101,7 @@ def _ready(
         tone_length=lambda name: len(sounds[name]),
         rate=SAMPLE_RATE,
     )
-    return Session(routine, timeline, clips, sounds)
+    return Session(routine, timeline, clips, sounds, music)
 
 
 class _NotCached(Exception):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy
 
-    from holdcue.routine import Routine
+    from holdcue.routine import Music, Routine
 
 SAMPLE_RATE = 22050  # samples per second of speech clips, tones and every timeline
 PHASES = ("intro", "announce", "prepare", "hold", "rest", "transition", "outro")
@@ -112,3 +112,4 @@ class Session:
     timeline: Timeline
     clips: dict[str, numpy.ndarray]  # speech text -> int16 samples
     tones: dict[str, numpy.ndarray]  # tone name -> int16 samples
+    music: Music | None = None  # music under the voice, decoded as it plays (music.py)
