@@ -539,9 +539,20 @@ def history(limit: int, as_json: bool) -> None:
     holdcue history --limit 50
     holdcue history --json
     """
-    records, week = read_journal(lambda kept: (kept.recent(limit), kept.week()))
+    import datetime as dt
+
+    from holdcue import journal
+
+    routines, plan_error = _plan_routines()
+    today = dt.date.today()
+
+    def read(kept):
+        followed = journal.plan_followed(kept, routines, today) if routines is not None else None
+        return kept.recent(limit), kept.week(), followed
+
+    records, week, followed = read_journal(read)
     if as_json:
-        click.echo(json.dumps(history_json(records, week), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(journal.history_json(records, week, followed, plan_error), indent=2, ensure_ascii=False))
         return
     if records:
         rows = [("started", "routine", "ended", "step", "played")]
@@ -561,44 +572,32 @@ def history(limit: int, as_json: bool) -> None:
     for day in week.days:
         count = f"{day.sessions} session{'s' * (day.sessions != 1)}" if day.sessions else "-"
         click.echo(f"  {day.date:%a %Y-%m-%d}  {count:<11}  {day.played / 60:.0f} min".rstrip())
+    click.echo()
+    _show_plan_followed(followed, plan_error)
 
 
-def history_json(records, week) -> dict:
-    """An object, so that later parts (the weekly plan and whether it was followed) are new keys."""
-    return {
-        "sessions": [record_json(record) for record in records],
-        "week": {
-            "start": week.start.isoformat(),
-            "sessions": week.sessions,
-            "minutes": round(week.played / 60, 1),
-            "days": [
-                {
-                    "date": day.date.isoformat(),
-                    "weekday": f"{day.date:%A}",
-                    "sessions": day.sessions,
-                    "minutes": round(day.played / 60, 1),
-                }
-                for day in week.days
-            ],
-        },
-    }
+def _plan_routines() -> tuple[tuple[str | None, ...] | None, str]:
+    """The current weekly plan's routine for each weekday, or None and why it cannot be read."""
+    from holdcue import plan as weekly
+
+    try:
+        return weekly.current().routines, ""
+    except errors.PlanError as error:
+        return None, f"the weekly plan has errors: {error}"
 
 
-def record_json(record) -> dict:
-    return {
-        "id": record.id,
-        "routine": record.routine_id,
-        "title": record.title,
-        "source": record.source,
-        "started": iso_time(record.started),
-        "ended": iso_time(record.ended) if record.ended is not None else None,
-        "outcome": record.outcome,
-        "step": record.step,
-        "steps": record.steps,
-        "planned": round(record.planned, 1),
-        "played": round(record.played, 1),
-        "resumed_from": record.resumed_from,
-    }
+def _show_plan_followed(followed, plan_error: str) -> None:
+    from holdcue import journal
+
+    if followed is None:
+        click.echo(f"Plan followed: unknown, {plan_error.splitlines()[0]} (run holdcue plan)")
+        return
+    share = f"{journal.FOLLOWED_FRACTION:.0%}"
+    click.echo(f"Plan followed: {sum(d.followed for d in followed)} of {len(followed)} planned days so far")
+    click.echo(f"  (a day counts when a session of its routine finished, or played {share} of it)")
+    for day in followed:
+        mark = "done" if day.followed else "not done"
+        click.echo(f"  {day.date:%a %Y-%m-%d}  {day.routine:<32}  {mark}")
 
 
 @cli.command()
@@ -644,13 +643,6 @@ def local_time(seconds: float) -> str:
     import datetime as dt
 
     return f"{dt.datetime.fromtimestamp(seconds):%a %Y-%m-%d %H:%M}"
-
-
-def iso_time(seconds: float) -> str:
-    """Epoch seconds as local time with its UTC offset: "2026-11-16T07:30:00+01:00"."""
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
 
 
 def clock_minutes(seconds: float) -> str:
@@ -874,6 +866,9 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     phones on the network can, and every request needs the token: open the link it
     shows (or `holdcue pair` shows) once on each phone. Logs go to stderr.
 
+    Every session is recorded in the journal (holdcue history); "today" is the weekly
+    plan's session (holdcue plan); a button on GPIO plays it (config.yaml, docs/service.md).
+
     \b
     holdcue serve
     holdcue serve --host 0.0.0.0 --port 8765
@@ -881,8 +876,9 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     import logging
     import signal
 
+    from holdcue import journal, service, session, web
+    from holdcue import plan as weekly
     from holdcue import play as playback
-    from holdcue import service, session, web
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log = logging.getLogger("holdcue.serve")
@@ -895,14 +891,19 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
         sink=playback.SimpleaudioSink(),
         warm=(lambda routine: session.prepare([routine])) if prepare else None,
         volume=volume,
+        journal_path=journal.default_path(),
+        plan=weekly.current,
     )
     try:
         server = web.Server(controller, host, port, token=token)
     except OSError as error:
+        controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
+    button = None
     try:
         controller.start()
+        button = _start_button(controller, log)
         if token is None:
             click.echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
         elif sys.stdout.isatty():
@@ -916,9 +917,25 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     except errors.Terminated as stopped:  # SIGTERM or SIGHUP (HoldcueGroup): a service stopping is no failure
         log.info("stopping (%s)", signal.Signals(stopped.signum).name)
     finally:
-        controller.close("interrupted")  # silence first
+        if button is not None:
+            button.close()
+        controller.close("interrupted")  # silence first; the journal records the session as interrupted
         server.close()
         log.info("stopped")
+
+
+def _start_button(controller, log):
+    """The GPIO button of config.yaml driving the controller, or None. A config file with
+    errors is logged and the service runs without the button: exiting would make systemd
+    (Restart=on-failure) start it again and again."""
+    from holdcue import button, config, service
+
+    try:
+        settings = config.load_config()
+    except errors.ConfigError as error:
+        log.error("the config file has errors; running without the button:\n%s", error)
+        return None
+    return button.start_button(settings, service.ButtonRemote(controller), log.info)
 
 
 @cli.command()
