@@ -854,12 +854,17 @@ def _show_pairing(url: str) -> None:
         click.echo("(this terminal cannot draw the QR code; type the link instead)")
 
 
+SINKS = ("simpleaudio", "stream")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for phones.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
 @click.option("--volume", type=click.FloatRange(0, 2), default=1.0, show_default=True, help="Master volume at start.")
 @click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
-def serve(host: str, port: int, volume: float, prepare: bool) -> None:
+# The sound output, for scripts/bench_serve.py to compare them; hidden: simpleaudio is the one there is.
+@click.option("--sink", "sink_name", type=click.Choice(SINKS), default=SINKS[0], hidden=True)
+def serve(host: str, port: int, volume: float, prepare: bool, sink_name: str) -> None:
     """Run the player as a service, controlled from a phone's browser or its HTTP API.
 
     On 127.0.0.1 (the default) only this machine can reach it. With --host 0.0.0.0
@@ -888,7 +893,7 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
         token.load()
     controller = service.Controller(
         service.Catalog(),
-        sink=playback.SimpleaudioSink(),
+        sink=_sink(sink_name),
         warm=(lambda routine: session.prepare([routine])) if prepare else None,
         volume=volume,
         journal_path=journal.default_path(),
@@ -922,6 +927,19 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
         controller.close("interrupted")  # silence first; the journal records the session as interrupted
         server.close()
         log.info("stopped")
+
+
+def _sink(name: str):
+    """The sound output ``serve --sink`` names: simpleaudio (one buffer a take), or the
+    streaming one once play.py has it (play.StreamSink)."""
+    from holdcue import play as playback
+
+    if name == "stream":
+        made = getattr(playback, "StreamSink", None)
+        if made is None:
+            raise Failure("the streaming sink is not part of this holdcue yet: use --sink simpleaudio", ExitCode.USAGE)
+        return made()
+    return playback.SimpleaudioSink()
 
 
 def _start_button(controller, log):
