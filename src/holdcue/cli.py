@@ -883,7 +883,6 @@ def serve(host: str, port: int, volume: float, prepare: bool, sink_name: str) ->
 
     from holdcue import journal, service, session, web
     from holdcue import plan as weekly
-    from holdcue import play as playback
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log = logging.getLogger("holdcue.serve")
