@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from holdcue import library, web
+from holdcue import library, plan, web
+from holdcue.errors import HoldcueError
 from holdcue.service import Catalog, Controller
 from service_support import RealClock, Sink, make_session, wait_until
 
@@ -28,10 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 class Running:
     """A server serving in a thread, and requests to it."""
 
-    def __init__(self, host="127.0.0.1", **options):
+    def __init__(self, host="127.0.0.1", controller=None, **options):
         self.clock = RealClock()
         self.sink = Sink(self.clock)
-        self.controller = Controller(Catalog(), sink=self.sink, build=make_session, clock=self.clock, tick=0.05)
+        self.controller = Controller(
+            Catalog(), sink=self.sink, build=make_session, clock=self.clock, tick=0.05, **(controller or {})
+        )
         self.controller.start()
         self.server = web.Server(self.controller, host, 0, **options)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -105,11 +108,11 @@ def test_status_when_idle(api):
     assert body["state"] == "idle" and body["routine"] is None and body["volume"] == 1.0
 
 
-def test_history_is_501_until_the_journal_is_wired(start):
+def test_history_is_501_for_a_controller_without_a_journal(start):
     status, _, body = start().request("GET", "/api/history")
     assert status == 501 and "journal" in body["error"]
-    status, _, body = start(history=lambda: [{"routine": "neck-and-upper-trapezius"}]).request("GET", "/api/history")
-    assert status == 200 and body == [{"routine": "neck-and-upper-trapezius"}]
+    status, _, body = start().request("POST", "/api/resume-last")
+    assert status == 501 and "journal" in body["error"]
 
 
 # -- playing ---------------------------------------------------------------------------------
@@ -182,10 +185,9 @@ def test_volume(api):
 
 def test_today_without_a_plan_and_with_one(start):
     status, _, body = start().request("POST", "/api/today")
-    assert status == 404 and body["error"] == "there is no weekly plan yet"
-    status, _, body = start(today=lambda: None).request("POST", "/api/today")
-    assert status == 409 and body["error"] == "nothing is planned for today"
-    planned = start(today=lambda: "glutes-and-piriformis")
+    assert status == 404 and body["error"] == "there is no weekly plan"
+    every_day = plan.Plan(("glutes-and-piriformis",) * 7, "test")
+    planned = start(controller={"plan": lambda: every_day})
     status, _, body = planned.request("POST", "/api/today")
     assert status == 200 and body["routine"] == "glutes-and-piriformis" and body["state"] == "playing"
     page = planned.request("GET", "/")[2]
@@ -523,3 +525,24 @@ def test_pair_shows_the_link_and_a_qr_code_that_fits_80_columns(config):
     again = subprocess.run(holdcue("pair", "--renew"), env=env, capture_output=True, text=True)
     assert again.returncode == 0 and token not in again.stdout
     assert (config / "token").read_text().strip() in again.stdout
+
+
+def test_control_characters_in_a_request_reach_the_log_as_escapes(api, caplog):
+    """A client on the LAN cannot make the service's log (the journal, a terminal) act on
+    escape sequences: the request line is logged with them shown."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="holdcue.web")
+    port = api.server.port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:  # http.client refuses such a path
+        raw.sendall(f"GET /api/\x1b[2J HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        while raw.recv(4096):
+            pass
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "\x1b" not in logged and "\\e[2J" in logged
+
+
+def test_a_fifo_at_the_token_path_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "token")
+    with pytest.raises(HoldcueError, match="cannot be read: run holdcue pair --renew"):
+        web.TokenFile(tmp_path / "token").current()

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from audio_stack import NullSink, Recorder, holdcue, missing
-from holdcue import library
+from holdcue import journal, library
+from holdcue.plan import WEEKDAYS
 from speech_support import HAVE_ESPEAK
 
 CHROMIUM = "/usr/bin/chromium"
@@ -81,9 +82,11 @@ def service(stack, tmp_path_factory):
     config = tmp_path_factory.mktemp("config")
     (config / "routines").mkdir()
     (config / "routines" / "quick-check.yaml").write_text(QUICK)
+    (config / "plan.yaml").write_text("".join(f"{day}: quick-check\n" for day in WEEKDAYS))  # today, whatever day
     env = {
         **stack.env,
         "HOLDCUE_CONFIG_DIR": str(config),
+        "HOLDCUE_DATA_DIR": str(tmp_path_factory.mktemp("data")),
         "HOLDCUE_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "PYTHONPATH": str(ROOT / "src"),
     }
@@ -133,7 +136,8 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
     # the library: every routine, the user's among the built-in ones, each with its length
     ids = set(page.locator("button[data-routine]").evaluate_all("buttons => buttons.map(b => b.dataset.routine)"))
     assert ids == {entry.id for entry in library.entries()} | {"quick-check"}
-    assert page.get_by_text("No weekly plan yet.").is_visible()
+    today = page.get_by_role("button", name=re.compile(r"^Play today's session: Quick check, 0:\d\d$"))
+    assert today.is_visible()  # first on the page, from the weekly plan
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing sticks out sideways
     page.get_by_text("Feet (1)").click()
     play = page.get_by_role("button", name=re.compile(r"^Play Quick check, 0:\d\d$"))
@@ -171,6 +175,44 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
     assert loud(between(recorder, resumed, stopped)), "nothing was heard after resume (the instruction again)"
     assert not loud(between(recorder, stopped + 0.4, stopped + 1.4)), "sound went on after stop"
     assert elsewhere == [] and problems == []
+    page.close()
+
+
+def test_today_and_resume_last_from_the_page(service, stack, browser):
+    base, env = service
+    page = browser.new_page(viewport={"width": 360, "height": 740})
+    page.goto(base + "/")
+    with Recorder(stack.env) as recorder:
+        tapped = time.monotonic()
+        page.get_by_role("button", name=re.compile(r"^Play today's session: Quick check")).click()
+        expect(page.locator("body")).to_have_attribute("data-state", "playing", timeout=15_000)
+        expect(page.locator("#routine")).to_have_text("Quick check")
+        page.get_by_role("button", name="Next step").click()
+        page.get_by_role("button", name="Next step").click()
+        expect(page.locator("#step")).to_have_text(re.compile(r"^Step 2 of 2 · Hands$"), timeout=5_000)
+        page.get_by_role("button", name="Stop the session").click()
+        expect(page.locator("body")).to_have_attribute("data-state", "idle")
+        resume = page.get_by_role("button", name="Resume Quick check at step 2 of 2")
+        expect(resume).to_be_visible(timeout=5_000)  # offered once nothing is under way
+        resume.click()
+        expect(page.locator("body")).to_have_attribute("data-state", "playing", timeout=15_000)
+        expect(page.locator("#step")).to_have_text(re.compile(r"^Step 2 of 2 · Hands$"))
+        expect(resume).to_be_hidden()
+        resumed = time.monotonic()
+        time.sleep(1.5)
+        page.get_by_role("button", name="Stop the session").click()
+        expect(page.locator("body")).to_have_attribute("data-state", "idle")
+    assert loud(between(recorder, tapped, resumed)) and loud(between(recorder, resumed, resumed + 1.5))
+    history = page.evaluate("fetch('/api/history').then(r => r.json())")
+    latest, first = history["sessions"][:2]
+    assert (latest["routine"], latest["outcome"], latest["step"], latest["resumed_from"]) == (
+        "quick-check",
+        "stopped",
+        2,
+        first["id"],
+    )
+    assert first["outcome"] == "stopped" and first["step"] == 2
+    assert history["plan"]["planned"] >= 1
     page.close()
 
 
@@ -221,3 +263,7 @@ def test_sigterm_while_playing_silences_at_once_and_exits_cleanly(service, stack
             process.kill()
     log = process.stderr.read().decode()
     assert "stopping (SIGTERM)" in log and "Traceback" not in log
+    with journal.Journal.read(Path(env["HOLDCUE_DATA_DIR"]) / journal.FILE_NAME) as kept:
+        (last,) = kept.recent(1)
+    assert (last.routine_id, last.outcome) == ("quick-check", "interrupted") and last.ended is not None
+    assert 1.5 <= last.played <= 4.0  # about the 2.5 s it played

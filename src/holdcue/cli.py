@@ -578,7 +578,7 @@ def tones(language: str, list_only: bool, volume: float) -> None:
     words = phrases.for_language(language)
     if list_only:
         for name in compiler.LEGEND_TONES:
-            click.echo(f"{name:<8} {words.legend(name)}")
+            echo(f"{name:<8} {words.legend(name)}")
         return
     from holdcue import session
 
@@ -712,9 +712,20 @@ def history(limit: int, as_json: bool) -> None:
     holdcue history --limit 50
     holdcue history --json
     """
-    records, week = read_journal(lambda kept: (kept.recent(limit), kept.week()))
+    import datetime as dt
+
+    from holdcue import journal
+
+    routines, plan_error = _plan_routines()
+    today = dt.date.today()
+
+    def read(kept):
+        followed = journal.plan_followed(kept, routines, today) if routines is not None else None
+        return kept.recent(limit), kept.week(), followed
+
+    records, week, followed = read_journal(read)
     if as_json:
-        dump_json(history_json(records, week))
+        dump_json(journal.history_json(records, week, followed, plan_error))
         return
     if records:
         rows = [("started", "routine", "ended", "step", "played")]
@@ -734,44 +745,32 @@ def history(limit: int, as_json: bool) -> None:
     for day in week.days:
         count = f"{day.sessions} session{'s' * (day.sessions != 1)}" if day.sessions else "-"
         echo(f"  {day.date:%a %Y-%m-%d}  {count:<11}  {day.played / 60:.0f} min".rstrip())
+    echo()
+    _show_plan_followed(followed, plan_error)
 
 
-def history_json(records, week) -> dict:
-    """An object, so that later parts (the weekly plan and whether it was followed) are new keys."""
-    return {
-        "sessions": [record_json(record) for record in records],
-        "week": {
-            "start": week.start.isoformat(),
-            "sessions": week.sessions,
-            "minutes": round(week.played / 60, 1),
-            "days": [
-                {
-                    "date": day.date.isoformat(),
-                    "weekday": f"{day.date:%A}",
-                    "sessions": day.sessions,
-                    "minutes": round(day.played / 60, 1),
-                }
-                for day in week.days
-            ],
-        },
-    }
+def _plan_routines() -> tuple[tuple[str | None, ...] | None, str]:
+    """The current weekly plan's routine for each weekday, or None and why it cannot be read."""
+    from holdcue import plan as weekly
+
+    try:
+        return weekly.current().routines, ""
+    except errors.PlanError as error:
+        return None, f"the weekly plan has errors: {error}"
 
 
-def record_json(record) -> dict:
-    return {
-        "id": record.id,
-        "routine": record.routine_id,
-        "title": record.title,
-        "source": record.source,
-        "started": iso_time(record.started),
-        "ended": iso_time(record.ended) if record.ended is not None else None,
-        "outcome": record.outcome,
-        "step": record.step,
-        "steps": record.steps,
-        "planned": round(record.planned, 1),
-        "played": round(record.played, 1),
-        "resumed_from": record.resumed_from,
-    }
+def _show_plan_followed(followed, plan_error: str) -> None:
+    from holdcue import journal
+
+    if followed is None:
+        echo(f"Plan followed: unknown, {plan_error.splitlines()[0]} (run holdcue plan)")
+        return
+    share = f"{journal.FOLLOWED_FRACTION:.0%}"
+    echo(f"Plan followed: {sum(d.followed for d in followed)} of {len(followed)} planned days so far")
+    echo(f"  (a day counts when a session of its routine finished, or played {share} of it)")
+    for day in followed:
+        mark = "done" if day.followed else "not done"
+        echo(f"  {day.date:%a %Y-%m-%d}  {printable(day.routine):<32}  {mark}")
 
 
 @cli.command()
@@ -817,13 +816,6 @@ def local_time(seconds: float) -> str:
     import datetime as dt
 
     return f"{dt.datetime.fromtimestamp(seconds):%a %Y-%m-%d %H:%M}"
-
-
-def iso_time(seconds: float) -> str:
-    """Epoch seconds as local time with its UTC offset: "2026-11-16T07:30:00+01:00"."""
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
 
 
 def clock_minutes(seconds: float) -> str:
@@ -1036,17 +1028,25 @@ def _show_pairing(url: str) -> None:
         echo("(this terminal cannot draw the QR code; type the link instead)")
 
 
+SINKS = ("simpleaudio", "stream")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for phones.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
 @click.option("--volume", type=click.FloatRange(0, 2), default=1.0, show_default=True, help="Master volume at start.")
 @click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
-def serve(host: str, port: int, volume: float, prepare: bool) -> None:
+# The sound output, for scripts/bench_serve.py to compare them; hidden: simpleaudio is the one there is.
+@click.option("--sink", "sink_name", type=click.Choice(SINKS), default=SINKS[0], hidden=True)
+def serve(host: str, port: int, volume: float, prepare: bool, sink_name: str) -> None:
     """Run the player as a service, controlled from a phone's browser or its HTTP API.
 
     On 127.0.0.1 (the default) only this machine can reach it. With --host 0.0.0.0
     phones on the network can, and every request needs the token: open the link it
     shows (or `holdcue pair` shows) once on each phone. Logs go to stderr.
+
+    Every session is recorded in the journal (holdcue history); "today" is the weekly
+    plan's session (holdcue plan); a button on GPIO plays it (config.yaml, docs/service.md).
 
     \b
     holdcue serve
@@ -1055,8 +1055,8 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     import logging
     import signal
 
-    from holdcue import play as playback
-    from holdcue import service, session, web
+    from holdcue import journal, service, session, web
+    from holdcue import plan as weekly
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     log = logging.getLogger("holdcue.serve")
@@ -1066,17 +1066,22 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
         token.load()
     controller = service.Controller(
         service.Catalog(),
-        sink=playback.SimpleaudioSink(),
+        sink=_sink(sink_name),
         warm=(lambda routine: session.prepare([routine])) if prepare else None,
         volume=volume,
+        journal_path=journal.default_path(),
+        plan=weekly.current,
     )
     try:
         server = web.Server(controller, host, port, token=token)
     except OSError as error:
+        controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
+    button = None
     try:
         controller.start()
+        button = _start_button(controller, log)
         if token is None:
             echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
         elif sys.stdout.isatty():
@@ -1088,9 +1093,38 @@ def serve(host: str, port: int, volume: float, prepare: bool) -> None:
     except errors.Terminated as stopped:  # SIGTERM or SIGHUP (HoldcueGroup): a service stopping is no failure
         log.info("stopping (%s)", signal.Signals(stopped.signum).name)
     finally:
-        controller.close("interrupted")  # silence first
+        if button is not None:
+            button.close()
+        controller.close("interrupted")  # silence first; the journal records the session as interrupted
         server.close()
         log.info("stopped")
+
+
+def _sink(name: str):
+    """The sound output ``serve --sink`` names: simpleaudio (one buffer a take), or the
+    streaming one once play.py has it (play.StreamSink)."""
+    from holdcue import play as playback
+
+    if name == "stream":
+        made = getattr(playback, "StreamSink", None)
+        if made is None:
+            raise Failure("the streaming sink is not part of this holdcue yet: use --sink simpleaudio", ExitCode.USAGE)
+        return made()
+    return playback.SimpleaudioSink()
+
+
+def _start_button(controller, log):
+    """The GPIO button of config.yaml driving the controller, or None. A config file with
+    errors is logged and the service runs without the button: exiting would make systemd
+    (Restart=on-failure) start it again and again."""
+    from holdcue import button, config, service
+
+    try:
+        settings = config.load_config()
+    except errors.ConfigError as error:
+        log.error("the config file has errors; running without the button:\n%s", error)
+        return None
+    return button.start_button(settings, service.ButtonRemote(controller), log.info)
 
 
 @cli.command()

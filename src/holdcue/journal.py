@@ -478,3 +478,114 @@ def heard(before: Status, after: Status, elapsed: float) -> float:
         return 0.0
     moved = after.position - before.position
     return max(0.0, elapsed if moved < 0 else min(elapsed, moved))
+
+
+# -- what the journal says, for people and programs ---------------------------------------------
+
+FOLLOWED_FRACTION = 0.8  # a planned day counts as done with a session of its routine finished, or this much played
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedDay:
+    """One planned day of this week, up to today: whether its routine was played."""
+
+    date: dt.date
+    routine: str  # the routine id the plan names for the day
+    followed: bool  # a session of it that day finished, or played at least FOLLOWED_FRACTION of its length
+    session: int | None  # the session's id that made it followed (None: not followed)
+
+
+def plan_followed(journal: Journal, routines: tuple[str | None, ...], today: dt.date) -> list[PlannedDay]:
+    """For each planned day of today's week (Monday on), up to and including today: whether
+    a session of the day's routine was finished that (local) day, or played at least
+    FOLLOWED_FRACTION of its planned length. ``routines[i]`` is weekday i's routine id,
+    None on a rest day (plan.Plan.routines). Sessions count on the day they started."""
+    monday = today - dt.timedelta(days=today.weekday())
+    start = dt.datetime.combine(monday, dt.time()).timestamp()
+    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time()).timestamp()
+    with journal._guard():
+        rows = journal.connection.execute(
+            f"{SELECT} WHERE started >= ? AND started < ? ORDER BY started, id", (start, end)
+        ).fetchall()
+    records = [_record(row) for row in rows]
+    days = []
+    for offset in range(today.weekday() + 1):
+        date = monday + dt.timedelta(days=offset)
+        routine = routines[date.weekday()]
+        if routine is None:
+            continue
+        done = next((r.id for r in records if _on(r, date) and r.routine_id == routine and counts(r)), None)
+        days.append(PlannedDay(date, routine, done is not None, done))
+    return days
+
+
+def counts(record: Record) -> bool:
+    """A session that counts for the plan: finished, or played at least FOLLOWED_FRACTION of its length."""
+    return record.outcome == "finished" or (record.planned > 0 and record.played >= FOLLOWED_FRACTION * record.planned)
+
+
+def _on(record: Record, date: dt.date) -> bool:
+    return dt.datetime.fromtimestamp(record.started).date() == date
+
+
+def iso_time(seconds: float) -> str:
+    """Epoch seconds as local time with its UTC offset: "2026-11-16T07:30:00+01:00"."""
+    return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
+
+
+def history_json(records: list[Record], week: Week, plan: list[PlannedDay] | None, plan_error: str = "") -> dict:
+    """The journal as ``holdcue history --json`` and ``GET /api/history`` give it: an object,
+    so that later parts are new keys. ``plan``: this week's planned days so far (None: no
+    plan, or ``plan_error`` says why it could not be read)."""
+    return {
+        "sessions": [record_json(record) for record in records],
+        "week": {
+            "start": week.start.isoformat(),
+            "sessions": week.sessions,
+            "minutes": round(week.played / 60, 1),
+            "days": [
+                {
+                    "date": day.date.isoformat(),
+                    "weekday": f"{day.date:%A}",
+                    "sessions": day.sessions,
+                    "minutes": round(day.played / 60, 1),
+                }
+                for day in week.days
+            ],
+        },
+        "plan": None
+        if plan is None
+        else {
+            "planned": len(plan),
+            "followed": sum(day.followed for day in plan),
+            "threshold": FOLLOWED_FRACTION,
+            "days": [
+                {
+                    "date": day.date.isoformat(),
+                    "weekday": f"{day.date:%A}",
+                    "routine": day.routine,
+                    "followed": day.followed,
+                    "session": day.session,
+                }
+                for day in plan
+            ],
+        },
+        "plan_error": plan_error,
+    }
+
+
+def record_json(record: Record) -> dict:
+    return {
+        "id": record.id,
+        "routine": record.routine_id,
+        "title": record.title,
+        "source": record.source,
+        "started": iso_time(record.started),
+        "ended": iso_time(record.ended) if record.ended is not None else None,
+        "outcome": record.outcome,
+        "step": record.step,
+        "steps": record.steps,
+        "planned": round(record.planned, 1),
+        "played": round(record.played, 1),
+        "resumed_from": record.resumed_from,
+    }

@@ -14,8 +14,10 @@ touching this module.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -24,14 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from holdcue import compiler, library, session
+from holdcue import compiler, journal, library, session
+from holdcue import plan as weekly
 from holdcue import play as playback
-from holdcue.errors import AudioDeviceError, HoldcueError
+from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
 from holdcue.routine import ID_PATTERN, Routine
 
 if TYPE_CHECKING:
     import numpy
 
+    from holdcue.display import Status
     from holdcue.timeline import Session
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,22 @@ class BadValue(ServiceError):
     """A value out of range (volume, a step that does not exist)."""
 
 
+class RestDay(WrongState):
+    """Nothing is planned today: the message names the next session."""
+
+
+class NoJournal(ServiceError):
+    """The service keeps no journal."""
+
+
+class NoPlan(ServiceError):
+    """The service was given no weekly plan."""
+
+
+class NothingToResume(WrongState):
+    """No session to go on with, or its routine cannot be played from where it stopped."""
+
+
 @dataclass(frozen=True)
 class Change:
     """What observers hear: a session started, moved to another step, or ended.
@@ -72,6 +92,9 @@ class Change:
     routine: str
     status: dict[str, Any]
     outcome: str = ""
+    played: float = 0.0  # seconds of the session heard so far: pauses and skipped parts left out
+    source: str = ""  # the routine's source (library.Entry.source: "builtin:<id>" or its file)
+    resumed_from: int | None = None  # the journal row this session goes on from
 
 
 Observer = Callable[[Change], None]
@@ -121,6 +144,12 @@ class Catalog:
             if rid not in self._routines:
                 raise UnknownRoutine(f"no routine called {rid!r}: GET /api/routines lists them")
             return self._routines[rid]
+
+    def about(self, rid: str) -> tuple[str, float]:
+        """The title and estimated length (seconds) of a routine; raises as get() does."""
+        routine = self.get(rid)
+        with self._lock:
+            return routine.title, self._durations[routine.id]
 
     def summaries(self) -> list[dict[str, Any]]:
         """Every playable routine as the API lists it, sorted by id."""
@@ -189,13 +218,22 @@ class Controller:
         observers: Iterable[Observer] = (),
         volume: float = 1.0,
         tick: float = TICK,
+        journal_path: Path | None = None,
+        plan: Callable[[], weekly.Plan] | None = None,
+        date: Callable[[], datetime.date] = datetime.date.today,
     ):
+        """``journal_path``: record every session there (a JournalKeeper among the observers),
+        and serve history() and resume_last() from it; None: no journal. ``plan``: the weekly
+        plan (plan.current), read at each use; None: none. ``date``: what day it is."""
         self.catalog = catalog
         self.sink = _TrackedSink(sink)
         self._build = build or session.build
         self._warm = warm
         self.clock = clock or playback.SystemClock()
-        self.observers = list(observers)
+        self.keeper = JournalKeeper(journal_path) if journal_path is not None else None
+        self.observers: list[Observer] = [*observers, *([self.keeper] if self.keeper else [])]
+        self.plan = plan
+        self.date = date
         self.volume = check_volume(volume)
         self.tick_seconds = tick
         self._lock = threading.RLock()
@@ -208,6 +246,10 @@ class Controller:
         self._error = ""  # why the last session stopped, when a device failed
         self._step: tuple[int, str, int] | None = None  # (step, side, round) last told
         self._pending: list[Change] = []
+        self._telling = threading.Lock()  # observers hear the changes in the order they happened
+        self._heard = 0.0  # seconds of the current session heard
+        self._look: tuple[Status, float] | None = None  # the player's status at the last look, and the clock then
+        self._resumed_from: int | None = None  # the journal row the current session goes on from
         self.version = 0
         self._status = self._snapshot()
         self.closed = False
@@ -241,6 +283,8 @@ class Controller:
                 self._current = None
             self._publish()
         self._tell()
+        if self.keeper is not None:
+            self.keeper.close()  # what ended is written before the process exits
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=2 * self.tick_seconds + 1)
@@ -289,9 +333,14 @@ class Controller:
 
     # -- commands -------------------------------------------------------------------------
 
-    def play(self, rid: object, start_at: int | None = None) -> dict[str, Any]:
+    def state(self) -> str:
+        """ "idle", "playing", "paused" or "finished"."""
+        return str(self.status()["state"])
+
+    def play(self, rid: object, start_at: int | None = None, *, resumed_from: int | None = None) -> dict[str, Any]:
         """Play a routine by id from its start or from step ``start_at`` (1 is the first);
-        what was playing stops. Raises UnknownRoutine, BadValue, or AudioDeviceError."""
+        what was playing stops. Raises UnknownRoutine, BadValue, or AudioDeviceError.
+        ``resumed_from``: the journal row of the session this one goes on from."""
         routine = self.catalog.get(rid)
         with self._playing:
             ready = self._session(routine)
@@ -317,11 +366,95 @@ class Controller:
                     self._publish()
                     raise
                 self._step = None
+                self._heard, self._look, self._resumed_from = 0.0, None, resumed_from
                 status = self._publish()
-                self._pending.append(Change("start", routine.id, status))
+                self._pending.append(
+                    Change("start", routine.id, status, source=routine.source, resumed_from=resumed_from)
+                )
                 log.info("playing %s from %.1f s", routine.id, origin / ready.timeline.rate)
         self._tell()
         return status
+
+    def today(self) -> dict[str, Any]:
+        """What "play today" plays today, for the page and the API: {"routine": id or None
+        (a rest day), "title", "duration" (seconds, estimated), "rest", "message"}. Raises
+        NoPlan, PlanError (the plan file has errors)."""
+        if self.plan is None:
+            raise NoPlan("there is no weekly plan")
+        choice = weekly.play_today(self.plan(), self.date())
+        day = choice.day
+        if choice.routine is None:
+            title, seconds = self.catalog.about(day.next.routine) if day.next else ("", 0.0)
+            message = weekly.rest_message(day, title, seconds)
+            return {"routine": None, "title": None, "duration": 0, "rest": True, "message": message}
+        title, seconds = self.catalog.about(choice.routine)
+        message = f"Today: {title}, {weekly.about(seconds)}."
+        return {
+            "routine": choice.routine,
+            "title": title,
+            "duration": round(seconds, 1),
+            "rest": False,
+            "message": message,
+        }
+
+    def play_today(self) -> dict[str, Any]:
+        """Play today's session of the weekly plan (the page, the API and the button alike).
+        Raises RestDay (its message names the next session), NoPlan, PlanError, and what
+        play raises."""
+        today = self.today()
+        if today["routine"] is None:
+            raise RestDay(today["message"])
+        return self.play(today["routine"])
+
+    def resume_last(self) -> dict[str, Any]:
+        """What ``holdcue resume`` does: go on with the last stopped or interrupted session
+        (unless its routine was played again since), from the start of the step it reached.
+        Only with nothing under way. Raises NoJournal, NothingToResume, WrongState,
+        JournalError, and what play raises."""
+        if self.keeper is None:
+            raise NoJournal("this service keeps no session journal")
+        if self.state() in ("playing", "paused"):
+            raise WrongState("cannot resume the last session while one is under way: stop it first")
+        record = self.keeper.to_resume()
+        if record is None:
+            raise NothingToResume(
+                "nothing to resume: no session was stopped or interrupted since its routine was last played"
+            )
+        try:
+            return self.play(record.routine_id, record.step or None, resumed_from=record.id)
+        except UnknownRoutine as error:
+            raise NothingToResume(
+                f"cannot resume {record.routine_id}: it is not in the library (holdcue resume plays it from its file)"
+            ) from error
+        except BadValue as error:
+            raise NothingToResume(
+                f"cannot resume {record.routine_id} at step {record.step}, the routine has changed ({error})"
+            ) from error
+
+    def history(self, limit: int = 20) -> dict[str, Any]:
+        """The journal as ``holdcue history --json`` gives it (the last ``limit`` sessions,
+        this week's minutes, and for each planned day so far whether it was followed), and
+        "resume": the session resume_last() would go on with, or None. Raises NoJournal,
+        JournalError."""
+        if self.keeper is None:
+            raise NoJournal("this service keeps no session journal")
+        routines, plan_error = None, ""
+        if self.plan is not None:
+            try:
+                routines = self.plan().routines
+            except PlanError as error:
+                plan_error = f"the weekly plan has errors: {error}"
+        today = self.date()
+        self.keeper.flush()
+        with journal.Journal.read(self.keeper.path) as kept:
+            followed = journal.plan_followed(kept, routines, today) if routines is not None else None
+            week = kept.week(datetime.datetime.combine(today, datetime.time(12)))
+            answer = journal.history_json(kept.recent(limit), week, followed, plan_error)
+            # the session under way has no end yet: it would read as interrupted
+            last = kept.to_resume() if self.state() not in ("playing", "paused") else None
+        # what POST /api/resume-last would go on with (the page's Resume button)
+        answer["resume"] = journal.record_json(last) if last is not None else None
+        return answer
 
     def pause(self) -> dict[str, Any]:
         return self._command("pause", lambda p: p.pause(), needs=("playing",))
@@ -448,10 +581,24 @@ class Controller:
     def _end(self, outcome: str) -> None:
         assert self._current is not None
         self._ended = True
-        self._pending.append(Change("end", self._current.session.routine.id, self._snapshot(), outcome))
+        played = self._account()
+        routine = self._current.session.routine.id
+        self._pending.append(Change("end", routine, self._snapshot(), outcome, played, resumed_from=self._resumed_from))
+
+    def _account(self) -> float:
+        """The seconds heard of the current session, brought up to date (as journal.heard counts them)."""
+        current = self._current
+        if current is None:
+            return self._heard
+        status, now = current.player.status(), self.clock.now()
+        if self._look is not None:
+            self._heard += journal.heard(self._look[0], status, now - self._look[1])
+        self._look = (status, now)
+        return self._heard
 
     def _publish(self) -> dict[str, Any]:
         """Take a fresh status; a change wakes the event streams (and a new step is told)."""
+        played = self._account()
         status = self._snapshot()
         if status != self._status:
             self._status = status
@@ -460,20 +607,22 @@ class Controller:
         step = (status["step"], status["side"], status["round"])
         if self._current is not None and status["state"] == "playing" and step != self._step:
             if self._step is not None:  # the first is told as "start"
-                self._pending.append(Change("step", self._current.session.routine.id, status))
+                routine = self._current.session.routine.id
+                self._pending.append(Change("step", routine, status, played=played, resumed_from=self._resumed_from))
             self._step = step
         return dict(status)
 
     def _tell(self) -> None:
         """Observers hear what happened, outside the lock: a slow one never holds up the controls."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        for change in pending:
-            for observer in self.observers:
-                try:
-                    observer(change)
-                except Exception:
-                    log.exception("an observer failed on %s %s", change.kind, change.routine)
+        with self._telling:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            for change in pending:
+                for observer in self.observers:
+                    try:
+                        observer(change)
+                    except Exception:
+                        log.exception("an observer failed on %s %s", change.kind, change.routine)
 
     def _snapshot(self) -> dict[str, Any]:
         current = self._current
@@ -539,3 +688,130 @@ def _state_words(state: str) -> str:
         "finished": "the session has finished",
         "stopped": "nothing is playing",
     }[state]
+
+
+# -- the journal, and the button ------------------------------------------------------------
+
+JOURNAL_OUTCOMES = {  # the controller's end outcomes as the journal keeps them
+    "finished": "finished",
+    "stopped": "stopped",
+    "replaced": "stopped",  # another session was asked for: stopped by the listener
+    "interrupted": "interrupted",  # the service was stopped (SIGTERM)
+    "failed": "interrupted",  # the sound device failed: resumable, as after a power cut
+}
+
+
+class JournalKeeper:
+    """The observer that records every session the service plays, as ``holdcue play``
+    does: its row when it starts, the step reached at each step boundary (committed),
+    how it ended when it ends. It writes on a thread of its own, in order, so neither the
+    controls nor the ticker wait for the disk. A journal that cannot be written (damaged,
+    locked, read-only) is logged once, until a write works again; the session plays on
+    without it, and the next session tries again."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or journal.default_path()
+        self._queue: queue.Queue[Change | None] = queue.Queue()
+        self._row: int | None = None  # the row of the session being played; None: none, or its start failed
+        self._step = 0
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name="holdcue-journal", daemon=True)
+        self._thread.start()
+
+    def __call__(self, change: Change) -> None:
+        self._queue.put(change)
+
+    def flush(self) -> None:
+        """Wait until every change heard so far is written (or failed)."""
+        self._queue.join()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is left, then stop (bounded: a locked journal waits journal.BUSY_TIMEOUT per write)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def to_resume(self) -> journal.Record | None:
+        """The session ``holdcue resume`` would go on with (once what was heard is written)."""
+        self.flush()
+        with journal.Journal.read(self.path) as kept:
+            return kept.to_resume()
+
+    def _run(self) -> None:
+        while True:
+            change = self._queue.get()
+            try:
+                if change is None:
+                    return
+                if self._write(change) and self._failing:
+                    self._failing = False
+                    log.info("the journal %s is written again", self.path)
+            except journal.JournalError as error:
+                if not self._failing:
+                    log.warning("sessions are not recorded in the journal: %s", error)
+                self._failing = True
+                if change is not None and change.kind == "start":
+                    self._row = None
+            except Exception:
+                log.exception("the journal could not record %s", change)
+            finally:
+                self._queue.task_done()
+
+    def _write(self, change: Change) -> bool:
+        """Record the change; False when there was nothing to write."""
+        status = change.status
+        if change.kind == "start":
+            self._row, self._step = None, int(status["step"])
+            with journal.Journal.open(self.path) as kept:
+                self._row = kept.begin(
+                    routine_id=change.routine,
+                    title=str(status["title"]),
+                    source=journal.routine_source(change.source),
+                    steps=int(status["steps"]),
+                    planned=float(status["duration"]),
+                    resumed_from=change.resumed_from,
+                )
+                if self._step:  # started at a step (resumed): the row says so at once
+                    kept.step(self._row, self._step, 0.0)
+            return True
+        row = self._row
+        if row is None:
+            return False  # its start was not recorded
+        step = int(status["step"])
+        if change.kind == "step":
+            if not step or step == self._step:
+                return False  # another side or round of the same step
+            self._step = step
+            with journal.Journal.open(self.path) as kept:
+                kept.step(row, step, change.played)
+        elif change.kind == "end":
+            self._row = None
+            with journal.Journal.open(self.path) as kept:
+                kept.end(row, JOURNAL_OUTCOMES[change.outcome], step or self._step, change.played)
+        return True
+
+
+class ButtonRemote:
+    """The controller as button.Controller wants it: commands that answer nothing; a
+    press on a rest day says why in the log (button.Gestures logs what fails)."""
+
+    def __init__(self, controller: Controller):
+        self.controller = controller
+
+    def state(self) -> str:
+        return self.controller.state()
+
+    def play_today(self) -> None:
+        self.controller.play_today()
+
+    def pause(self) -> None:
+        self.controller.pause()
+
+    def resume(self) -> None:
+        self.controller.resume()
+
+    def next(self) -> None:
+        self.controller.next()
+
+    def stop(self) -> None:
+        self.controller.stop()

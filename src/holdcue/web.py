@@ -24,16 +24,17 @@ import socket
 import string
 import threading
 import time
-from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from holdcue.errors import AudioDeviceError, HoldcueError
-from holdcue.service import BadValue, Controller, UnknownRoutine, WrongState
-from holdcue.text import clock
+from holdcue import files
+from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
+from holdcue.journal import JournalError
+from holdcue.service import BadValue, Controller, NoJournal, NoPlan, UnknownRoutine, WrongState
+from holdcue.text import clock, printable
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,12 @@ POST_API = {
     "/api/today",
     "/api/pause",
     "/api/resume",
+    "/api/resume-last",
     "/api/next",
     "/api/previous",
     "/api/stop",
     "/api/volume",
 }
-
-Today = Callable[[], "str | None"]
-History = Callable[[], list]
 
 
 class Refused(Exception):
@@ -114,7 +113,10 @@ class TokenFile:
             if info.st_mode & 0o077:
                 os.chmod(self.path, 0o600)
                 log.warning("%s could be read by others: made readable by its owner only", self.path)
-            token = self.path.read_text(encoding="ascii", errors="replace").strip()
+            try:  # a regular file of a few bytes: never a FIFO waited on, nor a huge file read
+                token = files.read_regular(self.path, 1024).decode("ascii", errors="replace").strip()
+            except OSError as error:
+                raise HoldcueError(f"the token file {self.path} cannot be read: run holdcue pair --renew") from error
             if len(token) < 32 or not all(c.isalnum() or c in "-_" for c in token):
                 raise HoldcueError(f"the token file {self.path} is damaged: run holdcue pair --renew")
             self._token, self._seen = token, seen
@@ -185,8 +187,6 @@ class Server(ThreadingHTTPServer):
         *,
         token: TokenFile | None = None,
         require_token: bool | None = None,
-        today: Today | None = None,
-        history: History | None = None,
         heartbeat: float = HEARTBEAT,
         max_streams: int = MAX_STREAMS,
     ):
@@ -195,8 +195,6 @@ class Server(ThreadingHTTPServer):
         if self.require_token and token is None:
             raise ValueError("a server that requires a token needs the token file")
         self.token = token
-        self.today = today
-        self.history = history
         self.heartbeat = heartbeat
         self.stopping = threading.Event()
         self.max_streams = max_streams
@@ -385,7 +383,7 @@ class Handler(BaseHTTPRequestHandler):
     def _render_page(self) -> str:
         routines = self.server.controller.catalog.summaries()
         return self.server.page.substitute(
-            today=_today_block(self.server.today, {r["id"]: r for r in routines}),
+            today=_today_block(self.server.controller),
             by_area=_groups(routines, "areas", "area"),
             by_tool=_groups(routines, "tools", "tool"),
         )
@@ -400,9 +398,12 @@ class Handler(BaseHTTPRequestHandler):
             ]
         if path == "/api/status":
             return controller.status()
-        if self.server.history is None:
-            raise Refused(501, "there is no session journal yet")
-        return self.server.history()
+        try:
+            return controller.history()
+        except NoJournal as error:
+            raise Refused(501, str(error)) from error
+        except JournalError as error:
+            raise Refused(503, str(error)) from error
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         controller = self.server.controller
@@ -416,7 +417,9 @@ class Handler(BaseHTTPRequestHandler):
                     raise Refused(400, 'name the routine: {"routine": "<id>"}')
                 return controller.play(body["routine"], _step_number(body.get("start_at")))
             if path == "/api/today":
-                return controller.play(self._today())
+                return controller.play_today()
+            if path == "/api/resume-last":
+                return controller.resume_last()
             if path == "/api/volume":
                 if "volume" not in body:
                     raise Refused(400, 'give the volume: {"volume": 0.8}')
@@ -429,19 +432,19 @@ class Handler(BaseHTTPRequestHandler):
             raise Refused(409, str(error)) from error
         except BadValue as error:
             raise Refused(400, str(error)) from error
+        except NoPlan as error:
+            raise Refused(404, str(error)) from error
+        except NoJournal as error:
+            raise Refused(501, str(error)) from error
+        except PlanError as error:
+            raise Refused(409, f"the weekly plan has errors, run holdcue plan: {error}") from error
+        except JournalError as error:
+            raise Refused(503, str(error)) from error
         except AudioDeviceError as error:
             raise Refused(503, str(error)) from error
         except HoldcueError as error:
             log.error("%s: %s", path, error)
             raise Refused(500, str(error)) from error
-
-    def _today(self) -> str:
-        if self.server.today is None:
-            raise Refused(404, "there is no weekly plan yet")
-        routine = self.server.today()
-        if routine is None:
-            raise Refused(409, "nothing is planned for today")
-        return routine
 
     def _events(self) -> None:
         """The status as Server-Sent Events: now, then whenever it changes; a comment line
@@ -512,10 +515,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         status = code.value if isinstance(code, HTTPStatus) else code
-        log.info("%s %s %s %s", self.address_string(), self.command, self._path(), status)
+        # the request's words are the client's: control characters in them are shown, not sent to the log's terminal
+        log.info("%s %s %s %s", self.address_string(), printable(str(self.command)), printable(self._path()), status)
 
     def log_error(self, format: str, *args: Any) -> None:
-        log.warning("%s %s", self.address_string(), format % args)
+        log.warning("%s %s", self.address_string(), printable(format % args))
 
 
 def _no_constant(name: str) -> None:
@@ -533,18 +537,19 @@ def _step_number(value: object) -> int | None:
 # -- the page's parts (every routine text escaped) ----------------------------------------
 
 
-def _today_block(today: Today | None, routines: dict[str, dict[str, Any]]) -> str:
-    planned = None
-    if today is not None:
-        try:
-            planned = today()
-        except Exception:
-            log.exception("the weekly plan could not say what is planned today")
-    routine = routines.get(planned) if planned else None
-    if routine is None:
-        words = "Nothing planned for today." if today is not None else "No weekly plan yet."
-        return f'<p class="quiet">{words}</p>'
-    title, length = html.escape(routine["title"]), clock(routine["duration"])
+def _today_block(controller: Controller) -> str:
+    """Today's session as a button (the same choice as POST /api/today and the button), or
+    why there is none: a rest day and the next session, no plan, a plan with errors."""
+    try:
+        today = controller.today()
+    except NoPlan:
+        return '<p class="quiet" data-no-plan>No weekly plan yet.</p>'
+    except HoldcueError as error:
+        log.warning("the weekly plan cannot say what today brings: %s", error)
+        return '<p class="quiet" data-plan-error>The weekly plan has errors: run holdcue plan.</p>'
+    if today["routine"] is None:
+        return f'<p class="quiet" data-rest>{html.escape(today["message"])}</p>'
+    title, length = html.escape(today["title"]), clock(today["duration"])
     return (
         f'<button type="button" class="today" data-today aria-label="Play today\'s session: {title}, {length}">'
         f'<span class="label">Today</span> <span class="name">{title}</span> <span class="time">{length}</span>'

@@ -35,8 +35,38 @@ const DOING = {
   outro: "finishing",
 };
 
+// The last stopped or interrupted session, offered while nothing is under way
+// (POST /api/resume-last goes on with it, as `holdcue resume` does).
+async function refreshResume() {
+  const button = byId("resume-last");
+  let history;
+  try {
+    const response = await fetch("/api/history", { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    history = await response.json();
+  } catch (error) {
+    button.hidden = true;
+    return;
+  }
+  const last = history.resume;
+  const idle = document.body.dataset.state !== "playing" && document.body.dataset.state !== "paused";
+  button.hidden = !last || !idle;
+  if (!last) return;
+  const where = last.step ? `step ${last.step} of ${last.steps}` : "the start";
+  byId("resume-title").textContent = last.title;
+  byId("resume-where").textContent = where;
+  button.setAttribute("aria-label", `Resume ${last.title} at ${where}`);
+}
+
+let lastState = null;
+
 function show(status) {
   const active = status.state === "playing" || status.state === "paused";
+  if (status.state !== lastState) {
+    lastState = status.state;
+    document.body.dataset.state = status.state;
+    refreshResume();
+  }
   document.body.dataset.state = status.state;
   byId("routine").textContent =
     status.state === "idle" ? (status.error ? "Stopped: " + status.error : "Nothing playing")
