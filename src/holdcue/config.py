@@ -4,12 +4,17 @@ composer, fields.Checker), with every problem reported by file, line and column.
 
     button:
       pin: 17        # the GPIO (BCM) number the button is wired to; false: no button
+    voice:
+      engine: piper             # the engine of routines that name none: espeak (default) or piper
+      model: en_US-joe-medium   # the Piper model to use (docs/voices.md)
+      fallback: true            # speak with espeak-ng when Piper or the model is missing
 
-A missing file is the defaults: a button on GPIO17.
+A missing file is the defaults: a button on GPIO17, espeak-ng, no fallback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +22,8 @@ from pathlib import Path
 import yaml
 
 from holdcue.errors import ConfigError, Problem
-from holdcue.fields import Checker, optional
+from holdcue.fields import Checker, given, optional
+from holdcue.routine import ENGINES, MODEL_PATTERN
 from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, scalar, syntax_hint
 
 FILE_NAME = "config.yaml"
@@ -31,6 +37,11 @@ FIRST_PIN, LAST_PIN = 2, 27
 class Config:
     button_pin: int | None = DEFAULT_PIN  # None: no button
     source: str = ""  # the file it was read from; "" for the defaults
+    engine: str = ""  # speech engine of routines that name none; "" : espeak-ng
+    model: str = ""  # the Piper model for them
+    fallback: bool = (
+        False  # espeak-ng when the chosen engine or model is missing  # the file it was read from; "" for the defaults
+    )
 
 
 def config_path() -> Path:
@@ -68,9 +79,11 @@ def parse(text: str, source: str) -> Config:
     root = _compose(checker, text)
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
-        keys = checker.mapping(root, "", ("button",))
+        keys = checker.mapping(root, "", ("button", "voice"))
         if "button" in keys:
-            config = Config(_button_pin(checker, keys["button"]), source)
+            config = dataclasses.replace(config, button_pin=_button_pin(checker, keys["button"]))
+        if "voice" in keys:
+            config = dataclasses.replace(config, **_voice(checker, keys["voice"]))
     problems = [p for p in checker.all_problems() if p.severity == "error"]
     if problems:
         raise ConfigError(problems)
@@ -90,6 +103,26 @@ def _button_pin(checker: Checker, node: yaml.Node) -> int | None:
         checker.missing(node, "button.pin", f"write the GPIO number, e.g. pin: {DEFAULT_PIN}")
         return None
     return optional(keys, "pin", "button", checker.integer, FIRST_PIN, LAST_PIN)
+
+
+def _voice(checker: Checker, node: yaml.Node) -> dict:
+    """``voice: {engine: piper, model: NAME, fallback: true}``: what routines that name no
+    engine speak with, and whether a missing engine or model falls back to espeak-ng."""
+    if not isinstance(node, yaml.MappingNode):
+        checker.report(node, "voice", f"must be like {{engine: piper, model: en_US-joe-medium}}, not {describe(node)}")
+        return {}
+    keys = checker.mapping(node, "voice", ("engine", "model", "fallback"))
+    engine = checker.choice(keys["engine"], "voice.engine", ENGINES) if "engine" in keys else None
+    model = optional(keys, "model", "voice", checker.text)
+    if model is not None and not MODEL_PATTERN.fullmatch(model):
+        checker.report(keys["model"], "voice.model", f'"{model}" is not a model name: name a Piper model, not a path')
+        model = None
+    if engine == "piper" and "model" not in keys:
+        checker.missing(
+            keys["engine"], "voice.model", "Piper needs a model: write its name, e.g. model: en_US-joe-medium"
+        )
+    fallback = checker.boolean(keys["fallback"], "voice.fallback") if "fallback" in keys else None
+    return given(engine=engine, model=model, fallback=fallback)
 
 
 def _compose(checker: Checker, text: str) -> yaml.Node | None:
