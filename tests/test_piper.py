@@ -249,3 +249,17 @@ def test_the_config_sets_the_default_engine_model_and_fallback():
         config.parse("voice:\n  fallback: maybe\n", "c.yaml")
     with pytest.raises(ConfigError, match=r"c.yaml:2:10: voice.model: \"/x.onnx\" is not a model name"):
         config.parse("voice:\n  model: /x.onnx\n", "c.yaml")
+
+
+def test_the_schema_agrees_on_engine_and_model():
+    import yaml
+
+    from test_routine_schema import VALIDATOR
+
+    def valid(voice: str) -> bool:
+        return VALIDATOR.is_valid(yaml.safe_load(f"title: T\nvoice: {voice}\nsteps:\n  - hold: Press.\n    time: 5s\n"))
+
+    assert valid("{engine: piper, model: en_US-joe-medium}") and valid("{engine: espeak}") and valid("{}")
+    assert not valid("{engine: piper}")  # a model is required
+    assert not valid("{engine: espeak, model: x}")  # a model is for piper
+    assert not valid("{engine: piper, model: ../x}") and not valid("{engine: festival}")

@@ -170,7 +170,7 @@ def require() -> str:
     if python is None:
         raise SpeechError(
             f"The Piper voice engine is not installed. Install it with `{INSTALL_ENGINE}` "
-            "(in holdcue's environment; scripts/setup users: .venv/bin/pip install 'piper-tts>=1.5'), "
+            "(in holdcue's environment; scripts/setup users: .venv/bin/pip install 'piper-tts>=1.2'), "
             "or use --fallback to speak with espeak-ng."
         )
     return python
