@@ -263,3 +263,16 @@ def test_the_schema_agrees_on_engine_and_model():
     assert not valid("{engine: piper}")  # a model is required
     assert not valid("{engine: espeak, model: x}")  # a model is for piper
     assert not valid("{engine: piper, model: ../x}") and not valid("{engine: festival}")
+
+
+def test_holdcue_never_imports_piper():
+    """GPL code stays in its own process: finding it, listing models and choosing do not import it."""
+    program = (
+        "import sys\nfrom holdcue import cli, piper, speech\nfrom holdcue.routine import Voice\n"
+        "piper.available(); piper.list_models()\n"
+        "try:\n    speech.choose(Voice(), speech.Choice('piper', 'en_US-joe-medium'))\nexcept Exception:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('piper', 'onnxruntime')))"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -147,7 +147,8 @@ def find_model(name: str) -> Model:
 def piper_python() -> str | None:
     """The interpreter piper is installed in: this one, or the one a `piper` command on the
     PATH runs (its #! line, as pip and pipx write them); None when there is neither."""
-    if importlib.util.find_spec("piper") is not None and importlib.util.find_spec("piper.__main__") is not None:
+    spec = importlib.util.find_spec("piper")  # finds it without importing it (a submodule's spec would)
+    if spec is not None and spec.origin and Path(spec.origin).with_name("__main__.py").is_file():
         return sys.executable
     command = shutil.which("piper")
     if command:
@@ -180,6 +181,8 @@ class PiperEngine:
     """speech.Engine for one Piper model. Picklable (worker processes make their own):
     the child process starts at the first ``synthesize`` and lives until ``close`` or the
     end of the process that started it."""
+
+    small_batch = 3  # more texts than this go to worker processes: starting one costs ~1 s, as 3 texts do
 
     def __init__(self, model: str, timeout: float = DEFAULT_TIMEOUT):
         self.model = find_model(model)

@@ -332,7 +332,8 @@ def _synthesize_all(texts, voice, cache, factory, engine, workers, progress) -> 
     if not missing:
         return clips
     workers = min(workers or os.cpu_count() or 1, len(missing))
-    if workers == 1 or len(missing) <= SMALL_BATCH:
+    # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
+    if workers == 1 or len(missing) <= getattr(engine, "small_batch", SMALL_BATCH):
         made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
     else:
         made = _in_workers(missing, voice, factory, cache, workers, engine)
