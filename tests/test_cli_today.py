@@ -62,7 +62,16 @@ def test_dry_run_is_show(played):
 def test_a_planned_day_plays_its_routine_through_the_play_command(played):
     result = run("today", "--date", SATURDAY, "--volume", "0.5")
     assert result.exit_code == ExitCode.OK, result.output
-    assert played == [{"routine": "full-body-check-in", "start_at": None, "volume": 0.5}]
+    assert played == [
+        {
+            "routine": "full-body-check-in",
+            "start_at": None,
+            "volume": 0.5,
+            "engine": None,
+            "model": None,
+            "fallback": False,
+        }
+    ]
     assert result.stdout.startswith("Today: Full body check-in (full-body-check-in), about 21 minutes.")
 
 
@@ -102,7 +111,8 @@ def test_anyway_on_a_rest_day_plays_the_next_session(played):
     result = run("today", "--date", SUNDAY, "--anyway")
     assert result.exit_code == ExitCode.OK, result.output
     assert result.stdout.splitlines()[1] == "Playing it now (upper-back-and-neck-peanut-ball)."
-    assert played == [{"routine": "upper-back-and-neck-peanut-ball", "start_at": None, "volume": 1.0}]
+    expected = {"routine": "upper-back-and-neck-peanut-ball", "start_at": None, "volume": 1.0}
+    assert played == [{**expected, "engine": None, "model": None, "fallback": False}]
 
 
 def test_anyway_with_show_only_says_so(played):
