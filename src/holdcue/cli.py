@@ -201,6 +201,37 @@ def _nothing() -> None:
     pass
 
 
+def speech_options(command):
+    """--engine, --model and --fallback: the voice engine to speak with (docs/voices.md)."""
+    command = click.option(
+        "--fallback", is_flag=True, help="Speak with espeak-ng when the chosen engine or model is missing."
+    )(command)
+    command = click.option("--model", help="The Piper model, by name (holdcue voices --engine piper).")(command)
+    return click.option(
+        "--engine", type=click.Choice(["espeak", "piper"]), help="Speech engine (default: the routine's, the config's)."
+    )(command)
+
+
+def voiced(routines, engine: str | None, model: str | None, fallback: bool) -> list:
+    """The routines with the engine and model they speak with: the command line's, the
+    routine's, the config's (in that order); a fallback to espeak-ng is said once on stderr."""
+    import dataclasses
+
+    from holdcue import config, speech
+
+    settings = config.load_config()
+    command = speech.Choice(engine or "", model or "", fallback)
+    defaults = speech.Choice(settings.engine, settings.model, settings.fallback)
+    out, said = [], set()
+    for routine in routines:
+        voice, note = speech.choose(routine.voice, command, defaults)
+        if note and note not in said:
+            said.add(note)
+            echo(f"holdcue: {note}", err=True)
+        out.append(dataclasses.replace(routine, voice=voice))
+    return out
+
+
 def build_session(routine, also: tuple[str, ...] = (), music="routine"):
     """The routine made ready to hear, with a progress bar while speech is synthesized;
     ``also``: more texts to have clips for (the player's own words); ``music``: the music
@@ -352,7 +383,8 @@ def validate(files: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON (docs/timeline.md).")
-def show(routine: str, as_json: bool) -> None:
+@speech_options
+def show(routine: str, as_json: bool, engine: str | None, model: str | None, fallback: bool) -> None:
     """Show the timeline of a routine: every cue with its time, step and side.
 
     Speech not yet in the cache is synthesized first.
@@ -363,7 +395,7 @@ def show(routine: str, as_json: bool) -> None:
     """
     from holdcue import phrases
 
-    ready = build_session(load(routine))
+    ready = build_session(voiced([load(routine)], engine, model, fallback)[0])
     if as_json:
         dump_json(ready.timeline.to_json())
     else:
@@ -373,12 +405,14 @@ def show(routine: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("routines", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Prepare every built-in and user routine.")
-def prepare(routines: tuple[str, ...], all_: bool) -> None:
+@speech_options
+def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: str | None, fallback: bool) -> None:
     """Synthesize and cache the speech of routines so they start at once.
 
     \b
     holdcue prepare --all
     holdcue prepare neck-and-upper-trapezius my-routine.yaml
+    holdcue prepare --all --engine piper --model en_US-joe-medium
     """
     from holdcue import session
 
@@ -392,6 +426,7 @@ def prepare(routines: tuple[str, ...], all_: bool) -> None:
             echo(str(problem), err=True)
     else:
         loaded = [load(ref) for ref in routines]
+    loaded = voiced(loaded, engine, model, fallback)
     update, finish = progress_bar("Preparing speech")
     try:
         needed, made = session.prepare(loaded, progress=update)
@@ -410,21 +445,33 @@ def prepare(routines: tuple[str, ...], all_: bool) -> None:
 
 @cli.command()
 @click.option("--language", help="Only voices for this language, e.g. en or de.")
-def voices(language: str | None) -> None:
-    """List the speech voices and languages available.
+@click.option("--engine", type=click.Choice(["espeak", "piper"]), help="Only this engine's voices.")
+def voices(language: str | None, engine: str | None) -> None:
+    """List the speech voices: espeak-ng's languages and the Piper models installed.
 
     \b
     holdcue voices
     holdcue voices --language en
+    holdcue voices --engine piper
     """
-    from holdcue import speech
-
-    found = speech.list_voices(language)
-    if not found:
+    shown = 0
+    if engine in (None, "espeak"):
+        shown += _espeak_voices(language)
+    if engine in (None, "piper"):
+        shown += _piper_voices(language, blank_line=shown > 0)
+    if not shown:
         raise Failure(
             f'no voice for the language "{language}"; run "holdcue voices" to see them all.',
             ExitCode.SPEECH_UNAVAILABLE,
         )
+
+
+def _espeak_voices(language: str | None) -> int:
+    from holdcue import speech
+
+    found = speech.list_voices(language)
+    if not found:
+        return 0
     rows = [("id", "languages", "name")]
     rows += [(printable(v.id), printable(", ".join(v.languages)), printable(v.name)) for v in found]
     widths = [max(len(row[column]) for row in rows) for column in range(2)]
@@ -438,6 +485,40 @@ def voices(language: str | None) -> None:
         except errors.SpeechError:
             pass  # a prefix of languages ("en-gb-x"), not one itself
     echo('Set a routine\'s voice language to an id or a language above, e.g. "language: en-us".', err=True)
+    return len(found)
+
+
+def _piper_voices(language: str | None, blank_line: bool) -> int:
+    """The Piper models found by name (piper.py), with where each comes from."""
+    from holdcue import piper
+
+    wanted = (language or "").lower().replace("_", "-")
+    models = [
+        m
+        for m in piper.list_models()
+        if not wanted or (m.language() or m.name).lower().replace("_", "-").startswith(wanted)
+    ]
+    if not piper.available():
+        echo(f"Piper (neural voices) is not installed: {piper.INSTALL_ENGINE} (docs/voices.md).", err=True)
+    if not models:
+        folder = piper.voices_dir()
+        echo(
+            f"No Piper model{' for ' + language if language else ''}: "
+            + piper.INSTALL_MODEL.format(folder=folder)
+            + ".",
+            err=True,
+        )
+        return 0
+    if blank_line:
+        echo("")
+    rows = [("piper model", "language", "from")] + [
+        (printable(m.name), printable(m.language()), printable(m.origin)) for m in models
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    for name, lang, origin in rows:
+        echo(f"{name:<{widths[0]}}  {lang:<{widths[1]}}  {origin}")
+    echo("Speak with one: voice: {engine: piper, model: NAME} in a routine, or --engine piper --model NAME.", err=True)
+    return len(models)
 
 
 @cli.command()
@@ -455,7 +536,8 @@ def voices(language: str | None) -> None:
 )
 @click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
 @music_options
-def export(routines, output, all_, fmt, transcript, volume, music_file, no_music) -> None:
+@speech_options
+def export(routines, output, all_, fmt, transcript, volume, music_file, no_music, engine, model, fallback) -> None:
     """Export routines as audio files, with chapters and tags.
 
     Into a folder (several routines, --all, or an existing folder as -o), each routine
@@ -484,6 +566,7 @@ def export(routines, output, all_, fmt, transcript, volume, music_file, no_music
         routines = [warned(routine) for routine in everything.routines]
     else:
         routines = [load(ref) for ref in routines]
+    routines = voiced(routines, engine, model, fallback)
     targets = [output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output for routine in routines]
     clashes = sorted({printable(target.name) for target in targets if targets.count(target) > 1})
     if clashes:
@@ -525,8 +608,17 @@ def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
 )
 @click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
 @music_options
+@speech_options
 def play(
-    routine: str, start_at: str | None, volume: float, legend: bool, music_file: str | None, no_music: bool
+    routine: str,
+    start_at: str | None,
+    volume: float,
+    legend: bool,
+    music_file: str | None,
+    no_music: bool,
+    engine: str | None,
+    model: str | None,
+    fallback: bool,
 ) -> None:
     """Play a routine live, hands-free.
 
@@ -546,7 +638,7 @@ def play(
     from holdcue import play as playback
 
     music = given_music(music_file, no_music)
-    loaded = load(routine)
+    loaded = voiced([load(routine)], engine, model, fallback)[0]
     if legend:
         loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
     session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
@@ -665,7 +757,8 @@ def play_recorded(session, *, start_at: str | None, volume: float, resumed_from:
     from holdcue import play as playback
 
     def speak(text: str):  # words the session has no clip for: the time left, said on resume
-        return speech.synthesize_all([text], session.routine.voice, workers=1)[text]
+        # by espeak-ng, instantly: Piper is for speech prepared ahead, never made mid-session
+        return speech.synthesize_all([text], speech.live_voice(session.routine.voice), workers=1)[text]
 
     keys = controls.terminal_keys(sys.stdin)
     clock = playback.SystemClock()  # shared, so that the seconds recorded as played are the player's

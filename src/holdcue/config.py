@@ -6,13 +6,18 @@ composer, fields.Checker), with every problem reported by file, line and column.
       pin: 17        # the GPIO (BCM) number the button is wired to; false: no button
     music: ~/Music/rain.ogg   # music under the voice of every routine without its own music:
                               # (or {file: ..., level: -18 dB, duck: -12 dB, loop: true}; false: none)
+    voice:
+      engine: piper             # the engine of routines that name none: espeak (default) or piper
+      model: en_US-joe-medium   # the Piper model to use (docs/voices.md)
+      fallback: true            # speak with espeak-ng when Piper or the model is missing
 
-A missing file is the defaults: a button on GPIO17, no music. A relative music path
-starts at the config folder.
+A missing file is the defaults: a button on GPIO17, no music, espeak-ng, no fallback. A
+relative music path starts at the config folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +26,8 @@ import yaml
 
 from holdcue import files, music
 from holdcue.errors import ConfigError, Problem
-from holdcue.fields import Checker, optional
-from holdcue.routine import Music
+from holdcue.fields import Checker, given, optional
+from holdcue.routine import ENGINES, MODEL_PATTERN, Music
 from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, scalar, syntax_hint
 
 FILE_NAME = "config.yaml"
@@ -37,6 +42,9 @@ class Config:
     button_pin: int | None = DEFAULT_PIN  # None: no button
     source: str = ""  # the file it was read from; "" for the defaults
     music: Music | None = None  # under routines that have no music of their own
+    engine: str = ""  # speech engine of routines that name none; "" : espeak-ng
+    model: str = ""  # the Piper model for them
+    fallback: bool = False  # espeak-ng when the chosen engine or model is missing
 
 
 def config_path() -> Path:
@@ -78,11 +86,15 @@ def parse(text: str, source: str) -> Config:
     root = _compose(checker, text)
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
-        keys = checker.mapping(root, "", ("button", "music"))
-        pin = _button_pin(checker, keys["button"]) if "button" in keys else DEFAULT_PIN
-        folder = Path(source).parent
-        bed = music.from_yaml(checker, keys["music"], "music", folder, "the config folder") if "music" in keys else None
-        config = Config(pin, source, bed)
+        keys = checker.mapping(root, "", ("button", "music", "voice"))
+        if "button" in keys:
+            config = dataclasses.replace(config, button_pin=_button_pin(checker, keys["button"]))
+        if "music" in keys:
+            folder = Path(source).parent
+            bed = music.from_yaml(checker, keys["music"], "music", folder, "the config folder")
+            config = dataclasses.replace(config, music=bed)
+        if "voice" in keys:
+            config = dataclasses.replace(config, **_voice(checker, keys["voice"]))
     problems = [p for p in checker.all_problems() if p.severity == "error"]
     if problems:
         raise ConfigError(problems)
@@ -102,6 +114,26 @@ def _button_pin(checker: Checker, node: yaml.Node) -> int | None:
         checker.missing(node, "button.pin", f"write the GPIO number, e.g. pin: {DEFAULT_PIN}")
         return None
     return optional(keys, "pin", "button", checker.integer, FIRST_PIN, LAST_PIN)
+
+
+def _voice(checker: Checker, node: yaml.Node) -> dict:
+    """``voice: {engine: piper, model: NAME, fallback: true}``: what routines that name no
+    engine speak with, and whether a missing engine or model falls back to espeak-ng."""
+    if not isinstance(node, yaml.MappingNode):
+        checker.report(node, "voice", f"must be like {{engine: piper, model: en_US-joe-medium}}, not {describe(node)}")
+        return {}
+    keys = checker.mapping(node, "voice", ("engine", "model", "fallback"))
+    engine = checker.choice(keys["engine"], "voice.engine", ENGINES) if "engine" in keys else None
+    model = optional(keys, "model", "voice", checker.text)
+    if model is not None and not MODEL_PATTERN.fullmatch(model):
+        checker.report(keys["model"], "voice.model", f'"{model}" is not a model name: name a Piper model, not a path')
+        model = None
+    if engine == "piper" and "model" not in keys:
+        checker.missing(
+            keys["engine"], "voice.model", "Piper needs a model: write its name, e.g. model: en_US-joe-medium"
+        )
+    fallback = checker.boolean(keys["fallback"], "voice.fallback") if "fallback" in keys else None
+    return given(engine=engine, model=model, fallback=fallback)
 
 
 def _compose(checker: Checker, text: str) -> yaml.Node | None:

@@ -21,9 +21,11 @@ from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, did_you_mean, given, join, optional
 from holdcue.files import expand_user
 from holdcue.routine import (
+    ENGINES,
     ID_PATTERN,
     MAX_HOLD_MS,
     MIN_HOLD_MS,
+    MODEL_PATTERN,
     PLACEHOLDERS,
     SIDES,
     STEP_KINDS,
@@ -243,7 +245,7 @@ def _routine_id(c: _FileChecker, node: yaml.Node | None, routine_id: str | None)
 
 
 def _voice(c: _FileChecker, node: yaml.Node) -> Voice:
-    keys = c.mapping(node, "voice", ("language", "rate", "volume"))
+    keys = c.mapping(node, "voice", ("language", "rate", "volume", "engine", "model"))
     language = optional(keys, "language", "voice", c.text)
     if language and not _LANGUAGE.fullmatch(language):
         message = 'is not a voice name; use one like "en", "en-us" or "de" (holdcue voices)'
@@ -255,7 +257,26 @@ def _voice(c: _FileChecker, node: yaml.Node) -> Voice:
         c.warn(keys["language"], "voice.language", f'"{language}": {message} (docs/languages.md)')
     rate = optional(keys, "rate", "voice", c.integer, 80, 400)
     volume = optional(keys, "volume", "voice", c.number, 0.05, 1)
-    return Voice(**given(language=language, rate=rate, volume=volume))
+    engine, model = _engine(c, keys)
+    return Voice(**given(language=language, rate=rate, volume=volume, engine=engine, model=model))
+
+
+def _engine(c: _FileChecker, keys: dict[str, yaml.Node]) -> tuple[str | None, str | None]:
+    """voice.engine and voice.model: a Piper model by name, never a path (docs/voices.md)."""
+    engine = c.choice(keys["engine"], "voice.engine", ENGINES) if "engine" in keys else None
+    model = optional(keys, "model", "voice", c.text)
+    if model is not None and not MODEL_PATTERN.fullmatch(model):
+        message = "is not a model name: name a Piper model, like en_US-joe-medium, not a path (holdcue voices)"
+        c.report(keys["model"], "voice.model", f'"{model}" {message}')
+        model = None
+    if engine == "piper" and "model" not in keys:
+        c.missing(keys["engine"], "voice.model", "Piper needs a model: write its name, e.g. model: en_US-joe-medium")
+    if model and engine != "piper" and "engine" in keys:
+        c.report(keys["model"], "voice.model", "is for engine: piper; espeak-ng voices are chosen by language")
+        model = None
+    if model and "engine" not in keys:
+        engine = "piper"  # a model names a Piper voice
+    return engine, model
 
 
 def _cues(c: _FileChecker, node: yaml.Node) -> Cues:

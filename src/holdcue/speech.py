@@ -1,5 +1,11 @@
 """Offline speech: espeak-ng through pyttsx3, an on-disk cache of clips, worker processes.
 
+Engines are chosen by name (``ENGINES``): "espeak", the default (espeak-ng through pyttsx3:
+instant, small, every language), or "piper", the optional neural one (``piper.py``: a model
+by name, run as a separate process, for speech prepared ahead of time). ``choose`` settles a
+voice's engine from the routine, the config and the command line, with the fallback to
+espeak-ng when Piper or its model is missing.
+
 A clip is the speech of one text: int16 mono samples at ``SAMPLE_RATE``, starting at the
 onset of the speech and ending at most ``TAIL_MS`` after it, so a cue sounds exactly where
 the timeline puts it.
@@ -14,6 +20,8 @@ awaited (``finished-utterance``) within a timeout; many texts are spread over pr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -49,6 +57,8 @@ SMALL_BATCH = 40  # up to this many texts are said in this process: workers take
 # (a larger clip is still used, just synthesized again each time instead of read back).
 MAX_ENTRY_BYTES = 16 * 1024 * 1024
 INSTALL_HINT = "Install it with `sudo apt-get install espeak-ng` (Debian, Raspberry Pi OS)."
+ESPEAK, PIPER = "espeak", "piper"
+ENGINES = (ESPEAK, PIPER)  # what voice.engine, the config and --engine may name
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,67 @@ class Pyttsx3Engine:
             if shape != (1, 2, SAMPLE_RATE):
                 raise SpeechError(f"espeak-ng gave audio in an unexpected format {shape} for {text!r}.")
             return np.frombuffer(clip.readframes(clip.getnframes()), "<i2").astype(np.int16)
+
+
+def factory_for(voice: Voice) -> Callable[[], Engine]:
+    """A picklable factory of the engine the voice names ("" is espeak-ng); SpeechError with
+    how to install it when that engine or its model is missing."""
+    if voice.engine in ("", ESPEAK):
+        return Pyttsx3Engine
+    if voice.engine == PIPER:
+        from holdcue import piper
+
+        piper.require()
+        piper.find_model(voice.model)
+        return functools.partial(piper.PiperEngine, voice.model)
+    raise SpeechError(f"There is no speech engine {voice.engine!r}: use one of {', '.join(ENGINES)}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The engine and model to speak with, when the command line or the config names them."""
+
+    engine: str = ""  # "" : the routine's, else ESPEAK
+    model: str = ""  # a Piper model's name
+    fallback: bool = False  # espeak-ng when the chosen engine or model is missing
+
+
+def choose(voice: Voice, command: Choice = Choice(), config: Choice = Choice()) -> tuple[Voice, str]:
+    """The voice to speak with: the command line's engine and model before the routine's,
+    the routine's before the config's, espeak-ng when none names one. Returns it and, when
+    it fell back to espeak-ng (``fallback`` of the command line or the config), why; raises
+    SpeechError with the install command when the engine or model is missing otherwise."""
+    if command.engine or command.model:
+        engine, model = command.engine or (PIPER if command.model else ""), command.model
+    elif voice.engine:
+        engine, model = voice.engine, voice.model
+    else:
+        engine, model = config.engine, config.model
+    if engine == PIPER and not model:
+        model = voice.model or config.model
+        if not model:
+            raise SpeechError(
+                "Piper needs a model: name one with --model, the routine's voice.model or the config's "
+                "voice.model (holdcue voices --engine piper lists them)."
+            )
+    if engine not in ("", *ENGINES):
+        raise SpeechError(f"There is no speech engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    chosen = dataclasses.replace(
+        voice, engine=engine if engine != ESPEAK else "", model=model if engine == PIPER else ""
+    )
+    try:
+        factory_for(chosen)
+    except SpeechError as error:
+        if not (command.fallback or config.fallback):
+            raise
+        return dataclasses.replace(chosen, engine="", model=""), f"{error} Speaking with espeak-ng instead (fallback)."
+    return chosen, ""
+
+
+def live_voice(voice: Voice) -> Voice:
+    """The voice for words made during a session: espeak-ng's (instant) for a Piper voice,
+    which is only for speech prepared ahead of time; levelling makes them equally loud."""
+    return dataclasses.replace(voice, engine="", model="") if voice.engine == PIPER else voice
 
 
 def list_voices(language: str | None = None) -> list[VoiceInfo]:
@@ -264,16 +335,25 @@ def synthesize_all(
 ) -> dict[str, numpy.ndarray]:
     """A clip for every distinct text: read from the cache, or synthesized and stored.
 
-    ``cache``: None uses the default cache folder. ``engine_factory`` (default
-    Pyttsx3Engine) must be picklable: worker processes call it to make their own engine.
+    ``cache``: None uses the default cache folder. ``engine_factory`` (default: the engine
+    the voice names, ``factory_for(voice)``) must be picklable: worker processes call it to make their own engine.
     ``workers``: processes for cold synthesis (default: one per core; 1: none, all in this
     process). ``progress(done, total)`` counts distinct texts, cached ones first.
     Workers are started with "spawn", which imports the program's main module again: a
     script that calls this must guard its main code with ``if __name__ == "__main__":``.
     """
     cache = cache if cache is not None else ClipCache()
-    factory = engine_factory or Pyttsx3Engine
+    factory = engine_factory or factory_for(voice)
     engine = factory()
+    try:
+        return _synthesize_all(texts, voice, cache, factory, engine, workers, progress)
+    finally:
+        close = getattr(engine, "close", None)  # an engine with a process of its own (Piper) ends it
+        if close is not None:
+            close()
+
+
+def _synthesize_all(texts, voice, cache, factory, engine, workers, progress) -> dict[str, numpy.ndarray]:
     distinct = list(dict.fromkeys(texts))
     clips = {}
     for text in distinct:
@@ -286,7 +366,8 @@ def synthesize_all(
     if not missing:
         return clips
     workers = min(workers or os.cpu_count() or 1, len(missing))
-    if workers == 1 or len(missing) <= SMALL_BATCH:
+    # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
+    if workers == 1 or len(missing) <= getattr(engine, "small_batch", SMALL_BATCH):
         made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
     else:
         made = _in_workers(missing, voice, factory, cache, workers, engine)
