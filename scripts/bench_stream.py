@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import resource
 import subprocess
@@ -48,7 +49,7 @@ def child(output: str, minutes: int) -> None:
 
     base = shoulders()
     once = make_session(base, RATE)
-    steps = base.steps * max(1, round(minutes * 60 / once.timeline.duration))
+    steps = base.steps * max(1, math.ceil(minutes * 60 / once.timeline.duration))
     session = make_session(dataclasses.replace(base, steps=steps), RATE)
     sink = play.default_sink()
     tl = session.timeline

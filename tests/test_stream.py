@@ -308,3 +308,24 @@ def test_keep_alive_through_a_device_plays_the_quiet_tone_when_idle_and_nothing_
             assert 200 < np.abs(idle.astype(int)).max() < 500
         else:
             assert not idle.any()
+
+
+# -- choosing the output -------------------------------------------------------------------
+
+
+def test_the_output_is_the_streaming_one_unless_holdcue_output_says_simpleaudio(monkeypatch):
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+    assert isinstance(play.default_sink(), StreamSink)
+    assert play.default_sink(keep_alive=True).keep_alive
+    monkeypatch.setenv("HOLDCUE_OUTPUT", "simpleaudio")
+    assert isinstance(play.default_sink(), play.SimpleaudioSink)
+    monkeypatch.setenv("HOLDCUE_OUTPUT", "jack")
+    with pytest.raises(play.AudioDeviceError, match="stream, simpleaudio"):
+        play.default_sink()
+
+
+def test_a_streaming_sink_is_a_sink_and_a_buffer_sink_is_not_a_streaming_one():
+    assert isinstance(StreamSink(), play.StreamingSink)
+    assert not isinstance(play.SimpleaudioSink(), play.StreamingSink)
+    with pytest.raises(ValueError, match="empty"):
+        StreamSink().start(np.zeros(0, np.int16), RATE)
