@@ -88,10 +88,10 @@ def test_a_feed_that_fails_in_the_callback_ends_its_take_not_the_device():
 
 
 def callback(sink: StreamSink, frames: int, dac: float = 0.0) -> np.ndarray:
-    out = np.full((frames, 1), 7, np.int16)
+    out = np.full(frames, 7, np.int16)  # what the device's buffer held before
     when = SimpleNamespace(outputBufferDacTime=dac, currentTime=dac)
-    sink._callback(out, frames, when, SimpleNamespace(output_underflow=False))
-    return out[:, 0]
+    sink._callback(memoryview(out), frames, when, SimpleNamespace(output_underflow=False))
+    return out
 
 
 def sink_without_device(keep_alive: bool) -> StreamSink:

@@ -149,7 +149,7 @@ class StreamSink:
             with alsa_messages() as said:  # PortAudio's probing of ALSA talks on stderr
                 sd = _sounddevice()
                 try:
-                    stream = sd.OutputStream(
+                    stream = sd.RawOutputStream(  # raw: the callback makes its own view, no per-call array
                         samplerate=rate,
                         channels=1,
                         dtype="int16",
@@ -201,10 +201,13 @@ class StreamSink:
             raise ValueError("an empty buffer cannot be played")
         return self.stream(Feed(len(samples), iter((samples,))), rate)
 
-    def _callback(self, outdata: numpy.ndarray, frames: int, time: Any, status: Any) -> None:
+    def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
+        """PortAudio's callback: ``outdata`` is the device's buffer, ``frames`` int16 samples."""
+        import numpy as np
+
         if status.output_underflow:
             self.underflows += 1
-        out = outdata[:, 0]
+        out = np.frombuffer(outdata, np.int16, frames)
         handle = self._current
         written = 0
         if handle is not None and not handle.stopped:
