@@ -329,3 +329,26 @@ def test_a_streaming_sink_is_a_sink_and_a_buffer_sink_is_not_a_streaming_one():
     assert not isinstance(play.SimpleaudioSink(), play.StreamingSink)
     with pytest.raises(ValueError, match="empty"):
         StreamSink().start(np.zeros(0, np.int16), RATE)
+
+
+def test_play_makes_its_own_sink_with_the_keep_alive_asked_for_and_plays_the_session_on_it(monkeypatch):
+    asked = []
+
+    def made(keep_alive=False):
+        asked.append(keep_alive)
+        return sink
+
+    clock = FakeClock()
+    sink = CountingSink()
+    monkeypatch.setattr(play, "default_sink", made)
+
+    class Done:  # the device plays each take to its end at once
+        def show(self, status):
+            for handle in sink.handles:
+                handle.count = handle.feed.length
+
+        def close(self):
+            pass
+
+    result = play.play(short_session(), clock=clock, display=Done(), keep_alive=True)
+    assert asked == [True] and result.finished and len(sink.handles) == 1

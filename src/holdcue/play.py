@@ -638,17 +638,19 @@ def play(
     lead_in: float = LEAD_IN,
     volume: float = 1.0,
     speak: Speak | None = None,
+    keep_alive: bool = False,
 ) -> PlayResult:
     """Play a session from the start (or from the step ``start_at``) to its end, or until
     the keys say quit. No keys (None): hands-free. No display: the status goes to stdout
     (redrawn on a terminal, plain lines otherwise). ``speak`` makes a clip for words the
     session has none for (the time left, said on resume; own_words the session lacks);
-    without it they are left out. Raises AudioDeviceError when no sound device can be used;
+    without it they are left out. ``keep_alive``: the sink made here (no ``sink`` given) plays
+    the keep-alive tone (stream.StreamSink). Raises AudioDeviceError when no sound device can be used;
     Ctrl-C (KeyboardInterrupt) or errors.Terminated (the CLI's SIGTERM and SIGHUP) silence
     it at once on their way out."""
     timeline = session.timeline
     origin = 0 if start_at is None else start_position(timeline, start_at)
-    chosen = default_sink() if sink is None else sink
+    chosen = default_sink(keep_alive) if sink is None else sink
     player = Player(
         timeline,
         session.clips,
