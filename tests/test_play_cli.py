@@ -83,7 +83,7 @@ def test_cli_play_without_a_device_suggests_exporting(monkeypatch, short):
     from test_player import BrokenSink
 
     monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, routine=routine))
-    monkeypatch.setattr(play, "SimpleaudioSink", BrokenSink)
+    monkeypatch.setattr(play, "default_sink", lambda keep_alive=False: BrokenSink())
     result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest"])
     assert result.exit_code == ExitCode.AUDIO_UNAVAILABLE == 5
     assert result.output.endswith(

@@ -47,12 +47,13 @@ def fixture(cache):
     return session.build(library.load_routine(FIXTURE), cache=ClipCache(cache / "speech"))
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory, cache):
+@pytest.fixture(scope="module", params=play.OUTPUTS)
+def env(request, tmp_path_factory, cache):
+    """Every test runs once for each output: the streaming one and simpleaudio."""
     if LACKING:
         pytest.fail(f"the audio end-to-end tests need {', '.join(LACKING)} (CI=true: they may not be skipped)")
     with NullSink(tmp_path_factory.mktemp("pulse")) as stack:
-        yield {**stack.env, "HOLDCUE_CACHE_DIR": str(cache)}
+        yield {**stack.env, "HOLDCUE_CACHE_DIR": str(cache), "HOLDCUE_OUTPUT": request.param}
 
 
 def words(fixture, cache, *texts: str) -> dict[str, np.ndarray]:

@@ -278,6 +278,22 @@ def given_music(music_file: str | None, no_music: bool):
     return Music(str(path))
 
 
+def output_options(command):
+    """--lead-in and --keep-alive: for speakers that wake slowly or fall asleep (Bluetooth, USB)."""
+    command = click.option(
+        "--keep-alive",
+        is_flag=True,
+        help="Play a very quiet 30 Hz tone throughout, so that a sleeping speaker stays awake.",
+    )(command)
+    return click.option(
+        "--lead-in",
+        type=click.FloatRange(0, 5),
+        default=0.15,  # play.LEAD_IN: not imported here, to keep the command's start quick
+        show_default=True,
+        help="Seconds of silence before the sound, for a speaker that swallows its first moments.",
+    )(command)
+
+
 def music_for(routine, given):
     """What plays under ``routine``: ``given`` (given_music) unless "routine"; then the
     routine's own music:, else config.yaml's music:, else none."""
@@ -609,6 +625,7 @@ def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
 @music_options
 @speech_options
+@output_options
 def play(
     routine: str,
     start_at: str | None,
@@ -619,6 +636,8 @@ def play(
     engine: str | None,
     model: str | None,
     fallback: bool,
+    lead_in: float,
+    keep_alive: bool,
 ) -> None:
     """Play a routine live, hands-free.
 
@@ -647,7 +666,7 @@ def play(
             playback.start_position(session.timeline, start_at)
         except ValueError as error:
             raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
-    play_recorded(session, start_at=start_at, volume=volume)
+    play_recorded(session, start_at=start_at, volume=volume, lead_in=lead_in, keep_alive=keep_alive)
 
 
 @cli.command()
@@ -749,7 +768,15 @@ def _stdout_gone() -> int:
 # -- the journal: every session played, history and resume -----------------------------------
 
 
-def play_recorded(session, *, start_at: str | None, volume: float, resumed_from: int | None = None) -> None:
+def play_recorded(
+    session,
+    *,
+    start_at: str | None,
+    volume: float,
+    resumed_from: int | None = None,
+    lead_in: float = 0.15,  # play.LEAD_IN
+    keep_alive: bool = False,
+) -> None:
     """Play a session, with keys when stdin is a terminal, and record it in the journal. A
     journal that cannot be written is reported once, in one line on stderr, and the session
     plays on."""
@@ -769,7 +796,17 @@ def play_recorded(session, *, start_at: str | None, volume: float, resumed_from:
     if early is not None:
         echo(f"Not recorded in the journal: {early}", err=True)
     try:
-        playback.play(session, keys=keys, clock=clock, display=recorder, start_at=start_at, volume=volume, speak=speak)
+        playback.play(
+            session,
+            keys=keys,
+            clock=clock,
+            display=recorder,
+            start_at=start_at,
+            volume=volume,
+            speak=speak,
+            lead_in=lead_in,
+            keep_alive=keep_alive,
+        )
     except errors.AudioDeviceError as error:
         routine = session.routine
         ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
@@ -1129,9 +1166,10 @@ SINKS = ("simpleaudio", "stream")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
 @click.option("--volume", type=click.FloatRange(0, 2), default=1.0, show_default=True, help="Master volume at start.")
 @click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
-# The sound output, for scripts/bench_serve.py to compare them; hidden: simpleaudio is the one there is.
-@click.option("--sink", "sink_name", type=click.Choice(SINKS), default=SINKS[0], hidden=True)
-def serve(host: str, port: int, volume: float, prepare: bool, sink_name: str) -> None:
+@output_options
+# The sound output, for scripts/bench_serve.py to compare them; hidden: the stream is the one to use.
+@click.option("--sink", "sink_name", type=click.Choice(SINKS), default="stream", hidden=True)
+def serve(host: str, port: int, volume: float, prepare: bool, lead_in: float, keep_alive: bool, sink_name: str) -> None:
     """Run the player as a service, controlled from a phone's browser or its HTTP API.
 
     On 127.0.0.1 (the default) only this machine can reach it. With --host 0.0.0.0
@@ -1159,9 +1197,10 @@ def serve(host: str, port: int, volume: float, prepare: bool, sink_name: str) ->
         token.load()
     controller = service.Controller(
         service.Catalog(),
-        sink=_sink(sink_name),
+        sink=_sink(sink_name, keep_alive),
         warm=(lambda routine: session.prepare([routine])) if prepare else None,
         volume=volume,
+        lead_in=lead_in,
         journal_path=journal.default_path(),
         plan=weekly.current,
     )
@@ -1193,16 +1232,13 @@ def serve(host: str, port: int, volume: float, prepare: bool, sink_name: str) ->
         log.info("stopped")
 
 
-def _sink(name: str):
-    """The sound output ``serve --sink`` names: simpleaudio (one buffer a take), or the
-    streaming one once play.py has it (play.StreamSink)."""
+def _sink(name: str, keep_alive: bool):
+    """The sound output ``serve --sink`` names: the stream (the device kept open, takes
+    pulled block by block: docs/playback.md), or simpleaudio (one buffer a take)."""
     from holdcue import play as playback
 
     if name == "stream":
-        made = getattr(playback, "StreamSink", None)
-        if made is None:
-            raise Failure("the streaming sink is not part of this holdcue yet: use --sink simpleaudio", ExitCode.USAGE)
-        return made()
+        return playback.StreamSink(keep_alive=keep_alive)
     return playback.SimpleaudioSink()
 
 

@@ -2,31 +2,37 @@
 the timeline puts it (docs/playback.md).
 
 Cues started one by one drift by milliseconds and now and then by half a second; one
-pre-mixed stream is exact to the sample. So each *take* is one buffer: silence to lead in
-(a device's first moments may be lost), then the session mixed from a position to its
-end, played with one call. The audio library cannot pause, seek or tell its position, so
-the position is the time elapsed on a monotonic clock since the take started; pausing
-stops the take and remembers the position; resuming, skipping or going back starts a new
-take. The scheduler (``Player``) decides positions; the sink only plays buffers.
+pre-mixed stream is exact to the sample. So each *take* is one stream: silence to lead
+in (a device's first moments may be lost), then the session mixed from a position to its
+end. The scheduler (``Player``) decides positions; the sink only plays takes.
+
+Two kinds of sink play them. A streaming sink (``StreamingSink``, e.g. stream.StreamSink)
+is given the take as a ``Feed``, blocks rendered as the device asks for them, so memory
+does not grow with the session, and it says how much of the take the device has played:
+that is the position. A buffer sink (``Sink``: simpleaudio) is given the whole take as
+one buffer and cannot pause, seek or tell its position, so the position is the time
+elapsed on a monotonic clock since the take started. Either way, pausing stops the take
+and remembers the position; resuming, skipping or going back starts a new take.
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
+import itertools
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from holdcue import phrases
 from holdcue.controls import Command
 from holdcue.display import Status, for_stream
 from holdcue.errors import AudioDeviceError
 from holdcue.phrases import Phrases
+from holdcue.stream import Feed, alsa_messages
+from holdcue.stream import StreamSink as StreamSink  # the sink the service and the CLI use
 from holdcue.text import clock
 from holdcue.timeline import Event, Segment, Timeline
 
@@ -78,6 +84,22 @@ class Sink(Protocol):
     def start(self, samples: numpy.ndarray, rate: int) -> Handle: ...
 
 
+class CountedHandle(Handle, Protocol):
+    """A take whose sink can tell how far it is."""
+
+    def played(self) -> int: ...  # samples of the take the device has played
+
+
+@runtime_checkable
+class StreamingSink(Protocol):
+    """Plays takes given as Feeds, pulling their blocks as the device needs them (and
+    buffers, as every Sink); raises AudioDeviceError when it cannot."""
+
+    def start(self, samples: numpy.ndarray, rate: int) -> Handle: ...
+
+    def stream(self, feed: Feed, rate: int) -> CountedHandle: ...
+
+
 class Clock(Protocol):
     def now(self) -> float: ...  # monotonic seconds
 
@@ -117,7 +139,7 @@ class SimpleaudioSink:
             from simpleaudio._simpleaudio import SimpleaudioError
         except ImportError as error:
             raise AudioDeviceError(f"The audio library could not be loaded ({error}).") from error
-        with _alsa_messages() as said:
+        with alsa_messages() as said:
             try:
                 return simpleaudio.play_buffer(samples, 1, 2, rate)
             except SimpleaudioError as error:
@@ -127,28 +149,6 @@ class SimpleaudioSink:
         what = "The sound device is busy" if busy else "No sound device could be opened"
         hint = "close the program that is using it" if busy else "check that one is connected and switched on"
         raise AudioDeviceError(f"{what} (ALSA: {detail}): {hint}.") from failure
-
-
-@contextlib.contextmanager
-def _alsa_messages() -> Iterator[list[str]]:
-    """What ALSA writes to stderr while a device opens, kept for the error message rather
-    than left to clutter the terminal: a list of its messages, filled on exit."""
-    said: list[str] = []
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to redirect
-        yield said
-        return
-    with tempfile.TemporaryFile() as caught:
-        sys.stderr.flush()
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield said
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            said.extend(line.split(") ", 1)[-1] for line in caught.read().decode(errors="replace").splitlines())
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,7 @@ class _Take:
     started: float  # clock time just before the sink started it
     handle: Handle
     words: tuple[Word, ...] = ()  # what the prefix says, to build it again at another volume
+    played: Callable[[], int] | None = None  # samples played, by the device (streaming sinks)
 
 
 class Player:
@@ -235,7 +236,10 @@ class Player:
         return min(take.origin + max(0, self._elapsed(take) - take.prefix), self.timeline.length)
 
     def _elapsed(self, take: _Take) -> int:
-        """Samples of the take played so far, by the clock."""
+        """Samples of the take played so far: by the device when the sink can tell, else
+        by the clock."""
+        if take.played is not None:
+            return take.played()
         return round((self.clock.now() - take.started) * self.timeline.rate)
 
     def segment_at(self, position: int) -> int:
@@ -378,8 +382,7 @@ class Player:
         take = self.take
         if self.state != "playing" or take is None or take.handle.is_playing():
             return
-        seconds = take.length / self.timeline.rate
-        if self.clock.now() < take.started + seconds * (1 - CLOCK_SLACK) - EARLY_END:
+        if self._ended_early(take):
             at = self.position()
             self.held, self.take, self.state = at, None, "stopped"
             raise AudioDeviceError(
@@ -387,6 +390,13 @@ class Player:
                 "the sound device stopped playing (was it unplugged?)."
             )
         self.held, self.take, self.state = self.timeline.length, None, "finished"
+
+    def _ended_early(self, take: _Take) -> bool:
+        """Whether a take that is no longer playing lost its device before its end."""
+        if take.played is not None:
+            return take.played() < take.length - EARLY_END * self.timeline.rate
+        seconds = take.length / self.timeline.rate
+        return self.clock.now() < take.started + seconds * (1 - CLOCK_SLACK) - EARLY_END
 
     def close(self) -> None:
         """Silence at once (on quit, Ctrl-C or an error)."""
@@ -466,59 +476,66 @@ class Player:
             events = tuple(e for e in self.timeline.events if e.start >= origin and e.segment >= first)
         return replace(self.timeline, events=events)
 
-    def buffer(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[numpy.ndarray, int]:
-        """The samples of a take from ``origin``, and its prefix length (samples before
-        origin): the lead-in, then ``words`` and, after spoken words, RECAP_GAP (after a
-        tone, none: the session goes on as it ends, as a hold's time counts from its tone)."""
+    def feed(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[Feed, int]:
+        """A take from ``origin`` as blocks made when they are asked for, and its prefix
+        length (samples before origin): the lead-in, then ``words`` and, after spoken
+        words, RECAP_GAP (after a tone, none: the session goes on as it ends, as a hold's
+        time counts from its tone). Only the prefix is made now (a few seconds at most);
+        a missing or mismatched sound raises HoldcueError here, not in the audio thread."""
         import numpy as np
 
         from holdcue.render import render, render_blocks
 
+        rate = self.timeline.rate
         alone, clips = self.words_timeline(words)
-        prefix = self.lead_in
-        samples = np.zeros(
-            prefix + alone.length + round(RECAP_GAP * self.timeline.rate) + self.timeline.length - origin, np.int16
-        )
+        gap = round(RECAP_GAP * rate) if alone.events and alone.events[-1].kind == "speech" else 0
+        prefix = np.zeros(self.lead_in + alone.length + gap, np.int16)
         if alone.events:
-            samples[prefix : prefix + alone.length] = render(
+            prefix[self.lead_in : self.lead_in + alone.length] = render(
                 alone, clips, self.tones, volume=self.levels.volume, speech_volume=self.levels.speech_volume
             )
-            prefix += alone.length + (round(RECAP_GAP * self.timeline.rate) if alone.events[-1].kind == "speech" else 0)
-        samples = samples[: prefix + self.timeline.length - origin]
-        at = prefix
-        take = self.take_timeline(origin, under_way)
-        for block in render_blocks(
-            take,
+        rest = render_blocks(
+            self.take_timeline(origin, under_way),
             self.clips,
             self.tones,
             start=origin,
             volume=self.levels.volume,
             speech_volume=self.levels.speech_volume,
             music=self.music,
-        ):
-            if block.any():  # pages of silence are never touched: a long session stays small
-                samples[at : at + len(block)] = block
-            at += len(block)
-        return samples, prefix
+        )
+        return Feed(len(prefix) + self.timeline.length - origin, itertools.chain((prefix,), rest)), len(prefix)
+
+    def buffer(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[numpy.ndarray, int]:
+        """The samples of a take from ``origin`` as one buffer (for buffer sinks), and its
+        prefix length (see ``feed``)."""
+        feed, prefix = self.feed(origin, words, under_way)
+        return whole(feed), prefix
+
+    def _play(self, feed: Feed) -> tuple[Handle, Callable[[], int] | None]:
+        """Start ``feed`` on the sink: streamed to a streaming sink, as one buffer otherwise."""
+        self._wait_for_release()
+        if isinstance(self.sink, StreamingSink):
+            handle = self.sink.stream(feed, self.timeline.rate)
+            return handle, handle.played
+        return self.sink.start(whole(feed), self.timeline.rate), None
 
     def _begin(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> None:
-        samples, prefix = self.buffer(origin, words, under_way)
-        if len(samples) == 0:
+        feed, prefix = self.feed(origin, words, under_way)
+        if feed.length == 0:
             self.held, self.state = self.timeline.length, "finished"
             return
-        self._wait_for_release()
         started = self.clock.now()
-        handle = self.sink.start(samples, self.timeline.rate)
-        self.take = _Take(origin, prefix, len(samples), started, handle, words)
+        handle, played = self._play(feed)
+        self.take = _Take(origin, prefix, feed.length, started, handle, words, played)
         self.state = "playing"
 
     def _say_aside(self, text: str) -> None:
         """Say ``text`` alone, after a lead-in (the session's take is stopped)."""
-        samples, _ = self.buffer(self.timeline.length, (("speech", text),))
-        if not samples.any():
+        clip = self.sound(text)
+        if clip is None or len(clip) == 0:
             return
-        self._wait_for_release()
-        self.aside = self.sink.start(samples, self.timeline.rate)
+        feed, _ = self.feed(self.timeline.length, (("speech", text),))
+        self.aside, _ = self._play(feed)
 
     def _stop(self) -> None:
         for handle in (self.take.handle if self.take else None, self.aside):
@@ -536,6 +553,19 @@ class Player:
         deadline = self.clock.now() + RELEASE_WAIT
         while handle.is_playing() and self.clock.now() < deadline:
             self.clock.sleep(0.01)
+
+
+def whole(feed: Feed) -> numpy.ndarray:
+    """All of ``feed`` in one buffer, for a sink that plays buffers."""
+    import numpy as np
+
+    samples = np.zeros(feed.length, np.int16)
+    at = 0
+    for block in feed.blocks:
+        if block.any():  # pages of silence are never touched: a long session stays small
+            samples[at : at + len(block)] = block
+        at += len(block)
+    return samples
 
 
 def louder(volume: float) -> float:
@@ -589,6 +619,20 @@ def start_position(timeline: Timeline, step: str) -> int:
     raise ValueError(f"no step title contains {wanted!r}: the steps are {listing}")
 
 
+OUTPUTS = ("stream", "simpleaudio")  # HOLDCUE_OUTPUT's values; the first is the default
+
+
+def default_sink(keep_alive: bool = False) -> Sink:
+    """The sink ``$HOLDCUE_OUTPUT`` names: "stream" (StreamSink, the default) or
+    "simpleaudio" (SimpleaudioSink). Raises AudioDeviceError for any other name."""
+    name = os.environ.get("HOLDCUE_OUTPUT", "").strip().lower() or OUTPUTS[0]
+    if name == "stream":
+        return StreamSink(keep_alive=keep_alive)
+    if name == "simpleaudio":
+        return SimpleaudioSink()
+    raise AudioDeviceError(f"HOLDCUE_OUTPUT={name!r} is no output holdcue has: use one of {', '.join(OUTPUTS)}.")
+
+
 def play(
     session: Session,
     *,
@@ -600,21 +644,24 @@ def play(
     lead_in: float = LEAD_IN,
     volume: float = 1.0,
     speak: Speak | None = None,
+    keep_alive: bool = False,
 ) -> PlayResult:
     """Play a session from the start (or from the step ``start_at``) to its end, or until
     the keys say quit. No keys (None): hands-free. No display: the status goes to stdout
     (redrawn on a terminal, plain lines otherwise). ``speak`` makes a clip for words the
     session has none for (the time left, said on resume; own_words the session lacks);
-    without it they are left out. Raises AudioDeviceError when no sound device can be used;
+    without it they are left out. ``keep_alive``: the sink made here (no ``sink`` given) plays
+    the keep-alive tone (stream.StreamSink). Raises AudioDeviceError when no sound device can be used;
     Ctrl-C (KeyboardInterrupt) or errors.Terminated (the CLI's SIGTERM and SIGHUP) silence
     it at once on their way out."""
     timeline = session.timeline
     origin = 0 if start_at is None else start_position(timeline, start_at)
+    chosen = default_sink(keep_alive) if sink is None else sink
     player = Player(
         timeline,
         session.clips,
         session.tones,
-        sink=sink or SimpleaudioSink(),
+        sink=chosen,
         clock=clock or SystemClock(),
         lead_in=lead_in,
         volume=volume,
@@ -636,6 +683,8 @@ def play(
             player.wait_for_words()
     finally:
         player.close()
+        if sink is None and isinstance(chosen, StreamSink):  # a sink given stays open: it is the caller's
+            chosen.close()
         if keys is not None:
             keys.close()
         display.close()

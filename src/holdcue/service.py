@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from holdcue import compiler, journal, library, session
+from holdcue import compiler, journal, library, phrases, session
 from holdcue import plan as weekly
 from holdcue import play as playback
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
 from holdcue.routine import ID_PATTERN, Routine
+from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import numpy
@@ -217,6 +218,7 @@ class Controller:
         clock: playback.Clock | None = None,
         observers: Iterable[Observer] = (),
         volume: float = 1.0,
+        lead_in: float = playback.LEAD_IN,
         tick: float = TICK,
         journal_path: Path | None = None,
         plan: Callable[[], weekly.Plan] | None = None,
@@ -226,7 +228,9 @@ class Controller:
         and serve history() and resume_last() from it; None: no journal. ``plan``: the weekly
         plan (plan.current), read at each use; None: none. ``date``: what day it is."""
         self.catalog = catalog
-        self.sink = _TrackedSink(sink)
+        # A streaming sink keeps the device open from take to take: nothing to wait for.
+        self.sink = sink if isinstance(sink, playback.StreamingSink) else _TrackedSink(sink)
+        self.lead_in = lead_in
         self._build = build or session.build
         self._warm = warm
         self.clock = clock or playback.SystemClock()
@@ -261,6 +265,12 @@ class Controller:
         """Load the library and start the background work: the ticker, and the warm-up of
         the speech cache (when a warmer was given)."""
         self.catalog.refresh()
+        opening = getattr(self.sink, "open", None)
+        if opening is not None:  # a streaming sink: the device open (and kept awake) from now on
+            try:
+                opening(SAMPLE_RATE)
+            except AudioDeviceError as error:  # no speaker yet (not plugged in, not paired): each play tries again
+                log.warning("no sound device at start: %s", error)
         self._spawn("holdcue-ticker", self._run_ticker)
         if self._warm is not None:
             self._spawn("holdcue-warm-up", self._run_warm_up)
@@ -283,6 +293,9 @@ class Controller:
                 self._current = None
             self._publish()
         self._tell()
+        closing = getattr(self.sink, "close", None)
+        if closing is not None:
+            closing()  # the device let go
         if self.keeper is not None:
             self.keeper.close()  # what ended is written before the process exits
         for thread in self._threads:
@@ -544,15 +557,19 @@ class Controller:
         return ready
 
     def _start_player(self, ready: Session, origin: int, volume: float) -> playback.Player:
-        self.sink.settle(self.clock)
+        if isinstance(self.sink, _TrackedSink):
+            self.sink.settle(self.clock)
         player = playback.Player(
             ready.timeline,
             ready.clips,
             ready.tones,
             sink=self.sink,
             clock=self.clock,
+            lead_in=self.lead_in,
             volume=volume,
             speech_volume=ready.routine.voice.volume,
+            music=ready.music,
+            words=phrases.for_language(ready.routine.voice.language),
         )
         player.start(origin)
         return player

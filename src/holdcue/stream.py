@@ -1,0 +1,273 @@
+"""The streaming output: one sound device kept open, fed block by block from the audio
+callback (docs/playback.md).
+
+``StreamSink`` opens the device once (sounddevice, over PortAudio) and keeps it open
+across takes, pauses and sessions. A take is a ``Feed``: its length and an iterator of
+int16 blocks (the renderer's), pulled in the callback thread as the device asks for
+samples, so a two-hour take never exists in memory as a whole. Starting a take swaps
+the feed the callback reads: it is heard after the device's own buffer (about a tenth of
+a second), with no device to open. Stopping one drops it at the next callback.
+
+Where a take is comes from the device: every callback says when its first sample will
+leave the device (PortAudio's output DAC time, from ALSA's count of frames still queued),
+so the samples heard are the samples delivered less those still queued, between two
+callbacks (tens of milliseconds) moved on by the stream's clock.
+
+Speakers that sleep on silence (Bluetooth, some USB ones) lose the first moments of a
+sound after a quiet while, and digital zero does not keep them awake. With
+``keep_alive``, a very low, very quiet tone (KEEP_ALIVE_HZ at KEEP_ALIVE_LEVEL of full
+scale: below what small speakers reproduce and far below the cues) is added to
+everything the device plays, idle, paused and in the silences of a session alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from holdcue.errors import AudioDeviceError
+
+if TYPE_CHECKING:
+    import numpy
+
+LATENCY = 0.1  # seconds of sound the device holds: what a start or stop waits for; enough for a Pi's callback
+KEEP_ALIVE_HZ = 30.0  # below what small speakers reproduce: felt, if at all, not heard
+KEEP_ALIVE_LEVEL = 0.01  # of full scale (-40 dBFS): enough to count as sound for a speaker's silence detector
+
+
+@dataclass
+class Feed:
+    """A take as the sink pulls it: ``length`` mono int16 samples, in ``blocks`` (any
+    sizes; together exactly ``length`` samples)."""
+
+    length: int
+    blocks: Iterator[numpy.ndarray]
+
+
+class StreamHandle:
+    """One feed being played. ``played()`` is the number of its samples the device has
+    played so far (by the device's count, not a wall clock)."""
+
+    def __init__(self, feed: Feed, rate: int, sink: StreamSink):
+        self.feed = feed
+        self.rate = rate
+        self.sink = sink
+        self.stopped = False
+        self.exhausted = False
+        self.failure: BaseException | None = None  # what the feed raised in the callback
+        self._rest: numpy.ndarray | None = None  # what is left of the block being played
+        # (DAC time of the last callback's first sample, samples delivered before it, after it)
+        self._mark: tuple[float, int, int] | None = None
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def is_playing(self) -> bool:
+        if self.stopped or self.failure is not None or not self.sink.running():
+            return False
+        return not self.exhausted or self.played() < self.delivered()
+
+    def delivered(self) -> int:
+        mark = self._mark
+        return 0 if mark is None else mark[2]
+
+    def played(self) -> int:
+        mark = self._mark
+        if mark is None:
+            return 0
+        dac, before, after = mark
+        heard = before + int((self.sink.time() - dac) * self.rate)
+        return max(0, min(heard, after))
+
+    def fill(self, out: numpy.ndarray, dac: float) -> int:
+        """Write the next samples into ``out`` (called from the audio callback); how many
+        were written: fewer than ``len(out)`` once the feed has run out."""
+        at = 0
+        try:
+            while at < len(out):
+                rest = self._rest
+                if rest is None or len(rest) == 0:
+                    rest = next(self.feed.blocks, None)
+                    if rest is None:
+                        self.exhausted = True
+                        break
+                count = min(len(out) - at, len(rest))
+                out[at : at + count] = rest[:count]
+                self._rest = rest[count:]
+                at += count
+        except Exception as error:  # a bug in a feed must not kill the device for every later take
+            self.failure = error
+        if at:  # once the feed has run out, the last mark still says when its end is heard
+            before = self.delivered()
+            self._mark = (dac, before, before + at)
+        return at
+
+
+class StreamSink:
+    """The default sound device (PortAudio's, ALSA's ``default`` on Linux), open from the
+    first take until ``close()``, fed by a callback. ``keep_alive`` adds the keep-alive
+    tone to everything it plays (see the module's docstring); ``latency`` is the seconds
+    of sound the device holds; ``device`` is a PortAudio device name or number (None: the
+    default). Also plays plain buffers (``start``), as every sink does. Raises
+    AudioDeviceError when the device cannot be opened."""
+
+    def __init__(self, *, keep_alive: bool = False, latency: float = LATENCY, device: str | int | None = None):
+        self.keep_alive = keep_alive
+        self.latency = latency
+        self.device = device
+        self.underflows = 0  # callbacks that found the device already starved (for benchmarks)
+        self._stream: Any = None
+        self._rate = 0
+        self._current: StreamHandle | None = None
+        self._tone: numpy.ndarray | None = None  # one second of the keep-alive tone (whole periods)
+        self._phase = 0  # where in _tone the next callback goes on
+        self._lock = threading.Lock()  # opening and closing, from any thread
+
+    # -- the device -------------------------------------------------------------------------
+
+    def open(self, rate: int) -> None:
+        """Open the device at ``rate`` (when it is not open at that rate already) and start
+        it: idle, it plays silence (or the keep-alive tone)."""
+        with self._lock:
+            if self._stream is not None and self._rate == rate and self._stream.active:
+                return
+            self._close_stream()
+            import numpy as np
+
+            period = round(rate / KEEP_ALIVE_HZ)
+            cycles = max(1, rate // period)  # a whole number of periods, so the loop has no seam
+            phase = np.arange(cycles * period) * (2 * np.pi / period)
+            self._tone = np.rint(np.sin(phase) * KEEP_ALIVE_LEVEL * 32767).astype(np.int16)
+            self._phase = 0
+            failure: Exception | None = None
+            with alsa_messages() as said:  # PortAudio's probing of ALSA talks on stderr
+                sd = _sounddevice()
+                try:
+                    stream = sd.RawOutputStream(  # raw: the callback makes its own view, no per-call array
+                        samplerate=rate,
+                        channels=1,
+                        dtype="int16",
+                        latency=self.latency,
+                        device=self.device,
+                        callback=self._callback,
+                    )
+                    stream.start()
+                except (sd.PortAudioError, ValueError) as error:
+                    failure = error
+            if failure is not None:
+                raise AudioDeviceError(_explain(failure, said)) from failure
+            self._stream, self._rate = stream, rate
+
+    def close(self) -> None:
+        """Stop at once and let the device go."""
+        with self._lock:
+            self._close_stream()
+
+    def _close_stream(self) -> None:
+        stream, self._stream, self._current = self._stream, None, None
+        if stream is not None:
+            stream.abort()  # drops what the device holds: silence now, not after the buffer
+            stream.close()
+
+    def running(self) -> bool:
+        stream = self._stream
+        return stream is not None and stream.active
+
+    def time(self) -> float:
+        """The stream's clock (seconds), the one the callbacks' DAC times are on."""
+        stream = self._stream
+        return 0.0 if stream is None else stream.time
+
+    # -- takes ------------------------------------------------------------------------------
+
+    def stream(self, feed: Feed, rate: int) -> StreamHandle:
+        """Play ``feed`` from its first sample, in place of whatever plays now."""
+        self.open(rate)
+        handle = StreamHandle(feed, rate, self)
+        previous, self._current = self._current, handle
+        if previous is not None:
+            previous.stop()
+        return handle
+
+    def start(self, samples: numpy.ndarray, rate: int) -> StreamHandle:
+        """Play a buffer (a Feed of one block)."""
+        if len(samples) == 0:
+            raise ValueError("an empty buffer cannot be played")
+        return self.stream(Feed(len(samples), iter((samples,))), rate)
+
+    def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
+        """PortAudio's callback: ``outdata`` is the device's buffer, ``frames`` int16 samples."""
+        import numpy as np
+
+        if status.output_underflow:
+            self.underflows += 1
+        out = np.frombuffer(outdata, np.int16, frames)
+        handle = self._current
+        written = 0
+        if handle is not None and not handle.stopped:
+            # PortAudio leaves the DAC time 0 where the host cannot tell: the buffer's length then.
+            dac = time.outputBufferDacTime or time.currentTime + self.latency
+            written = handle.fill(out, dac)
+        out[written:] = 0
+        if self.keep_alive and self._tone is not None:
+            self._add_tone(out)
+
+    def _add_tone(self, out: numpy.ndarray) -> None:
+        """Add the next ``len(out)`` samples of the keep-alive tone. The session's peaks stay
+        below -1 dBFS (the renderer's ceiling), far from where a 1 % tone could overflow."""
+        import numpy as np
+
+        tone = self._tone
+        assert tone is not None
+        at = np.arange(self._phase, self._phase + len(out)) % len(tone)
+        out[:] = np.clip(out.astype(np.int32) + tone[at], -32768, 32767)
+        self._phase = (self._phase + len(out)) % len(tone)
+
+
+def _sounddevice() -> Any:
+    """The sounddevice module; AudioDeviceError when it or PortAudio is missing."""
+    try:
+        import sounddevice
+    except ImportError as error:
+        raise AudioDeviceError(f"The audio library could not be loaded ({error}): reinstall holdcue.") from error
+    except OSError as error:  # sounddevice's Linux wheel uses the system's PortAudio
+        raise AudioDeviceError(
+            f"PortAudio could not be loaded ({error}): install it (apt-get install libportaudio2)."
+        ) from error
+    return sounddevice
+
+
+def _explain(error: Exception, said: list[str]) -> str:
+    text = f"{error}; ALSA: {said[-1]}" if said else str(error)
+    busy = "busy" in text.lower()
+    what = "The sound device is busy" if busy else "No sound device could be opened"
+    hint = "close the program that is using it" if busy else "check that one is connected and switched on"
+    return f"{what} (PortAudio: {text}): {hint}."
+
+
+@contextlib.contextmanager
+def alsa_messages() -> Iterator[list[str]]:
+    """What ALSA writes to stderr while a device opens, kept for the error message rather
+    than left to clutter the terminal: a list of its messages, filled on exit."""
+    said: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect
+        yield said
+        return
+    with tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            said.extend(line.split(") ", 1)[-1] for line in caught.read().decode(errors="replace").splitlines())

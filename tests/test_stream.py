@@ -1,0 +1,354 @@
+"""The streaming output (stream.py) and the Player feeding it: takes pulled block by block,
+the position from the device's count, memory that does not grow with the session, the
+keep-alive tone; and through a real audio stack (a PulseAudio null sink), how soon a take
+is heard and how soon a stopped one is silent."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+import tracemalloc
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from audio_stack import NullSink, Recorder, missing
+from holdcue import play, stream
+from holdcue.stream import Feed, StreamSink
+from play_helpers import RATE, FakeClock, make_session, short_session
+
+# -- the callback, without a device -------------------------------------------------------
+
+
+class DeviceTime:
+    """Stands in for the sink's device: the stream's clock, set by the test."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def time(self) -> float:
+        return self.now
+
+    def running(self) -> bool:
+        return True
+
+
+def test_fill_writes_the_feed_across_blocks_of_any_size_and_then_stops():
+    rng = np.random.default_rng(1)
+    blocks = [rng.integers(-3000, 3000, n).astype(np.int16) for n in (5, 700, 1, 333)]
+    whole = np.concatenate(blocks)
+    handle = stream.StreamHandle(Feed(len(whole), iter(blocks)), RATE, DeviceTime())
+    out = []
+    while True:
+        buffer = np.full(256, 99, np.int16)
+        written = handle.fill(buffer, dac=100.0)
+        out.append(buffer[:written].copy())
+        if written < len(buffer):
+            break
+    assert np.array_equal(np.concatenate(out), whole)
+    assert handle.exhausted and handle.delivered() == len(whole)
+
+
+def test_played_counts_what_the_device_has_played_not_what_it_was_given():
+    device = DeviceTime()
+    handle = stream.StreamHandle(Feed(4000, iter([np.ones(4000, np.int16)])), RATE, device)
+    assert handle.played() == 0
+    handle.fill(np.zeros(1000, np.int16), dac=100.5)  # its first sample leaves the device at 100.5 s
+    assert handle.played() == 0  # still queued
+    device.now = 100.5 + 500 / RATE
+    assert handle.played() == 500
+    device.now = 200.0
+    assert handle.played() == 1000  # never more than it was given
+    handle.fill(np.zeros(1000, np.int16), dac=201.0)
+    device.now = 201.0 + 250 / RATE
+    assert handle.played() == 1250
+
+
+def test_once_the_feed_has_run_out_its_end_is_heard_and_the_take_is_over():
+    device = DeviceTime()
+    handle = stream.StreamHandle(Feed(100, iter([np.ones(100, np.int16)])), RATE, device)
+    handle.fill(np.zeros(512, np.int16), dac=101.0)
+    handle.fill(np.zeros(512, np.int16), dac=101.0 + 512 / RATE)  # nothing left: the mark stays
+    assert handle.is_playing()  # its samples are still queued
+    device.now = 101.0 + 100 / RATE
+    assert handle.played() == 100 and not handle.is_playing()
+
+
+def test_a_feed_that_fails_in_the_callback_ends_its_take_not_the_device():
+    def broken():
+        yield np.ones(10, np.int16)
+        raise RuntimeError("a bug")
+
+    handle = stream.StreamHandle(Feed(100, broken()), RATE, DeviceTime())
+    buffer = np.zeros(64, np.int16)
+    assert handle.fill(buffer, dac=100.0) == 10
+    assert isinstance(handle.failure, RuntimeError) and not handle.is_playing()
+
+
+def callback(sink: StreamSink, frames: int, dac: float = 0.0) -> np.ndarray:
+    out = np.full(frames, 7, np.int16)  # what the device's buffer held before
+    when = SimpleNamespace(outputBufferDacTime=dac, currentTime=dac)
+    sink._callback(memoryview(out), frames, when, SimpleNamespace(output_underflow=False))
+    return out
+
+
+def sink_without_device(keep_alive: bool) -> StreamSink:
+    """A StreamSink whose callback is driven by the test (the keep-alive tone made as
+    open() makes it)."""
+    sink = StreamSink(keep_alive=keep_alive)
+    period = round(RATE / stream.KEEP_ALIVE_HZ)
+    phase = np.arange((RATE // period) * period) * (2 * np.pi / period)
+    sink._tone = np.rint(np.sin(phase) * stream.KEEP_ALIVE_LEVEL * 32767).astype(np.int16)
+    return sink
+
+
+def test_idle_the_sink_plays_digital_zero_or_with_keep_alive_a_quiet_low_tone():
+    assert not callback(sink_without_device(False), 4000).any()
+    sink = sink_without_device(True)
+    tone = np.concatenate([callback(sink, n) for n in (1000, 333, 2667, 4000)])  # callbacks of any size
+    assert abs(np.abs(tone).max() - stream.KEEP_ALIVE_LEVEL * 32767) <= 1
+    spectrum = np.abs(np.fft.rfft(tone.astype(float)))
+    assert np.argmax(spectrum) * RATE / len(tone) == pytest.approx(stream.KEEP_ALIVE_HZ, abs=2)
+    steps = np.abs(np.diff(tone.astype(int)))
+    assert steps.max() <= 2 * np.pi * stream.KEEP_ALIVE_HZ / RATE * 328 + 2  # seamless across callbacks and loops
+
+
+def test_the_keep_alive_tone_goes_under_a_take_which_is_otherwise_untouched():
+    sink = sink_without_device(True)
+    sink._stream = SimpleNamespace(active=True, time=0.0)
+    sink._rate = RATE
+    take = (np.sin(np.arange(2000) * 0.05) * 20000).astype(np.int16)
+    sink.stream(Feed(len(take), iter([take])), RATE)
+    out = callback(sink, 3000)
+    under = out[:2000].astype(int) - take
+    assert np.abs(under).max() <= stream.KEEP_ALIVE_LEVEL * 32767 + 1 and under.any()
+
+
+# -- the player feeding a streaming sink ---------------------------------------------------
+
+
+class CountingHandle:
+    """A take on a streaming sink whose device count the test sets."""
+
+    def __init__(self, feed: Feed):
+        self.feed = feed
+        self.count = 0
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def is_playing(self) -> bool:
+        return not self.stopped and self.count < self.feed.length
+
+    def played(self) -> int:
+        return self.count
+
+
+class CountingSink:
+    def __init__(self):
+        self.handles: list[CountingHandle] = []
+
+    def start(self, samples, rate):
+        raise AssertionError("a streaming sink is given feeds, not buffers")
+
+    def stream(self, feed: Feed, rate: int) -> CountingHandle:
+        self.handles.append(CountingHandle(feed))
+        return self.handles[-1]
+
+
+def player(session, sink) -> play.Player:
+    tl = session.timeline
+    return play.Player(tl, session.clips, session.tones, sink=sink, clock=FakeClock(), words=None)
+
+
+def test_a_streamed_take_is_the_same_samples_as_the_buffer_a_buffer_sink_gets():
+    session = short_session()
+    p = player(session, CountingSink())
+    origin = session.timeline.segments[5].start
+    expected, prefix = p.buffer(origin)
+    feed, feed_prefix = p.feed(origin)
+    got = np.concatenate(list(feed.blocks))
+    assert feed_prefix == prefix and feed.length == len(expected) and np.array_equal(got, expected)
+
+
+def test_the_position_is_the_device_count_not_the_clock():
+    session = short_session()
+    sink = CountingSink()
+    p = player(session, sink)
+    p.start(0)
+    (handle,) = sink.handles
+    lead = round(play.LEAD_IN * RATE)
+    p.clock.sleep(60)  # the clock runs on; the device has played nothing yet
+    assert p.position() == 0
+    handle.count = lead + 12345
+    assert p.position() == 12345
+    p.pause()
+    assert p.held == 12345 and handle.stopped
+
+
+def test_a_take_that_stops_short_by_the_device_count_is_a_lost_device():
+    session = short_session()
+    sink = CountingSink()
+    p = player(session, sink)
+    p.start(0)
+    handle = sink.handles[0]
+    handle.count = 5 * RATE
+    handle.stopped = True  # as a StreamHandle whose stream died says
+    with pytest.raises(play.AudioDeviceError, match="stopped playing"):
+        p.tick()
+
+
+def test_a_take_played_to_its_end_by_the_device_count_finishes_the_session():
+    session = short_session()
+    sink = CountingSink()
+    p = player(session, sink)
+    p.start(session.timeline.segments[-1].start)
+    handle = sink.handles[0]
+    handle.count = handle.feed.length
+    p.tick()
+    assert p.state == "finished"
+
+
+def test_memory_does_not_grow_with_the_session_when_streaming():
+    """A take of a two-hour session costs what a take of a ten-minute one does: blocks are
+    made as they are pulled and let go once played."""
+
+    def peak(minutes: int) -> int:
+        base = short_session()
+        steps = base.routine.steps * max(1, round(minutes * 60 / base.timeline.duration))
+        session = make_session(dataclasses.replace(base.routine, steps=steps))
+        tl = session.timeline
+        assert tl.duration > minutes * 60 * 0.6
+        sink = CountingSink()
+        p = player(session, sink)
+        tracemalloc.start()
+        try:
+            p.start(0)
+            blocks = sink.handles[0].feed.blocks
+            for _ in range(200):  # a few minutes of the take pulled, as the callback pulls it
+                next(blocks)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    ten, two_hours = peak(10), peak(120)
+    assert two_hours < 2_000_000  # bytes; two hours of samples at this rate would be 115 MB
+    assert two_hours < ten * 1.5 + 200_000
+
+
+# -- through a real audio stack ------------------------------------------------------------
+
+LACKING = missing()
+needs_audio = pytest.mark.skipif(bool(LACKING) and os.environ.get("CI") != "true", reason=f"needs {', '.join(LACKING)}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if LACKING:
+        pytest.fail(f"the audio tests need {', '.join(LACKING)} (CI=true: they may not be skipped)")
+    saved = dict(os.environ)
+    with NullSink(tmp_path_factory.mktemp("pulse")) as null:
+        os.environ.update(null.env)  # PortAudio reads the ALSA setup of this process
+        try:
+            yield null
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def beep(seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * 440 * t) * 12000).astype(np.int16)
+
+
+@pytest.mark.audio
+@needs_audio
+def test_a_take_is_heard_within_the_device_latency_and_a_stopped_one_falls_silent_as_soon(stack):
+    rate = 22050
+    sink = StreamSink()
+    sound = beep(1.5, rate)
+    with Recorder(stack.env) as recorder:
+        sink.open(rate)
+        time.sleep(0.5)
+        started = time.monotonic()
+        handle = sink.start(sound, rate)
+        time.sleep(0.8)
+        assert handle.is_playing()
+        position = handle.played() / rate
+        stopped = time.monotonic()
+        handle.stop()
+        time.sleep(0.6)
+        assert sink.running()  # the device stays open between takes
+        sink.close()
+        time.sleep(0.2)
+    rec = recorder.recording()
+    loud = np.flatnonzero(np.abs(rec.samples.astype(int)) > 64)
+    onset = loud[0]
+    assert rec.time_of(onset) - started < stream.LATENCY + 0.1  # the device's buffer, and a busy machine
+    assert rec.time_of(loud[-1]) - stopped < stream.LATENCY + 0.25
+    # where it said it was, against where the recording shows it was (to the recording's 10 ms)
+    assert abs(position - (stopped - rec.time_of(onset))) < 0.03
+
+
+@pytest.mark.audio
+@needs_audio
+def test_keep_alive_through_a_device_plays_the_quiet_tone_when_idle_and_nothing_when_off(stack):
+    rate = 22050
+    for keep_alive in (False, True):
+        sink = StreamSink(keep_alive=keep_alive)
+        with Recorder(stack.env) as recorder:
+            sink.open(rate)
+            time.sleep(1.0)
+            sink.close()
+        idle = recorder.recording().samples[rate // 2 : rate]
+        if keep_alive:
+            assert 200 < np.abs(idle.astype(int)).max() < 500
+        else:
+            assert not idle.any()
+
+
+# -- choosing the output -------------------------------------------------------------------
+
+
+def test_the_output_is_the_streaming_one_unless_holdcue_output_says_simpleaudio(monkeypatch):
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+    assert isinstance(play.default_sink(), StreamSink)
+    assert play.default_sink(keep_alive=True).keep_alive
+    monkeypatch.setenv("HOLDCUE_OUTPUT", "simpleaudio")
+    assert isinstance(play.default_sink(), play.SimpleaudioSink)
+    monkeypatch.setenv("HOLDCUE_OUTPUT", "jack")
+    with pytest.raises(play.AudioDeviceError, match="stream, simpleaudio"):
+        play.default_sink()
+
+
+def test_a_streaming_sink_is_a_sink_and_a_buffer_sink_is_not_a_streaming_one():
+    assert isinstance(StreamSink(), play.StreamingSink)
+    assert not isinstance(play.SimpleaudioSink(), play.StreamingSink)
+    with pytest.raises(ValueError, match="empty"):
+        StreamSink().start(np.zeros(0, np.int16), RATE)
+
+
+def test_play_makes_its_own_sink_with_the_keep_alive_asked_for_and_plays_the_session_on_it(monkeypatch):
+    asked = []
+
+    def made(keep_alive=False):
+        asked.append(keep_alive)
+        return sink
+
+    clock = FakeClock()
+    sink = CountingSink()
+    monkeypatch.setattr(play, "default_sink", made)
+
+    class Done:  # the device plays each take to its end at once
+        def show(self, status):
+            for handle in sink.handles:
+                handle.count = handle.feed.length
+
+        def close(self):
+            pass
+
+    result = play.play(short_session(), clock=clock, display=Done(), keep_alive=True)
+    assert asked == [True] and result.finished and len(sink.handles) == 1
