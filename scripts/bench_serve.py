@@ -15,7 +15,7 @@ recorded in real time (tests/audio_stack.py). Loopback only. Prints:
 
     .venv/bin/python scripts/bench_serve.py                      # everything (about 10 minutes)
     .venv/bin/python scripts/bench_serve.py --only latency       # one part: latency, load, memory
-    .venv/bin/python scripts/bench_serve.py --sink stream        # the streaming sink, once it exists
+    .venv/bin/python scripts/bench_serve.py --sink simpleaudio   # the buffer output, to compare
 
 Targets: play -> sound <= 100 ms, pause -> silence <= 50 ms, resume -> sound <= 100 ms; under
 200 requests/s and 50 event streams no failed request and onsets p99 <= 1 ms; RSS <= 80 MB
@@ -358,7 +358,7 @@ def user_routine(minutes: float, folder: Path, routines: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sink", choices=("simpleaudio", "stream"), default="simpleaudio", help="the service's sink")
+X
     parser.add_argument("--only", choices=("latency", "load", "memory"), help="run one part only")
     parser.add_argument("--runs", type=int, default=5, help="latency runs")
     parser.add_argument("--rate", type=float, default=200, help="API requests per second under load")

@@ -333,3 +333,28 @@ def test_status_and_uninstall_through_the_command_line(recorded, tmp_path):
     result = CliRunner().invoke(cli, ["service", "uninstall"])
     assert result.exit_code == 0 and not unit.exists()
     assert CliRunner().invoke(cli, ["service", "uninstall"]).stdout == f"Not installed: there is no {unit}.\n"
+
+
+def test_install_passes_its_serve_options_to_the_unit(recorded, tmp_path):
+    recorded(Recorder(linger="yes"))
+    args = ["service", "install", "--host", "0.0.0.0", "--port", "9000", "--lead-in", "0.5", "--keep-alive"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    unit = (tmp_path / "config/systemd/user/holdcue.service").read_text()
+    (exec_start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert exec_start.endswith(" serve --host 0.0.0.0 --port 9000 --lead-in 0.5 --keep-alive")
+    state = systemd.status(
+        systemd.holdcue_command(), runner=Recorder(), path=tmp_path / "config/systemd/user/holdcue.service"
+    )
+    assert state.current  # holdcue's unit, whatever options it gives serve
+
+
+@needs(ANALYZE, "systemd")
+def test_systemd_verifies_a_unit_with_serve_options(tmp_path):
+    program = tmp_path / "holdcue"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    unit_file = tmp_path / "holdcue.service"
+    unit_file.write_text(systemd.unit_text([str(program)], ["--host", "0.0.0.0", "--keep-alive"]))
+    result = verify(unit_file, tmp_path)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")

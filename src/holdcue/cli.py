@@ -1054,17 +1054,26 @@ def _service_failure(error: errors.HoldcueError) -> Failure:
 
 @service.command("install")
 @click.option("--force", is_flag=True, help="Replace a different holdcue.service that is already there.")
-def service_install(force: bool) -> None:
+@click.option("--host", help="Give serve this address: 0.0.0.0 for phones on the network (then a token is needed).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Give serve this port (default 8765).")
+@output_options
+def service_install(force: bool, host: str | None, port: int | None, lead_in: float, keep_alive: bool) -> None:
     """Install and start the user service that runs `holdcue serve` at every start.
 
     It runs as you, in your session, where the sound server is. With lingering on, it
-    starts at boot without a login and keeps running after you log out.
+    starts at boot without a login and keeps running after you log out. The options
+    after --force go to serve.
+
+    
+    holdcue service install --host 0.0.0.0 --keep-alive
     """
     from holdcue import systemd
 
     command = systemd.holdcue_command()
+    options = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+    options += [*(["--lead-in", f"{lead_in:g}"] if lead_in != 0.15 else []), *(["--keep-alive"] if keep_alive else [])]
     try:
-        done = systemd.install(command, force=force)
+        done = systemd.install(command, serve=options, force=force)
     except (errors.ServiceManagerError, errors.UnitConflict) as error:
         raise _service_failure(error) from error
     if done.replaced:
@@ -1073,7 +1082,7 @@ def service_install(force: bool) -> None:
         echo(f"Wrote {done.path}.")
     else:
         echo(f"{done.path} is up to date.")
-    echo(f"{systemd.UNIT_NAME} is enabled and started: it runs {' '.join(command)} serve.")
+    echo(f"{systemd.UNIT_NAME} is enabled and started: it runs {' '.join([*command, 'serve', *options])}.")
     echo("Its log: journalctl --user -u holdcue -f")
     _show_lingering(done.lingering, done.user)
 

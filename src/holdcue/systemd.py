@@ -99,16 +99,16 @@ def quote(word: str, program: bool = False) -> str:
     return '"' + "".join(escaped) + '"'
 
 
-def unit_text(command: Sequence[str]) -> str:
-    """The unit that runs ``command serve`` in the user's session. Raises OutputError when
-    systemd could not run the program at that path."""
+def unit_text(command: Sequence[str], serve: Sequence[str] = ()) -> str:
+    """The unit that runs ``command serve`` (with the options ``serve``) in the user's
+    session. Raises OutputError when systemd could not run the program at that path."""
     program, *arguments = command
     if _UNSAFE.search(program):
         raise OutputError(
             f"systemd refuses to run a program whose path holds quotes, backslashes or control characters: "
             f"{program!r}. Put holdcue in a folder without them (e.g. ~/holdcue) and install again."
         )
-    exec_start = " ".join([quote(program, program=True)] + [quote(word) for word in [*arguments, "serve"]])
+    exec_start = " ".join([quote(program, program=True)] + [quote(word) for word in [*arguments, "serve", *serve]])
     return f"""\
 # Written by "holdcue service install"; "holdcue service uninstall" removes it.
 [Unit]
@@ -201,7 +201,12 @@ class Manager:
 
 
 def install(
-    command: Sequence[str], *, force: bool = False, runner: Runner | None = None, path: Path | None = None
+    command: Sequence[str],
+    *,
+    serve: Sequence[str] = (),
+    force: bool = False,
+    runner: Runner | None = None,
+    path: Path | None = None,
 ) -> Installed:
     """Writes the unit (atomically), reloads the user manager, enables and starts holdcue.
 
@@ -210,7 +215,7 @@ def install(
     user manager cannot be reached."""
     manager = Manager(runner)
     path = path or unit_path()
-    text = unit_text(command)
+    text = unit_text(command, serve)
     manager.reachable()
     old = _read(path)
     if old is not None and old != text and not force:
@@ -241,14 +246,20 @@ def uninstall(*, runner: Runner | None = None, path: Path | None = None) -> bool
     return True
 
 
+def _without_options(unit: str) -> str:
+    """The unit's text with its ExecStart line ending at "serve": the options given to
+    ``service install`` (--host, --keep-alive...) make no other unit of it."""
+    return re.sub(r"^(ExecStart=.* serve)( .*)?$", r"\1", unit, flags=re.M)
+
+
 def status(command: Sequence[str], *, runner: Runner | None = None, path: Path | None = None) -> Status:
     """What is installed and running. When the manager cannot be reached, ``problem`` says why
     and the file's state is still given."""
     manager = Manager(runner)
     path = path or unit_path()
     old = _read(path)
-    try:
-        current = old == unit_text(command)
+    try:  # the same unit, whatever options it gives serve
+        current = old is not None and _without_options(old) == _without_options(unit_text(command))
     except OutputError:
         current = False  # this holdcue's path is one systemd cannot run: install says so
     user = user_name()
