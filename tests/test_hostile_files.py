@@ -50,7 +50,7 @@ def test_a_config_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
     with pytest.raises(ConfigError) as error:
         at_once(lambda: config.load_config(fifo))
     assert [str(p) for p in error.value.problems] == [
-        f"{fifo}: is not a regular file (a folder, FIFO or device); make it a config file or remove it"
+        f"{fifo}: is not a regular file (a folder, FIFO or device); give a config file"
     ]
 
 

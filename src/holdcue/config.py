@@ -24,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import files, music
-from holdcue.errors import ConfigError, Problem
+from holdcue import music
+from holdcue.errors import ConfigError, Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, given, optional
 from holdcue.routine import ENGINES, MODEL_PATTERN, Music
 from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, scalar, syntax_hint
@@ -61,23 +61,14 @@ def load_config(path: Path | None = None) -> Config:
     """The config in ``path`` (default: config_path()); the defaults when there is no file.
     Raises ConfigError with every problem."""
     path = path or config_path()
-    try:  # a FIFO or device at its name is refused, not waited on
-        data = files.read_regular(path, MAX_FILE_BYTES)
-    except FileNotFoundError:
-        return Config()
-    except files.NotARegularFile:
-        message = "is not a regular file (a folder, FIFO or device); make it a config file or remove it"
-        raise ConfigError([Problem(str(path), 0, 0, "", message)]) from None
-    except files.TooLarge:
-        raise ConfigError(
-            [Problem(str(path), 0, 0, "", "the file is over 100 kB; a config file is a few lines")]
-        ) from None
-    except OSError as error:
-        raise ConfigError([Problem(str(path), 0, 0, "", f"cannot read the file: {error.strerror}")]) from None
+    from holdcue import loader  # read as routine files are: regular, bounded, UTF-8
+
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError([Problem(str(path), 0, 0, "", "the file is not UTF-8 text; save it as UTF-8")]) from None
+        text = loader.read_text(path, MAX_FILE_BYTES, "config file")
+    except RoutineNotFound:
+        return Config()
+    except RoutineError as error:
+        raise ConfigError(error.problems) from None
     return parse(text, str(path))
 
 

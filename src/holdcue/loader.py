@@ -116,19 +116,21 @@ def load(
     return _load(text, _FileChecker(source, base_dir, resolve), routine_id, chain=())
 
 
-def read_text(path: Path) -> str:
-    """A routine file's text: at most 1 MB of UTF-8 from a regular file (checked before any
-    parsing; a FIFO or device is refused without waiting on it)."""
+def read_text(path: Path, limit: int = MAX_FILE_BYTES, kind: str = "routine file") -> str:
+    """A ``kind`` of file's text: at most ``limit`` bytes of UTF-8 from a regular file (checked
+    before any parsing; a FIFO or device is refused without waiting on it). Raises
+    RoutineNotFound, or RoutineError with the one problem."""
     try:
-        data = files.read_regular(path, MAX_FILE_BYTES)
+        data = files.read_regular(path, limit)
     except FileNotFoundError:
         raise RoutineNotFound(f"no such file: {path}") from None
     except files.NotARegularFile:
-        message = "is not a regular file (a folder, FIFO or device); give a routine file"
+        message = f"is not a regular file (a folder, FIFO or device); give a {kind}"
         raise RoutineError([Problem(str(path), 0, 0, "", message)]) from None
     except files.TooLarge:
+        size = f"{limit // 1_000_000} MB" if limit >= 1_000_000 else f"{limit // 1000} kB"
         raise RoutineError(
-            [Problem(str(path), 0, 0, "", "the file is over 1 MB; a routine file is much smaller")]
+            [Problem(str(path), 0, 0, "", f"the file is over {size}; a {kind} is much smaller")]
         ) from None
     except OSError as error:
         raise RoutineError([Problem(str(path), 0, 0, "", f"cannot read the file: {error.strerror}")]) from None
