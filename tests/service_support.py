@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 
 import numpy as np
 
-from holdcue import compiler, tones
+import play_helpers
 from holdcue.routine import Routine
 from holdcue.timeline import Session
 
@@ -81,15 +80,8 @@ class Sink:
 
 
 def make_session(routine: Routine, rate: int = RATE) -> Session:
-    """The routine with made-up speech: noise, as long as the words would take."""
-    clips = {}
-    for text in compiler.spoken_texts(routine):
-        seed = zlib.crc32(text.encode())
-        n = int(rate * (0.3 + len(text) / 15)) + seed % 300
-        clips[text] = np.random.default_rng(seed).normal(0, 3000, n).astype(np.int16)
-    sounds = tones.load_tones(rate)
-    timeline = compiler.compile(routine, lambda t: len(clips[t]), lambda n: len(sounds[n]), rate)
-    return Session(routine, timeline, clips, sounds)
+    """The routine with made-up speech (play_helpers.make_session, without the player's words)."""
+    return play_helpers.make_session(routine, rate, control_phrases=False)
 
 
 def wait_until(condition, timeout: float = 5.0, what: str = "the condition"):
