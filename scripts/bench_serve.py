@@ -358,7 +358,9 @@ def user_routine(minutes: float, folder: Path, routines: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sink", choices=("simpleaudio", "stream"), default="stream", help="the service's sink")
+    parser.add_argument(
+        "--sink", choices=("simpleaudio", "stream"), default="stream", help="the service's sink (serve --sink)"
+    )
     parser.add_argument("--only", choices=("latency", "load", "memory"), help="run one part only")
     parser.add_argument("--runs", type=int, default=5, help="latency runs")
     parser.add_argument("--rate", type=float, default=200, help="API requests per second under load")

@@ -1176,8 +1176,16 @@ SINKS = ("simpleaudio", "stream")
 @click.option("--volume", type=click.FloatRange(0, 2), default=1.0, show_default=True, help="Master volume at start.")
 @click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
 @output_options
-# The sound output, for scripts/bench_serve.py to compare them; hidden: the stream is the one to use.
-@click.option("--sink", "sink_name", type=click.Choice(SINKS), default="stream", hidden=True)
+# The streaming output keeps memory flat (docs/playback.md), but resuming through it from the
+# phone page still falls silent in the page's test: simpleaudio stays the service's default.
+@click.option(
+    "--sink",
+    "sink_name",
+    type=click.Choice(SINKS),
+    default="simpleaudio",
+    show_default=True,
+    help="Sound output: simpleaudio (a buffer a take) or stream (the device kept open; being tried).",
+)
 def serve(host: str, port: int, volume: float, prepare: bool, lead_in: float, keep_alive: bool, sink_name: str) -> None:
     """Run the player as a service, controlled from a phone's browser or its HTTP API.
 

@@ -148,18 +148,26 @@ class StreamSink:
             failure: Exception | None = None
             with alsa_messages() as said:  # PortAudio's probing of ALSA talks on stderr
                 sd = _sounddevice()
-                try:
-                    stream = sd.RawOutputStream(  # raw: the callback makes its own view, no per-call array
-                        samplerate=rate,
-                        channels=1,
-                        dtype="int16",
-                        latency=self.latency,
-                        device=self.device,
-                        callback=self._callback,
-                    )
-                    stream.start()
-                except (sd.PortAudioError, ValueError) as error:
-                    failure = error
+                for attempt in (1, 2):
+                    try:
+                        stream = sd.RawOutputStream(  # raw: the callback makes its own view, no per-call array
+                            samplerate=rate,
+                            channels=1,
+                            dtype="int16",
+                            latency=self.latency,
+                            device=self.device,
+                            callback=self._callback,
+                        )
+                        stream.start()
+                        failure = None
+                        break
+                    except (sd.PortAudioError, ValueError) as error:
+                        failure = error
+                        if attempt == 1:
+                            # PortAudio lists the devices once, when it starts: a sound server that
+                            # came up since (or a speaker plugged in) is seen only after a restart
+                            sd._terminate()
+                            sd._initialize()
             if failure is not None:
                 raise AudioDeviceError(_explain(failure, said)) from failure
             self._stream, self._rate = stream, rate
