@@ -1071,7 +1071,8 @@ def service_install(force: bool, host: str | None, port: int | None, lead_in: fl
 
     command = systemd.holdcue_command()
     options = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
-    options += [*(["--lead-in", f"{lead_in:g}"] if lead_in != 0.15 else []), *(["--keep-alive"] if keep_alive else [])]
+    options += [*(["--lead-in", f"{lead_in:g}"] if lead_in != 0.15 else [])]
+    options += ["--keep-alive", "--sink", "stream"] if keep_alive else []  # the tone needs the streaming output
     try:
         done = systemd.install(command, serve=options, force=force)
     except (errors.ServiceManagerError, errors.UnitConflict) as error:
@@ -1256,6 +1257,8 @@ def _sink(name: str, keep_alive: bool):
 
     if name == "stream":
         return playback.StreamSink(keep_alive=keep_alive)
+    if keep_alive:
+        raise click.UsageError("--keep-alive plays through the streaming output: add --sink stream.")
     return playback.SimpleaudioSink()
 
 
