@@ -91,6 +91,9 @@ def test_both_engines_come_out_equally_loud_against_the_tones():
     SPEECH_DBFS and a tone TONE_BELOW_DB under it, however loud the engine itself spoke."""
     espeak_clip = speech.synthesize_all([PHRASE], Voice(), workers=1)[PHRASE]
     piper_clip = speech.synthesize_all([PHRASE], PIPER, workers=1)[PHRASE]
+    # The two engines speak within a decibel or two of each other, and Piper's varies from run to
+    # run; a quarter of its level (-12 dB) makes the difference the levelling must undo certain.
+    piper_clip = (piper_clip.astype(np.int32) // 4).astype(np.int16)
     tone = (0.5 * 32767 * np.sin(2 * np.pi * 880 * np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE)).astype(np.int16)
     clips = {"espeak": espeak_clip, "piper": piper_clip}
     at = {"espeak": 0, "piper": len(espeak_clip) + SAMPLE_RATE}
@@ -107,7 +110,7 @@ def test_both_engines_come_out_equally_loud_against_the_tones():
     raw = {k: db(clips[k]) for k in clips}
     heard = {k: db(out[at[k] : at[k] + len(clips[k])]) for k in clips}
     tone_heard = db(out[tone_at : tone_at + len(tone)])
-    assert abs(raw["espeak"] - raw["piper"]) > 1.0, raw  # the engines themselves differ
+    assert abs(raw["espeak"] - raw["piper"]) > 6.0, raw  # what went in differs
     for k in clips:
         assert abs(heard[k] - render.SPEECH_DBFS) < 0.5, (k, heard)
         assert abs(heard[k] - tone_heard - render.TONE_BELOW_DB) < 0.5, (k, heard, tone_heard)
