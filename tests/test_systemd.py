@@ -342,7 +342,7 @@ def test_install_passes_its_serve_options_to_the_unit(recorded, tmp_path):
     assert result.exit_code == 0, result.output
     unit = (tmp_path / "config/systemd/user/holdcue.service").read_text()
     (exec_start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
-    assert exec_start.endswith(" serve --host 0.0.0.0 --port 9000 --lead-in 0.5 --keep-alive --sink stream")
+    assert exec_start.endswith(" serve --host 0.0.0.0 --port 9000 --lead-in 0.5 --keep-alive")
     state = systemd.status(
         systemd.holdcue_command(), runner=Recorder(), path=tmp_path / "config/systemd/user/holdcue.service"
     )

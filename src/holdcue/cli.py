@@ -278,6 +278,9 @@ def given_music(music_file: str | None, no_music: bool):
     return Music(str(path))
 
 
+LEAD_IN = 0.15  # play.LEAD_IN: not imported here, to keep the command's start quick
+
+
 def output_options(command):
     """--lead-in and --keep-alive: for speakers that wake slowly or fall asleep (Bluetooth, USB)."""
     command = click.option(
@@ -288,9 +291,26 @@ def output_options(command):
     return click.option(
         "--lead-in",
         type=click.FloatRange(0, 5),
-        default=0.15,  # play.LEAD_IN: not imported here, to keep the command's start quick
+        default=LEAD_IN,
         show_default=True,
         help="Seconds of silence before the sound, for a speaker that swallows its first moments.",
+    )(command)
+
+
+def service_output_options(command):
+    """serve's --lead-in and --keep-alive. Its streaming output opens the device once, when the
+    service starts, and keeps it running: nothing is swallowed at a take's start, so no lead-in
+    unless asked for (a speaker that sleeps needs --keep-alive or a longer one)."""
+    command = click.option(
+        "--keep-alive",
+        is_flag=True,
+        help="Play a very quiet 30 Hz tone all the time, so that a sleeping speaker stays awake.",
+    )(command)
+    return click.option(
+        "--lead-in",
+        type=click.FloatRange(0, 5),
+        help=f"Seconds of silence before the sound, for a speaker that swallows its first moments "
+        f"[default: 0 with the stream output, kept running; {LEAD_IN:g} with simpleaudio].",
     )(command)
 
 
@@ -774,7 +794,7 @@ def play_recorded(
     start_at: str | None,
     volume: float,
     resumed_from: int | None = None,
-    lead_in: float = 0.15,  # play.LEAD_IN
+    lead_in: float = LEAD_IN,
     keep_alive: bool = False,
 ) -> None:
     """Play a session, with keys when stdin is a terminal, and record it in the journal. A
@@ -1056,8 +1076,8 @@ def _service_failure(error: errors.HoldcueError) -> Failure:
 @click.option("--force", is_flag=True, help="Replace a different holdcue.service that is already there.")
 @click.option("--host", help="Give serve this address: 0.0.0.0 for phones on the network (then a token is needed).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Give serve this port (default 8765).")
-@output_options
-def service_install(force: bool, host: str | None, port: int | None, lead_in: float, keep_alive: bool) -> None:
+@service_output_options
+def service_install(force: bool, host: str | None, port: int | None, lead_in: float | None, keep_alive: bool) -> None:
     """Install and start the user service that runs `holdcue serve` at every start.
 
     It runs as you, in your session, where the sound server is. With lingering on, it
@@ -1071,8 +1091,8 @@ def service_install(force: bool, host: str | None, port: int | None, lead_in: fl
 
     command = systemd.holdcue_command()
     options = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
-    options += [*(["--lead-in", f"{lead_in:g}"] if lead_in != 0.15 else [])]
-    options += ["--keep-alive", "--sink", "stream"] if keep_alive else []  # the tone needs the streaming output
+    options += [*(["--lead-in", f"{lead_in:g}"] if lead_in is not None else [])]
+    options += ["--keep-alive"] if keep_alive else []
     try:
         done = systemd.install(command, serve=options, force=force)
     except (errors.ServiceManagerError, errors.UnitConflict) as error:
@@ -1176,18 +1196,18 @@ SINKS = ("simpleaudio", "stream")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
 @click.option("--volume", type=click.FloatRange(0, 2), default=1.0, show_default=True, help="Master volume at start.")
 @click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
-@output_options
-# The streaming output keeps memory flat (docs/playback.md), but resuming through it from the
-# phone page still falls silent in the page's test: simpleaudio stays the service's default.
+@service_output_options
 @click.option(
     "--sink",
     "sink_name",
     type=click.Choice(SINKS),
-    default="simpleaudio",
+    default="stream",
     show_default=True,
-    help="Sound output: simpleaudio (a buffer a take) or stream (the device kept open; being tried).",
+    help="Sound output: stream (the device kept open, memory flat) or simpleaudio (a buffer a take).",
 )
-def serve(host: str, port: int, volume: float, prepare: bool, lead_in: float, keep_alive: bool, sink_name: str) -> None:
+def serve(
+    host: str, port: int, volume: float, prepare: bool, lead_in: float | None, keep_alive: bool, sink_name: str
+) -> None:
     """Run the player as a service, controlled from a phone's browser or its HTTP API.
 
     On 127.0.0.1 (the default) only this machine can reach it. With --host 0.0.0.0
@@ -1218,7 +1238,7 @@ def serve(host: str, port: int, volume: float, prepare: bool, lead_in: float, ke
         sink=_sink(sink_name, keep_alive),
         warm=(lambda routine: session.prepare([routine])) if prepare else None,
         volume=volume,
-        lead_in=lead_in,
+        lead_in=lead_in if lead_in is not None else (0.0 if sink_name == "stream" else LEAD_IN),
         journal_path=journal.default_path(),
         plan=weekly.current,
     )

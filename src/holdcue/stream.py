@@ -5,8 +5,9 @@ callback (docs/playback.md).
 across takes, pauses and sessions. A take is a ``Feed``: its length and an iterator of
 int16 blocks (the renderer's), pulled in the callback thread as the device asks for
 samples, so a two-hour take never exists in memory as a whole. Starting a take swaps
-the feed the callback reads: it is heard after the device's own buffer (about a tenth of
-a second), with no device to open. Stopping one drops it at the next callback.
+the feed the callback reads and drops what the device still holds (the stream is aborted
+and started again, about a millisecond): the take is heard at once, with no device to
+open. Stopping one silences it the same way.
 
 Where a take is comes from the device: every callback says when its first sample will
 leave the device (PortAudio's output DAC time, from ALSA's count of frames still queued),
@@ -67,6 +68,7 @@ class StreamHandle:
 
     def stop(self) -> None:
         self.stopped = True
+        self.sink.drop(self)
 
     def is_playing(self) -> bool:
         if self.stopped or self.failure is not None or not self.sink.running():
@@ -195,13 +197,38 @@ class StreamSink:
     # -- takes ------------------------------------------------------------------------------
 
     def stream(self, feed: Feed, rate: int) -> StreamHandle:
-        """Play ``feed`` from its first sample, in place of whatever plays now."""
+        """Play ``feed`` from its first sample, in place of whatever plays now: at once, not
+        after what the device still holds."""
         self.open(rate)
         handle = StreamHandle(feed, rate, self)
-        previous, self._current = self._current, handle
-        if previous is not None:
-            previous.stop()
+        with self._lock:
+            previous, self._current = self._current, handle
+            if previous is not None:
+                previous.stopped = True
+            self._flush()
         return handle
+
+    def drop(self, handle: StreamHandle) -> None:
+        """Silence at once where ``handle`` was playing (its ``stop``): what the device holds of it is dropped."""
+        with self._lock:
+            if self._current is handle:
+                self._current = None
+                self._flush()
+
+    def _flush(self) -> None:
+        """Drop the sound the device holds (up to ``latency`` seconds, already written by the
+        callback) and go on from the next callback. Stopping a stream and starting it again
+        takes about a millisecond; without it a start or a stop is heard a buffer late."""
+        stream = self._stream
+        if stream is None or not stream.active:
+            return
+        sd = _sounddevice()
+        try:
+            stream.abort()
+            stream.start()
+        except sd.PortAudioError as error:  # the device went away: the next take opens it again
+            self._close_stream()
+            raise AudioDeviceError(_explain(error, [])) from error
 
     def start(self, samples: numpy.ndarray, rate: int) -> StreamHandle:
         """Play a buffer (a Feed of one block)."""
