@@ -58,6 +58,7 @@ class Service:
 
     def __init__(self, env: dict[str, str], sink: str, log: Path):
         self.log = log
+        self.lead_in = 0.0 if sink == "stream" else play.LEAD_IN  # serve's default for each output
         # its log to a file: a line per request would fill a pipe nobody reads, and block it
         with open(log, "wb") as stderr:
             self.process = subprocess.Popen(
@@ -132,7 +133,7 @@ def quiet_start(routine: str) -> float:
 
 
 def latency(service: Service, env: dict[str, str], runs: int) -> None:
-    on_purpose = play.LEAD_IN + quiet_start(ROUTINE)
+    on_purpose = service.lead_in + quiet_start(ROUTINE)
     print(f"latency ({ROUTINE}; silence on purpose at the start: {on_purpose * 1000:.0f} ms)")
     starts: list[tuple[str, float]] = []
     pauses: list[float] = []
@@ -172,7 +173,7 @@ def latency(service: Service, env: dict[str, str], runs: int) -> None:
     )
     print(
         f"  resume -> first audible sample: median {statistics.median(resumes) * 1000:.0f} ms raw, "
-        f"{(statistics.median(resumes) - play.LEAD_IN) * 1000:.0f} ms net of the {play.LEAD_IN * 1000:.0f} ms "
+        f"{(statistics.median(resumes) - service.lead_in) * 1000:.0f} ms net of the {service.lead_in * 1000:.0f} ms "
         f"lead-in (runs: {', '.join(f'{t * 1000:.0f}' for t in resumes)})"
     )
 

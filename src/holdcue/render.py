@@ -18,7 +18,7 @@ without it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from holdcue.errors import HoldcueError
 
@@ -97,6 +97,19 @@ def render(
     return out
 
 
+Level = tuple[float, float]  # (loudness, peak) of a sound, full scale = 1.0: what its gain is made from
+
+
+@runtime_checkable
+class Measured(Protocol):
+    """Sounds that tell a sound's length and level without being read: the renderer then
+    reads each one only while it sounds (speech.StoredClips, whose clips stay on disk)."""
+
+    def frames(self, key: str) -> int: ...
+
+    def level(self, key: str) -> Level: ...
+
+
 def loudness(samples: numpy.ndarray, rate: int) -> float:
     """RMS (full scale = 1.0) of the voiced frames of int16 ``samples``; 0.0 for silence."""
     import numpy as np
@@ -118,20 +131,32 @@ def loudness(samples: numpy.ndarray, rate: int) -> float:
 def gain(samples: numpy.ndarray, rate: int, target_dbfs: float) -> float:
     """The factor that takes int16 ``samples`` to float (full scale = 1.0) at
     ``target_dbfs`` loudness, their peak at most ``CEILING``; 0.0 for silence."""
+    return gain_of(level(samples, rate), target_dbfs)
+
+
+def level(samples: numpy.ndarray, rate: int) -> Level:
+    """The (loudness, peak) of int16 ``samples``, full scale = 1.0."""
     import numpy as np
 
     measured = loudness(samples, rate)
-    if measured == 0.0:
+    peak = float(np.max(np.abs(samples.astype(np.float32)))) / 32768.0 if len(samples) else 0.0
+    return measured, peak
+
+
+def gain_of(measured: Level, target_dbfs: float) -> float:
+    """``gain`` from a sound's level."""
+    loud, peak = measured
+    if loud == 0.0:
         return 0.0
-    peak = float(np.max(np.abs(samples.astype(np.float32)))) / 32768.0
-    return min(10 ** (target_dbfs / 20) / measured, CEILING / peak) / 32768.0
+    return min(10 ** (target_dbfs / 20) / loud, CEILING / peak) / 32768.0
 
 
 def _place(
     timeline, clips, tones, start, stop, volume, speech_volume
-) -> list[tuple[int, int, numpy.ndarray, numpy.float32]]:
-    """(start, end, int16 sound, gain) of every event that reaches into [start, stop);
-    each distinct sound is measured once."""
+) -> list[tuple[int, int, Mapping, str, numpy.float32]]:
+    """(start, end, sounds, key, gain) of every event that reaches into [start, stop): its
+    sound is ``sounds[key]``, read when it starts to sound. Each distinct sound is measured
+    once (by Measured sounds themselves, without reading them)."""
     import numpy as np
 
     gains: dict[tuple[str, str], numpy.float32] = {}
@@ -145,15 +170,17 @@ def _place(
             key, sounds, what, target, scale = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB, volume
         if key not in sounds:
             raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
-        sound = sounds[key]
-        if len(sound) != event.end - event.start:
+        measured = isinstance(sounds, Measured)
+        length = sounds.frames(key) if measured else len(sounds[key])
+        if length != event.end - event.start:
             raise HoldcueError(
-                f"the {what} for {key!r} is {len(sound)} samples long but its event lasts "
+                f"the {what} for {key!r} is {length} samples long but its event lasts "
                 f"{event.end - event.start}: compile the timeline with the lengths of these sounds"
             )
         if (event.kind, key) not in gains:
-            gains[event.kind, key] = np.float32(gain(sound, timeline.rate, target) * scale)
-        placed.append((event.start, event.end, sound, gains[event.kind, key]))
+            how_loud = sounds.level(key) if measured else level(sounds[key], timeline.rate)
+            gains[event.kind, key] = np.float32(gain_of(how_loud, target) * scale)
+        placed.append((event.start, event.end, sounds, key, gains[event.kind, key]))
     placed.sort(key=lambda p: p[0])
     return placed
 
@@ -171,7 +198,8 @@ def _mix(placed, start: int, stop: int, block: int, bed=None) -> Iterator[numpy.
         for begin in range(start, stop, block):
             end = min(begin + block, stop)
             while upcoming < len(placed) and placed[upcoming][0] < end:
-                active.append(placed[upcoming])
+                at, until, sounds, key, factor = placed[upcoming]
+                active.append((at, until, sounds[key], factor))
                 upcoming += 1
             active = [p for p in active if p[1] > begin]
             if not active and bed is None:

@@ -178,6 +178,12 @@ def _folder_signature(folder: Path) -> object:
         return None
 
 
+def _build_stored(routine: Routine) -> Session:
+    """session.build with the clips left in the speech cache, read as they sound: a two-hour
+    session costs the service no more memory than a short one."""
+    return session.build(routine, stored=True)
+
+
 class _TrackedSink:
     """The sink, remembering the last take it started: before a new player starts, the
     take the old one stopped is given time to let go of the device (as Player does for
@@ -231,7 +237,7 @@ class Controller:
         # A streaming sink keeps the device open from take to take: nothing to wait for.
         self.sink = sink if isinstance(sink, playback.StreamingSink) else _TrackedSink(sink)
         self.lead_in = lead_in
-        self._build = build or session.build
+        self._build = build or _build_stored
         self._warm = warm
         self.clock = clock or playback.SystemClock()
         self.keeper = JournalKeeper(journal_path) if journal_path is not None else None

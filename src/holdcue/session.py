@@ -6,7 +6,7 @@ show, play and export all start from ``build``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,8 @@ from holdcue.routine import Music, Routine, Voice
 from holdcue.timeline import SAMPLE_RATE, Session, Timeline
 
 if TYPE_CHECKING:
+    import numpy
+
     from holdcue.speech import ClipCache, Engine
 
 Progress = Callable[[int, int], None]
@@ -51,14 +53,16 @@ def build(
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
     music: Music | None | str = ROUTINE_MUSIC,
+    stored: bool = False,
 ) -> Session:
     """Synthesize what is not cached, load the tones, compile the timeline. ``also``: more
     texts to have clips for in the same voice (the player's "Paused.", for one). Each clip
     is keyed by its written text and synthesized from what is said (pronounce.py).
     ``music``: the music under the voice, None for none; by default the routine's
-    (``music:``). It is decoded as it plays, not here."""
+    (``music:``). It is decoded as it plays, not here. ``stored``: the clips stay in the
+    cache, read as they sound (speech.StoredClips), rather than held in memory."""
     chosen = routine.music if isinstance(music, str) else music
-    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, chosen)
+    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, chosen, stored)
 
 
 def legend(
@@ -85,19 +89,26 @@ def _ready(
     engine_factory: Callable[[], Engine] | None,
     progress: Progress | None,
     music: Music | None,
+    stored: bool = False,
 ) -> Session:
     """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
 
     texts = said_texts(routine, [*compiler.spoken_texts(routine, make), *also])
     made = speech.synthesize_all(
-        texts.values(), routine.voice, cache=cache, engine_factory=engine_factory, progress=progress
+        texts.values(), routine.voice, cache=cache, engine_factory=engine_factory, progress=progress, stored=stored
     )
-    clips = {text: made[said] for text, said in texts.items()}
+    clips: Mapping[str, numpy.ndarray]
+    if isinstance(made, speech.StoredClips):
+        clips = made.renamed(texts)
+        clip_length: Callable[[str], int] = clips.frames  # not read from the cache for that
+    else:
+        clips = {text: made[said] for text, said in texts.items()}
+        clip_length = lambda text: len(clips[text])  # noqa: E731
     sounds = tones.load_tones(SAMPLE_RATE, routine.cues.tones)
     timeline = make(
         routine,
-        clip_length=lambda text: len(clips[text]),
+        clip_length=clip_length,
         tone_length=lambda name: len(sounds[name]),
         rate=SAMPLE_RATE,
     )
@@ -169,8 +180,13 @@ def prepare(
     total = sum(len(group) for group in texts.values())
     counter = _PrepareCounter(total, progress)
     for voice, group in texts.items():
-        speech.synthesize_all(
-            group, voice, cache=cache, engine_factory=engine_factory, progress=counter.start_group(len(group))
+        speech.synthesize_all(  # stored: one clip at a time in memory, whatever the library's size
+            group,
+            voice,
+            cache=cache,
+            engine_factory=engine_factory,
+            progress=counter.start_group(len(group)),
+            stored=True,
         )
     return total, counter.made
 

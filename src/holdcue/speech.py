@@ -19,6 +19,7 @@ awaited (``finished-utterance``) within a timeout; many texts are spread over pr
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -34,7 +35,7 @@ import sys
 import threading
 import wave
 import zlib
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -265,6 +266,81 @@ class ClipCache:
             ) from error
 
 
+class StoredClips(Mapping[str, "numpy.ndarray"]):
+    """A session's clips left in the cache and read as they sound, so that a long session
+    does not hold its speech in memory (the service's: memory flat whatever the length).
+    Each clip's length and level are known without reading it (render.Measured); the last
+    KEPT clips read are kept, as a cue often comes back soon ("Thirty seconds left").
+    A clip the cache could not keep stays in memory. One that is gone from the cache when it
+    is due (the cache cleared mid-session) sounds as silence, with a warning in the log:
+    the session goes on, its timing untouched."""
+
+    KEPT = 16
+
+    def __init__(self, cache: ClipCache, engine_name: str, voice: Voice):
+        self._cache, self._engine, self._voice = cache, engine_name, voice
+        self._said: dict[str, str] = {}  # key -> the text the clip speaks (the cache's key)
+        self._frames: dict[str, int] = {}
+        self._levels: dict[str, tuple[float, float]] = {}
+        self._held: dict[str, numpy.ndarray] = {}
+        self._recent: collections.OrderedDict[str, numpy.ndarray] = collections.OrderedDict()
+        self._lock = threading.Lock()  # read from the audio thread and the player's alike
+
+    def add(self, text: str, clip: numpy.ndarray, cached: bool) -> None:
+        """Note the clip of ``text``: its length and level; the clip itself only when it is not ``cached``."""
+        from holdcue import render
+
+        self._said[text] = text
+        self._frames[text] = len(clip)
+        self._levels[text] = render.level(clip, SAMPLE_RATE)
+        if not cached:
+            self._held[text] = clip
+
+    def renamed(self, said: Mapping[str, str]) -> StoredClips:
+        """The same clips under other keys: ``said`` maps each new key to one of these keys."""
+        view = StoredClips(self._cache, self._engine, self._voice)
+        view._said = {key: self._said[old] for key, old in said.items()}
+        view._frames = {key: self._frames[old] for key, old in said.items()}
+        view._levels = {key: self._levels[old] for key, old in said.items()}
+        view._held = {key: self._held[old] for key, old in said.items() if old in self._held}
+        return view
+
+    def frames(self, key: str) -> int:
+        return self._frames[key]
+
+    def level(self, key: str) -> tuple[float, float]:
+        return self._levels[key]
+
+    def __len__(self) -> int:
+        return len(self._said)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._said)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._said
+
+    def __getitem__(self, key: str) -> numpy.ndarray:
+        spoken = self._said[key]
+        if key in self._held:
+            return self._held[key]
+        with self._lock:
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return self._recent[key]
+        clip = self._cache.get(self._engine, self._voice, spoken)
+        if clip is None or len(clip) != self._frames[key]:
+            import numpy as np
+
+            logging.getLogger(__name__).warning("the clip of %r is gone from the speech cache: silence", key)
+            clip = np.zeros(self._frames[key], np.int16)
+        with self._lock:
+            self._recent[key] = clip
+            while len(self._recent) > self.KEPT:
+                self._recent.popitem(last=False)
+        return clip
+
+
 def _read_entry(path: Path) -> bytes | None:
     """The bytes of a cache file, or None unless it is an ordinary file of at most
     MAX_ENTRY_BYTES. O_NOFOLLOW: a symbolic link is not followed (to /dev/zero, say);
@@ -278,12 +354,13 @@ def _read_entry(path: Path) -> bytes | None:
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
             return None
         with open(fd, "rb", closefd=False) as file:
-            data = file.read(MAX_ENTRY_BYTES + 1)  # a file that grew since fstat is read no further
+            # as much as fstat said (read(n) allocates n bytes first), and one more to see if it grew
+            data = file.read(info.st_size + 1)
     except OSError:
         return None
     finally:
         os.close(fd)
-    return data if len(data) <= MAX_ENTRY_BYTES else None
+    return data if len(data) == info.st_size else None  # a file changing as it is read is a miss
 
 
 _HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")  # the 44-byte header _encode writes: RIFF, WAVE, fmt, data
@@ -332,8 +409,10 @@ def synthesize_all(
     engine_factory: Callable[[], Engine] | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, numpy.ndarray]:
+    stored: bool = False,
+) -> Mapping[str, numpy.ndarray]:
     """A clip for every distinct text: read from the cache, or synthesized and stored.
+    With ``stored``, the clips are left in the cache and read as they sound (StoredClips).
 
     ``cache``: None uses the default cache folder. ``engine_factory`` (default: the engine
     the voice names, ``factory_for(voice)``) must be picklable: worker processes call it to make their own engine.
@@ -346,23 +425,38 @@ def synthesize_all(
     factory = engine_factory or factory_for(voice)
     engine = factory()
     try:
-        return _synthesize_all(texts, voice, cache, factory, engine, workers, progress)
+        if not stored:
+            return _synthesize_all(texts, voice, cache, factory, engine, workers, progress)
+        kept = StoredClips(cache, engine.name, voice)
+        _synthesize_all(texts, voice, cache, factory, engine, workers, progress, kept.add)
+        return kept
     finally:
         close = getattr(engine, "close", None)  # an engine with a process of its own (Piper) ends it
         if close is not None:
             close()
 
 
-def _synthesize_all(texts, voice, cache, factory, engine, workers, progress) -> dict[str, numpy.ndarray]:
+def _synthesize_all(texts, voice, cache, factory, engine, workers, progress, keep=None) -> dict[str, numpy.ndarray]:
+    """The clips by text; with ``keep``, each clip goes to ``keep(text, clip, cached)`` as it
+    comes instead, one at a time (none are returned), so that no more than one is in memory."""
     distinct = list(dict.fromkeys(texts))
-    clips = {}
+    clips: dict[str, numpy.ndarray] = {}
+    done: set[str] = set()
+
+    def take(text: str, clip: numpy.ndarray, cached: bool) -> None:
+        done.add(text)
+        if keep is None:
+            clips[text] = clip
+        else:
+            keep(text, clip, cached)
+
     for text in distinct:
         clip = cache.get(engine.name, voice, text)
         if clip is not None:
-            clips[text] = clip
-    missing = [text for text in distinct if text not in clips]
+            take(text, clip, True)
+    missing = [text for text in distinct if text not in done]
     if progress:
-        progress(len(clips), len(distinct))
+        progress(len(done), len(distinct))
     if not missing:
         return clips
     workers = min(workers or os.cpu_count() or 1, len(missing))
@@ -374,10 +468,10 @@ def _synthesize_all(texts, voice, cache, factory, engine, workers, progress) -> 
     # closing: when progress raises (Ctrl-C), the workers stop now, not when the traceback is freed
     with contextlib.closing(made):
         for text, clip in made:
-            clips[text] = clip
+            take(text, clip, keep is None or cache.frames(engine.name, voice, text) == len(clip))
             if progress:
-                progress(len(clips), len(distinct))
-    return {text: clips[text] for text in distinct}
+                progress(len(done), len(distinct))
+    return {text: clips[text] for text in distinct} if keep is None else clips
 
 
 def _in_workers(missing, voice, factory, cache, workers, engine) -> Generator[tuple[str, numpy.ndarray], None, None]:

@@ -6,6 +6,7 @@ Times are sample indices at ``Timeline.rate``; ``end`` is exclusive.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -110,6 +111,6 @@ class Session:
 
     routine: Routine
     timeline: Timeline
-    clips: dict[str, numpy.ndarray]  # speech text -> int16 samples
+    clips: Mapping[str, numpy.ndarray]  # speech text -> int16 samples (in memory, or speech.StoredClips)
     tones: dict[str, numpy.ndarray]  # tone name -> int16 samples
     music: Music | None = None  # music under the voice, decoded as it plays (music.py)
