@@ -134,6 +134,7 @@ def test_length_is_the_compiled_length_and_asks_what_compile_asks(routine, scale
     timeline = compiler.compile(routine, asking(asked_by_compile), tone_length, RATE)
     assert compiler.length(routine, asking(asked_by_length), tone_length, RATE) == timeline.length
     assert list(dict.fromkeys(asked_by_length)) == list(dict.fromkeys(asked_by_compile))
-    assert compiler.estimate_seconds(routine) == compiler._estimate(
-        routine, RATE, compiler._estimated_minutes(routine, RATE)
-    ).duration
+    assert (
+        compiler.estimate_seconds(routine)
+        == compiler._estimate(routine, RATE, compiler._estimated_minutes(routine, RATE)).duration
+    )
