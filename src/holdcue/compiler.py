@@ -106,9 +106,17 @@ def _asked(routine: Routine, clip_length: Callable[[str], int], tone_length: Cal
 
 
 def estimate_seconds(routine: Routine) -> float:
-    """The session's length with speech lengths estimated from the words and the voice's rate."""
-    minutes = _estimated_minutes(routine, SAMPLE_RATE)
-    return _estimated_length(routine, SAMPLE_RATE, minutes) / SAMPLE_RATE
+    """The session's length with speech lengths estimated from the words and the voice's
+    rate. Only the intro's first sentence depends on the minutes it says, and everything
+    after it starts where it ends: so this is the length estimated for _estimated_minutes
+    with that sentence's two lengths told apart, and no second compile."""
+    rate = SAMPLE_RATE
+    before = _estimated_length(routine, rate, minutes=0)
+    words = phrases.for_language(routine.voice.language)
+    said, unsaid = (words.intro(routine.title, n) for n in (_minutes(before, rate), 0))
+    return (
+        before + _estimate_speech(said, routine.voice.rate, rate) - _estimate_speech(unsaid, routine.voice.rate, rate)
+    ) / rate
 
 
 def duration_words(ms: int, words: Phrases = ENGLISH) -> str:
@@ -135,17 +143,21 @@ def _estimate(routine: Routine, rate: int, minutes: int) -> Timeline:
     return _Compiler(routine, speech, _estimate_tone(rate), rate, minutes).run()
 
 
+@functools.lru_cache(maxsize=32)
 def _estimated_length(routine: Routine, rate: int, minutes: int) -> int:
     """``_estimate(...).length``, without placing the holds' cues (see ``length``)."""
     speech = functools.partial(_estimate_speech, words_per_minute=routine.voice.rate, rate=rate)
     return _Compiler(routine, speech, _estimate_tone(rate), rate, minutes, place=False).run_length()
 
 
-@functools.lru_cache(maxsize=32)
 def _estimated_minutes(routine: Routine, rate: int) -> int:
     """The "about N minutes" of the intro: estimated, so that no spoken text depends on
     the synthesized clips' lengths (they are synthesized from these texts)."""
-    return max(1, round(_estimated_length(routine, rate, minutes=0) / rate / 60))
+    return _minutes(_estimated_length(routine, rate, minutes=0), rate)
+
+
+def _minutes(length: int, rate: int) -> int:
+    return max(1, round(length / rate / 60))
 
 
 @functools.lru_cache(maxsize=32)
