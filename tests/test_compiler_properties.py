@@ -1,6 +1,7 @@
 """The compiler's guarantees on generated routines and clip lengths."""
 
 import zlib
+from dataclasses import replace
 from itertools import pairwise
 
 from hypothesis import given, settings
@@ -114,3 +115,26 @@ def test_guarantees(routine, scale):
 
     # and all that is said was known before the clips' lengths were (it is what gets synthesized)
     assert {e.text for e in events if e.kind == "speech"} <= set(compiler.spoken_texts(routine))
+
+
+@settings(max_examples=150, deadline=None)
+@given(routines.map(lambda r: replace(r, cues=replace(r.cues, legend=True))) | routines, speech_scales)
+def test_length_is_the_compiled_length_and_asks_what_compile_asks(routine, scale):
+    """compiler.length places no cue inside a hold; it must still give compile's length
+    to the sample, and ask for every clip compile asks for, first asked in compile's order
+    (session.exact_seconds learns from the asking that a clip is not cached; spoken_texts
+    learns what is said). compile asks again for the cues it places: the repeats differ."""
+    clip = lengths(scale)
+    asked_by_compile: list[str] = []
+    asked_by_length: list[str] = []
+
+    def asking(asked):
+        return lambda text: asked.append(text) or clip(text)
+
+    timeline = compiler.compile(routine, asking(asked_by_compile), tone_length, RATE)
+    assert compiler.length(routine, asking(asked_by_length), tone_length, RATE) == timeline.length
+    assert list(dict.fromkeys(asked_by_length)) == list(dict.fromkeys(asked_by_compile))
+    assert (
+        compiler.estimate_seconds(routine)
+        == compiler._estimate(routine, RATE, compiler._estimated_minutes(routine, RATE)).duration
+    )

@@ -247,6 +247,7 @@ def test_a_built_wheel_carries_the_catalogues_and_speaks_german_from_them(tmp_pa
         names = set(archive.namelist())
         archive.extractall(tmp_path / "site")
     assert {f"holdcue/locale/{lang}/LC_MESSAGES/holdcue.mo" for lang in LANGUAGES} <= names
+    assert "holdcue/locale/numbers.json" in names
     probe = "from holdcue import phrases; print(phrases.__file__); print(phrases.for_language('de').switch('right'))"
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -258,3 +259,39 @@ def test_a_built_wheel_carries_the_catalogues_and_speaks_german_from_them(tmp_pa
     )
     where, said = result.stdout.splitlines()
     assert where.startswith(str(tmp_path / "site")) and said == "Wechsle zur rechten Seite."
+
+
+def test_the_numbers_table_is_num2words_own_spelling_in_every_language():
+    """numbers.json stands in for num2words below NUMBERS; regenerate it with
+    scripts/make_numbers.py when this fails (a new language, a new num2words)."""
+    from num2words import num2words
+
+    table = phrases._numbers()
+    assert sorted(table) == sorted(phrases.languages())
+    for language in phrases.languages():
+        expected = [num2words(n, lang=language) for n in range(phrases.NUMBERS)]
+        assert table[language] == expected, language
+
+
+@pytest.mark.parametrize("n", [0, 21, phrases.NUMBERS - 1, phrases.NUMBERS, 1234])
+@pytest.mark.parametrize("language", ["en", "de", "fr"])
+def test_numbers_are_spelled_as_num2words_spells_them_in_and_past_the_table(language, n):
+    from num2words import num2words
+
+    assert phrases.for_language(language).number(n) == num2words(n, lang=language)
+
+
+def test_an_unreadable_numbers_table_leaves_the_spelling_to_num2words(tmp_path, monkeypatch):
+    from num2words import num2words
+
+    broken = tmp_path / "numbers.json"
+    broken.write_text('{"de": ["falsch"', encoding="utf-8")
+    monkeypatch.setattr(phrases, "NUMBERS_PATH", broken)
+    phrases._numbers.cache_clear()
+    phrases._spelled.cache_clear()
+    try:
+        assert phrases._numbers() == {}
+        assert phrases.for_language("de").number(0) == num2words(0, lang="de")
+    finally:
+        phrases._numbers.cache_clear()
+        phrases._spelled.cache_clear()

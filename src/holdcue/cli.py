@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,6 +107,8 @@ class HoldcueGroup(click.Group):
         except Exception as error:
             debug = ctx.params.get("debug") or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
             if debug:
+                import traceback  # only here: most runs never need it
+
                 traceback.print_exc()
             hint = "" if debug else " Run it again with --debug to see where, for a bug report."
             raise Failure(f"unexpected error: {type(error).__name__}: {error}.{hint}", ExitCode.ERROR) from error

@@ -62,6 +62,20 @@ def compile(
     return _Compiler(routine, clip_length, tone_length, rate, minutes).run()
 
 
+def length(
+    routine: Routine,
+    clip_length: Callable[[str], int],
+    tone_length: Callable[[str], int],
+    rate: int = SAMPLE_RATE,
+) -> int:
+    """``compile(...).length`` in samples, found at a fraction of the cost: the cues inside
+    each hold are not placed, since none of them moves the hold's end (a hold lasts its
+    time). Every clip and tone length is still asked for, as ``compile`` asks: a caller
+    whose ``clip_length`` raises for an unknown clip learns of it here too."""
+    minutes = _estimated_minutes(routine, rate)
+    return _Compiler(routine, clip_length, tone_length, rate, minutes, place=False).run_length()
+
+
 def legend(
     routine: Routine, clip_length: Callable[[str], int], tone_length: Callable[[str], int], rate: int = SAMPLE_RATE
 ) -> Timeline:
@@ -78,17 +92,31 @@ def spoken_texts(routine: Routine, make: Callable[..., Timeline] | None = None) 
     function that makes the timeline (``compile``, or ``legend``)."""
     heard: dict[str, None] = {}
 
-    def length(text: str) -> int:
+    def clip_length(text: str) -> int:
         heard[text] = None
         return _estimate_speech(text, routine.voice.rate, SAMPLE_RATE)
 
-    (make or compile)(routine, length, _estimate_tone(SAMPLE_RATE), SAMPLE_RATE)
+    (make or _asked)(routine, clip_length, _estimate_tone(SAMPLE_RATE), SAMPLE_RATE)
     return list(heard)
 
 
+def _asked(routine: Routine, clip_length: Callable[[str], int], tone_length: Callable[[str], int], rate: int) -> None:
+    """Ask every length ``compile`` asks for, in its order, without placing the holds' cues."""
+    length(routine, clip_length, tone_length, rate)
+
+
 def estimate_seconds(routine: Routine) -> float:
-    """The session's length with speech lengths estimated from the words and the voice's rate."""
-    return _estimate(routine, SAMPLE_RATE, minutes=_estimated_minutes(routine, SAMPLE_RATE)).duration
+    """The session's length with speech lengths estimated from the words and the voice's
+    rate. Only the intro's first sentence depends on the minutes it says, and everything
+    after it starts where it ends: so this is the length estimated for _estimated_minutes
+    with that sentence's two lengths told apart, and no second compile."""
+    rate = SAMPLE_RATE
+    before = _estimated_length(routine, rate, minutes=0)
+    words = phrases.for_language(routine.voice.language)
+    said, unsaid = (words.intro(routine.title, n) for n in (_minutes(before, rate), 0))
+    return (
+        before + _estimate_speech(said, routine.voice.rate, rate) - _estimate_speech(unsaid, routine.voice.rate, rate)
+    ) / rate
 
 
 def duration_words(ms: int, words: Phrases = ENGLISH) -> str:
@@ -116,10 +144,20 @@ def _estimate(routine: Routine, rate: int, minutes: int) -> Timeline:
 
 
 @functools.lru_cache(maxsize=32)
+def _estimated_length(routine: Routine, rate: int, minutes: int) -> int:
+    """``_estimate(...).length``, without placing the holds' cues (see ``length``)."""
+    speech = functools.partial(_estimate_speech, words_per_minute=routine.voice.rate, rate=rate)
+    return _Compiler(routine, speech, _estimate_tone(rate), rate, minutes, place=False).run_length()
+
+
 def _estimated_minutes(routine: Routine, rate: int) -> int:
     """The "about N minutes" of the intro: estimated, so that no spoken text depends on
     the synthesized clips' lengths (they are synthesized from these texts)."""
-    return max(1, round(_estimate(routine, rate, minutes=0).duration / 60))
+    return _minutes(_estimated_length(routine, rate, minutes=0), rate)
+
+
+def _minutes(length: int, rate: int) -> int:
+    return max(1, round(length / rate / 60))
 
 
 @functools.lru_cache(maxsize=32)
@@ -214,15 +252,17 @@ class _Compiler:
         tone_length: Callable[[str], int],
         rate: int,
         minutes: int,
+        place: bool = True,
     ):
         self.routine = routine
+        self.place = place  # False: only the session's length is wanted, no events are kept
         self.cues = routine.cues
         self.clip_length = clip_length
         self.tone_length = tone_length
         self.rate = rate
         self.minutes = minutes
         self.gap = self.samples(GAP_MS)
-        self.events: list[Event] = []
+        self.events: list[tuple[int, int, str, str, str, str]] = []  # (start, end, kind, text, name, step)
         self.segments: list[Segment] = []
         self.t = 0  # where the next sound may start
         self.words = phrases.for_language(routine.voice.language)
@@ -241,12 +281,14 @@ class _Compiler:
 
     def say(self, text: str, at: int, step: str = "") -> int:
         end = at + self.clip_length(text)
-        self.events.append(Event(at, end, "speech", text=text, step=step))
+        if self.place:
+            self.events.append((at, end, "speech", text, "", step))
         return end
 
     def tone(self, name: str, at: int, step: str = "") -> int:
         end = at + self.tone_length(name)
-        self.events.append(Event(at, end, "tone", name=name, step=step))
+        if self.place:
+            self.events.append((at, end, "tone", "", name, step))
         return end
 
     def speak(self, text: str, step: str = "") -> None:
@@ -256,6 +298,15 @@ class _Compiler:
     # -- the session ---------------------------------------------------------------------
 
     def run(self) -> Timeline:
+        self.session()
+        return self.finish()
+
+    def run_length(self) -> int:
+        """The session's length in samples (all ``place=False`` needs)."""
+        self.session()
+        return self.segments[-1].end
+
+    def session(self) -> None:
         self.intro()
         for index, step in enumerate(self.routine.steps):
             if step.kind == "rest":
@@ -263,21 +314,25 @@ class _Compiler:
             else:
                 self.step(index, step)
         self.outro()
-        return self.finish()
 
     def finish(self) -> Timeline:
-        """The timeline of the events and segments made so far."""
-        events = sorted(self.events, key=lambda e: (e.start, e.end))
-        self.starts = [segment.start for segment in self.segments]
-        events = [self.locate(e) for e in events]
-        return Timeline(self.routine.title, self.rate, self.segments[-1].end, tuple(events), tuple(self.segments))
-
-    def locate(self, event: Event) -> Event:
-        """Attach the index of the segment the event belongs to: the one it starts in, or
-        for an end tone, the hold it ends."""
-        at = event.start - 1 if event.name == "end" else event.start
-        index = bisect.bisect_right(self.starts, at) - 1
-        return Event(event.start, event.end, event.kind, event.text, event.name, event.step, index)
+        """The timeline of the events and segments made so far. Each event is made here,
+        once, with the index of the segment it belongs to: the one it starts in, or for an
+        end tone, the hold it ends."""
+        starts = [segment.start for segment in self.segments]
+        events = tuple(
+            Event(
+                start,
+                end,
+                kind,
+                text,
+                name,
+                step,
+                bisect.bisect_right(starts, start - 1 if name == "end" else start) - 1,
+            )
+            for start, end, kind, text, name, step in sorted(self.events, key=lambda e: (e[0], e[1]))
+        )
+        return Timeline(self.routine.title, self.rate, self.segments[-1].end, events, tuple(self.segments))
 
     def intro(self) -> None:
         r = self.routine
@@ -377,6 +432,8 @@ class _Compiler:
             slots.busy.append((at, (self.tone if kind == "tone" else self.say)(what, at, title)))
         for _, want, kind, what in sorted(self.free_cues(step, start, end, values), key=lambda c: (c[0], c[1])):
             length = self.tone_length(what) if kind == "tone" else self.clip_length(what)
+            if not self.place:  # asked for, as compile asks; where it goes never moves the hold's end
+                continue
             free = slots.nearest(want, length)
             if free is not None:
                 slots.take(free, length)

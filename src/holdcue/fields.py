@@ -7,8 +7,7 @@ pass finds every problem. The routine loader and other file formats build on it.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import yaml
 
@@ -114,7 +113,7 @@ class Checker:
 
     def _suggest(self, name: str, path: str, known: tuple[str, ...]) -> str:
         """'did you mean "time"?' for a misspelling or a key of the same meaning ("duration")."""
-        close = difflib.get_close_matches(name, known, n=1)
+        close = _close(name, known)
         meaning = SYNONYMS.get(name.lower())
         if meaning in known and meaning not in close:
             close = [meaning]
@@ -218,9 +217,16 @@ def given(**values) -> dict:
 
 
 def did_you_mean(word: str, choices, otherwise: str = "") -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
+    close = _close(word, list(choices))
     return f'; did you mean "{close[0]}"?' if close else otherwise
 
 
 def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def _close(word: str, known: Sequence[str]) -> list[str]:
+    """The known word nearest ``word``, if one is near; difflib is imported only for a mistake."""
+    import difflib
+
+    return difflib.get_close_matches(word, known, n=1)

@@ -8,7 +8,6 @@ copied built-in can be changed; ``builtin:<id>`` still names the built-in itself
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -152,6 +151,8 @@ def _not_found(ref: str, known: list[str]) -> str:
     """'no routine called "neck"; did you mean ...? ...' with the nearest known ids."""
     word = ref.removeprefix(BUILTIN_PREFIX).lower()
     containing = [rid for rid in known if word and word in rid]
+    import difflib  # only for a name not found
+
     close = containing[:3] or difflib.get_close_matches(word, known, n=3)
     quoted = [f'"{rid}"' for rid in close]
     alternatives = ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else "".join(quoted)

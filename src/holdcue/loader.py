@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import files, music, phrases, safety, yamlsafe
+from holdcue import files, phrases, safety, yamlsafe
 from holdcue.durations import format_duration, is_duration
 from holdcue.errors import Problem, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, did_you_mean, given, join, optional
@@ -31,6 +31,7 @@ from holdcue.routine import (
     STEP_KINDS,
     TONE_NAMES,
     Cues,
+    Music,
     Routine,
     Say,
     Step,
@@ -212,9 +213,7 @@ def _routine(c: _FileChecker, root: yaml.Node, routine_id: str | None, chain: tu
         side_words=_side_words(c, top["side_words"], "side_words") if "side_words" in top else (),
         pronounce=_pronounce(c, top["pronounce"]) if "pronounce" in top else (),
         source=c.source,
-        music=music.from_yaml(c, top["music"], "music", c.base_dir, "the routine file's folder")
-        if "music" in top
-        else None,
+        music=_music(c, top["music"]) if "music" in top else None,
     )
     if "steps" not in top:
         c.missing(root, "steps", 'add "steps:" and a list of steps (see docs/routines.md)')
@@ -244,6 +243,13 @@ def _routine_id(c: _FileChecker, node: yaml.Node | None, routine_id: str | None)
         message = f'differs from the file name "{routine_id}"; holdcue finds routines by file name'
         c.warn(node, "id", f'"{value}" {message}')
     return value
+
+
+def _music(c: _FileChecker, node: yaml.Node) -> Music | None:
+    """The routine's ``music:``; music.py is imported only for a routine that has it."""
+    from holdcue import music
+
+    return music.from_yaml(c, node, "music", c.base_dir, "the routine file's folder")
 
 
 def _voice(c: _FileChecker, node: yaml.Node) -> Voice:

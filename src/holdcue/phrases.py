@@ -24,6 +24,8 @@ from pathlib import Path
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "holdcue"
 FALLBACK = "en"  # the message ids' language: no catalogue needed
+NUMBERS_PATH = LOCALE_DIR / "numbers.json"  # num2words' spellings of the small numbers (see _spelled)
+NUMBERS = 200  # numbers.json spells 0 to 199: every count, second and round, the minutes of 3 hours
 
 # The number's spelling before a noun, where num2words gives only the counted form:
 # (gender, pattern, replacement), applied in order to num2words' text.
@@ -65,10 +67,29 @@ def _phrases(language: str) -> Phrases:
 @functools.lru_cache(maxsize=1024)
 def _spelled(n: int, language: str) -> str:
     """num2words' spelling, kept: compiling a routine says the same few numbers hundreds of
-    times (countdowns, durations), and num2words takes some 0.1 ms for each."""
+    times (countdowns, durations), and num2words takes some 0.1 ms for each. The numbers
+    below NUMBERS come from numbers.json, num2words' own spellings written down by
+    scripts/make_numbers.py: importing num2words takes some 20 ms (a Raspberry Pi: 70)."""
+    spelled = _numbers().get(language, ())
+    if 0 <= n < len(spelled):
+        return spelled[n]
     from num2words import num2words
 
     return num2words(n, lang=language)
+
+
+@functools.cache
+def _numbers() -> dict[str, list[str]]:
+    """numbers.json: each language's spellings of 0 to NUMBERS - 1; empty when it cannot be
+    read (a broken install), then num2words spells every number."""
+    import json
+
+    try:
+        with open(NUMBERS_PATH, encoding="utf-8") as file:
+            table = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}
 
 
 def sentence_start(text: str) -> str:

@@ -144,7 +144,7 @@ def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_na
         return known[text]
 
     try:
-        return compiler.compile(routine, clip_length, tone_length.__getitem__, SAMPLE_RATE).duration
+        return compiler.length(routine, clip_length, tone_length.__getitem__, SAMPLE_RATE) / SAMPLE_RATE
     except _NotCached:
         return None
 

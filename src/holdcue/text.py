@@ -3,7 +3,6 @@ made safe to show on a terminal or in JSON."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 
@@ -57,6 +56,8 @@ def json_text(value: object, *, indent: int | None = 2, ascii_only: bool = False
     \\u202e): json.dumps leaves C1 and bidirectional controls raw when it keeps non-ASCII
     text readable. ``ascii_only``: every non-ASCII character escaped (for an output that
     cannot encode them)."""
+    import json  # only here: most commands print no JSON
+
     dumped = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
     # json.dumps escapes C0 itself; outside strings there is only ASCII, so every DEL, C1 or
     # bidirectional control left is inside a string, where \uXXXX means the same
