@@ -129,6 +129,10 @@ def start_times(routine_ref: str, env: dict[str, str], runs: int, root: Path) ->
     print(
         f"start: `holdcue play {routine_ref}`; silence on purpose: lead-in {play.LEAD_IN:.3f} s + session {quiet:.3f} s"
     )
+    # bytecode cached, as an installed holdcue has it (pip compiles the package), filled by a first run
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    first_sound(routine_ref, env, warm_cache, wait=3.0)
     for label, cached in (("warm", True), ("cold", False)):
         raws = []
         for _ in range(runs):
