@@ -138,6 +138,11 @@ def latency(service: Service, env: dict[str, str], runs: int) -> None:
     starts: list[tuple[str, float]] = []
     pauses: list[float] = []
     resumes: list[float] = []
+    intact: list[bool] = []  # the session's first 0.3 s of sound found whole where sound began (none cut)
+    built = session.build(library.load_routine(ROUTINE))
+    head = render(built.timeline, built.clips, built.tones, stop=min(built.timeline.length, 10 * RATE))
+    opening = np.flatnonzero(np.abs(head.astype(np.int32)) > AUDIBLE)[0]
+    template = head[opening : opening + round(0.3 * RATE)]
     for run in range(runs):
         with Recorder(env) as recorder:
             played, _ = service.post("/api/play", {"routine": ROUTINE})
@@ -153,6 +158,9 @@ def latency(service: Service, env: dict[str, str], runs: int) -> None:
         if len(first) == 0:
             raise SystemExit("nothing was heard after POST /api/play")
         starts.append(("first" if run == 0 else "again", recording.time_of(first[0]) - played))
+        window = recording.samples[first[0] - RATE // 10 : first[0] + RATE]
+        # the threshold is crossed a few ms into the first sound: the match starts that much before
+        intact.append(any(abs(at - RATE // 10) <= RATE * 15 // 1000 for at in find(window, template)))
         in_pause = loud_from(recording, paused)
         in_pause = in_pause[in_pause < recording.sample_at(resumed)]
         pauses.append(max(0.0, recording.time_of(in_pause[-1]) - paused) if len(in_pause) else 0.0)
@@ -167,6 +175,7 @@ def latency(service: Service, env: dict[str, str], runs: int) -> None:
             f"  play -> first audible sample, session in memory: median {median:.0f} ms raw, "
             f"{median - on_purpose * 1000:.0f} ms net (runs: {', '.join(f'{t:.0f}' for t in again_ms)})"
         )
+    print(f"  the session's first 0.3 s heard whole from the first audible sample: {sum(intact)} of {len(intact)} runs")
     print(
         f"  pause -> last audible sample: median {statistics.median(pauses) * 1000:.0f} ms, "
         f"max {max(pauses) * 1000:.0f} ms"

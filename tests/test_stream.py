@@ -116,37 +116,41 @@ def test_idle_the_sink_plays_digital_zero_or_with_keep_alive_a_quiet_low_tone():
 
 
 class OpenStream:
-    """Stands in for sounddevice's stream: running, counting the flushes (abort, then start)."""
+    """Stands in for sounddevice's stream: running, noting each stop (abort) and start with
+    the take the sink's callback would play at that moment."""
 
-    def __init__(self):
+    def __init__(self, sink):
+        self.sink = sink
         self.active = True
         self.time = 0.0
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, object]] = []
 
     def abort(self):
-        self.calls.append("abort")
+        self.calls.append(("abort", self.sink._current))
 
     def start(self):
-        self.calls.append("start")
+        self.calls.append(("start", self.sink._current))
 
 
 def test_a_take_started_or_stopped_drops_what_the_device_holds():
     sink = sink_without_device(False)
-    sink._stream, sink._rate = OpenStream(), RATE
+    sink._stream, sink._rate = OpenStream(sink), RATE
     take = beep(1.0, RATE)
     first = sink.start(take, RATE)
-    assert sink._stream.calls == ["abort", "start"]  # what was queued before it is not heard first
+    # what was queued before it is not heard first; and it is swapped in only once the stream
+    # has stopped, so none of its samples go into the buffer that is dropped
+    assert sink._stream.calls == [("abort", None), ("start", first)]
     second = sink.start(take, RATE)
-    assert first.stopped and sink._stream.calls == ["abort", "start"] * 2
+    assert first.stopped and sink._stream.calls[2:] == [("abort", first), ("start", second)]
     first.stop()  # no longer playing: the take after it is not cut
-    assert sink._stream.calls == ["abort", "start"] * 2
+    assert len(sink._stream.calls) == 4
     second.stop()
-    assert sink._stream.calls == ["abort", "start"] * 3 and not callback(sink, 500).any()
+    assert sink._stream.calls[4:] == [("abort", second), ("start", None)] and not callback(sink, 500).any()
 
 
 def test_the_keep_alive_tone_goes_under_a_take_which_is_otherwise_untouched():
     sink = sink_without_device(True)
-    sink._stream = OpenStream()
+    sink._stream = OpenStream(sink)
     sink._rate = RATE
     take = (np.sin(np.arange(2000) * 0.05) * 20000).astype(np.int16)
     sink.stream(Feed(len(take), iter([take])), RATE)
@@ -323,6 +327,36 @@ def test_a_take_is_heard_at_once_and_a_stopped_one_falls_silent_at_once(stack):
     assert rec.time_of(loud[-1]) - stopped < 0.06
     # where it said it was, against where the recording shows it was (to the recording's 10 ms)
     assert abs(position - (stopped - rec.time_of(onset))) < 0.03
+
+
+@pytest.mark.audio
+@needs_audio
+def test_a_take_started_right_after_a_stop_is_heard_from_its_first_sample(stack):
+    """Pause and its word, a skip: a stop at once followed by a start. The new take's first
+    samples (here a tenth of a second of silence, then a beep) are all played, none dropped
+    with what the device held of the take before."""
+    rate = 22050
+    silence = round(0.15 * rate)
+    take = np.concatenate([np.zeros(silence, np.int16), beep(0.5, rate)])
+    sink = StreamSink()
+    starts = []
+    with Recorder(stack.env) as recorder:
+        sink.open(rate)
+        time.sleep(0.3)
+        handle = sink.start(take, rate)
+        for _ in range(3):
+            time.sleep(0.4)  # the beep sounding
+            handle.stop()
+            starts.append(time.monotonic())
+            handle = sink.start(take, rate)
+        time.sleep(0.8)
+        sink.close()
+    rec = recorder.recording()
+    for started in starts:
+        at = rec.sample_at(started)
+        loud = np.flatnonzero(np.abs(rec.samples[at : at + rate].astype(int)) > 64)
+        # the silence is heard whole: the beep 0.15 s after the start, not a buffer sooner
+        assert 0.13 < loud[0] / rate < 0.2, loud[0] / rate
 
 
 @pytest.mark.audio

@@ -202,29 +202,33 @@ class StreamSink:
         self.open(rate)
         handle = StreamHandle(feed, rate, self)
         with self._lock:
-            previous, self._current = self._current, handle
+            previous = self._current
             if previous is not None:
                 previous.stopped = True
-            self._flush()
+            self._switch(handle)
         return handle
 
     def drop(self, handle: StreamHandle) -> None:
         """Silence at once where ``handle`` was playing (its ``stop``): what the device holds of it is dropped."""
         with self._lock:
             if self._current is handle:
-                self._current = None
-                self._flush()
+                self._switch(None)
 
-    def _flush(self) -> None:
-        """Drop the sound the device holds (up to ``latency`` seconds, already written by the
-        callback) and go on from the next callback. Stopping a stream and starting it again
-        takes about a millisecond; without it a start or a stop is heard a buffer late."""
+    def _switch(self, handle: StreamHandle | None) -> None:
+        """Play ``handle`` (None: silence) in place of what plays now, dropping what the device
+        holds of it (up to ``latency`` seconds, already written by the callback): the stream
+        is stopped, the feed swapped while no callback runs, and the stream started again,
+        which takes about a millisecond. Without it a start or a stop is heard a buffer late.
+        Swapped before the stream stops, the new take's first blocks could go into the buffer
+        that is then dropped."""
         stream = self._stream
         if stream is None or not stream.active:
+            self._current = handle
             return
         sd = _sounddevice()
         try:
             stream.abort()
+            self._current = handle
             stream.start()
         except sd.PortAudioError as error:  # the device went away: the next take opens it again
             self._close_stream()
@@ -286,10 +290,16 @@ def _explain(error: Exception, said: list[str]) -> str:
     return f"{what} (PortAudio: {text}): {hint}."
 
 
+# How the lines of the sound libraries start (ALSA's, and PortAudio's as it probes ALSA and JACK)
+NOISE = ("ALSA lib ", "Expression '", "Cannot connect to server", "jack server is not running", "JackShm")
+
+
 @contextlib.contextmanager
 def alsa_messages() -> Iterator[list[str]]:
     """What ALSA writes to stderr while a device opens, kept for the error message rather
-    than left to clutter the terminal: a list of its messages, filled on exit."""
+    than left to clutter the terminal: a list of its messages, filled on exit. The device may
+    open while the program goes on in another thread (cli.output_opening): whatever else is
+    written to stderr meanwhile is passed on, after the device has opened."""
     said: list[str] = []
     try:
         saved = os.dup(2)
@@ -305,4 +315,10 @@ def alsa_messages() -> Iterator[list[str]]:
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
-            said.extend(line.split(") ", 1)[-1] for line in caught.read().decode(errors="replace").splitlines())
+            text = caught.read().decode(errors="replace")
+            said.extend(line.split(") ", 1)[-1] for line in text.splitlines())
+            others = "".join(line for line in text.splitlines(keepends=True) if not line.startswith(NOISE))
+            if others:
+                with contextlib.suppress(OSError, ValueError):
+                    sys.stderr.write(others)
+                    sys.stderr.flush()
