@@ -91,3 +91,64 @@ def test_cli_play_without_a_device_suggests_exporting(monkeypatch, short):
         "To listen anyway, export the session to a file and play that: "
         "holdcue export shoulders-and-chest -o shoulders-and-chest.mp3\n"
     )
+
+
+class OpeningSink(play.StreamSink):
+    """A streaming sink whose device takes ``delay`` seconds to open, or fails to."""
+
+    def __init__(self, delay=0.0, error=None):
+        super().__init__()
+        self.delay, self.error = delay, error
+        self.events: list[str] = []
+
+    def open(self, rate):
+        import time
+
+        self.events.append(f"opening at {rate}")
+        time.sleep(self.delay)
+        if self.error:
+            raise self.error
+        self.events.append("open")
+
+    def close(self):
+        self.events.append("closed")
+
+
+def test_the_device_opens_while_the_session_is_made_ready_and_closes_after(monkeypatch):
+    import threading
+
+    sink = OpeningSink(delay=0.2)
+    monkeypatch.setattr(play, "default_sink", lambda keep_alive=False: sink)
+    with cli.output_opening(False) as given:
+        assert given is sink
+        assert any(t.name == "holdcue-open" for t in threading.enumerate())  # not waited for here
+        assert "open" not in sink.events
+    assert sink.events == ["opening at 22050", "open", "closed"]  # waited for on the way out, then closed
+
+
+def test_a_device_that_cannot_open_early_is_left_to_play_to_report(monkeypatch):
+    sink = OpeningSink(error=errors.AudioDeviceError("No sound device could be opened"))
+    monkeypatch.setattr(play, "default_sink", lambda keep_alive=False: sink)
+    with cli.output_opening(False) as given:
+        assert given is sink
+    assert sink.events == ["opening at 22050", "closed"]
+
+
+def test_an_output_that_is_not_streamed_or_not_known_is_not_opened_early(monkeypatch):
+    monkeypatch.setenv("HOLDCUE_OUTPUT", "simpleaudio")
+    with cli.output_opening(False) as given:
+        assert isinstance(given, play.SimpleaudioSink)
+    monkeypatch.setenv("HOLDCUE_OUTPUT", "jack")
+    with cli.output_opening(False) as given:
+        assert given is None  # play() makes its own and says what is wrong with the name
+
+
+def test_cli_play_plays_on_the_sink_it_opened_early(monkeypatch, short):
+    sink = OpeningSink()
+    monkeypatch.setattr(play, "default_sink", lambda keep_alive=False: sink)
+    monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, routine=routine))
+    given = {}
+    monkeypatch.setattr(play, "play", lambda s, **kw: given.update(kw))
+    result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest"])
+    assert result.exit_code == 0, result.output
+    assert given["sink"] is sink and sink.events[-1] == "closed"
