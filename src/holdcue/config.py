@@ -25,10 +25,10 @@ from pathlib import Path
 import yaml
 
 from holdcue import music
-from holdcue.errors import ConfigError, Problem, RoutineError, RoutineNotFound
+from holdcue.errors import ConfigError, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, given, optional
 from holdcue.routine import ENGINES, MODEL_PATTERN, Music
-from holdcue.yamlsafe import NULL, At, Loader, Refused, describe, scalar, syntax_hint
+from holdcue.yamlsafe import NULL, describe, scalar
 
 FILE_NAME = "config.yaml"
 MAX_FILE_BYTES = 100_000  # a config file is a few lines
@@ -73,8 +73,10 @@ def load_config(path: Path | None = None) -> Config:
 
 
 def parse(text: str, source: str) -> Config:
+    from holdcue import loader
+
     checker = Checker(source)
-    root = _compose(checker, text)
+    root = loader.compose(checker, text, empty=None, kind="a config file")  # an empty file: the defaults
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
         keys = checker.mapping(root, "", ("button", "music", "voice"))
@@ -125,25 +127,3 @@ def _voice(checker: Checker, node: yaml.Node) -> dict:
         )
     fallback = checker.boolean(keys["fallback"], "voice.fallback") if "fallback" in keys else None
     return given(engine=engine, model=model, fallback=fallback)
-
-
-def _compose(checker: Checker, text: str) -> yaml.Node | None:
-    loader = None
-    try:
-        loader = Loader(text)
-        return loader.get_single_node()
-    except Refused as refused:
-        checker.report(At(refused.mark), "", refused.message)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        what = ", ".join(part for part in (error.context, error.problem) if part)
-        checker.report(At(mark) if mark else None, "", f"YAML syntax error: {what}{syntax_hint(what)}")
-    except yaml.reader.ReaderError as error:
-        line = text.count("\n", 0, error.position) + 1
-        column = error.position - text.rfind("\n", 0, error.position)
-        message = f"character U+{error.character:04X} is not allowed; remove it"
-        checker.problems.append(Problem(checker.source, line, column, "", message))
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return None

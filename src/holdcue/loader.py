@@ -161,12 +161,16 @@ def _load(text: str, checker: _FileChecker, routine_id: str | None, chain: tuple
 
 
 def compose(
-    checker: Checker, text: str, empty: str = "a routine needs a title and steps (see docs/routines.md)"
+    checker: Checker,
+    text: str,
+    empty: str | None = "a routine needs a title and steps (see docs/routines.md)",
+    kind: str = "a routine file",
 ) -> yaml.Node | None:
     """The YAML node tree of a file's text, or None with the problem reported; ``empty``
-    says what the file needs when it holds nothing. Other file formats compose with it too."""
+    says what the file needs when it holds nothing (None: nothing is fine), ``kind`` what
+    the file is, in the messages. Other file formats (the plan, the config) compose with it too."""
     if len(text) > MAX_FILE_BYTES:
-        checker.report(None, "", "the file is over 1 MB; a routine file is much smaller")
+        checker.report(None, "", f"the file is over 1 MB; {kind} is much smaller")
         return None
     try:
         root = yamlsafe.compose(text)
@@ -183,10 +187,10 @@ def compose(
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1
         column = error.position - text.rfind("\n", 0, error.position)
-        message = f"character U+{error.character:04X} is not allowed in a routine file; remove it"
+        message = f"character U+{error.character:04X} is not allowed in {kind}; remove it"
         checker.problems.append(Problem(checker.source, line, column, "", message))
         return None
-    if root is None:
+    if root is None and empty is not None:
         checker.report(None, "", f"the file is empty; {empty}")
     return root
 
