@@ -687,7 +687,7 @@ class _CacheWriter:
             self.finish()
             return False
         if end > self.held:
-            data = memoryview(np.ascontiguousarray(samples[self.held - begin : end - begin], "<f4")).cast("B")
+            data = np.ascontiguousarray(samples[self.held - begin : end - begin], "<f4").data.cast("B")
             try:
                 self.new.file.write(data)
             except OSError:
