@@ -278,11 +278,13 @@ class Bed:
     def _samples(self, begin: int, end: int) -> numpy.ndarray:
         """The music's samples [begin, end) at the session's rate (not to be written to). A
         file that loops and is short (KEEP_SECONDS at most) is decoded once, on its first
-        use, and kept: its later laps cost nothing. A longer one is read again each lap, so
-        memory stays bounded."""
+        use, and kept: its later laps cost no decoding. A longer one is read again each lap,
+        so memory stays bounded; so is one the cache holds whole (reading it back costs
+        little)."""
         import numpy as np
 
-        if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate:
+        whole_in_cache = self.cached is not None and self.cached.held >= self.span  # read from it each lap
+        if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate and not whole_in_cache:
             kept = np.empty(self.span, np.float32)
             step = CACHE_CHUNK
             for a in range(0, self.span, step):
