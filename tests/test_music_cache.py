@@ -154,3 +154,17 @@ def test_the_folder_keeps_to_its_size_dropping_the_least_recently_used(tmp_path,
     oldest = min(entries(cache), key=lambda name: (cache / name).stat().st_mtime)
     render.render(timeline, CLIPS, {}, music=Music(paths[2]))
     assert len(entries(cache)) == 2 and oldest not in entries(cache)
+
+
+def test_prepare_fills_the_cache_so_the_render_decodes_nothing(tmp_path, cache, timeline, monkeypatch):
+    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
+    looped = write_music(tmp_path / "loop.mp3", chord(4))  # kept whole
+    streamed = write_music(tmp_path / "long.ogg", chord(30))  # read as it plays: prepared as far as the session goes
+    references = [uncached(monkeypatch, timeline, path) for path in (looped, streamed)]
+    for path in (looped, streamed):
+        music.prepare(Music(path), RATE, timeline.length)
+    assert len(entries(cache)) == 2
+    no_decoding(monkeypatch)
+    for path, reference in zip((looped, streamed), references, strict=True):
+        assert np.array_equal(render.render(timeline, CLIPS, {}, music=Music(path)), reference)
+        music.prepare(Music(path), RATE, timeline.length)  # held already: nothing decoded

@@ -8,6 +8,11 @@ a block at a time (a few hundred kB of its frames), and only a short looped file
 later laps cost no decoding. Where a loop starts again, the file's last ``CROSSFADE`` seconds
 overlap its first (equal-power), so the seam is not heard.
 
+Decoding and resampling cost far more than the rest of a render, so what a render decodes
+from the file's start is also written to the cache folder (``default_cache_dir``), at the
+session's rate, and later renders of the same file read it back (see "the cache of decoded
+music" below; ``prepare`` fills it ahead of time). The samples are the same either way.
+
 Ducking: the renderer knows exactly where every speech clip and tone sounds, so the
 sidechain is the timeline itself and it looks ahead. The music starts down ``ATTACK``
 seconds before a cue and is fully ``duck_db`` lower when the cue begins; it stays down while
@@ -577,6 +582,26 @@ def _cache_for(
     return entry, _CacheWriter.create(folder, name, rate, span, entry.held if entry else 0)
 
 
+def prepare(music: Music, rate: int, length: int) -> None:
+    """Decode the music for a session of ``length`` samples at ``rate`` into the cache now,
+    so that the renders that follow read it back instead of decoding it (a caller can do this
+    while the speech is made). Nothing to do when the cache holds it already or cannot be
+    written. Raises MusicError when the music cannot be played."""
+    bed = Bed(music, rate, max(1, length), ())
+    try:
+        if bed.writer is None:
+            return
+        if bed.music.loop and bed.span <= KEEP_SECONDS * rate:
+            bed._samples(0, 1)  # a short loop is decoded whole, on its first use
+            return
+        for a in range(0, min(bed.span, length), CACHE_CHUNK):
+            bed._source(a, min(a + CACHE_CHUNK, bed.span, length))
+            if bed.writer is None:
+                break
+    finally:
+        bed.close()
+
+
 class _CacheEntry:
     """An entry being read: ``held`` samples from the music's start, checked chunk by chunk."""
 
@@ -585,7 +610,8 @@ class _CacheEntry:
         self.file = file
         self.held = held
         self.chunk_at = -1  # the chunk read last, and its samples
-        self.chunk: numpy.ndarray | None = None
+        self.chunk: numpy.ndarray | None = None  # a view of bytes of its own: kept views stay valid
+        self.checked: set[int] = set()  # chunks whose CRC matched
         count = -(-held // CACHE_CHUNK)
         file.seek(_HEADER.size + 4 * held)
         self.crcs = struct.unpack(f"<{count}I", file.read(4 * count))
@@ -642,9 +668,10 @@ class _CacheEntry:
                 data = os.pread(self.file.fileno(), 4 * count, _HEADER.size + 4 * index * CACHE_CHUNK)
             except OSError:
                 return None
-            if len(data) != 4 * count or zlib.crc32(data) != self.crcs[index]:
+            if len(data) != 4 * count or (index not in self.checked and zlib.crc32(data) != self.crcs[index]):
                 _remove(self.path)  # the next render from the start writes it anew
                 return None
+            self.checked.add(index)  # the file is ours, open and unchanged: a loop's next laps need no check
             self.chunk, self.chunk_at = np.frombuffer(data, "<f4"), index
         return self.chunk
 
