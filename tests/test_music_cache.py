@@ -128,6 +128,9 @@ def test_a_render_cut_short_leaves_no_temporary_file(tmp_path, cache, timeline, 
     monkeypatch.setattr(music, "KEEP_SECONDS", 5)
     monkeypatch.delattr(os, "O_TMPFILE", raising=False)  # the named .part fallback: the one that could be left
     path = write_music(tmp_path / "bed.flac", chord(30))
+    unplayed = render.render_blocks(timeline, CLIPS, {}, music=Music(path), block=4096)
+    del unplayed  # made and dropped, never played: it wrote nothing
+    assert entries(cache) == []
     blocks = render.render_blocks(timeline, CLIPS, {}, music=Music(path), block=4096)
     next(blocks), next(blocks)
     assert any(name.endswith(".part") for name in entries(cache))  # being written

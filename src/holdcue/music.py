@@ -682,35 +682,50 @@ class _CacheEntry:
 class _CacheWriter:
     """A new entry, written unnamed beside the others as the render decodes the music from
     its start (``add``), and put in place by ``finish`` when it holds more than ``better_than``
-    samples. It stops taking samples at CACHE_ENTRY_MAX_SAMPLES."""
+    samples. It stops taking samples at CACHE_ENTRY_MAX_SAMPLES. The file is made on the
+    first ``add``, so a render that never plays makes none."""
 
-    def __init__(self, folder: Path, name: str, new: atomic.NewFile, rate: int, span: int, better_than: int):
+    def __init__(self, folder: Path, name: str, rate: int, span: int, better_than: int):
         self.folder, self.name = folder, name
-        self.new: atomic.NewFile | None = new
+        self.new: atomic.NewFile | None = None
+        self.done = False
         self.rate, self.span, self.better_than = rate, span, better_than
         self.held = 0
         self.crcs: list[int] = []
         self.crc = 0  # of the chunk being written
-        new.file.write(bytes(_HEADER.size))
 
     @classmethod
     def create(cls, folder: Path, name: str, rate: int, span: int, better_than: int) -> _CacheWriter | None:
+        """A writer, or None when the folder cannot be made or is not a folder of its own."""
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not folder.is_dir() or folder.is_symlink():
-                return None
-            return cls(folder, name, atomic.NewFile(folder / name, 0o600), rate, span, better_than)
         except OSError as error:
             logging.getLogger(__name__).info("music is not cached in %s: %s", folder, error.strerror or error)
             return None
+        if folder.is_symlink() or not folder.is_dir():
+            return None
+        return cls(folder, name, rate, span, better_than)
+
+    def _open(self) -> bool:
+        target = self.folder / self.name
+        atomic.remove_stale_parts(target)  # a killed render's hidden part file, where O_TMPFILE is missing
+        try:
+            self.new = atomic.NewFile(target, 0o600)
+            self.new.file.write(bytes(_HEADER.size))  # the header goes in when the entry is whole
+        except OSError as error:
+            logging.getLogger(__name__).info("music is not cached in %s: %s", self.folder, error.strerror or error)
+            self._give_up()
+            return False
+        return True
 
     def add(self, begin: int, samples: numpy.ndarray) -> bool:
         """Take samples [begin, begin + len) where they continue the entry; False when the
         entry can take no more (it is then finished or given up)."""
         import numpy as np
 
-        if self.new is None:
+        if self.done or (self.new is None and not self._open()):
             return False
+        assert self.new is not None
         end = min(begin + len(samples), self.span, CACHE_ENTRY_MAX_SAMPLES)
         if begin > self.held:  # a gap: this render does not read the music in order from its start
             self.finish()
@@ -739,6 +754,7 @@ class _CacheWriter:
 
     def finish(self) -> None:
         """Put the entry in place if it holds more than the one there; else drop it."""
+        self.done = True
         if self.new is None:
             return
         if self.held <= self.better_than:
@@ -758,6 +774,7 @@ class _CacheWriter:
         _prune(self.folder, keep=self.name)
 
     def _give_up(self) -> None:
+        self.done = True
         if self.new is not None:
             self.new.discard()
             self.new = None
