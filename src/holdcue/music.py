@@ -291,7 +291,7 @@ class Bed:
         whole_in_cache = self.cached is not None and self.cached.held >= self.span  # read from it each lap
         if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate and not whole_in_cache:
             kept = np.empty(self.span, np.float32)
-            step = CACHE_CHUNK
+            step = 1 << 16  # samples decoded at a time: fewer, larger reads
             for a in range(0, self.span, step):
                 kept[a : a + step] = self._source(a, min(a + step, self.span))
             self.kept = kept
