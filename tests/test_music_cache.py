@@ -171,3 +171,15 @@ def test_prepare_fills_the_cache_so_the_render_decodes_nothing(tmp_path, cache, 
     for path, reference in zip((looped, streamed), references, strict=True):
         assert np.array_equal(render.render(timeline, CLIPS, {}, music=Music(path)), reference)
         music.prepare(Music(path), RATE, timeline.length)  # held already: nothing decoded
+
+
+def test_an_entry_keeps_at_most_its_share_and_the_rest_is_decoded(tmp_path, cache, monkeypatch):
+    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
+    monkeypatch.setattr(music, "CACHE_ENTRY_MAX_SAMPLES", RATE * 10)
+    path = write_music(tmp_path / "long.flac", chord(30))
+    long = timeline_of([], RATE * 25)
+    first = render.render(long, {}, {}, music=Music(path))
+    [name] = entries(cache)
+    assert int.from_bytes((cache / name).read_bytes()[16:24], "little") == RATE * 10
+    assert np.array_equal(render.render(long, {}, {}, music=Music(path)), first)  # the first 10 s read back
+    assert np.array_equal(first, uncached(monkeypatch, long, path))

@@ -539,7 +539,7 @@ class _Resampled:
 
 CACHE_CHUNK = 1 << 14  # samples per checked chunk: 64 kB of float32, 0.74 s at 22050 Hz (one block)
 CACHE_MAX_BYTES = 1 << 30  # the folder holds at most this much; the least recently used entries go first
-CACHE_ENTRY_MAX_SAMPLES = CACHE_MAX_BYTES // 4 // 4  # an entry keeps at most a quarter of that (3.4 h at 22050 Hz)
+CACHE_ENTRY_MAX_SAMPLES = CACHE_MAX_BYTES // 2 // 4  # an entry keeps at most half of that: 101 min at 22050 Hz
 CACHE_VERSION = 1  # part of every key: a change of decoding or format makes old entries misses
 _MAGIC = b"HCMUSIC1"
 _HEADER = struct.Struct("<8sIIQQ")  # magic, rate, chunk, samples held, the music's length in samples
