@@ -3,6 +3,10 @@
 in a fresh process. Prints the speed of each as a multiple of real time, their ratio (with /
 without) and the peak memory (VmHWM).
 
+With music it is measured twice, in a music cache folder of its own: first with the cache
+empty (the music is decoded and resampled, and the cache written), then again (the decoded
+music is read back from the cache, as every later export of that file does).
+
 The session is bench_export.py's (built-in routines back to back, voice-like clips). The
 music is made here: a 44.1 kHz stereo chord with noise, written as MP3 (or the formats
 given), so the export decodes it, resamples it, ducks it under every cue, and loops it
@@ -13,13 +17,14 @@ than the session, read as it plays).
     .venv/bin/python scripts/bench_music.py --formats mp3 wav --music-formats mp3 ogg flac wav
     .venv/bin/python scripts/bench_music.py --music-minutes 25
 
-Target: with music at least half as fast as without (ratio >= 0.5).
+Target: with music at least half as fast as without (ratio >= 0.5), judged on both.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -83,9 +88,11 @@ def run_one(minutes: float, fmt: str, music_file: str | None) -> dict:
     return {"seconds": seconds, "speed": timeline.duration / seconds, "peak_mb": memory_mb("VmHWM")}
 
 
-def measure(minutes: float, fmt: str, music_file: str | None) -> dict:
+def measure(minutes: float, fmt: str, music_file: str | None, cache: Path) -> dict:
+    """One export in a fresh process, with ``cache`` as its cache folder."""
     command = [sys.executable, __file__, "--one", str(minutes), fmt, music_file or ""]
-    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    env = os.environ | {"HOLDCUE_CACHE_DIR": str(cache)}
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout)
 
 
 def main() -> int:
@@ -102,19 +109,25 @@ def main() -> int:
         print(json.dumps(run_one(float(args.one[0]), args.one[1], args.one[2] or None)))
         return 0
     ok = True
-    print(f"{'export':>6} {'music':>5} {'without':>9} {'with':>9} {'ratio':>6} {'peak without':>13} {'peak with':>10}")
+    print(
+        f"{'export':>6} {'music':>5} {'without':>9} {'1st with':>9} {'ratio':>6} {'then':>9} {'ratio':>6} "
+        f"{'peak without':>13} {'peak 1st':>9} {'peak then':>10}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         for music_fmt in args.music_formats:
             music_file = Path(folder) / f"music.{music_fmt}"
             write_music(music_file, music_fmt, round(args.music_minutes * 60))
             for fmt in args.formats:
-                plain = measure(args.minutes, fmt, None)
-                mixed = measure(args.minutes, fmt, str(music_file))
-                ratio = mixed["speed"] / plain["speed"]
-                ok = ok and ratio >= TARGET_RATIO
+                cache = Path(tempfile.mkdtemp(dir=folder))  # empty: the first export with music decodes it
+                plain = measure(args.minutes, fmt, None, cache)
+                first = measure(args.minutes, fmt, str(music_file), cache)
+                then = measure(args.minutes, fmt, str(music_file), cache)
+                cold, warm = first["speed"] / plain["speed"], then["speed"] / plain["speed"]
+                ok = ok and min(cold, warm) >= TARGET_RATIO
                 print(
-                    f"{fmt:>6} {music_fmt:>5} {plain['speed']:>8.0f}x {mixed['speed']:>8.0f}x {ratio:>6.2f} "
-                    f"{plain['peak_mb']:>11.1f}MB {mixed['peak_mb']:>8.1f}MB"
+                    f"{fmt:>6} {music_fmt:>5} {plain['speed']:>8.0f}x {first['speed']:>8.0f}x {cold:>6.2f} "
+                    f"{then['speed']:>8.0f}x {warm:>6.2f} {plain['peak_mb']:>11.1f}MB {first['peak_mb']:>7.1f}MB "
+                    f"{then['peak_mb']:>8.1f}MB"
                 )
     print(
         f"{args.minutes:g}-minute session, {args.music_minutes:g}-minute music; "

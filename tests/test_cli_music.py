@@ -130,7 +130,8 @@ def test_play_passes_the_music_it_is_given_to_the_player(home, monkeypatch):
         assert played.pop() == expected
 
 
-def test_the_players_takes_carry_the_music_the_take_after_a_pause_too(tmp_path):
+def test_the_players_takes_carry_the_music_the_take_after_a_pause_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))  # decoded music: not in the user's cache
     bed = Music(str(tone_file(tmp_path / "bed.wav", 200, seconds=6)))
     scored = dataclasses.replace(short_session(), music=bed)
     timeline = scored.timeline

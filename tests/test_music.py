@@ -63,6 +63,13 @@ def db(samples) -> float:
     return 10 * np.log10(np.mean(x**2))
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Decoded music goes to a cache folder of the test's own, never the user's."""
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "music"
+
+
 @pytest.fixture(scope="module")
 def flac(tmp_path_factory):
     return write_music(tmp_path_factory.mktemp("music") / "bed.flac", chord(45))  # no seam in a 40 s session

@@ -36,7 +36,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.sqrt((a @ a) * (b @ b)))
 
 
-def test_music_is_heard_as_mixed_and_the_cues_keep_their_samples(tmp_path):
+def test_music_is_heard_as_mixed_and_the_cues_keep_their_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))  # decoded music: not in the user's cache
     if LACKING:
         pytest.fail(f"the audio end-to-end tests need {', '.join(LACKING)} (CI=true: they may not be skipped)")
     t = np.arange(44100 * 5) / 44100

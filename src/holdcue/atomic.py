@@ -57,10 +57,12 @@ class NewFile:
             self._hidden.unlink(missing_ok=True)
             raise
 
-    def commit(self) -> None:
-        """Flush the file to disk and rename it over the target."""
+    def commit(self, sync: bool = True) -> None:
+        """Flush the file to disk and rename it over the target. ``sync=False`` leaves the
+        writing to disk to the kernel: for a cache whose readers check what they read."""
         self.file.flush()
-        os.fsync(self.file.fileno())
+        if sync:
+            os.fsync(self.file.fileno())
         if self._hidden is None:
             self._hidden = self._link()
         os.replace(self._hidden, self.target)

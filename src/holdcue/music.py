@@ -8,6 +8,11 @@ a block at a time (a few hundred kB of its frames), and only a short looped file
 later laps cost no decoding. Where a loop starts again, the file's last ``CROSSFADE`` seconds
 overlap its first (equal-power), so the seam is not heard.
 
+Decoding and resampling cost far more than the rest of a render, so what a render decodes
+from the file's start is also written to the cache folder (``default_cache_dir``), at the
+session's rate, and later renders of the same file read it back (see "the cache of decoded
+music" below; ``prepare`` fills it ahead of time). The samples are the same either way.
+
 Ducking: the renderer knows exactly where every speech clip and tone sounds, so the
 sidechain is the timeline itself and it looks ahead. The music starts down ``ATTACK``
 seconds before a cue and is fully ``duck_db`` lower when the cue begins; it stays down while
@@ -20,17 +25,23 @@ on the cues and the sample, never on block boundaries: live play and export soun
 from __future__ import annotations
 
 import bisect
+import contextlib
+import hashlib
+import logging
 import math
 import os
 import re
 import stat
+import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import yaml
 
+from holdcue import atomic
 from holdcue.errors import MusicError
 from holdcue.fields import Checker, given, optional
 from holdcue.files import expand_user
@@ -226,8 +237,10 @@ class Bed:
         self.start = start
         self.scale = 10 ** (music.level_db / 20) * volume
         self.ducking = Ducking(cues, rate, music.duck_db)
-        self.reader = _Resampled(music.path, info, rate)
-        self.span = self.reader.length  # the music's length in session samples
+        self.info = info
+        self.span = resampled_length(info, rate)  # the music's length in session samples
+        self.reader: _Resampled | None = None  # the decoder, opened when the cache does not hold a sample
+        self.cached, self.writer = _cache_for(music, info, rate, self.span, length - start, start)
         self.overlap = min(round(CROSSFADE * rate), self.span // 4) if music.loop else 0
         self.period = self.span - self.overlap  # a loop starts again this often
         self.head: numpy.ndarray | None = None  # the first ``overlap`` samples, kept for every seam
@@ -236,55 +249,93 @@ class Bed:
         self.fade_in = max(1, min(round(fade_in * rate), (length - start) // 4))
         self.fade_out = max(1, min(round(FADE_OUT * rate), length // 4))
 
-    def take(self, begin: int, end: int) -> numpy.ndarray:
-        """float32 samples of the music as heard at session samples [begin, end)."""
+    def take(self, begin: int, end: int, out: numpy.ndarray | None = None) -> numpy.ndarray:
+        """float32 samples of the music as heard at session samples [begin, end), written
+        into ``out`` (end - begin float32 samples) when given."""
         import numpy as np
 
-        out = self._looped(begin, end) if self.music.loop else self._once(begin, end)
-        out *= np.float32(self.scale)
-        for gains in (self._fades(begin, end), self.ducking.gains(begin, end)):
-            if gains is not None:
-                out *= gains
+        if out is None:
+            out = np.empty(end - begin, np.float32)
+        scale = np.float32(self.scale)
+        if self.music.loop:
+            self._looped(begin, end, out, scale)
+        else:
+            self._once(begin, end, out, scale)
+        fades = self._fades(begin, end)
+        if fades is not None:
+            out *= fades
+        self.ducking.apply(out, begin, end)
         return out
 
     def close(self) -> None:
-        self.reader.close()
+        """Closes the file and the cache entry; what was decoded from the start is kept
+        in the cache (a longer entry than the one there, at least)."""
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+        if self.cached is not None:
+            self.cached.close()
+            self.cached = None
+        if self.writer is not None:
+            self.writer.finish()
+            self.writer = None
 
     def _samples(self, begin: int, end: int) -> numpy.ndarray:
-        """The music's samples [begin, end) at the session's rate. A file that loops and is
-        short (KEEP_SECONDS at most) is decoded once, on its first use, and kept: its later
-        laps cost nothing. A longer one is read again each lap, so memory stays bounded."""
+        """The music's samples [begin, end) at the session's rate (not to be written to). A
+        file that loops and is short (KEEP_SECONDS at most) is decoded once, on its first
+        use, and kept: its later laps cost no decoding. A longer one is read again each lap,
+        so memory stays bounded; so is one the cache holds whole (reading it back costs
+        little)."""
         import numpy as np
 
-        if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate:
+        whole_in_cache = self.cached is not None and self.cached.held >= self.span  # read from it each lap
+        if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate and not whole_in_cache:
             kept = np.empty(self.span, np.float32)
-            step = 1 << 16
+            step = 1 << 16  # samples decoded at a time: fewer, larger reads
             for a in range(0, self.span, step):
-                kept[a : a + step] = self.reader.samples(a, min(a + step, self.span))
+                kept[a : a + step] = self._source(a, min(a + step, self.span))
             self.kept = kept
-            self.reader.close()
+            self.close()  # the file, the cache entry and the entry being written are done with
         if self.kept is not None:
-            return self.kept[begin:end].copy()
-        return self.reader.samples(begin, end)
+            return self.kept[begin:end]
+        return self._source(begin, end)
 
-    def _once(self, begin: int, end: int) -> numpy.ndarray:
+    def _source(self, begin: int, end: int) -> numpy.ndarray:
+        """Samples [begin, end) from the cache when it holds them whole and undamaged, else
+        decoded; the cache entry being written takes them when they continue it."""
+        part = None
+        if self.cached is not None and end <= self.cached.held:
+            part = self.cached.samples(begin, end)
+            if part is None:  # damaged: decode from here on; this render writes a sound entry when it can
+                self.cached.close()
+                self.cached = None
+        if part is None:
+            if self.reader is None:
+                self.reader = _Resampled(self.music.path, self.info, self.rate)
+            part = self.reader.samples(begin, end)
+        if self.writer is not None and not self.writer.add(begin, part):
+            self.writer = None
+        return part
+
+    def _once(self, begin: int, end: int, out: numpy.ndarray, scale: numpy.float32) -> None:
         import numpy as np
 
-        out = np.zeros(end - begin, np.float32)
-        if begin < self.span:
-            out[: min(end, self.span) - begin] = self._samples(begin, min(end, self.span))
-        return out
+        stop = max(begin, min(end, self.span))
+        if begin < stop:
+            np.multiply(self._samples(begin, stop), scale, out=out[: stop - begin])
+        out[stop - begin :] = 0.0
 
-    def _looped(self, begin: int, end: int) -> numpy.ndarray:
+    def _looped(self, begin: int, end: int, out: numpy.ndarray, scale: numpy.float32) -> None:
         import numpy as np
 
-        out = np.empty(end - begin, np.float32)
         at = begin
         while at < end:
             lap, p = divmod(at, self.period)
             count = min(end - at, self.period - p)
-            part = self._samples(p, p + count) if lap == 0 or p >= self.overlap else None
-            if part is None:  # a seam: the file's start rises while its end (from the lap before) falls
+            into = out[at - begin : at - begin + count]
+            if lap == 0 or p >= self.overlap:
+                np.multiply(self._samples(p, p + count), scale, out=into)
+            else:  # a seam: the file's start rises while its end (from the lap before) falls
                 seam = min(count, self.overlap - p)
                 part = np.empty(count, np.float32)
                 rise = np.sin(0.5 * np.pi * (np.arange(p, p + seam) + 0.5) / self.overlap)
@@ -293,9 +344,8 @@ class Bed:
                 part[:seam] = self._head()[p : p + seam] * rise + tail * fall
                 if count > seam:
                     part[seam:] = self._samples(p + seam, p + count)
-            out[at - begin : at - begin + count] = part
+                np.multiply(part, scale, out=into)
             at += count
-        return out
 
     def _head(self) -> numpy.ndarray:
         if self.head is None:
@@ -318,9 +368,12 @@ class Bed:
 class Ducking:
     """The gain of the music at each sample, from where the cues are (``(start, end)``
     sample pairs): 1.0 away from cues, ``10**(depth_db/20)`` under them, raised-cosine ramps
-    in dB between (ATTACK before, RELEASE after)."""
+    in dB between (ATTACK before, RELEASE after). Every ramp is the same, so both are
+    computed once, as tables of gains by sample."""
 
     def __init__(self, cues: Iterable[tuple[int, int]], rate: int, depth_db: float):
+        import numpy as np
+
         self.attack = max(1, round(ATTACK * rate))
         self.release = max(1, round(RELEASE * rate))
         self.depth_db = depth_db
@@ -332,40 +385,53 @@ class Ducking:
                 merged.append([start, end])
         self.starts = [m[0] for m in merged]
         self.spans = merged
+        self.down = np.float32(10 ** (depth_db / 20))
+        # sample j of a ramp is at (j + 0.5) / length of its way down (attack) or back (release)
+        self.going_down = self._ramp((np.arange(self.attack) + 0.5) / self.attack)
+        self.coming_back = self._ramp((self.release - np.arange(self.release) - 0.5) / self.release)
+
+    def _ramp(self, u: numpy.ndarray) -> numpy.ndarray:
+        """Gains (float32) at fractions ``u`` of the way down: a raised cosine in dB."""
+        import numpy as np
+
+        return (10 ** (self.depth_db * 0.5 * (1 - np.cos(np.pi * u)) / 20)).astype(np.float32)
 
     def gains(self, begin: int, end: int) -> numpy.ndarray | None:
         """The music's gain at samples [begin, end); None when it is 1 throughout (no cue near)."""
         import numpy as np
 
+        gains = np.ones(end - begin, np.float32)
+        return gains if self.apply(gains, begin, end) else None
+
+    def apply(self, out: numpy.ndarray, begin: int, end: int) -> bool:
+        """Multiply ``out`` (samples [begin, end)) by the gain, in place, only where it is
+        not 1; whether any was."""
         if self.depth_db == 0:
-            return None
-        gains = None
+            return False
+        touched = False
         # spans that can reach [begin, end): those starting before end + attack and ending after begin - release
         first = max(0, bisect.bisect_left(self.starts, begin - self.release) - 1)
         for start, stop in self.spans[first:]:
             if start - self.attack >= end:
                 break
-            lo, hi = max(begin, start - self.attack), min(end, stop + self.release)
-            if lo >= hi:
+            if stop + self.release <= begin:
                 continue
-            if gains is None:
-                gains = np.ones(end - begin, np.float32)
-            gains[lo - begin : hi - begin] = 10 ** (self.depth_db / 20)
-            # only the ramps need computing; between them the music is all the way down
-            self._ramp(gains, begin, max(lo, start - self.attack), min(hi, start), start - self.attack, self.attack)
-            self._ramp(gains, begin, max(lo, stop), min(hi, stop + self.release), stop + self.release, -self.release)
-        return gains
+            touched = True
+            a, b = max(begin, start - self.attack), min(end, start)
+            if a < b:
+                out[a - begin : b - begin] *= self.going_down[a - start + self.attack : b - start + self.attack]
+            a, b = max(begin, start), min(end, stop)
+            if a < b:  # between the ramps the music is all the way down
+                out[a - begin : b - begin] *= self.down
+            a, b = max(begin, stop), min(end, stop + self.release)
+            if a < b:
+                out[a - begin : b - begin] *= self.coming_back[a - stop : b - stop]
+        return touched
 
-    def _ramp(self, gains: numpy.ndarray, begin: int, a: int, b: int, origin: int, length: int) -> None:
-        """Gains at samples [a, b) of a raised-cosine ramp (in dB) from ``origin`` over
-        ``length`` samples: going down when positive, coming back (towards origin) when negative."""
-        import numpy as np
 
-        if a >= b:
-            return
-        u = (np.arange(a, b, dtype=np.float64) + 0.5 - origin) / length
-        down = 0.5 * (1 - np.cos(np.pi * u))
-        gains[a - begin : b - begin] = 10 ** (self.depth_db * down / 20)
+def resampled_length(info: MusicInfo, rate: int) -> int:
+    """How many samples a file lasts at ``rate``."""
+    return math.floor(info.frames / (info.rate / rate))
 
 
 class _Resampled:
@@ -382,9 +448,14 @@ class _Resampled:
 
         self.path = path
         self.file = _open(path)
+        # 16-bit files are read as they are stored (5x faster for WAV): int16 / 32768 is exactly
+        # the float libsndfile would give, and the mean of the channels (mono) takes the 1 / 32768
+        self.dtype = "int16" if self.file.subtype == "PCM_16" else "float32"
+        scale = 1 / 32768 if self.dtype == "int16" else 1.0
+        self.mix = np.full(info.channels, scale / info.channels, np.float32)
         self.ratio = info.rate / rate  # file frames per session sample
         self.frames = info.frames
-        self.length = math.floor(info.frames / self.ratio)
+        self.length = resampled_length(info, rate)
         self.buffer = np.zeros(0, np.float32)  # mono frames [buffer_at, buffer_at + len)
         self.buffer_at = 0
         self.taps = np.ones(1, np.float32)
@@ -445,12 +516,292 @@ class _Resampled:
         lo, hi = max(begin, 0), min(end, self.frames)
         if lo < hi:
             try:
-                data = self.file.read(hi - lo, dtype="float32", always_2d=True)
+                data = self.file.read(hi - lo, dtype=self.dtype, always_2d=True)
             except (soundfile.LibsndfileError, RuntimeError) as error:
                 raise MusicError(self.path, f"cannot read the music file ({error})") from error
-            mix = np.full(data.shape[1], 1 / data.shape[1], np.float32)  # mono: the channels' mean
-            out[lo - begin : lo - begin + len(data)] = data @ mix
+            out[lo - begin : lo - begin + len(data)] = data @ self.mix
         return out
 
     def close(self) -> None:
         self.file.close()
+
+
+# -- the cache of decoded music --------------------------------------------------------
+#
+# Decoding and resampling cost far more than mixing (an MP3 decodes at about 900x real time,
+# a WAV export runs at about 7000x), so the music is kept, decoded at the session's rate, in
+# the cache folder: later renders of the same file read it back. An entry is a header, the
+# float32 samples from the file's start (all of it, or as far as a render got: a prefix), and
+# a CRC-32 of every CACHE_CHUNK samples; a chunk is checked as it is read, and an entry that
+# does not match its header, its file or its CRCs is a miss (decoded again, and written anew).
+# Entries are written unnamed and renamed into place whole (holdcue.atomic), not synced: a
+# power cut can at worst leave a damaged entry, which the CRCs catch.
+
+CACHE_CHUNK = 1 << 14  # samples per checked chunk: 64 kB of float32, 0.74 s at 22050 Hz (one block)
+CACHE_MAX_BYTES = 1 << 30  # the folder holds at most this much; the least recently used entries go first
+CACHE_ENTRY_MAX_SAMPLES = CACHE_MAX_BYTES // 2 // 4  # an entry keeps at most half of that: 101 min at 22050 Hz
+CACHE_VERSION = 1  # part of every key: a change of decoding or format makes old entries misses
+_MAGIC = b"HCMUSIC1"
+_HEADER = struct.Struct("<8sIIQQ")  # magic, rate, chunk, samples held, the music's length in samples
+_SUFFIX = ".f32"
+
+
+def default_cache_dir() -> Path:
+    """$HOLDCUE_CACHE_DIR/music, else the user's cache folder (~/.cache/holdcue/music)."""
+    base = os.environ.get("HOLDCUE_CACHE_DIR")
+    if not base:
+        import platformdirs
+
+        base = platformdirs.user_cache_dir("holdcue")
+    return Path(base).expanduser() / "music"
+
+
+def _cache_key(path: str, rate: int) -> str | None:
+    """The entry's file name: the music file (its real path, size, modification time and
+    inode: a file changed or replaced is another key) and the rate; None if it is gone."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    key = f"{CACHE_VERSION}\0{real}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_dev}\0{rate}\0{FILTER_ZEROS}"
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:40] + _SUFFIX
+
+
+def _cache_for(
+    music: Music, info: MusicInfo, rate: int, span: int, heard: int, start: int
+) -> tuple[_CacheEntry | None, _CacheWriter | None]:
+    """The cache entry of ``music`` at ``rate`` (None: none usable) and, when this render
+    starts at the beginning and will need more than the entry holds, a writer for a new one.
+    ``heard``: how many session samples the render lasts. Any trouble with the cache
+    folder means no cache: the music plays all the same."""
+    name = _cache_key(music.path, rate)
+    if name is None:
+        return None, None
+    folder = default_cache_dir()
+    entry = _CacheEntry.open(folder / name, rate, span)
+    needed = min(span, heard, CACHE_ENTRY_MAX_SAMPLES)  # a short loop is decoded whole at once: it holds all
+    if start > 0 or (entry is not None and entry.held >= needed):
+        return entry, None
+    return entry, _CacheWriter.create(folder, name, rate, span, entry.held if entry else 0)
+
+
+def prepare(music: Music, rate: int, length: int) -> None:
+    """Decode the music for a session of ``length`` samples at ``rate`` into the cache now,
+    so that the renders that follow read it back instead of decoding it (a caller can do this
+    while the speech is made). Nothing to do when the cache holds it already or cannot be
+    written. Raises MusicError when the music cannot be played."""
+    bed = Bed(music, rate, max(1, length), ())
+    try:
+        if bed.writer is None:
+            return
+        if bed.music.loop and bed.span <= KEEP_SECONDS * rate:
+            bed._samples(0, 1)  # a short loop is decoded whole, on its first use
+            return
+        for a in range(0, min(bed.span, length), CACHE_CHUNK):
+            bed._source(a, min(a + CACHE_CHUNK, bed.span, length))
+            if bed.writer is None:
+                break
+    finally:
+        bed.close()
+
+
+class _CacheEntry:
+    """An entry being read: ``held`` samples from the music's start, checked chunk by chunk."""
+
+    def __init__(self, path: Path, file: BinaryIO, held: int):
+        self.path = path
+        self.file = file
+        self.held = held
+        self.chunk_at = -1  # the chunk read last, and its samples
+        self.chunk: numpy.ndarray | None = None  # a view of bytes of its own: kept views stay valid
+        self.checked: set[int] = set()  # chunks whose CRC matched
+        count = -(-held // CACHE_CHUNK)
+        file.seek(_HEADER.size + 4 * held)
+        self.crcs = struct.unpack(f"<{count}I", file.read(4 * count))
+
+    @classmethod
+    def open(cls, path: Path, rate: int, span: int) -> _CacheEntry | None:
+        """The entry at ``path`` when it is an ordinary file whose header fits this music
+        and its size; else None (and a damaged one is removed)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        file = os.fdopen(fd, "rb")
+        try:
+            st = os.fstat(fd)
+            header = file.read(_HEADER.size)
+            if stat.S_ISREG(st.st_mode) and len(header) == _HEADER.size:
+                magic, their_rate, chunk, held, their_span = _HEADER.unpack(header)
+                expected = _HEADER.size + 4 * held + 4 * -(-held // CACHE_CHUNK)
+                fits = (magic, their_rate, chunk, their_span) == (_MAGIC, rate, CACHE_CHUNK, span)
+                if fits and 0 < held <= span and st.st_size == expected:
+                    entry = cls(path, file, held)
+                    os.utime(fd)  # used now: the last to go when the folder is too full
+                    return entry
+        except OSError:
+            pass
+        file.close()
+        return None  # a writer puts a sound entry in its place
+
+    def samples(self, begin: int, end: int) -> numpy.ndarray | None:
+        """Samples [begin, end) (end <= held), or None when a chunk of them is damaged."""
+        import numpy as np
+
+        parts = []
+        at = begin
+        while at < end:
+            index = at // CACHE_CHUNK
+            chunk = self._chunk(index)
+            if chunk is None:
+                return None
+            base = index * CACHE_CHUNK
+            parts.append(chunk[at - base : min(end, base + len(chunk)) - base])
+            at = base + len(chunk)
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def _chunk(self, index: int) -> numpy.ndarray | None:
+        import numpy as np
+
+        if index != self.chunk_at:
+            count = min(CACHE_CHUNK, self.held - index * CACHE_CHUNK)
+            try:
+                data = os.pread(self.file.fileno(), 4 * count, _HEADER.size + 4 * index * CACHE_CHUNK)
+            except OSError:
+                return None
+            if len(data) != 4 * count or (index not in self.checked and zlib.crc32(data) != self.crcs[index]):
+                _remove(self.path)  # the next render from the start writes it anew
+                return None
+            self.checked.add(index)  # the file is ours, open and unchanged: a loop's next laps need no check
+            self.chunk, self.chunk_at = np.frombuffer(data, "<f4"), index
+        return self.chunk
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _CacheWriter:
+    """A new entry, written unnamed beside the others as the render decodes the music from
+    its start (``add``), and put in place by ``finish`` when it holds more than ``better_than``
+    samples. It stops taking samples at CACHE_ENTRY_MAX_SAMPLES. The file is made on the
+    first ``add``, so a render that never plays makes none."""
+
+    def __init__(self, folder: Path, name: str, rate: int, span: int, better_than: int):
+        self.folder, self.name = folder, name
+        self.new: atomic.NewFile | None = None
+        self.done = False
+        self.rate, self.span, self.better_than = rate, span, better_than
+        self.held = 0
+        self.crcs: list[int] = []
+        self.crc = 0  # of the chunk being written
+
+    @classmethod
+    def create(cls, folder: Path, name: str, rate: int, span: int, better_than: int) -> _CacheWriter | None:
+        """A writer, or None when the folder cannot be made or is not a folder of its own."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            logging.getLogger(__name__).info("music is not cached in %s: %s", folder, error.strerror or error)
+            return None
+        if folder.is_symlink() or not folder.is_dir():
+            return None
+        return cls(folder, name, rate, span, better_than)
+
+    def _open(self) -> bool:
+        target = self.folder / self.name
+        atomic.remove_stale_parts(target)  # a killed render's hidden part file, where O_TMPFILE is missing
+        try:
+            self.new = atomic.NewFile(target, 0o600)
+            self.new.file.write(bytes(_HEADER.size))  # the header goes in when the entry is whole
+        except OSError as error:
+            logging.getLogger(__name__).info("music is not cached in %s: %s", self.folder, error.strerror or error)
+            self._give_up()
+            return False
+        return True
+
+    def add(self, begin: int, samples: numpy.ndarray) -> bool:
+        """Take samples [begin, begin + len) where they continue the entry; False when the
+        entry can take no more (it is then finished or given up)."""
+        import numpy as np
+
+        if self.done or (self.new is None and not self._open()):
+            return False
+        assert self.new is not None
+        end = min(begin + len(samples), self.span, CACHE_ENTRY_MAX_SAMPLES)
+        if begin > self.held:  # a gap: this render does not read the music in order from its start
+            self.finish()
+            return False
+        if end > self.held:
+            data = np.ascontiguousarray(samples[self.held - begin : end - begin], "<f4").data.cast("B")
+            try:
+                self.new.file.write(data)
+            except OSError:
+                self._give_up()
+                return False
+            at = self.held
+            while len(data):  # the CRC of each chunk, a chunk ending where a multiple of CACHE_CHUNK does
+                take = min(CACHE_CHUNK - at % CACHE_CHUNK, len(data) // 4)
+                self.crc = zlib.crc32(data[: 4 * take], self.crc)
+                at += take
+                data = data[4 * take :]
+                if at % CACHE_CHUNK == 0:
+                    self.crcs.append(self.crc)
+                    self.crc = 0
+            self.held = end
+        if self.held >= min(self.span, CACHE_ENTRY_MAX_SAMPLES):
+            self.finish()
+            return False
+        return True
+
+    def finish(self) -> None:
+        """Put the entry in place if it holds more than the one there; else drop it."""
+        self.done = True
+        if self.new is None:
+            return
+        if self.held <= self.better_than:
+            self._give_up()
+            return
+        crcs = self.crcs + ([self.crc] if self.held % CACHE_CHUNK else [])
+        try:
+            self.new.file.write(struct.pack(f"<{len(crcs)}I", *crcs))
+            self.new.file.seek(0)
+            self.new.file.write(_HEADER.pack(_MAGIC, self.rate, CACHE_CHUNK, self.held, self.span))
+            self.new.commit(sync=False)
+        except OSError as error:
+            logging.getLogger(__name__).info("music is not cached in %s: %s", self.folder, error.strerror or error)
+            self._give_up()
+            return
+        self.new = None
+        _prune(self.folder, keep=self.name)
+
+    def _give_up(self) -> None:
+        self.done = True
+        if self.new is not None:
+            self.new.discard()
+            self.new = None
+
+
+def _prune(folder: Path, keep: str) -> None:
+    """Remove the least recently used entries until the folder holds at most CACHE_MAX_BYTES."""
+    entries = []
+    with contextlib.suppress(OSError), os.scandir(folder) as found:
+        for item in found:
+            with contextlib.suppress(OSError):
+                st = item.stat(follow_symlinks=False)
+                if item.name.endswith(_SUFFIX) and stat.S_ISREG(st.st_mode):
+                    entries.append((st.st_mtime_ns, st.st_size, item.name))
+    total = sum(size for _, size, _ in entries)
+    for _, size, name in sorted(entries):
+        if total <= CACHE_MAX_BYTES:
+            break
+        if name != keep:
+            _remove(folder / name)
+            total -= size
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -209,7 +209,7 @@ def _mix(placed, start: int, stop: int, block: int, bed=None) -> Iterator[numpy.
             if bed is None:
                 mix.fill(0.0)
             else:
-                mix[:] = bed.take(begin, end)
+                bed.take(begin, end, out=mix)
             for at, until, sound, factor in active:
                 lo, hi = max(at, begin), min(until, end)
                 mix[lo - begin : hi - begin] += sound[lo - at : hi - at] * factor
@@ -221,13 +221,14 @@ def _mix(placed, start: int, stop: int, block: int, bed=None) -> Iterator[numpy.
 
 def _to_int16(mix: numpy.ndarray) -> numpy.ndarray:
     """Soft-limit float samples above CEILING (they approach, never reach, full scale),
-    then round to int16."""
+    then round to int16. ``mix`` is used up (scaled in place)."""
     import numpy as np
 
-    if float(np.max(np.abs(mix))) > CEILING:
+    if max(float(mix.max()), -float(mix.min())) > CEILING:  # two passes, no temporary array
         over = np.abs(mix) > CEILING
         excess = np.abs(mix[over]) - CEILING
         room = 1.0 - CEILING
         mix[over] = np.copysign(CEILING + room * np.tanh(excess / room), mix[over])
-    mix *= 32767.0
-    return np.rint(mix).astype(np.int16)
+    mix *= np.float32(32767.0)
+    np.rint(mix, out=mix)
+    return mix.astype(np.int16)
