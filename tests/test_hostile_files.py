@@ -70,7 +70,8 @@ def test_a_control_character_in_the_config_is_placed_by_line_and_column(tmp_path
     path.write_text("button:\n  pin: 1\x1b7\n")
     with pytest.raises(ConfigError) as error:
         config.load_config(path)
-    assert [str(p) for p in error.value.problems] == [f"{path}:2:9: character U+001B is not allowed in a config file; remove it"]
+    problems = [str(p) for p in error.value.problems]
+    assert problems == [f"{path}:2:9: character U+001B is not allowed in a config file; remove it"]
 
 
 @pytest.mark.parametrize(
