@@ -149,3 +149,26 @@ def test_the_players_takes_carry_the_music_the_take_after_a_pause_too(tmp_path, 
     assert len(without) == len(resumed.samples)
     silent = np.flatnonzero(without == 0)
     assert resumed.samples[silent[silent > len(without) // 2]].any()
+
+
+def test_prepare_decodes_the_music_ahead_so_the_export_decodes_none(home, monkeypatch):
+    from holdcue import music
+
+    tone_file(home / "config" / "default.wav", 550, seconds=30)  # longer than a loop kept whole: streamed
+    (home / "config" / "config.yaml").write_text("music: {file: default.wav, loop: false}\n")
+    folder = home / "cache" / "music"
+    result = CliRunner().invoke(cli.cli, ["prepare", ROUTINE], catch_exceptions=False)
+    assert result.exit_code == ExitCode.OK, result.output
+    assert len(list(folder.iterdir())) == 1  # decoded as far as the session lasts
+
+    def refuse(*args):
+        raise AssertionError("the music was decoded again")
+
+    monkeypatch.setattr(music, "_Resampled", refuse)
+    assert export("-o", str(home / "out.wav")).exit_code == ExitCode.OK
+
+
+def test_prepare_without_music_decodes_nothing(home):
+    result = CliRunner().invoke(cli.cli, ["prepare", ROUTINE], catch_exceptions=False)
+    assert result.exit_code == ExitCode.OK, result.output
+    assert not (home / "cache" / "music").exists()

@@ -444,7 +444,8 @@ def show(routine: str, as_json: bool, engine: str | None, model: str | None, fal
 @click.option("--all", "all_", is_flag=True, help="Prepare every built-in and user routine.")
 @speech_options
 def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: str | None, fallback: bool) -> None:
-    """Synthesize and cache the speech of routines so they start at once.
+    """Synthesize and cache the speech of routines so they start at once (and decode
+    their music, when they have some, so that it does not slow the first export).
 
     \b
     holdcue prepare --all
@@ -466,7 +467,7 @@ def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: st
     loaded = voiced(loaded, engine, model, fallback)
     update, finish = progress_bar("Preparing speech")
     try:
-        needed, made = session.prepare(loaded, progress=update)
+        needed, made = session.prepare(loaded, progress=update, music=lambda routine: music_for(routine, "routine"))
     finally:
         finish()
     echo(

@@ -164,15 +164,20 @@ def prepare(
     cache: ClipCache | None = None,
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
+    music: Callable[[Routine], Music | None] | None = None,
 ) -> tuple[int, int]:
     """Put every clip the routines speak in the cache. The texts of all routines go to
     synthesize_all together (one call per voice), so many texts share the worker processes.
+    ``music(routine)``: the music under each routine (None: none), decoded into the music
+    cache now as well (music.prepare), so that the first play or export does not decode it.
 
     Returns (distinct clips the routines need, how many of them were synthesized now).
-    ``progress(done, total)`` counts clips over all the routines.
+    ``progress(done, total)`` counts clips over all the routines. Raises MusicError when a
+    routine's music cannot be played.
     """
     from holdcue import speech
 
+    routines = list(routines)  # gone through twice: speech, then music
     texts: dict[Voice, dict[str, None]] = {}
     for routine in routines:
         said = said_texts(routine, compiler.spoken_texts(routine)).values()
@@ -188,7 +193,20 @@ def prepare(
             progress=counter.start_group(len(group)),
             stored=True,
         )
+    if music is not None:
+        for routine in routines:
+            _prepare_music(routine, music(routine), cache)
     return total, counter.made
+
+
+def _prepare_music(routine: Routine, bed: Music | None, cache: ClipCache | None) -> None:
+    """Decode ``bed`` for as long as the routine's session lasts (its clips are cached by now)."""
+    if bed is None:
+        return
+    from holdcue import music
+
+    seconds = exact_seconds(routine, cache=cache) or compiler.estimate_seconds(routine)
+    music.prepare(bed, SAMPLE_RATE, round(seconds * SAMPLE_RATE))
 
 
 class _PrepareCounter:
