@@ -329,17 +329,6 @@ def test_a_take_is_heard_at_once_and_a_stopped_one_falls_silent_at_once(stack):
     assert abs(position - (stopped - rec.time_of(onset))) < 0.03
 
 
-def test_what_else_is_written_to_stderr_while_a_device_opens_is_passed_on(capfd):
-    """The device may open in another thread while the program goes on (cli.output_opening):
-    its own messages are not lost with ALSA's."""
-    with stream.alsa_messages() as said:
-        os.write(2, b"ALSA lib pcm.c:2666:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\n")
-        os.write(2, b"Warning: my-routine.yaml:3:5: a long hold\n")  # as the program's sys.stderr does
-        os.write(2, b"Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c', line: 1736\n")
-    assert said[0] == "Unknown PCM cards.pcm.rear" and len(said) == 3
-    assert capfd.readouterr().err == "Warning: my-routine.yaml:3:5: a long hold\n"
-
-
 @pytest.mark.audio
 @needs_audio
 def test_a_take_started_right_after_a_stop_is_heard_from_its_first_sample(stack):
