@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from holdcue import compiler, library, session, speech
+from holdcue import compiler, library, play, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
 from speech_support import WITHOUT_ESPEAK, espeak_test
@@ -39,12 +39,15 @@ def run(*args: str):
 @espeak_test
 def test_prepare_fills_the_cache_once(tmp_path):
     rid = "neck-and-upper-trapezius"
-    needed = len(compiler.spoken_texts(library.load_routine(rid)))
+    routine = library.load_routine(rid)
+    # the routine's cues, and what play says by itself ("Paused." and the like): nothing left to make at play
+    needed = len({*compiler.spoken_texts(routine), *play.own_words(routine)})
 
     first = run("prepare", rid)
     assert first.exit_code == 0, first.output
     assert f"1 routine ready: {needed} spoken cues, {needed} synthesized now, 0 already in the cache." in first.stdout
     assert len(list((tmp_path / "cache" / "speech").glob("*.wav"))) == needed
+    assert speech.ClipCache().get(speech.Pyttsx3Engine.name, routine.voice, "Paused.") is not None
 
     again = run("prepare", rid)
     assert again.exit_code == 0
@@ -57,7 +60,11 @@ def test_prepare_all_prepares_the_good_routines_and_reports_the_broken_ones(tmp_
     routines.mkdir(parents=True)
     (routines / "broken.yaml").write_text("title: Broken\nsteps: []\n")
     loaded = [library.load_routine(rid) for rid in library.builtin_ids()]
-    texts = {(routine.voice, said) for routine in loaded for said in session.said_texts(routine).values()}
+    texts = {
+        (routine.voice, said)
+        for routine in loaded
+        for said in session.said_texts(routine, [*compiler.spoken_texts(routine), *play.own_words(routine)]).values()
+    }
 
     result = run("prepare", "--all")
     assert result.exit_code == ExitCode.INVALID_ROUTINE

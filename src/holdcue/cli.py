@@ -452,6 +452,7 @@ def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: st
     holdcue prepare neck-and-upper-trapezius my-routine.yaml
     holdcue prepare --all --engine piper --model en_US-joe-medium
     """
+    from holdcue import play as playback
     from holdcue import session
 
     if all_ == bool(routines):
@@ -467,7 +468,12 @@ def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: st
     loaded = voiced(loaded, engine, model, fallback)
     update, finish = progress_bar("Preparing speech")
     try:
-        needed, made = session.prepare(loaded, progress=update, music=lambda routine: music_for(routine, "routine"))
+        needed, made = session.prepare(
+            loaded,
+            progress=update,
+            music=lambda routine: music_for(routine, "routine"),
+            also=playback.own_words,  # "Paused." and the like, said by play: ready too
+        )
     finally:
         finish()
     echo(
@@ -678,53 +684,17 @@ def play(
 
     from holdcue import play as playback
 
-    with output_opening(keep_alive) as sink:
-        music = given_music(music_file, no_music)
-        loaded = voiced([load(routine)], engine, model, fallback)[0]
-        if legend:
-            loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
-        session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
-        if start_at is not None:
-            try:
-                playback.start_position(session.timeline, start_at)
-            except ValueError as error:
-                raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
-        play_recorded(session, start_at=start_at, volume=volume, lead_in=lead_in, keep_alive=keep_alive, sink=sink)
-
-
-@contextlib.contextmanager
-def output_opening(keep_alive: bool):
-    """The sound output to play on, its device opening in another thread while the session
-    is made ready: PortAudio's start and the stream's opening (about 0.2 s here, more on a
-    Pi) then no longer come before the first sound. None when HOLDCUE_OUTPUT names no output
-    (play says so). On the way out the opening is waited for and the device closed, so
-    whatever stderr it held back meanwhile (stream.alsa_messages) is written before any
-    message of ours."""
-    import threading
-
-    from holdcue import play as playback
-    from holdcue.timeline import SAMPLE_RATE
-
-    try:
-        sink = playback.default_sink(keep_alive)
-    except errors.AudioDeviceError:
-        yield None
-        return
-    if not isinstance(sink, playback.StreamSink):
-        yield sink
-        return
-    opener = threading.Thread(target=_open_early, args=(sink, SAMPLE_RATE), name="holdcue-open", daemon=True)
-    opener.start()
-    try:
-        yield sink
-    finally:
-        opener.join()
-        sink.close()
-
-
-def _open_early(sink, rate: int) -> None:
-    with contextlib.suppress(errors.AudioDeviceError):  # opened again when the session plays: said then
-        sink.open(rate)
+    music = given_music(music_file, no_music)
+    loaded = voiced([load(routine)], engine, model, fallback)[0]
+    if legend:
+        loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
+    session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
+    if start_at is not None:
+        try:
+            playback.start_position(session.timeline, start_at)
+        except ValueError as error:
+            raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
+    play_recorded(session, start_at=start_at, volume=volume, lead_in=lead_in, keep_alive=keep_alive)
 
 
 @cli.command()
@@ -834,11 +804,10 @@ def play_recorded(
     resumed_from: int | None = None,
     lead_in: float = LEAD_IN,
     keep_alive: bool = False,
-    sink=None,
 ) -> None:
     """Play a session, with keys when stdin is a terminal, and record it in the journal. A
     journal that cannot be written is reported once, in one line on stderr, and the session
-    plays on. ``sink``: the output to play on (output_opening's); None: play makes its own."""
+    plays on."""
     from holdcue import controls, display, journal, phrases, speech
     from holdcue import play as playback
 
@@ -865,7 +834,6 @@ def play_recorded(
             speak=speak,
             lead_in=lead_in,
             keep_alive=keep_alive,
-            sink=sink,
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
@@ -984,22 +952,21 @@ def resume(volume: float) -> None:
             'See "holdcue history".',
             ExitCode.INVALID_ROUTINE,
         )
-    with output_opening(False) as sink:
-        loaded = load(record.ref)
-        session = build_session(loaded, playback.own_words(loaded))
-        start_at = str(record.step) if record.step else None
-        if start_at is not None:
-            try:
-                playback.start_position(session.timeline, start_at)
-            except ValueError as error:
-                raise Failure(
-                    f"cannot resume {record.routine_id} at step {record.step}, the routine has changed ({error}); "
-                    f"play it with: holdcue play {record.ref} --start-at STEP",
-                    ExitCode.INVALID_ROUTINE,
-                ) from error
-        where = f"step {record.step} of {record.steps}" if record.step else "its start"
-        echo(f"Resuming {printable(record.title)} at {where} ({record.outcome} {local_time(record.updated)}).")
-        play_recorded(session, start_at=start_at, volume=volume, resumed_from=record.id, sink=sink)
+    loaded = load(record.ref)
+    session = build_session(loaded, playback.own_words(loaded))
+    start_at = str(record.step) if record.step else None
+    if start_at is not None:
+        try:
+            playback.start_position(session.timeline, start_at)
+        except ValueError as error:
+            raise Failure(
+                f"cannot resume {record.routine_id} at step {record.step}, the routine has changed ({error}); "
+                f"play it with: holdcue play {record.ref} --start-at STEP",
+                ExitCode.INVALID_ROUTINE,
+            ) from error
+    where = f"step {record.step} of {record.steps}" if record.step else "its start"
+    echo(f"Resuming {printable(record.title)} at {where} ({record.outcome} {local_time(record.updated)}).")
+    play_recorded(session, start_at=start_at, volume=volume, resumed_from=record.id)
 
 
 def local_time(seconds: float) -> str:

@@ -165,11 +165,13 @@ def prepare(
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
     music: Callable[[Routine], Music | None] | None = None,
+    also: Callable[[Routine], Iterable[str]] | None = None,
 ) -> tuple[int, int]:
     """Put every clip the routines speak in the cache. The texts of all routines go to
     synthesize_all together (one call per voice), so many texts share the worker processes.
     ``music(routine)``: the music under each routine (None: none), decoded into the music
     cache now as well (music.prepare), so that the first play or export does not decode it.
+    ``also(routine)``: more texts to cache in each routine's voice (build's ``also``).
 
     Returns (distinct clips the routines need, how many of them were synthesized now).
     ``progress(done, total)`` counts clips over all the routines. Raises MusicError when a
@@ -180,7 +182,8 @@ def prepare(
     routines = list(routines)  # gone through twice: speech, then music
     texts: dict[Voice, dict[str, None]] = {}
     for routine in routines:
-        said = said_texts(routine, compiler.spoken_texts(routine)).values()
+        extra = also(routine) if also is not None else ()
+        said = said_texts(routine, [*compiler.spoken_texts(routine), *extra]).values()
         texts.setdefault(routine.voice, {}).update(dict.fromkeys(said))
     total = sum(len(group) for group in texts.values())
     counter = _PrepareCounter(total, progress)

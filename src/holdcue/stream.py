@@ -290,16 +290,10 @@ def _explain(error: Exception, said: list[str]) -> str:
     return f"{what} (PortAudio: {text}): {hint}."
 
 
-# How the lines of the sound libraries start (ALSA's, and PortAudio's as it probes ALSA and JACK)
-NOISE = ("ALSA lib ", "Expression '", "Cannot connect to server", "jack server is not running", "JackShm")
-
-
 @contextlib.contextmanager
 def alsa_messages() -> Iterator[list[str]]:
     """What ALSA writes to stderr while a device opens, kept for the error message rather
-    than left to clutter the terminal: a list of its messages, filled on exit. The device may
-    open while the program goes on in another thread (cli.output_opening): whatever else is
-    written to stderr meanwhile is passed on, after the device has opened."""
+    than left to clutter the terminal: a list of its messages, filled on exit."""
     said: list[str] = []
     try:
         saved = os.dup(2)
@@ -315,10 +309,4 @@ def alsa_messages() -> Iterator[list[str]]:
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
-            text = caught.read().decode(errors="replace")
-            said.extend(line.split(") ", 1)[-1] for line in text.splitlines())
-            others = "".join(line for line in text.splitlines(keepends=True) if not line.startswith(NOISE))
-            if others:
-                with contextlib.suppress(OSError, ValueError):
-                    sys.stderr.write(others)
-                    sys.stderr.flush()
+            said.extend(line.split(") ", 1)[-1] for line in caught.read().decode(errors="replace").splitlines())
