@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from fractions import Fraction
 
 _UNITS = {
     **dict.fromkeys(("ms",), 1),
@@ -27,7 +26,7 @@ def parse_duration(text: str) -> int:
         raise ValueError(f'"{text}" is negative; write a time like "45s"')
     if not text or len(text) > 60:
         raise ValueError(f'"{text}" is not a time; write it like "45s", "1m30s" or "500ms"')
-    total = Fraction(0)
+    total, scale = 0, 1  # exactly total / scale milliseconds (scale: a power of ten, for decimals)
     position = 0
     last = 0  # the size of the unit before
     while position < len(text):
@@ -43,10 +42,15 @@ def parse_duration(text: str) -> int:
             raise ValueError(f'"{text}": unknown unit "{unit}"{hint}')
         if last and _UNITS[unit] >= last:
             raise ValueError(f'"{text}": give each unit once, the largest first, like "1m30s"')
-        total += Fraction(number) * _UNITS[unit]
+        whole, _, decimals = number.partition(".")
+        places = 10 ** len(decimals)
+        if places > scale:
+            total, scale = total * (places // scale), places
+        total += int(whole + decimals) * _UNITS[unit] * (scale // places)
         last = _UNITS[unit]
         position = part.end()
-    return round(total)
+    quotient, rest = divmod(total, scale)  # rounded half to even, as round() rounds
+    return quotient + (2 * rest > scale or (2 * rest == scale and quotient % 2 == 1))
 
 
 def is_duration(text: str) -> bool:

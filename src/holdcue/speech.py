@@ -26,7 +26,6 @@ import functools
 import hashlib
 import io
 import json
-import logging
 import os
 import signal
 import stat
@@ -40,11 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from holdcue import atomic
 from holdcue.errors import SpeechError
 from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
+    import logging
+
     import numpy
 
     from holdcue.routine import Voice
@@ -254,8 +254,10 @@ class ClipCache:
                     try:
                         target.rmdir()
                     except OSError:  # not empty: not ours to delete
-                        logging.getLogger(__name__).warning("%s is a folder: the clip is not cached", target)
+                        _log().warning("%s is a folder: the clip is not cached", target)
                         return False
+            from holdcue import atomic
+
             with atomic.replacing(target, 0o600) as file:  # private, as the cache always was
                 file.write(_encode(samples))
             return True
@@ -332,13 +334,21 @@ class StoredClips(Mapping[str, "numpy.ndarray"]):
         if clip is None or len(clip) != self._frames[key]:
             import numpy as np
 
-            logging.getLogger(__name__).warning("the clip of %r is gone from the speech cache: silence", key)
+            _log().warning("the clip of %r is gone from the speech cache: silence", key)
             clip = np.zeros(self._frames[key], np.int16)
         with self._lock:
             self._recent[key] = clip
             while len(self._recent) > self.KEPT:
                 self._recent.popitem(last=False)
         return clip
+
+
+def _log() -> logging.Logger:
+    """This module's logger (logging is imported only when there is something to say: holdcue
+    list reads the cache and should start quickly)."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 def _read_entry(path: Path) -> bytes | None:
@@ -560,7 +570,7 @@ def _die_with(parent: int) -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            logging.getLogger(__name__).warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+            _log().warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
     if os.getppid() != parent:
         os._exit(1)
 
@@ -646,7 +656,7 @@ def _driver_print(*args, **kwargs) -> None:
     """Stands in for print in pyttsx3's espeak driver: its "Audio saved to" line is noise,
     anything else it has to say goes to the log, never to the user's terminal."""
     if args and not str(args[0]).startswith("Audio saved to "):
-        logging.getLogger(__name__).warning(" ".join(str(arg) for arg in args))
+        _log().warning(" ".join(str(arg) for arg in args))
 
 
 class _Speaker:

@@ -14,8 +14,6 @@ import struct
 import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,7 +56,7 @@ def tone_lengths(rate: int = SAMPLE_RATE, overrides: Iterable[tuple[str, str]] =
 
 @functools.lru_cache(maxsize=16)
 def _designed_length(name: str, rate: int) -> int:
-    return _length(wav_info(Path(str(tones_dir() / f"{name}.wav"))), rate)
+    return _length(wav_info(tones_dir() / f"{name}.wav"), rate)
 
 
 def _length(info: WavInfo, rate: int = SAMPLE_RATE) -> int:
@@ -66,9 +64,10 @@ def _length(info: WavInfo, rate: int = SAMPLE_RATE) -> int:
     return info.frames if info.rate == rate else max(1, round(info.frames * rate / info.rate))
 
 
-def tones_dir() -> Traversable:
-    """Where the designed tones are: inside the installed package, else in the source tree."""
-    packaged = resources.files("holdcue") / "audio_cues"
+def tones_dir() -> Path:
+    """Where the designed tones are: inside the installed package, else in the source tree.
+    (A file path, as the built-in routines are found: holdcue is never run from a zip.)"""
+    packaged = Path(__file__).with_name("audio_cues")
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "audio_cues"
