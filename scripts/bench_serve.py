@@ -337,8 +337,8 @@ def under_load(service: Service, env: dict[str, str], routine: str, rate: float,
 
 def resources(service: Service, routines: list[str]) -> None:
     print("memory and CPU")
-    time.sleep(2.0)
-    print(f"  idle: RSS {service.rss_mb():.1f} MB, CPU {service.cpu_share(20):.2f} % of one core (20 s)")
+    time.sleep(5.0)  # past the start's own work (its threads, the first callbacks)
+    print(f"  idle: RSS {service.rss_mb():.1f} MB, CPU {service.cpu_share(30):.2f} % of one core (30 s)")
     for routine in routines:
         duration = session.build(library.load_routine(routine)).timeline.duration
         began = time.monotonic()
