@@ -112,7 +112,9 @@ def measure(output: str, minutes: int, env: dict[str, str]) -> dict:
 
     heard = rec.time_of(first_loud(s, rec.sample_at(report["start"])))
     report["start_latency"] = heard - report["start"] - play.LEAD_IN - report["first_event"]
-    silent = rec.time_of(last_loud(s, rec.sample_at(report["restart"])))
+    # the last sound before the restart, less 0.1 s: the recording's clock (good to about 10 ms)
+    # may put the restart's own first samples a little before it
+    silent = rec.time_of(last_loud(s, rec.sample_at(report["restart"]) - RATE // 10))
     report["stop_latency"] = silent - report["stop"]
     report["restart_latency"] = rec.time_of(first_loud(s, rec.sample_at(report["restart"]))) - report["restart"]
     return report
