@@ -282,8 +282,23 @@ def given_music(music_file: str | None, no_music: bool):
 LEAD_IN = 0.15  # play.LEAD_IN: not imported here, to keep the command's start quick
 
 
+LEAD_IN_HELP = "Seconds of silence before the sound, for a speaker that swallows its first moments."
+
+
 def output_options(command):
     """--lead-in and --keep-alive: for speakers that wake slowly or fall asleep (Bluetooth, USB)."""
+    return _output_options(command, LEAD_IN, LEAD_IN_HELP)
+
+
+def service_output_options(command):
+    """serve's --lead-in and --keep-alive. Its streaming output opens the device once, when the
+    service starts, and keeps it running: nothing is swallowed at a take's start, so no lead-in
+    unless asked for (a speaker that sleeps needs --keep-alive or a longer one)."""
+    default = f"[default: 0 with the stream output, kept running; {LEAD_IN:g} with simpleaudio]"
+    return _output_options(command, None, f"{LEAD_IN_HELP} {default}")
+
+
+def _output_options(command, lead_in: float | None, lead_in_help: str):
     command = click.option(
         "--keep-alive",
         is_flag=True,
@@ -292,26 +307,9 @@ def output_options(command):
     return click.option(
         "--lead-in",
         type=click.FloatRange(0, 5),
-        default=LEAD_IN,
-        show_default=True,
-        help="Seconds of silence before the sound, for a speaker that swallows its first moments.",
-    )(command)
-
-
-def service_output_options(command):
-    """serve's --lead-in and --keep-alive. Its streaming output opens the device once, when the
-    service starts, and keeps it running: nothing is swallowed at a take's start, so no lead-in
-    unless asked for (a speaker that sleeps needs --keep-alive or a longer one)."""
-    command = click.option(
-        "--keep-alive",
-        is_flag=True,
-        help="Play a very quiet 30 Hz tone all the time, so that a sleeping speaker stays awake.",
-    )(command)
-    return click.option(
-        "--lead-in",
-        type=click.FloatRange(0, 5),
-        help=f"Seconds of silence before the sound, for a speaker that swallows its first moments "
-        f"[default: 0 with the stream output, kept running; {LEAD_IN:g} with simpleaudio].",
+        default=lead_in,
+        show_default=lead_in is not None,
+        help=lead_in_help,
     )(command)
 
 
