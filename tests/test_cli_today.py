@@ -4,6 +4,7 @@ is replaced by a recorder to see what today would play."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,14 @@ def test_today_reaches_the_real_play_code_path(monkeypatch):
         return "the session"
 
     monkeypatch.setattr(cli_module, "build_session", build)
-    monkeypatch.setattr(cli_module, "play_recorded", lambda session, **options: playing.append((session, options)))
+    monkeypatch.setattr("holdcue.play.output", lambda keep_alive: contextlib.nullcontext(("the sink", keep_alive)))
+    monkeypatch.setattr(
+        cli_module, "play_recorded", lambda session, sink, **options: playing.append((session, sink, options))
+    )
     result = run("today", "--date", MONDAY)
     assert result.exit_code == ExitCode.OK, result.output
     assert built == ["upper-back-and-neck-peanut-ball"]
-    assert playing == [("the session", {"start_at": None, "volume": 1.0, "lead_in": 0.15, "keep_alive": False})]
+    assert playing == [("the session", ("the sink", False), {"start_at": None, "volume": 1.0, "lead_in": 0.15})]
 
 
 def test_a_rest_day_names_the_next_session_and_exits_0(played):

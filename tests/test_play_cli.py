@@ -3,6 +3,7 @@ device and the session replaced by fakes."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -91,3 +92,25 @@ def test_cli_play_without_a_device_suggests_exporting(monkeypatch, short):
         "To listen anyway, export the session to a file and play that: "
         "holdcue export shoulders-and-chest -o shoulders-and-chest.mp3\n"
     )
+
+
+def test_cli_play_opens_the_output_before_it_makes_the_session_ready(monkeypatch, short):
+    """The device settles while the session is made ready (the lead-in counts from its open)."""
+    order = []
+
+    @contextlib.contextmanager
+    def output(keep_alive):
+        order.append(("opened", keep_alive))
+        yield "the sink"
+        order.append("closed")
+
+    def build(routine, **kw):
+        order.append("built")
+        return dataclasses.replace(short, routine=routine)
+
+    monkeypatch.setattr(play, "output", output)
+    monkeypatch.setattr(session, "build", build)
+    monkeypatch.setattr(play, "play", lambda ready, **kw: order.append(("played", kw["sink"])))
+    result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest", "--keep-alive"])
+    assert result.exit_code == 0, result.output
+    assert order == [("opened", True), "built", ("played", "the sink"), "closed"]

@@ -241,3 +241,46 @@ def test_memory_does_not_grow_with_the_length():
     short, long = peak_traced_bytes(10 * 60), peak_traced_bytes(3 * 3600)
     assert long < short + 100_000
     assert long < 2_000_000
+
+
+class Measuring(dict):
+    """Sounds that tell their length and level themselves (render.Measured, as the speech
+    cache's clips do), noting which are measured and which read."""
+
+    def __init__(self, sounds):
+        super().__init__(sounds)
+        self.measured: list[str] = []
+        self.read: list[str] = []
+
+    def frames(self, key):
+        return len(super().__getitem__(key))
+
+    def level(self, key):
+        self.measured.append(key)
+        return render.level(super().__getitem__(key), RATE)
+
+    def __getitem__(self, key):
+        self.read.append(key)
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("told", [False, True])
+def test_a_sound_is_measured_when_it_first_sounds_not_before_the_first_block(told, monkeypatch):
+    """A take starts at once: its first block waits for no sound that comes later."""
+    made = {f"cue {i}": burst(RATE // 2, f"cue {i}", 0.05 * (i + 1)) for i in range(6)}
+    events = [speech(i * 2 * RATE, f"cue {i}", made) for i in range(6)]
+    timeline = timeline_of(events, 12 * RATE)
+    whole = render.render(timeline, made, {})
+    measured: list[int] = []
+    level = render.level
+    monkeypatch.setattr(render, "level", lambda samples, rate: measured.append(len(samples)) or level(samples, rate))
+    clips = Measuring(made) if told else made
+    blocks = render.render_blocks(timeline, clips, {}, block=RATE)
+    first = next(blocks)
+    if told:
+        assert clips.measured == clips.read == ["cue 0"]
+    else:
+        assert measured == [RATE // 2]
+    rest = list(blocks)
+    assert len(clips.measured if told else measured) == 6
+    assert np.array_equal(np.concatenate([first, *rest]), whole)

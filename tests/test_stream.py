@@ -17,6 +17,7 @@ import pytest
 from audio_stack import NullSink, Recorder, missing
 from holdcue import play, stream
 from holdcue.stream import Feed, StreamSink
+from holdcue.timeline import SAMPLE_RATE
 from play_helpers import RATE, FakeClock, make_session, short_session
 
 # -- the callback, without a device -------------------------------------------------------
@@ -90,7 +91,8 @@ def test_a_feed_that_fails_in_the_callback_ends_its_take_not_the_device():
 def callback(sink: StreamSink, frames: int, dac: float = 0.0) -> np.ndarray:
     out = np.full(frames, 7, np.int16)  # what the device's buffer held before
     when = SimpleNamespace(outputBufferDacTime=dac, currentTime=dac)
-    sink._callback(memoryview(out), frames, when, SimpleNamespace(output_underflow=False))
+    device_buffer = memoryview(out).cast("B")  # bytes, as sounddevice's raw streams give it
+    sink._callback(device_buffer, frames, when, SimpleNamespace(output_underflow=False))
     return out
 
 
@@ -98,9 +100,7 @@ def sink_without_device(keep_alive: bool) -> StreamSink:
     """A StreamSink whose callback is driven by the test (the keep-alive tone made as
     open() makes it)."""
     sink = StreamSink(keep_alive=keep_alive)
-    period = round(RATE / stream.KEEP_ALIVE_HZ)
-    phase = np.arange((RATE // period) * period) * (2 * np.pi / period)
-    sink._tone = np.rint(np.sin(phase) * stream.KEEP_ALIVE_LEVEL * 32767).astype(np.int16)
+    sink._tone = stream.keep_alive_tone(RATE)
     return sink
 
 
@@ -181,8 +181,12 @@ class CountingHandle:
 
 
 class CountingSink:
-    def __init__(self):
+    def __init__(self, running_for: float = 0.0):
         self.handles: list[CountingHandle] = []
+        self.open_for = running_for  # what running_for says: seconds since the device opened
+
+    def running_for(self) -> float:
+        return self.open_for
 
     def start(self, samples, rate):
         raise AssertionError("a streaming sink is given feeds, not buffers")
@@ -220,6 +224,55 @@ def test_the_position_is_the_device_count_not_the_clock():
     assert p.position() == 12345
     p.pause()
     assert p.held == 12345 and handle.stopped
+
+
+@pytest.mark.parametrize("open_for", [0.0, 0.05, 0.1, 0.15, 3.0])
+def test_the_lead_in_counts_what_the_device_played_since_it_opened(open_for):
+    """A device opened while the session was made ready has settled for that long: a take
+    starts with only the rest of the lead-in, and none once the device has played it all."""
+    session = short_session()
+    expected = max(0, round(play.LEAD_IN * RATE) - round(open_for * RATE))
+    p = player(session, CountingSink(running_for=open_for))
+    feed, prefix = p.feed(0)
+    assert prefix == expected
+    assert not next(feed.blocks)[:expected].any()
+    whole, buffer_prefix = player(session, BufferSink()).buffer(0)  # a buffer sink opens for each take
+    assert buffer_prefix == round(play.LEAD_IN * RATE) and len(whole) - buffer_prefix == feed.length - prefix
+
+
+class BufferSink:
+    def start(self, samples, rate):
+        raise AssertionError("not started in this test")
+
+
+def test_output_opens_the_stream_at_once_and_closes_it_on_the_way_out(monkeypatch):
+    opened, closed = [], []
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+    monkeypatch.setattr(StreamSink, "open", lambda self, rate: opened.append(rate))
+    monkeypatch.setattr(StreamSink, "close", lambda self: closed.append(self))
+    with pytest.raises(KeyboardInterrupt), play.output(keep_alive=True) as sink:
+        assert opened == [SAMPLE_RATE] and not closed and sink.keep_alive
+        raise KeyboardInterrupt
+    assert closed == [sink]
+
+
+def test_output_leaves_a_device_that_cannot_open_yet_to_the_first_take(monkeypatch):
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+
+    def cannot(self, rate):
+        raise play.AudioDeviceError("No sound device could be opened")
+
+    monkeypatch.setattr(StreamSink, "open", cannot)
+    with play.output() as sink:  # no error yet: the session is still to be made ready
+        with pytest.raises(play.AudioDeviceError, match="No sound device"):
+            sink.stream(Feed(1, iter([np.zeros(1, np.int16)])), RATE)
+
+
+def test_output_makes_a_buffer_sink_as_holdcue_output_says_and_opens_nothing(monkeypatch):
+    monkeypatch.setenv("HOLDCUE_OUTPUT", "simpleaudio")
+    monkeypatch.setattr(StreamSink, "open", lambda self, rate: pytest.fail("a stream was opened"))
+    with play.output() as sink:
+        assert isinstance(sink, play.SimpleaudioSink)
 
 
 def test_a_take_that_stops_short_by_the_device_count_is_a_lost_device():

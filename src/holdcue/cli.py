@@ -246,6 +246,20 @@ def build_session(routine, also: tuple[str, ...] = (), music="routine"):
         finish()
 
 
+def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """--volume: a number from 0 to 2 (nan passes click's range check: refuse it here)."""
+    import math
+
+    if not math.isfinite(value) or not 0 <= value <= 2:
+        raise click.BadParameter(f"{value} is not a volume: give a number from 0 (silent) to 2 (twice as loud).")
+    return value
+
+
+def volume_option(help: str = "Master volume, 0 to 2 (2: +6 dB; the limiter keeps peaks below clipping)."):
+    """--volume, the same for every command that makes sound."""
+    return click.option("--volume", type=float, default=1.0, show_default=True, callback=_volume, help=help)
+
+
 def music_options(command):
     """--music FILE and --no-music, for the commands that make sound from a session."""
     command = click.option("--no-music", is_flag=True, help="No music, whatever the routine or config.yaml says.")(
@@ -261,16 +275,16 @@ def music_options(command):
 
 def given_music(music_file: str | None, no_music: bool):
     """The music --music names (checked now), None for --no-music, "routine" when neither."""
-    from holdcue import music
-    from holdcue.files import expand_user
-    from holdcue.routine import Music
-
     if music_file is not None and no_music:
         raise click.UsageError("Give --music FILE or --no-music, not both.")
     if no_music:
         return None
     if music_file is None:
         return "routine"
+    from holdcue import music  # only now: a session without music starts without it
+    from holdcue.files import expand_user
+    from holdcue.routine import Music
+
     try:
         path = expand_user(music_file).resolve()
         music.music_info(path)
@@ -576,7 +590,7 @@ def _piper_voices(language: str | None, blank_line: bool) -> int:
 @click.option(
     "--transcript", type=click.Path(dir_okay=False), help="Also write the spoken cues as WebVTT (one routine)."
 )
-@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+@volume_option()
 @music_options
 @speech_options
 def export(routines, output, all_, fmt, transcript, volume, music_file, no_music, engine, model, fallback) -> None:
@@ -633,21 +647,10 @@ def export(routines, output, all_, fmt, transcript, volume, music_file, no_music
         )
 
 
-def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """--volume: a number from 0 to 2 (nan passes click's range check: refuse it here)."""
-    import math
-
-    if not math.isfinite(value) or not 0 <= value <= 2:
-        raise click.BadParameter(f"{value} is not a volume: give a number from 0 (silent) to 2 (twice as loud).")
-    return value
-
-
 @cli.command()
 @click.argument("routine")
 @click.option("--start-at", help="Start at this step: its number (1 is the first) or words of its title.")
-@click.option(
-    "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
-)
+@volume_option()
 @click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
 @music_options
 @speech_options
@@ -682,25 +685,24 @@ def play(
 
     from holdcue import play as playback
 
-    music = given_music(music_file, no_music)
-    loaded = voiced([load(routine)], engine, model, fallback)[0]
-    if legend:
-        loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
-    session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
-    if start_at is not None:
-        try:
-            playback.start_position(session.timeline, start_at)
-        except ValueError as error:
-            raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
-    play_recorded(session, start_at=start_at, volume=volume, lead_in=lead_in, keep_alive=keep_alive)
+    with playback.output(keep_alive) as sink:  # opened first: the device settles while the session is made ready
+        music = given_music(music_file, no_music)
+        loaded = voiced([load(routine)], engine, model, fallback)[0]
+        if legend:
+            loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
+        session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
+        if start_at is not None:
+            try:
+                playback.start_position(session.timeline, start_at)
+            except ValueError as error:
+                raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
+        play_recorded(session, sink, start_at=start_at, volume=volume, lead_in=lead_in)
 
 
 @cli.command()
 @click.option("--language", default="en", show_default=True, help="Say the meanings in this voice's language, e.g. de.")
 @click.option("--list", "list_only", is_flag=True, help="Only print each tone's meaning; no sound.")
-@click.option(
-    "--volume", type=float, default=1.0, show_default=True, callback=_volume, help="Master volume, 0 to 2 (2: +6 dB)."
-)
+@volume_option()
 def tones(language: str, list_only: bool, volume: float) -> None:
     """Play each tone right after saying what it means (the tones' legend).
 
@@ -796,16 +798,16 @@ def _stdout_gone() -> int:
 
 def play_recorded(
     session,
+    sink,
     *,
     start_at: str | None,
     volume: float,
     resumed_from: int | None = None,
     lead_in: float = LEAD_IN,
-    keep_alive: bool = False,
 ) -> None:
-    """Play a session, with keys when stdin is a terminal, and record it in the journal. A
-    journal that cannot be written is reported once, in one line on stderr, and the session
-    plays on."""
+    """Play a session on ``sink`` (play.output's), with keys when stdin is a terminal, and
+    record it in the journal. A journal that cannot be written is reported once, in one line
+    on stderr, and the session plays on."""
     from holdcue import controls, display, journal, phrases, speech
     from holdcue import play as playback
 
@@ -824,6 +826,7 @@ def play_recorded(
     try:
         playback.play(
             session,
+            sink=sink,
             keys=keys,
             clock=clock,
             display=recorder,
@@ -831,7 +834,6 @@ def play_recorded(
             volume=volume,
             speak=speak,
             lead_in=lead_in,
-            keep_alive=keep_alive,
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
@@ -930,7 +932,7 @@ def _show_plan_followed(followed, plan_error: str) -> None:
 
 
 @cli.command()
-@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+@volume_option()
 def resume(volume: float) -> None:
     """Go on with the last stopped or interrupted session, from the start of its step.
 
@@ -950,6 +952,14 @@ def resume(volume: float) -> None:
             'See "holdcue history".',
             ExitCode.INVALID_ROUTINE,
         )
+    with playback.output() as sink:  # opened first: the device settles while the session is made ready
+        resume_session(record, sink, volume)
+
+
+def resume_session(record, sink, volume: float) -> None:
+    """Play the journal's ``record`` again from the start of its step."""
+    from holdcue import play as playback
+
     loaded = load(record.ref)
     session = build_session(loaded, playback.own_words(loaded))
     start_at = str(record.step) if record.step else None
@@ -964,7 +974,7 @@ def resume(volume: float) -> None:
             ) from error
     where = f"step {record.step} of {record.steps}" if record.step else "its start"
     echo(f"Resuming {printable(record.title)} at {where} ({record.outcome} {local_time(record.updated)}).")
-    play_recorded(session, start_at=start_at, volume=volume, resumed_from=record.id)
+    play_recorded(session, sink, start_at=start_at, volume=volume, resumed_from=record.id)
 
 
 def local_time(seconds: float) -> str:
@@ -997,7 +1007,7 @@ def _planned(routine_id: str) -> tuple[str, float]:
 @click.option(
     "--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), help="Act as if today were this date (YYYY-MM-DD)."
 )
-@click.option("--volume", type=click.FloatRange(0, 1), default=1.0, show_default=True, help="Master volume.")
+@volume_option()
 @click.pass_context
 def today_command(ctx: click.Context, anyway: bool, show_only: bool, on, volume: float) -> None:
     """Play today's session of the weekly plan; on a rest day, name the next one.
@@ -1200,7 +1210,7 @@ SINKS = ("simpleaudio", "stream")
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for phones.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
-@click.option("--volume", type=click.FloatRange(0, 2), default=1.0, show_default=True, help="Master volume at start.")
+@volume_option("Master volume at start, 0 to 2 (2: +6 dB).")
 @click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
 @service_output_options
 @click.option(

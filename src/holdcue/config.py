@@ -24,7 +24,6 @@ from pathlib import Path
 
 import yaml
 
-from holdcue import music
 from holdcue.errors import ConfigError, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, given, optional
 from holdcue.routine import ENGINES, MODEL_PATTERN, Music
@@ -83,6 +82,8 @@ def parse(text: str, source: str) -> Config:
         if "button" in keys:
             config = dataclasses.replace(config, button_pin=_button_pin(checker, keys["button"]))
         if "music" in keys:
+            from holdcue import music  # only for a config with music: the others start without it
+
             folder = Path(source).parent
             bed = music.from_yaml(checker, keys["music"], "music", folder, "the config folder")
             config = dataclasses.replace(config, music=bed)

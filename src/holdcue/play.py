@@ -18,11 +18,12 @@ and remembers the position; resuming, skipping or going back starts a new take.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -34,7 +35,7 @@ from holdcue.phrases import Phrases
 from holdcue.stream import Feed, alsa_messages
 from holdcue.stream import StreamSink as StreamSink  # the sink the service and the CLI use
 from holdcue.text import clock
-from holdcue.timeline import Event, Segment, Timeline
+from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
 
 if TYPE_CHECKING:
     import numpy
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from holdcue.routine import Music, Routine
     from holdcue.timeline import Session
 
-LEAD_IN = 0.15  # seconds of silence that start every take: 5x what a device was seen to swallow
+LEAD_IN = 0.15  # seconds a device plays after it opens before the first sound: 5x what one was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold
 TICK = 0.2  # seconds between status refreshes (and the longest wait for a key)
 AT_START = 2.5  # "previous" within this many seconds of a step's start (as heard) goes a step back
@@ -98,6 +99,8 @@ class StreamingSink(Protocol):
     def start(self, samples: numpy.ndarray, rate: int) -> Handle: ...
 
     def stream(self, feed: Feed, rate: int) -> CountedHandle: ...
+
+    def running_for(self) -> float: ...  # seconds the device has played since it opened (0: not open)
 
 
 class Clock(Protocol):
@@ -489,9 +492,10 @@ class Player:
         rate = self.timeline.rate
         alone, clips = self.words_timeline(words)
         gap = round(RECAP_GAP * rate) if alone.events and alone.events[-1].kind == "speech" else 0
-        prefix = np.zeros(self.lead_in + alone.length + gap, np.int16)
+        lead_in = self._lead_in()
+        prefix = np.zeros(lead_in + alone.length + gap, np.int16)
         if alone.events:
-            prefix[self.lead_in : self.lead_in + alone.length] = render(
+            prefix[lead_in : lead_in + alone.length] = render(
                 alone, clips, self.tones, volume=self.levels.volume, speech_volume=self.levels.speech_volume
             )
         rest = render_blocks(
@@ -504,6 +508,16 @@ class Player:
             music=self.music,
         )
         return Feed(len(prefix) + self.timeline.length - origin, itertools.chain((prefix,), rest)), len(prefix)
+
+    def _lead_in(self) -> int:
+        """Samples of silence before a take's first sound: the lead-in, less what a streaming
+        sink has played since it opened. The lead-in is for a device settling after it opens;
+        one opened while the session was made ready (as `holdcue play` does) has settled
+        meanwhile, and one kept open (the service's, or this session's for its later takes)
+        has long since."""
+        if isinstance(self.sink, StreamingSink):
+            return max(0, self.lead_in - round(self.sink.running_for() * self.timeline.rate))
+        return self.lead_in
 
     def buffer(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[numpy.ndarray, int]:
         """The samples of a take from ``origin`` as one buffer (for buffer sinks), and its
@@ -633,6 +647,24 @@ def default_sink(keep_alive: bool = False) -> Sink:
     raise AudioDeviceError(f"HOLDCUE_OUTPUT={name!r} is no output holdcue has: use one of {', '.join(OUTPUTS)}.")
 
 
+@contextlib.contextmanager
+def output(keep_alive: bool = False) -> Iterator[Sink]:
+    """The sink ``$HOLDCUE_OUTPUT`` names (default_sink), closed on the way out. A stream
+    is opened now, so that its device settles while the session is made ready: the lead-in
+    is counted from the open (Player._lead_in), and `holdcue play` is heard that much
+    sooner. A device that cannot be opened now is left for the first take, which tries again
+    and raises AudioDeviceError."""
+    sink = default_sink(keep_alive)
+    if isinstance(sink, StreamSink):
+        with contextlib.suppress(AudioDeviceError):
+            sink.open(SAMPLE_RATE)
+    try:
+        yield sink
+    finally:
+        if isinstance(sink, StreamSink):
+            sink.close()
+
+
 def play(
     session: Session,
     *,
@@ -654,41 +686,38 @@ def play(
     the keep-alive tone (stream.StreamSink). Raises AudioDeviceError when no sound device can be used;
     Ctrl-C (KeyboardInterrupt) or errors.Terminated (the CLI's SIGTERM and SIGHUP) silence
     it at once on their way out."""
-    timeline = session.timeline
-    origin = 0 if start_at is None else start_position(timeline, start_at)
-    chosen = default_sink(keep_alive) if sink is None else sink
-    player = Player(
-        timeline,
-        session.clips,
-        session.tones,
-        sink=chosen,
-        clock=clock or SystemClock(),
-        lead_in=lead_in,
-        volume=volume,
-        speech_volume=session.routine.voice.volume,
-        speak=speak,
-        words=phrases.for_language(session.routine.voice.language),
-        music=session.music,
-    )
-    if keys is not None:
-        for phrase in own_words(session.routine):  # made now, so that a key is answered at once
-            player.sound(phrase)
-    display = display or for_stream(sys.stdout, controls=keys is not None, words=player.words)
-    try:
+    origin = 0 if start_at is None else start_position(session.timeline, start_at)
+    with contextlib.nullcontext(sink) if sink is not None else output(keep_alive) as chosen:
+        player = Player(
+            session.timeline,
+            session.clips,
+            session.tones,
+            sink=chosen,
+            clock=clock or SystemClock(),
+            lead_in=lead_in,
+            volume=volume,
+            speech_volume=session.routine.voice.volume,
+            speak=speak,
+            words=phrases.for_language(session.routine.voice.language),
+            music=session.music,
+        )
         if keys is not None:
-            keys.open()
-        player.start(origin)
-        _run(player, keys, display)
-        if player.state == "stopped":
-            player.wait_for_words()
-    finally:
-        player.close()
-        if sink is None and isinstance(chosen, StreamSink):  # a sink given stays open: it is the caller's
-            chosen.close()
-        if keys is not None:
-            keys.close()
-        display.close()
-    return PlayResult(player.state == "finished", player.held)
+            for phrase in own_words(session.routine):  # made now, so that a key is answered at once
+                player.sound(phrase)
+        display = display or for_stream(sys.stdout, controls=keys is not None, words=player.words)
+        try:
+            if keys is not None:
+                keys.open()
+            player.start(origin)
+            _run(player, keys, display)
+            if player.state == "stopped":
+                player.wait_for_words()
+        finally:
+            player.close()
+            if keys is not None:
+                keys.close()
+            display.close()
+        return PlayResult(player.state == "finished", player.held)
 
 
 def _run(player: Player, keys: Keys | None, display: Display) -> None:

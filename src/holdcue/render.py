@@ -18,6 +18,7 @@ without it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from holdcue.errors import HoldcueError
@@ -69,7 +70,7 @@ def render_blocks(
 
         cues = [(e.start, e.end) for e in timeline.events]
         bed = Bed(music, timeline.rate, timeline.length, cues, start=start, volume=volume)
-    return _mix(placed, start, stop, block, bed)
+    return _mix(placed, start, stop, block, timeline.rate, bed)
 
 
 def render(
@@ -151,15 +152,11 @@ def gain_of(measured: Level, target_dbfs: float) -> float:
     return min(10 ** (target_dbfs / 20) / loud, CEILING / peak) / 32768.0
 
 
-def _place(
-    timeline, clips, tones, start, stop, volume, speech_volume
-) -> list[tuple[int, int, Mapping, str, numpy.float32]]:
-    """(start, end, sounds, key, gain) of every event that reaches into [start, stop): its
-    sound is ``sounds[key]``, read when it starts to sound. Each distinct sound is measured
-    once (by Measured sounds themselves, without reading them)."""
-    import numpy as np
-
-    gains: dict[tuple[str, str], numpy.float32] = {}
+def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[_Placed]:
+    """Every event that reaches into [start, stop), in the order they start: its sound is
+    ``sounds[key]``, read when it starts to sound. Each sound's length is checked now;
+    its level is measured when it first sounds (_mix), so that the first block is not kept
+    waiting for sounds that come later."""
     placed = []
     for event in timeline.events:
         if event.end <= start or event.start >= stop or event.end <= event.start:
@@ -170,38 +167,55 @@ def _place(
             key, sounds, what, target, scale = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB, volume
         if key not in sounds:
             raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
-        measured = isinstance(sounds, Measured)
-        length = sounds.frames(key) if measured else len(sounds[key])
+        length = sounds.frames(key) if isinstance(sounds, Measured) else len(sounds[key])
         if length != event.end - event.start:
             raise HoldcueError(
                 f"the {what} for {key!r} is {length} samples long but its event lasts "
                 f"{event.end - event.start}: compile the timeline with the lengths of these sounds"
             )
-        if (event.kind, key) not in gains:
-            how_loud = sounds.level(key) if measured else level(sounds[key], timeline.rate)
-            gains[event.kind, key] = np.float32(gain_of(how_loud, target) * scale)
-        placed.append((event.start, event.end, sounds, key, gains[event.kind, key]))
-    placed.sort(key=lambda p: p[0])
+        placed.append(_Placed(event.start, event.end, sounds, key, target, scale))
+    placed.sort(key=lambda p: p.start)
     return placed
 
 
-def _mix(placed, start: int, stop: int, block: int, bed=None) -> Iterator[numpy.ndarray]:
-    """The blocks; ``bed`` (a music.Bed) is mixed under the cues and closed at the end."""
+@dataclass(frozen=True)
+class _Placed:
+    """An event as the mixer plays it: ``sounds[key]`` from ``start`` to ``end``, levelled
+    to ``target`` dBFS, then scaled by ``scale`` (the volumes)."""
+
+    start: int
+    end: int
+    sounds: Mapping
+    key: str
+    target: float
+    scale: float
+
+
+def _mix(placed: list[_Placed], start: int, stop: int, block: int, rate: int, bed=None) -> Iterator[numpy.ndarray]:
+    """The blocks; ``bed`` (a music.Bed) is mixed under the cues and closed at the end. Each
+    distinct sound is measured once, when it first sounds (by Measured sounds themselves,
+    without reading them)."""
     import numpy as np
 
     silence = np.zeros(block, np.int16)
     silence.flags.writeable = False
     buffer = np.empty(block, np.float32)
+    gains: dict[tuple[int, str, float, float], numpy.float32] = {}
     upcoming = 0  # index into placed of the next sound to start
     active: list = []
     try:
         for begin in range(start, stop, block):
             end = min(begin + block, stop)
-            while upcoming < len(placed) and placed[upcoming][0] < end:
-                at, until, sounds, key, factor = placed[upcoming]
-                active.append((at, until, sounds[key], factor))
+            while upcoming < len(placed) and placed[upcoming].start < end:
+                p = placed[upcoming]
+                sound = p.sounds[p.key]
+                known = (id(p.sounds), p.key, p.target, p.scale)
+                if known not in gains:
+                    measured = p.sounds.level(p.key) if isinstance(p.sounds, Measured) else level(sound, rate)
+                    gains[known] = np.float32(gain_of(measured, p.target) * p.scale)
+                active.append((p.start, p.end, sound, gains[known]))
                 upcoming += 1
-            active = [p for p in active if p[1] > begin]
+            active = [a for a in active if a[1] > begin]
             if not active and bed is None:
                 yield silence[: end - begin]
                 continue

@@ -30,6 +30,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from holdcue.errors import AudioDeviceError
@@ -129,6 +130,8 @@ class StreamSink:
         self._current: StreamHandle | None = None
         self._tone: numpy.ndarray | None = None  # one second of the keep-alive tone (whole periods)
         self._phase = 0  # where in _tone the next callback goes on
+        self._zeros = b""  # one callback's silence, made without NumPy (see _callback)
+        self._opened_at = 0.0  # monotonic time the device started
         self._lock = threading.Lock()  # opening and closing, from any thread
 
     # -- the device -------------------------------------------------------------------------
@@ -140,13 +143,9 @@ class StreamSink:
             if self._stream is not None and self._rate == rate and self._stream.active:
                 return
             self._close_stream()
-            import numpy as np
-
-            period = round(rate / KEEP_ALIVE_HZ)
-            cycles = max(1, rate // period)  # a whole number of periods, so the loop has no seam
-            phase = np.arange(cycles * period) * (2 * np.pi / period)
-            self._tone = np.rint(np.sin(phase) * KEEP_ALIVE_LEVEL * 32767).astype(np.int16)
-            self._phase = 0
+            if self.keep_alive:
+                self._tone = keep_alive_tone(rate)
+                self._phase = 0
             failure: Exception | None = None
             with alsa_messages() as said:  # PortAudio's probing of ALSA talks on stderr
                 sd = _sounddevice()
@@ -172,7 +171,7 @@ class StreamSink:
                             sd._initialize()
             if failure is not None:
                 raise AudioDeviceError(_explain(failure, said)) from failure
-            self._stream, self._rate = stream, rate
+            self._stream, self._rate, self._opened_at = stream, rate, monotonic()
 
     def close(self) -> None:
         """Stop at once and let the device go."""
@@ -188,6 +187,11 @@ class StreamSink:
     def running(self) -> bool:
         stream = self._stream
         return stream is not None and stream.active
+
+    def running_for(self) -> float:
+        """Seconds the device has played since it was opened (0 when it is not open): what
+        it has had to settle (play.Player counts them against the lead-in)."""
+        return monotonic() - self._opened_at if self.running() else 0.0
 
     def time(self) -> float:
         """The stream's clock (seconds), the one the callbacks' DAC times are on."""
@@ -241,13 +245,20 @@ class StreamSink:
         return self.stream(Feed(len(samples), iter((samples,))), rate)
 
     def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
-        """PortAudio's callback: ``outdata`` is the device's buffer, ``frames`` int16 samples."""
-        import numpy as np
-
+        """PortAudio's callback: ``outdata`` is the device's buffer, ``frames`` int16 samples.
+        Idle, it writes silence without NumPy: a device opened early (before the session is
+        made ready) does not wait in its first callbacks for the main thread's import of it."""
         if status.output_underflow:
             self.underflows += 1
-        out = np.frombuffer(outdata, np.int16, frames)
         handle = self._current
+        if (handle is None or handle.stopped) and not self.keep_alive:
+            if len(self._zeros) != len(outdata):
+                self._zeros = bytes(len(outdata))
+            outdata[:] = self._zeros
+            return
+        import numpy as np
+
+        out = np.frombuffer(outdata, np.int16, frames)
         written = 0
         if handle is not None and not handle.stopped:
             # PortAudio leaves the DAC time 0 where the host cannot tell: the buffer's length then.
@@ -267,6 +278,17 @@ class StreamSink:
         at = np.arange(self._phase, self._phase + len(out)) % len(tone)
         out[:] = np.clip(out.astype(np.int32) + tone[at], -32768, 32767)
         self._phase = (self._phase + len(out)) % len(tone)
+
+
+def keep_alive_tone(rate: int) -> numpy.ndarray:
+    """The keep-alive tone: a whole number of its periods, about a second, so that it loops
+    without a seam."""
+    import numpy as np
+
+    period = round(rate / KEEP_ALIVE_HZ)
+    cycles = max(1, rate // period)
+    phase = np.arange(cycles * period) * (2 * np.pi / period)
+    return np.rint(np.sin(phase) * KEEP_ALIVE_LEVEL * 32767).astype(np.int16)
 
 
 def _sounddevice() -> Any:
