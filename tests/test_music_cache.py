@@ -183,3 +183,86 @@ def test_an_entry_keeps_at_most_its_share_and_the_rest_is_decoded(tmp_path, cach
     assert int.from_bytes((cache / name).read_bytes()[16:24], "little") == RATE * 10
     assert np.array_equal(render.render(long, {}, {}, music=Music(path)), first)  # the first 10 s read back
     assert np.array_equal(first, uncached(monkeypatch, long, path))
+
+
+# -- a short looped file decoded in parts, side by side -----------------------------------
+
+
+def parts_of(monkeypatch, cores: int, seconds: int = 1) -> None:
+    monkeypatch.setattr(music, "_cores", lambda: cores)
+    monkeypatch.setattr(music, "PART_SECONDS", seconds)
+
+
+def decoder_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("holdcue-music")]
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".ogg", ".flac", ".wav"])
+def test_parts_decoded_side_by_side_join_without_a_seam(tmp_path, cache, timeline, monkeypatch, suffix):
+    """Each part has a reader of its own that seeks to where it starts: every format's
+    samples are the same as one reader's, at the parts' joins too."""
+    path = write_music(tmp_path / f"loop{suffix}", chord(7))  # looped and kept whole
+    parts_of(monkeypatch, 1)
+    whole = uncached(monkeypatch, timeline, path)
+    parts_of(monkeypatch, 3)
+    assert np.array_equal(uncached(monkeypatch, timeline, path), whole)
+    assert np.array_equal(render.render(timeline, CLIPS, {}, music=Music(path)), whole)  # and what the cache got
+    no_decoding(monkeypatch)
+    assert np.array_equal(render.render(timeline, CLIPS, {}, music=Music(path)), whole)
+    assert not decoder_threads()
+
+
+def test_the_first_block_waits_for_the_first_step_of_the_music_not_the_whole_file(tmp_path, cache, monkeypatch):
+    """In live play the first block is made in the audio callback: it must not wait for the
+    whole file to be decoded. The parts after the first are held back until the first block
+    is out."""
+    import threading
+
+    parts_of(monkeypatch, 2)
+    monkeypatch.setattr(music, "READ_STEP", RATE)
+    path = write_music(tmp_path / "loop.flac", chord(6))
+    long = timeline_of([], RATE * 30)
+    reference = uncached(monkeypatch, long, path)
+    held = threading.Event()
+    samples = music._Resampled.samples
+
+    def slow_after_the_start(self, begin, end):
+        if begin >= 2 * RATE:
+            assert held.wait(10), "the first block never came"
+        return samples(self, begin, end)
+
+    monkeypatch.setattr(music._Resampled, "samples", slow_after_the_start)
+    blocks = render.render_blocks(long, CLIPS, {}, music=Music(path), block=RATE // 2)
+    first = next(blocks)  # only the first second of the music is needed
+    held.set()
+    assert np.array_equal(np.concatenate([first, *blocks]), reference)
+    assert not decoder_threads()
+
+
+def test_a_part_that_fails_is_a_music_error_where_its_samples_are_needed(tmp_path, cache, timeline, monkeypatch):
+    parts_of(monkeypatch, 2)
+    path = write_music(tmp_path / "loop.ogg", chord(7))
+    samples = music._Resampled.samples
+
+    def broken_late(self, begin, end):
+        if begin > 4 * RATE:
+            raise music.MusicError(self.path, "cannot read the music file (damaged)")
+        return samples(self, begin, end)
+
+    monkeypatch.setattr(music._Resampled, "samples", broken_late)
+    with pytest.raises(music.MusicError, match="damaged"):
+        render.render(timeline, CLIPS, {}, music=Music(path))
+    assert not decoder_threads()
+    assert entries(cache) == []  # nothing half-decoded was kept
+
+
+def test_a_render_closed_while_the_parts_decode_stops_them(tmp_path, cache, monkeypatch):
+    parts_of(monkeypatch, 3)
+    monkeypatch.setattr(music, "READ_STEP", RATE // 4)
+    path = write_music(tmp_path / "loop.wav", chord(9))
+    blocks = render.render_blocks(timeline_of([], RATE * 30), CLIPS, {}, music=Music(path), block=RATE // 4)
+    next(blocks)
+    blocks.close()  # the generator's finally closes the Bed
+    assert not decoder_threads()

@@ -65,6 +65,8 @@ MIN_RATE, MAX_RATE = 8000, 384_000  # sample rates, Hz
 MAX_CHANNELS = 8
 LEVEL_RANGE = (-60.0, 0.0)  # dB: level and duck; 0 dB is as mastered (music is never made louder)
 FILTER_ZEROS = 8  # the resampling filter reaches this many output samples either side
+READ_STEP = 1 << 16  # samples decoded or read from the cache at a time: fewer, larger reads
+PART_SECONDS = 20  # a short looped file is decoded in parts of at least this long, one a core
 
 _DB = re.compile(r"([+-]?[0-9]+(?:\.[0-9]+)?)\s*dB", re.IGNORECASE)
 
@@ -245,6 +247,7 @@ class Bed:
         self.period = self.span - self.overlap  # a loop starts again this often
         self.head: numpy.ndarray | None = None  # the first ``overlap`` samples, kept for every seam
         self.kept: numpy.ndarray | None = None  # the whole music, when it is short (_samples)
+        self.decoding: _Decoding | None = None  # filling ``kept``, while it does
         fade_in = FADE_IN if start == 0 else RESUME_FADE
         self.fade_in = max(1, min(round(fade_in * rate), (length - start) // 4))
         self.fade_out = max(1, min(round(FADE_OUT * rate), length // 4))
@@ -270,6 +273,9 @@ class Bed:
     def close(self) -> None:
         """Closes the file and the cache entry; what was decoded from the start is kept
         in the cache (a longer entry than the one there, at least)."""
+        if self.decoding is not None:  # stopped part way: the entry being written gets none of it
+            self.decoding.stop()
+            self.decoding = None
         if self.reader is not None:
             self.reader.close()
             self.reader = None
@@ -282,21 +288,31 @@ class Bed:
 
     def _samples(self, begin: int, end: int) -> numpy.ndarray:
         """The music's samples [begin, end) at the session's rate (not to be written to). A
-        file that loops and is short (KEEP_SECONDS at most) is decoded once, on its first
-        use, and kept: its later laps cost no decoding. A longer one is read again each lap,
-        so memory stays bounded; so is one the cache holds whole (reading it back costs
-        little)."""
+        file that loops and is short (KEEP_SECONDS at most) is decoded (or read from the
+        cache) once, on its first use, and kept: its later laps cost no decoding, reading
+        or checking. A longer one is read again each lap, so memory stays bounded."""
         import numpy as np
 
-        whole_in_cache = self.cached is not None and self.cached.held >= self.span  # read from it each lap
-        if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate and not whole_in_cache:
+        if self.kept is None and self.music.loop and self.span <= KEEP_SECONDS * self.rate:
             kept = np.empty(self.span, np.float32)
-            step = 1 << 16  # samples decoded at a time: fewer, larger reads
-            for a in range(0, self.span, step):
-                kept[a : a + step] = self._source(a, min(a + step, self.span))
+            if self.cached is not None and self.cached.held >= self.span:
+                for a in range(0, self.span, READ_STEP):  # from the cache (decoded where it is damaged)
+                    kept[a : a + READ_STEP] = self._source(a, min(a + READ_STEP, self.span))
+                self.close()  # the cache entry (and an entry being written, if damaged) are done with
+            else:
+                self.decoding = _Decoding(self.music.path, self.info, self.rate, kept)
             self.kept = kept
-            self.close()  # the file, the cache entry and the entry being written are done with
         if self.kept is not None:
+            decoding = self.decoding
+            if decoding is not None:
+                decoding.wait(begin, end)
+                if decoding.finished():
+                    self.decoding = None
+                    decoding.stop()
+                    for a in range(0, self.span, READ_STEP):  # the cache entry being written takes it all
+                        if self.writer is not None and not self.writer.add(a, self.kept[a : a + READ_STEP]):
+                            self.writer = None
+                    self.close()
             return self.kept[begin:end]
         return self._source(begin, end)
 
@@ -427,6 +443,81 @@ class Ducking:
             if a < b:
                 out[a - begin : b - begin] *= self.coming_back[a - stop : b - stop]
         return touched
+
+
+class _Decoding:
+    """A short looped file decoded into ``kept`` in parts side by side, one a core, in
+    threads of their own (a sample depends only on the frames near it, so parts read by
+    readers of their own join without a seam). ``wait(begin, end)`` returns as soon as
+    those samples are there: a render's first block waits for its first step only, not
+    for the whole file (which, in live play, is decoded while the session is heard)."""
+
+    def __init__(self, path: str, info: MusicInfo, rate: int, kept: numpy.ndarray):
+        import threading
+
+        self.kept = kept
+        self.path, self.info, self.rate = path, info, rate
+        parts = max(1, min(_cores(), len(kept) // (PART_SECONDS * rate)))
+        self.bounds = [len(kept) * i // parts for i in range(parts + 1)]
+        self.done = self.bounds[:-1]  # each part's samples are decoded up to here
+        self.failure: BaseException | None = None
+        self.stopping = False
+        self.changed = threading.Condition()
+        self.threads = [
+            threading.Thread(target=self._decode, args=(i,), name=f"holdcue-music-{i}", daemon=True)
+            for i in range(parts)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _decode(self, part: int) -> None:
+        lo, hi = self.bounds[part], self.bounds[part + 1]
+        try:
+            reader = _Resampled(self.path, self.info, self.rate)
+            try:
+                for a in range(lo, hi, READ_STEP):
+                    if self.stopping:
+                        return
+                    b = min(a + READ_STEP, hi)
+                    self.kept[a:b] = reader.samples(a, b)
+                    with self.changed:
+                        self.done[part] = b
+                        self.changed.notify_all()
+            finally:
+                reader.close()
+        except BaseException as error:  # MusicError, or anything: raised where the samples are waited for
+            with self.changed:
+                self.failure = self.failure or error
+                self.changed.notify_all()
+
+    def wait(self, begin: int, end: int) -> None:
+        """Until samples [begin, end) are decoded; raises a part's failure."""
+        with self.changed:
+            while True:
+                if self.failure is not None:
+                    raise self.failure
+                parts = zip(self.bounds, self.bounds[1:], self.done, strict=False)
+                if all(done >= min(end, hi) for lo, hi, done in parts if lo < end and begin < hi):
+                    return
+                self.changed.wait()
+
+    def finished(self) -> bool:
+        with self.changed:
+            return self.done == self.bounds[1:]
+
+    def stop(self) -> None:
+        """Stop the parts (each after the step it is on) and wait for them."""
+        self.stopping = True
+        for thread in self.threads:
+            thread.join()
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def resampled_length(info: MusicInfo, rate: int) -> int:
@@ -596,7 +687,7 @@ def prepare(music: Music, rate: int, length: int) -> None:
         if bed.writer is None:
             return
         if bed.music.loop and bed.span <= KEEP_SECONDS * rate:
-            bed._samples(0, 1)  # a short loop is decoded whole, on its first use
+            bed._samples(0, bed.span)  # a short loop is decoded whole (in parts side by side) and kept
             return
         for a in range(0, min(bed.span, length), CACHE_CHUNK):
             bed._source(a, min(a + CACHE_CHUNK, bed.span, length))
