@@ -296,7 +296,9 @@ def given_music(music_file: str | None, no_music: bool):
 LEAD_IN = 0.15  # play.LEAD_IN: not imported here, to keep the command's start quick
 
 
-LEAD_IN_HELP = "Seconds of silence before the sound, for a speaker that swallows its first moments."
+LEAD_IN_HELP = (
+    "Seconds the device plays after it opens before the first sound, for a speaker that swallows its first moments."
+)
 
 
 def output_options(command):
@@ -307,7 +309,7 @@ def output_options(command):
 def service_output_options(command):
     """serve's --lead-in and --keep-alive. Its streaming output opens the device once, when the
     service starts, and keeps it running: nothing is swallowed at a take's start, so no lead-in
-    unless asked for (a speaker that sleeps needs --keep-alive or a longer one)."""
+    unless asked for (then after that open; a speaker that sleeps on silence needs --keep-alive)."""
     default = f"[default: 0 with the stream output, kept running; {LEAD_IN:g} with simpleaudio]"
     return _output_options(command, None, f"{LEAD_IN_HELP} {default}")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from holdcue.errors import HoldcueError
 
@@ -158,22 +158,25 @@ def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[_
     its level is measured when it first sounds (_mix), so that the first block is not kept
     waiting for sounds that come later."""
     placed = []
+    clips_told, tones_told = isinstance(clips, Measured), isinstance(tones, Measured)  # asked once: a slow check
     for event in timeline.events:
         if event.end <= start or event.start >= stop or event.end <= event.start:
             continue
         if event.kind == "speech":
             key, sounds, what, target, scale = event.text, clips, "speech clip", SPEECH_DBFS, volume * speech_volume
+            measured = clips_told
         else:
             key, sounds, what, target, scale = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB, volume
+            measured = tones_told
         if key not in sounds:
             raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
-        length = sounds.frames(key) if isinstance(sounds, Measured) else len(sounds[key])
+        length = sounds.frames(key) if measured else len(sounds[key])
         if length != event.end - event.start:
             raise HoldcueError(
                 f"the {what} for {key!r} is {length} samples long but its event lasts "
                 f"{event.end - event.start}: compile the timeline with the lengths of these sounds"
             )
-        placed.append(_Placed(event.start, event.end, sounds, key, target, scale))
+        placed.append(_Placed(event.start, event.end, sounds, key, target, scale, measured))
     placed.sort(key=lambda p: p.start)
     return placed
 
@@ -181,7 +184,8 @@ def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[_
 @dataclass(frozen=True)
 class _Placed:
     """An event as the mixer plays it: ``sounds[key]`` from ``start`` to ``end``, levelled
-    to ``target`` dBFS, then scaled by ``scale`` (the volumes)."""
+    to ``target`` dBFS, then scaled by ``scale`` (the volumes); ``measured``: the sounds
+    tell their own level (Measured)."""
 
     start: int
     end: int
@@ -189,6 +193,7 @@ class _Placed:
     key: str
     target: float
     scale: float
+    measured: bool
 
 
 def _mix(placed: list[_Placed], start: int, stop: int, block: int, rate: int, bed=None) -> Iterator[numpy.ndarray]:
@@ -211,8 +216,8 @@ def _mix(placed: list[_Placed], start: int, stop: int, block: int, rate: int, be
                 sound = p.sounds[p.key]
                 known = (id(p.sounds), p.key, p.target, p.scale)
                 if known not in gains:
-                    measured = p.sounds.level(p.key) if isinstance(p.sounds, Measured) else level(sound, rate)
-                    gains[known] = np.float32(gain_of(measured, p.target) * p.scale)
+                    how_loud = cast(Measured, p.sounds).level(p.key) if p.measured else level(sound, rate)
+                    gains[known] = np.float32(gain_of(how_loud, p.target) * p.scale)
                 active.append((p.start, p.end, sound, gains[known]))
                 upcoming += 1
             active = [a for a in active if a[1] > begin]
