@@ -185,7 +185,7 @@ def test_an_entry_keeps_at_most_its_share_and_the_rest_is_decoded(tmp_path, cach
     assert np.array_equal(first, uncached(monkeypatch, long, path))
 
 
-# -- a short looped file decoded in parts, side by side -----------------------------------
+# -- decoded ahead in chunks, side by side ---------------------------------------------------
 
 
 def parts_of(monkeypatch, cores: int, seconds: int = 1) -> None:
@@ -212,6 +212,62 @@ def test_parts_decoded_side_by_side_join_without_a_seam(tmp_path, cache, timelin
     no_decoding(monkeypatch)
     assert np.array_equal(render.render(timeline, CLIPS, {}, music=Music(path)), whole)
     assert not decoder_threads()
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".ogg", ".flac", ".wav"])
+def test_music_read_as_it_plays_is_decoded_ahead_side_by_side_without_a_seam(tmp_path, cache, timeline, suffix):
+    """Music that is not kept (played once, or too long to keep) is decoded ahead of the
+    render in chunks, by several readers at once: the same samples as one reader's."""
+    path = write_music(tmp_path / f"once{suffix}", chord(25))
+    with pytest.MonkeyPatch.context() as patch:
+        parts_of(patch, 1, seconds=100)
+        whole = uncached(patch, timeline, path, loop=False)
+    with pytest.MonkeyPatch.context() as patch:
+        parts_of(patch, 3)
+        assert np.array_equal(uncached(patch, timeline, path, loop=False), whole)
+    assert not decoder_threads()
+
+
+def test_music_read_as_it_plays_is_decoded_at_most_a_few_chunks_ahead(tmp_path, monkeypatch):
+    """Memory stays flat: the decoder runs AHEAD chunks past the one being read, no more,
+    and lets go of the chunks read past."""
+    import time
+
+    parts_of(monkeypatch, 2)
+    path = write_music(tmp_path / "long.flac", chord(12))
+    info = music.music_info(path)
+    span = music.resampled_length(info, RATE)
+    one = music._Resampled(path, info, RATE)
+    reference = one.samples(0, span)
+    one.close()
+    decoder = music._Decoder(path, info, RATE, RATE // 2, span)
+    try:
+        parts = [decoder.samples(RATE // 2, RATE)]
+        time.sleep(0.5)  # time to run ahead as far as it may
+        assert decoder.claimed == 1 + music.AHEAD
+        for at in range(RATE, span, RATE // 3):
+            assert decoder.continues(at) and not decoder.continues(at + 1)
+            parts.append(decoder.samples(at, min(at + RATE // 3, span)))
+            assert len(decoder.chunks) <= 1 + music.AHEAD
+            assert decoder.claimed <= decoder.reading + 1 + music.AHEAD
+    finally:
+        decoder.close()
+    assert np.array_equal(np.concatenate(parts), reference[RATE // 2 :])
+    assert not decoder_threads()
+
+
+def test_a_reader_that_seeks_after_reading_gives_what_a_fresh_one_does(tmp_path):
+    """libsndfile's Vorbis seek can land off after a read; a reader opens the file again."""
+    path = write_music(tmp_path / "seek.ogg", chord(12))
+    info = music.music_info(path)
+    fresh = music._Resampled(path, info, RATE)
+    reference = fresh.samples(0, fresh.length)
+    for first in (22066, 30000, 50000):
+        for target in (60000, 66142, 90000):
+            reader = music._Resampled(path, info, RATE)
+            reader.samples(0, first)
+            assert np.array_equal(reader.samples(target, target + 4000), reference[target : target + 4000])
+            reader.close()
 
 
 def test_the_first_block_waits_for_the_first_step_of_the_music_not_the_whole_file(tmp_path, cache, monkeypatch):
@@ -241,9 +297,10 @@ def test_the_first_block_waits_for_the_first_step_of_the_music_not_the_whole_fil
     assert not decoder_threads()
 
 
-def test_a_part_that_fails_is_a_music_error_where_its_samples_are_needed(tmp_path, cache, timeline, monkeypatch):
+@pytest.mark.parametrize("loop", [True, False])
+def test_a_chunk_that_fails_is_a_music_error_where_its_samples_are_needed(tmp_path, cache, timeline, monkeypatch, loop):
     parts_of(monkeypatch, 2)
-    path = write_music(tmp_path / "loop.ogg", chord(7))
+    path = write_music(tmp_path / "loop.ogg", chord(7 if loop else 25))
     samples = music._Resampled.samples
 
     def broken_late(self, begin, end):
@@ -253,16 +310,22 @@ def test_a_part_that_fails_is_a_music_error_where_its_samples_are_needed(tmp_pat
 
     monkeypatch.setattr(music._Resampled, "samples", broken_late)
     with pytest.raises(music.MusicError, match="damaged"):
-        render.render(timeline, CLIPS, {}, music=Music(path))
+        render.render(timeline, CLIPS, {}, music=Music(path, loop=loop))
     assert not decoder_threads()
-    assert entries(cache) == []  # nothing half-decoded was kept
+    if loop:  # kept whole or not at all: nothing half-decoded was kept
+        assert entries(cache) == []
+    else:  # read as it plays: what was decoded from the start, before the damage, is kept
+        [name] = entries(cache)
+        assert int.from_bytes((cache / name).read_bytes()[16:24], "little") <= 4 * RATE + music.READ_STEP
 
 
-def test_a_render_closed_while_the_parts_decode_stops_them(tmp_path, cache, monkeypatch):
+@pytest.mark.parametrize("loop", [True, False])
+def test_a_render_closed_while_the_chunks_decode_stops_them(tmp_path, cache, monkeypatch, loop):
     parts_of(monkeypatch, 3)
     monkeypatch.setattr(music, "READ_STEP", RATE // 4)
-    path = write_music(tmp_path / "loop.wav", chord(9))
-    blocks = render.render_blocks(timeline_of([], RATE * 30), CLIPS, {}, music=Music(path), block=RATE // 4)
+    path = write_music(tmp_path / "loop.wav", chord(9 if loop else 40))
+    music_ = Music(path, loop=loop)
+    blocks = render.render_blocks(timeline_of([], RATE * 30), CLIPS, {}, music=music_, block=RATE // 4)
     next(blocks)
     blocks.close()  # the generator's finally closes the Bed
     assert not decoder_threads()

@@ -2,10 +2,11 @@
 decoded as it plays, mixed down to mono, resampled to the session's rate, looped or played
 once, faded in and out, and turned down under every cue (docs/routines.md, "Music").
 
-Memory stays flat however long the music or the session: a ``Bed`` reads the file forward
-a block at a time (a few hundred kB of its frames), and only a short looped file (at most
-``KEEP_SECONDS``, 16 MB at 22050 Hz) is kept whole after it is decoded once, so that its
-later laps cost no decoding. Where a loop starts again, the file's last ``CROSSFADE`` seconds
+Memory stays flat however long the music or the session: a ``Bed`` has the file decoded a
+few chunks ahead of the render (``_Decoder``: threads side by side, one a core, so decoding
+overlaps mixing and encoding) and lets each chunk go once it is read past; only a short
+looped file (at most ``KEEP_SECONDS``, 16 MB at 22050 Hz) is kept whole after it is decoded
+once, so that its later laps cost no decoding. Where a loop starts again, the file's last ``CROSSFADE`` seconds
 overlap its first (equal-power), so the seam is not heard.
 
 Decoding and resampling cost far more than the rest of a render, so what a render decodes
@@ -66,7 +67,8 @@ MAX_CHANNELS = 8
 LEVEL_RANGE = (-60.0, 0.0)  # dB: level and duck; 0 dB is as mastered (music is never made louder)
 FILTER_ZEROS = 8  # the resampling filter reaches this many output samples either side
 READ_STEP = 1 << 16  # samples decoded or read from the cache at a time: fewer, larger reads
-PART_SECONDS = 20  # a short looped file is decoded in parts of at least this long, one a core
+PART_SECONDS = 10  # music is decoded ahead in chunks this long (in whole READ_STEPs), side by side, one a core
+AHEAD = 2  # chunks decoded past the one being read, when not all are kept: 3 MB held at most
 
 _DB = re.compile(r"([+-]?[0-9]+(?:\.[0-9]+)?)\s*dB", re.IGNORECASE)
 
@@ -241,13 +243,13 @@ class Bed:
         self.ducking = Ducking(cues, rate, music.duck_db)
         self.info = info
         self.span = resampled_length(info, rate)  # the music's length in session samples
-        self.reader: _Resampled | None = None  # the decoder, opened when the cache does not hold a sample
+        self.reader: _Decoder | None = None  # decoding ahead of the render, when the cache does not hold a sample
         self.cached, self.writer = _cache_for(music, info, rate, self.span, length - start, start)
         self.overlap = min(round(CROSSFADE * rate), self.span // 4) if music.loop else 0
         self.period = self.span - self.overlap  # a loop starts again this often
         self.head: numpy.ndarray | None = None  # the first ``overlap`` samples, kept for every seam
         self.kept: numpy.ndarray | None = None  # the whole music, when it is short (_samples)
-        self.decoding: _Decoding | None = None  # filling ``kept``, while it does
+        self.decoding: _Decoder | None = None  # filling ``kept``, while it does
         fade_in = FADE_IN if start == 0 else RESUME_FADE
         self.fade_in = max(1, min(round(fade_in * rate), (length - start) // 4))
         self.fade_out = max(1, min(round(FADE_OUT * rate), length // 4))
@@ -273,12 +275,10 @@ class Bed:
     def close(self) -> None:
         """Closes the file and the cache entry; what was decoded from the start is kept
         in the cache (a longer entry than the one there, at least)."""
-        if self.decoding is not None:  # stopped part way: the entry being written gets none of it
-            self.decoding.stop()
-            self.decoding = None
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
+        for decoder in (self.decoding, self.reader):
+            if decoder is not None:
+                decoder.close()
+        self.decoding = self.reader = None
         if self.cached is not None:
             self.cached.close()
             self.cached = None
@@ -299,20 +299,13 @@ class Bed:
                 for a in range(0, self.span, READ_STEP):  # from the cache (decoded where it is damaged)
                     kept[a : a + READ_STEP] = self._source(a, min(a + READ_STEP, self.span))
                 self.close()  # the cache entry (and an entry being written, if damaged) are done with
-            else:
-                self.decoding = _Decoding(self.music.path, self.info, self.rate, kept)
+            else:  # the decoding writes the cache entry, when it has it all
+                self.decoding = _Decoder(self.music.path, self.info, self.rate, 0, self.span, kept, self.writer)
+                self.writer = None
             self.kept = kept
         if self.kept is not None:
-            decoding = self.decoding
-            if decoding is not None:
-                decoding.wait(begin, end)
-                if decoding.finished():
-                    self.decoding = None
-                    decoding.stop()
-                    for a in range(0, self.span, READ_STEP):  # the cache entry being written takes it all
-                        if self.writer is not None and not self.writer.add(a, self.kept[a : a + READ_STEP]):
-                            self.writer = None
-                    self.close()
+            if self.decoding is not None:
+                self.decoding.wait(begin, end)
             return self.kept[begin:end]
         return self._source(begin, end)
 
@@ -326,12 +319,19 @@ class Bed:
                 self.cached.close()
                 self.cached = None
         if part is None:
-            if self.reader is None:
-                self.reader = _Resampled(self.music.path, self.info, self.rate)
+            if self.reader is None or not self.reader.continues(begin):  # a new lap, or the first samples
+                if self.reader is not None:
+                    self.reader.close()
+                self.reader = _Decoder(self.music.path, self.info, self.rate, begin, self._extent())
             part = self.reader.samples(begin, end)
         if self.writer is not None and not self.writer.add(begin, part):
             self.writer = None
         return part
+
+    def _extent(self) -> int:
+        """How far into the music this render may read: a looped file to its end, one
+        played once as far as the session lasts."""
+        return self.span if self.music.loop else min(self.span, self.length)
 
     def _once(self, begin: int, end: int, out: numpy.ndarray, scale: numpy.float32) -> None:
         import numpy as np
@@ -445,71 +445,154 @@ class Ducking:
         return touched
 
 
-class _Decoding:
-    """A short looped file decoded into ``kept`` in parts side by side, one a core, in
-    threads of their own (a sample depends only on the frames near it, so parts read by
-    readers of their own join without a seam). ``wait(begin, end)`` returns as soon as
-    those samples are there: a render's first block waits for its first step only, not
-    for the whole file (which, in live play, is decoded while the session is heard)."""
+class _Decoder:
+    """The music's samples [begin, stop) decoded ahead of the render, in chunks of
+    PART_SECONDS handed out in order to threads of their own, one a core, each with a
+    reader of its own (a sample depends only on the frames near it, so chunks read by
+    different readers join without a seam). ``wait(a, b)`` returns as soon as samples
+    [a, b) are there: a render's first block waits for its first step only, and the
+    decoding of what follows overlaps the render (and, in an export, the encoder).
 
-    def __init__(self, path: str, info: MusicInfo, rate: int, kept: numpy.ndarray):
+    ``into`` (a short looped file, kept whole): the chunks are decoded into it, all of
+    them, and the last to end gives the whole to ``writer`` (a new cache entry), so the
+    render does not stop to write it; a decoding stopped part way gives it nothing.
+    Otherwise (a longer file, read as it plays) the samples are asked for in order
+    with ``samples(a, b)``; at most ``AHEAD`` chunks past the one being read are
+    decoded, and a chunk is let go once read past: memory stays flat."""
+
+    def __init__(
+        self,
+        path: str,
+        info: MusicInfo,
+        rate: int,
+        begin: int,
+        stop: int,
+        into: numpy.ndarray | None = None,
+        writer: _CacheWriter | None = None,
+    ):
         import threading
 
-        self.kept = kept
         self.path, self.info, self.rate = path, info, rate
-        parts = max(1, min(_cores(), len(kept) // (PART_SECONDS * rate)))
-        self.bounds = [len(kept) * i // parts for i in range(parts + 1)]
-        self.done = self.bounds[:-1]  # each part's samples are decoded up to here
-        self.failure: BaseException | None = None
+        self.begin, self.stop_at, self.into, self.writer = begin, stop, into, writer
+        self.size = -(-PART_SECONDS * rate // READ_STEP) * READ_STEP  # whole steps: no short reads
+        self.count = -(-(stop - begin) // self.size)  # chunks
+        self.chunks: dict[int, numpy.ndarray] = {}  # those claimed and not let go
+        self.done: dict[int, int] = {}  # how far each claimed chunk is decoded (a sample index)
+        self.claimed = 0  # chunks handed out so far
+        self.reading = 0  # the chunk being read: chunks before it are let go, AHEAD after it decoded
+        self.ended = 0  # chunks decoded whole
+        self.position = begin  # where the next samples() continues
+        self.failure: tuple[int, BaseException] | None = None  # the first chunk that failed, and why
         self.stopping = False
         self.changed = threading.Condition()
         self.threads = [
-            threading.Thread(target=self._decode, args=(i,), name=f"holdcue-music-{i}", daemon=True)
-            for i in range(parts)
+            threading.Thread(target=self._decode, name=f"holdcue-music-{i}", daemon=True)
+            for i in range(max(1, min(_cores(), self.count)))
         ]
         for thread in self.threads:
             thread.start()
 
-    def _decode(self, part: int) -> None:
-        lo, hi = self.bounds[part], self.bounds[part + 1]
+    def _claim(self) -> tuple[int, int, numpy.ndarray] | None:
+        """The next chunk to decode (index, first sample, where its samples go), once it is
+        at most AHEAD past the one being read; None when there is none, one has failed (the
+        chunks before it are decoded all the same) or it is stopping."""
+        import numpy as np
+
+        with self.changed:
+            while self.into is None and self.claimed > self.reading + AHEAD and not (self.stopping or self.failure):
+                self.changed.wait()
+            if self.stopping or self.failure is not None or self.claimed >= self.count:
+                return None
+            index, self.claimed = self.claimed, self.claimed + 1
+            lo = self.begin + index * self.size
+            hi = min(lo + self.size, self.stop_at)
+            out = self.into[lo:hi] if self.into is not None else np.empty(hi - lo, np.float32)
+            self.chunks[index], self.done[index] = out, lo
+            return index, lo, out
+
+    def _decode(self) -> None:
+        reader, index = None, -1
         try:
-            reader = _Resampled(self.path, self.info, self.rate)
-            try:
-                for a in range(lo, hi, READ_STEP):
+            while (claimed := self._claim()) is not None:
+                index, lo, out = claimed
+                reader = reader or _Resampled(self.path, self.info, self.rate)
+                for a in range(lo, lo + len(out), READ_STEP):
                     if self.stopping:
                         return
-                    b = min(a + READ_STEP, hi)
-                    self.kept[a:b] = reader.samples(a, b)
+                    b = min(a + READ_STEP, lo + len(out))
+                    out[a - lo : b - lo] = reader.samples(a, b)
                     with self.changed:
-                        self.done[part] = b
+                        self.done[index] = b
                         self.changed.notify_all()
-            finally:
-                reader.close()
-        except BaseException as error:  # MusicError, or anything: raised where the samples are waited for
+                with self.changed:
+                    self.ended += 1
+                    last = self.ended == self.count
+                if last:
+                    self._write()
+        except BaseException as error:  # MusicError, or anything: raised where its samples are waited for
             with self.changed:
-                self.failure = self.failure or error
+                if self.failure is None or index < self.failure[0]:
+                    self.failure = (index, error)
                 self.changed.notify_all()
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def _write(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is None or self.into is None:
+            return
+        for a in range(0, len(self.into), READ_STEP):
+            if not writer.add(a, self.into[a : a + READ_STEP]):
+                break
+        writer.finish()
 
     def wait(self, begin: int, end: int) -> None:
-        """Until samples [begin, end) are decoded; raises a part's failure."""
+        """Until samples [begin, end) are decoded; raises the failure of a chunk they need
+        (or of one before it, after which none is decoded)."""
+        first, last = (begin - self.begin) // self.size, (end - 1 - self.begin) // self.size
         with self.changed:
-            while True:
-                if self.failure is not None:
-                    raise self.failure
-                parts = zip(self.bounds, self.bounds[1:], self.done, strict=False)
-                if all(done >= min(end, hi) for lo, hi, done in parts if lo < end and begin < hi):
-                    return
-                self.changed.wait()
+            for i in range(first, last + 1):
+                while self.done.get(i, -1) < min(end, self.begin + (i + 1) * self.size):
+                    if self.failure is not None and i >= self.failure[0]:
+                        raise self.failure[1]
+                    self.changed.wait()
 
-    def finished(self) -> bool:
+    def continues(self, begin: int) -> bool:
+        """Whether samples from ``begin`` come next (samples() reads forward only)."""
+        return begin == self.position and begin < self.stop_at
+
+    def samples(self, begin: int, end: int) -> numpy.ndarray:
+        """Samples [begin, end), where the last ones ended (continues), not to be written
+        to; the chunks read past are let go."""
+        import numpy as np
+
+        self.wait(begin, end)
+        first, last = (begin - self.begin) // self.size, (end - 1 - self.begin) // self.size
+        parts = [
+            self.chunks[i][max(begin - lo, 0) : end - lo]
+            for i in range(first, last + 1)
+            for lo in (self.begin + i * self.size,)
+        ]
         with self.changed:
-            return self.done == self.bounds[1:]
+            self.reading = (end - self.begin) // self.size
+            for i in range(first, self.reading):
+                del self.chunks[i]
+            self.changed.notify_all()
+        self.position = end
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def stop(self) -> None:
-        """Stop the parts (each after the step it is on) and wait for them."""
-        self.stopping = True
+    def close(self) -> None:
+        """Stop the threads (each after the step it is on) and wait for them, and for the
+        cache entry to be written when all was decoded."""
+        with self.changed:
+            self.stopping = True
+            self.changed.notify_all()
         for thread in self.threads:
             thread.join()
+        if self.writer is not None:  # not all decoded: the entry being written is dropped
+            self.writer.finish()
+            self.writer = None
 
 
 def _cores() -> int:
@@ -539,6 +622,10 @@ class _Resampled:
 
         self.path = path
         self.file = _open(path)
+        self.used = False  # read from since it was opened
+        # libsndfile's Ogg seek can land a little off after reads, but is exact (and cheap: a
+        # bisection) from an open; an MP3's seek scans from the start when opened, so it is not
+        self.reopen = info.format == "OGG"
         # 16-bit files are read as they are stored (5x faster for WAV): int16 / 32768 is exactly
         # the float libsndfile would give, and the mean of the channels (mono) takes the 1 / 32768
         self.dtype = "int16" if self.file.subtype == "PCM_16" else "float32"
@@ -567,16 +654,31 @@ class _Resampled:
             return self._frames(begin, end).copy()
         half = len(self.taps) // 2
         if self.ratio.is_integer():  # 44100 -> 22050: every ratio-th filtered frame, no interpolation
-            step = int(self.ratio)
-            frames = self._frames(begin * step - half, (end - 1) * step + half + 1)
-            windows = np.lib.stride_tricks.sliding_window_view(frames, len(self.taps))[::step]
-            return (windows @ self.taps).astype(np.float32, copy=False)
+            return self._decimated(begin, end, int(self.ratio), half)
         where = np.arange(begin, end, dtype=np.float64) * self.ratio
         low = math.floor(where[0]) - half
         high = math.floor(where[-1]) + 2 + half
         frames = self._frames(low, high)
         smooth = np.convolve(frames, self.taps, "valid") if half else frames  # frame low + half onwards
         return np.interp(where, np.arange(low + half, low + half + len(smooth)), smooth).astype(np.float32)
+
+    def _decimated(self, begin: int, end: int, step: int, half: int) -> numpy.ndarray:
+        """Samples [begin, end) when the file's rate is ``step`` times the session's:
+        output sample m is taps . frames[m * step - half :][: len(taps)]. Computed by phase
+        (polyphase): the frames step apart, made contiguous, each scaled by their tap and
+        summed over whole blocks, which is twice as fast as a dot product per sample."""
+        import numpy as np
+
+        count = end - begin
+        frames = self._frames(begin * step - half, (end - 1) * step + half + 1)
+        out = np.zeros(count, np.float32)
+        scaled = np.empty(count, np.float32)
+        for phase in range(step):
+            every = np.ascontiguousarray(frames[phase::step])
+            for j, tap in enumerate(self.taps[phase::step]):
+                np.multiply(every[j : j + count], tap, out=scaled)
+                out += scaled
+        return out
 
     def _frames(self, begin: int, end: int) -> numpy.ndarray:
         """Mono frames [begin, end) of the file; zeros outside it. Reads on from the last
@@ -589,8 +691,11 @@ class _Resampled:
             self.buffer, self.buffer_at, held_end = np.zeros(0, np.float32), begin, begin
             try:
                 if begin < self.frames:  # before the file: its frames follow the zeros, from frame 0
+                    if self.used and self.reopen:
+                        self.file.close()
+                        self.file, self.used = _open(self.path), False
                     self.file.seek(max(begin, 0))
-            except (soundfile.LibsndfileError, RuntimeError) as error:
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as error:
                 raise MusicError(self.path, f"cannot seek in the music file ({error})") from error
         if end > held_end:
             more = self._read(held_end, end)
@@ -607,6 +712,7 @@ class _Resampled:
         lo, hi = max(begin, 0), min(end, self.frames)
         if lo < hi:
             try:
+                self.used = True
                 data = self.file.read(hi - lo, dtype=self.dtype, always_2d=True)
             except (soundfile.LibsndfileError, RuntimeError) as error:
                 raise MusicError(self.path, f"cannot read the music file ({error})") from error
@@ -631,7 +737,7 @@ class _Resampled:
 CACHE_CHUNK = 1 << 14  # samples per checked chunk: 64 kB of float32, 0.74 s at 22050 Hz (one block)
 CACHE_MAX_BYTES = 1 << 30  # the folder holds at most this much; the least recently used entries go first
 CACHE_ENTRY_MAX_SAMPLES = CACHE_MAX_BYTES // 2 // 4  # an entry keeps at most half of that: 101 min at 22050 Hz
-CACHE_VERSION = 1  # part of every key: a change of decoding or format makes old entries misses
+CACHE_VERSION = 2  # part of every key: a change of decoding or format makes old entries misses
 _MAGIC = b"HCMUSIC1"
 _HEADER = struct.Struct("<8sIIQQ")  # magic, rate, chunk, samples held, the music's length in samples
 _SUFFIX = ".f32"
