@@ -36,6 +36,7 @@ ARTIST = ALBUM = "holdcue"
 ENGLISH = phrases.for_language(phrases.FALLBACK)
 MP3_KBPS = 64  # constant bit rate: clear speech at 22050 Hz mono
 MP3_QUALITY = 5  # LAME's algorithm quality: 2 best ... 7 fastest
+BLOCK = 1 << 16  # samples rendered at a time: an export has no latency to keep, so fewer, larger blocks (3 s)
 PROGRESS_STEPS = 200  # at most this many progress reports per file
 # WAV keeps its sizes in 32 bits: the RIFF size (36 header bytes + 2 bytes a sample) must fit
 WAV_MAX_SAMPLES = (0xFFFFFFFF - 36) // 2  # 16-bit mono samples: about 27 hours at 22050 Hz
@@ -86,7 +87,9 @@ def export(
             f"{path}: the session is too long for a WAV file (at most {WAV_MAX_SAMPLES // timeline.rate // 3600} "
             "hours at this rate, as WAV sizes are 32-bit); export it as FLAC, OGG or MP3, or make the session shorter"
         )
-    blocks = render_blocks(timeline, clips, tones, volume=volume, speech_volume=speech_volume, music=session.music)
+    blocks = render_blocks(
+        timeline, clips, tones, block=BLOCK, volume=volume, speech_volume=speech_volume, music=session.music
+    )
     marks = chapters(timeline, phrases.for_language(session.routine.voice.language))
     tags = _Tags(title or timeline.title, summary, marks, timeline.rate, timeline.length)
     target = _destination(path)
