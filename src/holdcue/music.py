@@ -623,7 +623,7 @@ class _Resampled:
         self.path = path
         self.file = _open(path)
         self.used = False  # read from since it was opened
-        # libsndfile's Ogg seek can land a little off after reads, but is exact (and cheap: a
+        # libsndfile's Ogg seek forward can land off after reads, but is exact (and cheap: a
         # bisection) from an open; an MP3's seek scans from the start when opened, so it is not
         self.reopen = info.format == "OGG"
         # 16-bit files are read as they are stored (5x faster for WAV): int16 / 32768 is exactly
