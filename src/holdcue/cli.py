@@ -14,6 +14,7 @@ import click
 
 from holdcue import __version__, errors
 from holdcue.exitcodes import ExitCode
+from holdcue.files import occupy_closed_descriptors
 from holdcue.text import clock, json_text, printable
 
 
@@ -751,7 +752,7 @@ def main() -> None:
     for a file opened later to take its number; text the terminal's encoding cannot show is
     replaced (a Latin-1 terminal gets "?" for an emoji, not a crash); output that cannot be
     written is an error, not silently lost."""
-    _occupy_closed_descriptors()
+    occupy_closed_descriptors()
     if sys.stdout is None:  # `holdcue list >&-`: the output would go nowhere
         if sys.stderr is not None:
             sys.stderr.write("holdcue: standard output is closed; nothing could be shown.\n")
@@ -772,19 +773,6 @@ def main() -> None:
         _say_on_the_way_out(f"Error: cannot write the output: {error.strerror or error}.")
         status = status or ExitCode.OUTPUT_FAILED
     sys.exit(status)
-
-
-def _occupy_closed_descriptors() -> None:
-    """/dev/null on standard descriptors (0, 1, 2) that are closed, so that no file holdcue
-    opens (the journal, an export) gets their number and receives what is meant for them."""
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            opened = os.open(os.devnull, os.O_RDWR)
-            if opened != fd:  # a lower one was free after all: keep only the one that was asked for
-                os.dup2(opened, fd)
-                os.close(opened)
 
 
 def _stdout_gone() -> int:

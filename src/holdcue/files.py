@@ -55,3 +55,17 @@ def expand_user(path: str) -> Path:
     except RuntimeError:
         user = path[1:].split("/", 1)[0]
         raise ValueError(f'there is no user "{user}" for "~{user}"; write the full path') from None
+
+
+def occupy_closed_descriptors() -> None:
+    """/dev/null on standard descriptors (0, 1, 2) that are closed, so that no file holdcue
+    opens (the journal, an export, the sound server's socket) gets their number and
+    receives what is meant for them."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:  # a lower one was free after all: keep only the one that was asked for
+                os.dup2(opened, fd)
+                os.close(opened)

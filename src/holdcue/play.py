@@ -647,17 +647,49 @@ def default_sink(keep_alive: bool = False) -> Sink:
     raise AudioDeviceError(f"HOLDCUE_OUTPUT={name!r} is no output holdcue has: use one of {', '.join(OUTPUTS)}.")
 
 
+_early: StreamSink | None = None  # opened by open_early, for the next output() to take
+
+
+def open_early(keep_alive: bool = False) -> None:
+    """Open the stream the next ``output(keep_alive)`` will give, now: `holdcue play` calls
+    this before it imports anything else, so that the device's lead-in (counted from its
+    open) runs while the rest of the program starts. Nothing happens when the output is not
+    a stream or cannot be opened (output() then says why); one never taken is closed at exit."""
+    import atexit
+
+    global _early
+    with contextlib.suppress(AudioDeviceError):
+        sink = default_sink(keep_alive)
+        if isinstance(sink, StreamSink):
+            sink.open(SAMPLE_RATE)
+            _early = sink
+            atexit.register(_close_early)
+
+
+def _close_early() -> None:
+    global _early
+    if _early is not None:
+        _early.close()
+        _early = None
+
+
 @contextlib.contextmanager
 def output(keep_alive: bool = False) -> Iterator[Sink]:
     """The sink ``$HOLDCUE_OUTPUT`` names (default_sink), closed on the way out. A stream
-    is opened now, so that its device settles while the session is made ready: the lead-in
-    is counted from the open (Player._lead_in), and `holdcue play` is heard that much
-    sooner. A device that cannot be opened now is left for the first take, which tries again
-    and raises AudioDeviceError."""
-    sink = default_sink(keep_alive)
+    is opened now (or was, by open_early), so that its device settles while the session is
+    made ready: the lead-in is counted from the open (Player._lead_in), and `holdcue play`
+    is heard that much sooner. A device that cannot be opened now is left for the first
+    take, which tries again and raises AudioDeviceError."""
+    global _early
+    sink: Sink
+    if _early is not None and _early.keep_alive == keep_alive:
+        sink, _early = _early, None
+    else:
+        _close_early()
+        sink = default_sink(keep_alive)
     if isinstance(sink, StreamSink):
         with contextlib.suppress(AudioDeviceError):
-            sink.open(SAMPLE_RATE)
+            sink.open(SAMPLE_RATE)  # nothing to do when it is open already
     try:
         yield sink
     finally:
