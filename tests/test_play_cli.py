@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -114,3 +116,33 @@ def test_cli_play_opens_the_output_before_it_makes_the_session_ready(monkeypatch
     result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest", "--keep-alive"])
     assert result.exit_code == 0, result.output
     assert order == [("opened", True), "built", ("played", "the sink"), "closed"]
+
+
+ENTRY = """
+import sys
+from holdcue import stream
+light = not {"click", "yaml", "numpy"} & set(sys.modules)  # holdcue.stream imports none of them
+def open_early(keep_alive=False):
+    print("opened early", keep_alive, "click" in sys.modules, "yaml" in sys.modules, flush=True)
+stream.open_early = open_early
+sys.argv = ["holdcue", *sys.argv[1:]]
+print("light", light, flush=True)
+from holdcue.__main__ import main
+main()
+"""
+
+
+def test_holdcue_play_opens_its_device_before_click_and_the_loader_are_imported(tmp_path):
+    """The `holdcue` entry opens the device first, so its lead-in runs while the rest starts."""
+    import subprocess
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-c", ENTRY, *args]
+        env = os.environ | {"HOLDCUE_CONFIG_DIR": str(tmp_path)}
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+    played = run("play", "no-such-routine", "--keep-alive")
+    assert played.stdout.splitlines()[:2] == ["light True", "opened early True False False"]
+    assert played.returncode == ExitCode.INVALID_ROUTINE and "no-such-routine" in played.stderr
+    for args in (("play", "--help"), ("list",), ("play",), ("show", "x")):
+        assert "opened early" not in run(*args).stdout, args

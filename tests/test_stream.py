@@ -256,6 +256,55 @@ def test_output_opens_the_stream_at_once_and_closes_it_on_the_way_out(monkeypatc
     assert closed == [sink]
 
 
+def test_the_stream_opened_early_is_the_one_output_gives_and_closes(monkeypatch):
+    """`holdcue play` opens its stream before the CLI is imported (open_early); output()
+    hands that very stream to the command, once, and closes it on the way out."""
+    opened, closed = [], []
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+    monkeypatch.setattr(StreamSink, "open", lambda self, rate: opened.append(self))
+    monkeypatch.setattr(StreamSink, "close", lambda self: closed.append(self))
+    stream.open_early(keep_alive=True)
+    [early] = opened
+    with play.output(keep_alive=True) as sink:
+        assert sink is early and not closed
+    assert closed == [early] and stream._early is None
+    stream._close_early()  # at exit: nothing left to close
+    assert closed == [early]
+
+
+def test_a_stream_opened_early_for_other_options_is_closed_and_another_made(monkeypatch):
+    opened, closed = [], []
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+    monkeypatch.setattr(StreamSink, "open", lambda self, rate: opened.append(self))
+    monkeypatch.setattr(StreamSink, "close", lambda self: closed.append(self))
+    stream.open_early(keep_alive=False)
+    with play.output(keep_alive=True) as sink:
+        assert closed == [opened[0]] and sink is not opened[0] and sink.keep_alive
+    assert closed == [opened[0], sink]
+
+
+def test_a_stream_opened_early_and_never_taken_is_closed_at_exit(monkeypatch):
+    """A usage error, say, ends the command before it plays: the stream still closes."""
+    at_exit, closed = [], []
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+    monkeypatch.setattr(StreamSink, "open", lambda self, rate: None)
+    monkeypatch.setattr(StreamSink, "close", lambda self: closed.append(self))
+    monkeypatch.setattr("atexit.register", at_exit.append)
+    stream.open_early()
+    assert at_exit == [stream._close_early] and not closed
+    at_exit[0]()
+    assert len(closed) == 1 and stream._early is None
+
+
+@pytest.mark.parametrize("output", ["simpleaudio", "no-such-output"])
+def test_nothing_is_opened_early_but_a_stream(monkeypatch, output):
+    """simpleaudio opens its device per take; an unknown output is output()'s to report."""
+    monkeypatch.setenv("HOLDCUE_OUTPUT", output)
+    monkeypatch.setattr(StreamSink, "open", lambda self, rate: pytest.fail("a stream was opened"))
+    stream.open_early()
+    assert stream._early is None
+
+
 def test_output_leaves_a_device_that_cannot_open_yet_to_the_first_take(monkeypatch):
     monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
 

@@ -13,9 +13,9 @@ def main() -> None:
 
     occupy_closed_descriptors()  # before the device's sockets are opened
     if plays(sys.argv[1:]):
-        from holdcue import play
+        from holdcue import stream
 
-        play.open_early(keep_alive="--keep-alive" in sys.argv[2:])
+        stream.open_early(keep_alive="--keep-alive" in sys.argv[2:])
     from holdcue.cli import main as cli_main
 
     cli_main()

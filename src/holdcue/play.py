@@ -20,7 +20,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,7 +31,8 @@ from holdcue.controls import Command
 from holdcue.display import Status, for_stream
 from holdcue.errors import AudioDeviceError
 from holdcue.phrases import Phrases
-from holdcue.stream import Feed, alsa_messages
+from holdcue.stream import OUTPUTS as OUTPUTS  # HOLDCUE_OUTPUT's values
+from holdcue.stream import Feed, alsa_messages, output_name, take_early
 from holdcue.stream import StreamSink as StreamSink  # the sink the service and the CLI use
 from holdcue.text import clock
 from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
@@ -633,44 +633,12 @@ def start_position(timeline: Timeline, step: str) -> int:
     raise ValueError(f"no step title contains {wanted!r}: the steps are {listing}")
 
 
-OUTPUTS = ("stream", "simpleaudio")  # HOLDCUE_OUTPUT's values; the first is the default
-
-
 def default_sink(keep_alive: bool = False) -> Sink:
     """The sink ``$HOLDCUE_OUTPUT`` names: "stream" (StreamSink, the default) or
     "simpleaudio" (SimpleaudioSink). Raises AudioDeviceError for any other name."""
-    name = os.environ.get("HOLDCUE_OUTPUT", "").strip().lower() or OUTPUTS[0]
-    if name == "stream":
+    if output_name() == "stream":
         return StreamSink(keep_alive=keep_alive)
-    if name == "simpleaudio":
-        return SimpleaudioSink()
-    raise AudioDeviceError(f"HOLDCUE_OUTPUT={name!r} is no output holdcue has: use one of {', '.join(OUTPUTS)}.")
-
-
-_early: StreamSink | None = None  # opened by open_early, for the next output() to take
-
-
-def open_early(keep_alive: bool = False) -> None:
-    """Open the stream the next ``output(keep_alive)`` will give, now: `holdcue play` calls
-    this before it imports anything else, so that the device's lead-in (counted from its
-    open) runs while the rest of the program starts. Nothing happens when the output is not
-    a stream or cannot be opened (output() then says why); one never taken is closed at exit."""
-    import atexit
-
-    global _early
-    with contextlib.suppress(AudioDeviceError):
-        sink = default_sink(keep_alive)
-        if isinstance(sink, StreamSink):
-            sink.open(SAMPLE_RATE)
-            _early = sink
-            atexit.register(_close_early)
-
-
-def _close_early() -> None:
-    global _early
-    if _early is not None:
-        _early.close()
-        _early = None
+    return SimpleaudioSink()
 
 
 @contextlib.contextmanager
@@ -680,12 +648,8 @@ def output(keep_alive: bool = False) -> Iterator[Sink]:
     made ready: the lead-in is counted from the open (Player._lead_in), and `holdcue play`
     is heard that much sooner. A device that cannot be opened now is left for the first
     take, which tries again and raises AudioDeviceError."""
-    global _early
-    sink: Sink
-    if _early is not None and _early.keep_alive == keep_alive:
-        sink, _early = _early, None
-    else:
-        _close_early()
+    sink: Sink | None = take_early(keep_alive)
+    if sink is None:
         sink = default_sink(keep_alive)
     if isinstance(sink, StreamSink):
         with contextlib.suppress(AudioDeviceError):

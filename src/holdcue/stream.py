@@ -34,10 +34,12 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from holdcue.errors import AudioDeviceError
+from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import numpy
 
+OUTPUTS = ("stream", "simpleaudio")  # HOLDCUE_OUTPUT's values; the first is the default
 LATENCY = 0.1  # seconds of sound the device holds: what a start or stop waits for; enough for a Pi's callback
 KEEP_ALIVE_HZ = 30.0  # below what small speakers reproduce: felt, if at all, not heard
 KEEP_ALIVE_LEVEL = 0.01  # of full scale (-40 dBFS): enough to count as sound for a speaker's silence detector
@@ -332,3 +334,49 @@ def alsa_messages() -> Iterator[list[str]]:
             os.close(saved)
             caught.seek(0)
             said.extend(line.split(") ", 1)[-1] for line in caught.read().decode(errors="replace").splitlines())
+
+
+def output_name() -> str:
+    """The output ``$HOLDCUE_OUTPUT`` names (default: the stream); AudioDeviceError for a
+    name holdcue has no output for."""
+    name = os.environ.get("HOLDCUE_OUTPUT", "").strip().lower() or OUTPUTS[0]
+    if name not in OUTPUTS:
+        raise AudioDeviceError(f"HOLDCUE_OUTPUT={name!r} is no output holdcue has: use one of {', '.join(OUTPUTS)}.")
+    return name
+
+
+_early: StreamSink | None = None  # opened by open_early, for take_early
+
+
+def open_early(keep_alive: bool = False) -> None:
+    """Open the stream that play.output(keep_alive) will give, now: `holdcue play` calls
+    this before it imports anything else, so that the device's lead-in (counted from its
+    open) runs while the rest of the program starts. Nothing happens when the output is not
+    the stream or cannot be opened (output() then says why); one never taken is closed at exit."""
+    import atexit
+
+    global _early
+    with contextlib.suppress(AudioDeviceError):
+        if output_name() == "stream":
+            sink = StreamSink(keep_alive=keep_alive)
+            sink.open(SAMPLE_RATE)
+            _early = sink
+            atexit.register(_close_early)
+
+
+def take_early(keep_alive: bool) -> StreamSink | None:
+    """The stream open_early opened, when it was for these options (once); one for other
+    options is closed."""
+    global _early
+    sink, _early = _early, None
+    if sink is not None and sink.keep_alive != keep_alive:
+        sink.close()
+        return None
+    return sink
+
+
+def _close_early() -> None:
+    global _early
+    if _early is not None:
+        _early.close()
+        _early = None
