@@ -250,6 +250,7 @@ def test_music_read_as_it_plays_is_decoded_at_most_a_few_chunks_ahead(tmp_path, 
             parts.append(decoder.samples(at, min(at + RATE // 3, span)))
             assert len(decoder.chunks) <= 1 + music.AHEAD
             assert decoder.claimed <= decoder.reading + 1 + music.AHEAD
+        assert decoder.samples(span, span).size == 0 and not decoder.continues(span)
     finally:
         decoder.close()
     assert np.array_equal(np.concatenate(parts), reference[RATE // 2 :])

@@ -6,8 +6,8 @@ Memory stays flat however long the music or the session: a ``Bed`` has the file 
 few chunks ahead of the render (``_Decoder``: threads side by side, one a core, so decoding
 overlaps mixing and encoding) and lets each chunk go once it is read past; only a short
 looped file (at most ``KEEP_SECONDS``, 16 MB at 22050 Hz) is kept whole after it is decoded
-once, so that its later laps cost no decoding. Where a loop starts again, the file's last ``CROSSFADE`` seconds
-overlap its first (equal-power), so the seam is not heard.
+once, so that its later laps cost no decoding. Where a loop starts again, the file's last
+``CROSSFADE`` seconds overlap its first (equal-power), so the seam is not heard.
 
 Decoding and resampling cost far more than the rest of a render, so what a render decodes
 from the file's start is also written to the cache folder (``default_cache_dir``), at the
@@ -567,6 +567,8 @@ class _Decoder:
         to; the chunks read past are let go."""
         import numpy as np
 
+        if begin >= end:
+            return np.zeros(0, np.float32)
         self.wait(begin, end)
         first, last = (begin - self.begin) // self.size, (end - 1 - self.begin) // self.size
         parts = [
