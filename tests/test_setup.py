@@ -250,11 +250,16 @@ def test_a_changed_lock_is_installed_again(machine):
     assert len(machine.calls("uv")) == 2 and len(machine.calls("apt-get")) == 2
 
 
-def test_the_buttons_library_once_asked_for_stays(machine):
+def test_extras_asked_for_by_name_stay(machine):
     assert machine.run("--pi").returncode == 0
-    assert machine.calls("uv")[-1].endswith(" --extra pi")
+    assert machine.calls("uv")[-1].endswith(" --python {}/bin/python --extra pi".format(machine.checkout / ".venv"))
     assert machine.run("--test", HOLDCUE_NO_LINK="1").returncode == 0
     assert machine.calls("uv")[-1].endswith(" --extra test --extra piper --group test-voice --extra pi")
+    assert machine.run("--piper").returncode == 0
+    assert machine.calls("uv")[-1].endswith("/bin/python --extra pi --extra piper")
+    again = machine.run()
+    assert again.returncode == 0 and again.stderr == ""  # nothing to do: the same extras
+    assert len(machine.calls("uv")) == 3
 
 
 def test_without_root_and_without_sudo_it_prints_the_apt_get_line_to_run_as_root(machine):
@@ -395,7 +400,7 @@ def test_no_link_when_asked(machine):
 def test_an_unknown_argument_is_refused(machine):
     done = machine.run("--tset")
     assert done.returncode == 2
-    assert "usage: scripts/setup [--test] [--pi]" in done.stderr
+    assert "usage: scripts/setup [--test] [--pi] [--piper]" in done.stderr
 
 
 def test_scripts_holdcue_sets_up_on_first_use_then_runs_the_command(machine):
