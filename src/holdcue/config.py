@@ -18,7 +18,6 @@ relative music path starts at the config folder.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +46,10 @@ class Config:
 
 
 def config_path() -> Path:
-    """$HOLDCUE_CONFIG_DIR/config.yaml if set, else the platform's (~/.config/holdcue/config.yaml)."""
-    base = os.environ.get("HOLDCUE_CONFIG_DIR")
-    if not base:
-        import platformdirs
+    """config.yaml in the config folder (folders.py)."""
+    from holdcue import folders
 
-        base = platformdirs.user_config_dir("holdcue")
-    return Path(base) / FILE_NAME
+    return folders.config_dir() / FILE_NAME
 
 
 def load_config(path: Path | None = None) -> Config:

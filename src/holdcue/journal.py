@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -121,18 +120,11 @@ class Week:
         return sum(day.played for day in self.days)
 
 
-def data_dir() -> Path:
-    """$HOLDCUE_DATA_DIR if set, else the platform's user data folder (~/.local/share/holdcue on Linux)."""
-    base = os.environ.get("HOLDCUE_DATA_DIR")
-    if not base:
-        import platformdirs
-
-        base = platformdirs.user_data_dir("holdcue")
-    return Path(base).expanduser()
-
-
 def default_path() -> Path:
-    return data_dir() / FILE_NAME
+    """journal.sqlite3 in the data folder (folders.py)."""
+    from holdcue import folders
+
+    return folders.data_dir() / FILE_NAME
 
 
 class Journal:

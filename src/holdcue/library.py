@@ -34,14 +34,10 @@ class Entry:
 
 
 def user_routine_dir() -> Path:
-    """The folder of the user's own routines: $HOLDCUE_CONFIG_DIR/routines if set, else
-    the platform's config folder (~/.config/holdcue/routines on Linux)."""
-    base = os.environ.get("HOLDCUE_CONFIG_DIR")
-    if not base:
-        import platformdirs
+    """The folder of the user's own routines: routines/ in the config folder (folders.py)."""
+    from holdcue import folders
 
-        base = platformdirs.user_config_dir("holdcue")
-    return Path(base) / "routines"
+    return folders.config_dir() / "routines"
 
 
 def builtin_ids() -> list[str]:

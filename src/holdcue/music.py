@@ -746,13 +746,10 @@ _SUFFIX = ".f32"
 
 
 def default_cache_dir() -> Path:
-    """$HOLDCUE_CACHE_DIR/music, else the user's cache folder (~/.cache/holdcue/music)."""
-    base = os.environ.get("HOLDCUE_CACHE_DIR")
-    if not base:
-        import platformdirs
+    """music/ in the cache folder (folders.py)."""
+    from holdcue import folders
 
-        base = platformdirs.user_cache_dir("holdcue")
-    return Path(base).expanduser() / "music"
+    return folders.cache_dir() / "music"
 
 
 def _cache_key(path: str, rate: int) -> str | None:

@@ -92,13 +92,10 @@ class Model:
 
 
 def voices_dir() -> Path:
-    """$HOLDCUE_DATA_DIR/voices, else the user's data folder (~/.local/share/holdcue/voices)."""
-    base = os.environ.get("HOLDCUE_DATA_DIR")
-    if not base:
-        import platformdirs
+    """voices/ in the data folder (folders.py)."""
+    from holdcue import folders
 
-        base = platformdirs.user_data_dir("holdcue")
-    return Path(base).expanduser() / "voices"
+    return folders.data_dir() / "voices"
 
 
 def list_models() -> list[Model]:

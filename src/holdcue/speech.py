@@ -402,13 +402,10 @@ def _entry_frames(path: Path) -> int | None:
 
 
 def default_cache_dir() -> Path:
-    """$HOLDCUE_CACHE_DIR/speech, else the user's cache folder (~/.cache/holdcue/speech)."""
-    base = os.environ.get("HOLDCUE_CACHE_DIR")
-    if not base:
-        import platformdirs
+    """speech/ in the cache folder (folders.py)."""
+    from holdcue import folders
 
-        base = platformdirs.user_cache_dir("holdcue")
-    return Path(base).expanduser() / "speech"
+    return folders.cache_dir() / "speech"
 
 
 def synthesize_all(
