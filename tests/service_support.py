@@ -80,8 +80,9 @@ class Sink:
 
 
 def make_session(routine: Routine, rate: int = RATE) -> Session:
-    """The routine with made-up speech (play_helpers.make_session, without the player's words)."""
-    return play_helpers.make_session(routine, rate, control_phrases=False)
+    """The routine with made-up speech and the player's own words ("Paused.", "Resuming.",
+    "Session ended."), as the service builds it (play_helpers.make_session)."""
+    return play_helpers.make_session(routine, rate)
 
 
 def wait_until(condition, timeout: float = 5.0, what: str = "the condition"):
@@ -92,3 +93,12 @@ def wait_until(condition, timeout: float = 5.0, what: str = "the condition"):
             return value
         time.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def says(take, text: str, rate: int = RATE) -> bool:
+    """Whether ``take`` is ``text`` said alone, as the player says its own words: a lead-in,
+    the words, and the pause after spoken words (play.RECAP_GAP)."""
+    from holdcue import play
+
+    expected = round(play.LEAD_IN * rate) + len(play_helpers.fake_clip(text, rate)) + round(play.RECAP_GAP * rate)
+    return len(take.samples) == expected and bool(take.samples.any())

@@ -118,7 +118,7 @@ def test_play_passes_the_music_it_is_given_to_the_player(home, monkeypatch):
     bed = tone_file(home / "bed.wav", 300)
     played = []
     short = short_session()
-    monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, music=kw["music"]))
+    monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, music=routine.music))
     monkeypatch.setattr(play, "play", lambda ready, **kw: played.append(ready.music) or play.PlayResult(True, 0))
     for args, expected in (
         (["--music", str(bed)], Music(str(bed.resolve()))),

@@ -82,7 +82,7 @@ def test_today_reaches_the_real_play_code_path(monkeypatch):
     """Not the recorder: the play command itself loads the routine and hands it to playback."""
     built, playing = [], []
 
-    def build(routine, also=(), music="routine"):
+    def build(routine, also=()):
         built.append(routine.id)
         return "the session"
 

@@ -3,6 +3,8 @@ line, column and field; session.build attaches it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import soundfile
@@ -121,9 +123,9 @@ def test_build_attaches_the_routines_music_unless_told_otherwise(tmp_path):
     cache = speech.ClipCache(tmp_path / "cache")
     built = session.build(routine, cache=cache, engine_factory=Engine)
     assert built.music == routine.music
-    other = Music(str(bed), level_db=-6)
-    assert session.build(routine, cache=cache, engine_factory=Engine, music=other).music == other
-    assert session.build(routine, cache=cache, engine_factory=Engine, music=None).music is None
+    other = Music(str(bed), level_db=-6)  # as choices.resolve gives it: --music, config.yaml's
+    assert session.build(dataclasses.replace(routine, music=other), cache=cache, engine_factory=Engine).music == other
+    assert session.build(dataclasses.replace(routine, music=None), cache=cache, engine_factory=Engine).music is None
 
 
 def test_the_schema_knows_music():

@@ -10,11 +10,13 @@ import threading
 import numpy as np
 import pytest
 
+import play_helpers
 from holdcue import compiler, library, play, session
 from holdcue.errors import AudioDeviceError
 from holdcue.routine import Cues, Routine, Step
 from holdcue.service import BadValue, Catalog, Change, Controller, UnknownRoutine, WrongState
-from service_support import FakeClock, Sink, make_session, wait_until
+from play_helpers import FakeSpeak
+from service_support import FakeClock, Sink, make_session, says, wait_until
 
 QUICK = Cues(prep_ms=1000, countdown=0, halfway=False, time_left_every_ms=0, switch_ms=1000)
 
@@ -42,6 +44,7 @@ class Rig:
         self.clock = FakeClock()
         self.sink = Sink(self.clock)
         self.changes: list[Change] = []
+        self.speak = FakeSpeak()  # the time left, said on resume
         broken = library.Entry("broken", str(tmp_path / "broken.yaml"), False, None, ())
         self.catalog = Catalog(load=lambda: session.Library((tiny(), other()), (broken,)))
         self.controller = Controller(
@@ -51,6 +54,7 @@ class Rig:
             clock=self.clock,
             observers=[*observers, self.changes.append],
             tick=0.02,
+            speaker=lambda voice: self.speak,
             **options,
         )
         self.controller.start()
@@ -104,6 +108,9 @@ def test_pause_resume_next_previous_and_stop(rig):
         c.resume()
     rig.clock.advance(3)
     assert c.pause()["state"] == "paused"
+    (confirmation,) = rig.sink.playing()  # the session's take stopped; "Paused." said, as the keys do
+    assert says(confirmation, "Paused.") and rig.sink.takes[0].handle.stopped
+    rig.clock.advance(2)
     assert rig.sink.playing() == []
     with pytest.raises(WrongState, match="paused"):
         c.pause()
@@ -116,9 +123,30 @@ def test_pause_resume_next_previous_and_stop(rig):
     assert c.next()["state"] == "playing"  # skipping plays from the new place
     stopped = c.stop()
     assert stopped["state"] == "idle" and stopped["routine"] is None
+    (confirmation,) = rig.sink.playing()
+    assert says(confirmation, "Session ended.")
+    rig.clock.advance(2)
     assert rig.sink.playing() == []
     assert c.stop()["state"] == "idle"  # nothing to stop is no error
     assert [k for k in rig.kinds() if k[0] == "end"] == [("end", "tiny", "stopped")]
+
+
+def test_pause_and_resume_in_a_hold_are_said_as_the_keys_say_them(rig):
+    """Whoever asks (the page, the API, the button): "Paused.", then on resume "Resuming."
+    and the time the hold has left, from the very sample where it paused."""
+    c = rig.controller
+    c.play("tiny")
+    rig.clock.advance(10)  # the first hold: 8.2 s to 12.2 s, after the lead-in
+    assert c.status()["phase"] == "hold"
+    c.pause()
+    assert says(rig.sink.takes[-1], "Paused.")
+    rig.clock.advance(2)
+    c.resume()
+    (left,) = rig.speak.said
+    assert left.endswith("seconds left.") or left.endswith("second left.")
+    resumed = rig.sink.takes[-1].samples
+    words = play_helpers.fake_clip("Resuming.")
+    assert len(resumed) > len(words) and resumed.any()
 
 
 def test_a_session_played_to_its_end_finishes_and_tells_each_step(rig):
@@ -159,8 +187,11 @@ def test_volume_while_paused_stays_paused_and_applies_on_resume(rig):
     c.play("tiny")
     rig.clock.advance(6.5)
     c.pause()
+    rig.clock.advance(2)  # "Paused." said
+    takes = len(rig.sink.takes)
     status = c.set_volume(1.5)
     assert status["state"] == "paused" and rig.sink.playing() == []
+    assert len(rig.sink.takes) == takes  # a change of volume says nothing and plays nothing while paused
     resumed = c.resume()
     assert resumed["state"] == "playing" and resumed["volume"] == 1.5
     louder = rig.sink.takes[-1].samples

@@ -24,7 +24,7 @@ from holdcue import button, journal, plan, service
 from holdcue.cli import cli
 from holdcue.config import Config
 from holdcue.journal import Journal
-from service_support import RealClock, Sink, make_session, wait_until
+from service_support import RealClock, Sink, make_session, says, wait_until
 from test_service import Rig, tiny
 from test_web_api import Running
 
@@ -345,6 +345,7 @@ def test_a_button_press_plays_todays_session_through_the_service(folders):
         pin.drive_low()  # held: stop
         wait_until(lambda: controller.state() == "idle", what="the long press to stop")
         pin.drive_high()
+        assert len(sink.takes) == 2 and says(sink.takes[1], "Session ended.")  # confirmed aloud
 
         days["day"] = THURSDAY + dt.timedelta(days=1)  # a rest day: nothing plays, the log says why
         pin.drive_low()
@@ -353,7 +354,7 @@ def test_a_button_press_plays_todays_session_through_the_service(folders):
         wait_until(lambda: any("rest day" in line for line in lines), what="the rest day in the log")
         said = next(line for line in lines if "rest day" in line)
         assert said.startswith("button: press failed: RestDay: Today is a rest day. Next: Thursday")
-        assert controller.state() == "idle" and len(sink.takes) == 1
+        assert controller.state() == "idle" and len(sink.takes) == 2
     finally:
         pressable.close()
         controller.close()
@@ -388,7 +389,8 @@ def test_serve_with_a_broken_config_file_runs_without_the_button(folders):
         if process.poll() is None:
             process.kill()
     log = process.stderr.read().decode()
-    assert "the config file has errors; running without the button" in log and "config.yaml" in log
+    assert "the config file has errors; running on the defaults, without the button" in log
+    assert "config.yaml" in log
     assert "button: on GPIO" not in log and "Traceback" not in log
 
 

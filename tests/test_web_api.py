@@ -21,7 +21,7 @@ import pytest
 from holdcue import library, plan, web
 from holdcue.errors import HoldcueError
 from holdcue.service import Catalog, Controller
-from service_support import RealClock, Sink, make_session, wait_until
+from service_support import RealClock, Sink, make_session, says, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,8 @@ def test_play_pause_resume_next_previous_stop(api):
     assert status == 200 and body["state"] == "playing" and body["routine"] == "shoulders-and-chest"
     assert body["title"] == "Shoulders and chest" and body["steps"] > 1
     assert len(api.sink.playing()) == 1
-    assert api.request("POST", "/api/pause")[2]["state"] == "paused" and api.sink.playing() == []
+    assert api.request("POST", "/api/pause")[2]["state"] == "paused"
+    assert [says(take, "Paused.") for take in api.sink.playing()] == [True]  # said, as the keys do
     status, _, body = api.request("POST", "/api/pause")
     assert status == 409 and "paused" in body["error"]
     assert api.request("POST", "/api/resume")[2]["state"] == "playing"
@@ -131,7 +132,8 @@ def test_play_pause_resume_next_previous_stop(api):
     assert step >= 1
     assert api.request("POST", "/api/next")[2]["step"] == step + 1
     assert api.request("POST", "/api/previous")[2]["step"] == step
-    assert api.request("POST", "/api/stop")[2]["state"] == "idle" and api.sink.playing() == []
+    assert api.request("POST", "/api/stop")[2]["state"] == "idle"
+    assert [says(take, "Session ended.") for take in api.sink.playing()] == [True]
     assert api.request("POST", "/api/stop")[0] == 200
     for command in ("pause", "resume", "next", "previous"):
         status, _, body = api.request("POST", f"/api/{command}")

@@ -214,35 +214,49 @@ def speech_options(command):
     )(command)
 
 
-def voiced(routines, engine: str | None, model: str | None, fallback: bool) -> list:
-    """The routines with the engine and model they speak with: the command line's, the
-    routine's, the config's (in that order); a fallback to espeak-ng is said once on stderr."""
-    import dataclasses
+def settings():
+    """config.yaml, read once per command (its defaults when there is none); ConfigError
+    with every problem."""
+    meta = click.get_current_context().meta
+    if "holdcue.config" not in meta:
+        from holdcue import config
 
-    from holdcue import config, speech
+        meta["holdcue.config"] = config.load_config()
+    return meta["holdcue.config"]
 
-    settings = config.load_config()
-    command = speech.Choice(engine or "", model or "", fallback)
-    defaults = speech.Choice(settings.engine, settings.model, settings.fallback)
+
+def overrides(engine=None, model=None, fallback=False, music_file=None, no_music=False):
+    """What the command line says over the routine and config.yaml (choices.Overrides);
+    --music's file is checked now."""
+    from holdcue import choices
+
+    return choices.Overrides(engine or "", model or "", fallback, given_music(music_file, no_music), no_music)
+
+
+def heard(routines, given=None) -> list:
+    """The routines as they will be heard (choices.resolve): the voice and the music of the
+    command line (``given``), the routine and config.yaml; a fallback to espeak-ng is said
+    once on stderr."""
+    from holdcue import choices
+
     out, said = [], set()
     for routine in routines:
-        voice, note = speech.choose(routine.voice, command, defaults)
-        if note and note not in said:
-            said.add(note)
-            echo(f"holdcue: {note}", err=True)
-        out.append(dataclasses.replace(routine, voice=voice))
+        resolved = choices.resolve(routine, settings(), given or choices.Overrides())
+        if resolved.note and resolved.note not in said:
+            said.add(resolved.note)
+            echo(f"holdcue: {resolved.note}", err=True)
+        out.append(resolved.routine)
     return out
 
 
-def build_session(routine, also: tuple[str, ...] = (), music="routine"):
-    """The routine made ready to hear, with a progress bar while speech is synthesized;
-    ``also``: more texts to have clips for (the player's own words); ``music``: the music
-    under it (None: none; "routine": the routine's own)."""
+def build_session(routine, also: tuple[str, ...] = ()):
+    """The routine (as heard) made ready to hear, with a progress bar while speech is
+    synthesized; ``also``: more texts to have clips for (the player's own words)."""
     from holdcue import session
 
     update, finish = progress_bar(f"Preparing speech for {printable(routine.id)}")
     try:
-        return session.build(routine, also=also, progress=update, music=music)
+        return session.build(routine, also=also, progress=update)
     finally:
         finish()
 
@@ -275,13 +289,11 @@ def music_options(command):
 
 
 def given_music(music_file: str | None, no_music: bool):
-    """The music --music names (checked now), None for --no-music, "routine" when neither."""
+    """The music --music names (checked now); None when it names none."""
     if music_file is not None and no_music:
         raise click.UsageError("Give --music FILE or --no-music, not both.")
-    if no_music:
-        return None
     if music_file is None:
-        return "routine"
+        return None
     from holdcue import music  # only now: a session without music starts without it
     from holdcue.files import expand_user
     from holdcue.routine import Music
@@ -330,16 +342,6 @@ def _output_options(command, lead_in: float | None, lead_in_help: str):
     )(command)
 
 
-def music_for(routine, given):
-    """What plays under ``routine``: ``given`` (given_music) unless "routine"; then the
-    routine's own music:, else config.yaml's music:, else none."""
-    from holdcue import config
-
-    if given != "routine" or routine.music is not None:
-        return given
-    return config.load_config().music
-
-
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 def list_(as_json: bool) -> None:
@@ -374,9 +376,14 @@ def list_(as_json: bool) -> None:
 
 
 def _length(routine) -> tuple[float, bool]:
-    """(seconds, exact): exact when all its speech is cached, else estimated from the words."""
-    from holdcue import compiler, session
+    """(seconds, exact): exact when all its speech, in the voice it is heard with, is cached;
+    else estimated from the words."""
+    from holdcue import choices, compiler, session
 
+    try:
+        routine = choices.resolve(routine, settings()).routine
+    except (errors.ConfigError, errors.SpeechError):
+        pass  # the length of its own voice's speech; play and validate say what is wrong
     exact = session.exact_seconds(routine)
     return (exact, True) if exact is not None else (compiler.estimate_seconds(routine), False)
 
@@ -447,7 +454,7 @@ def show(routine: str, as_json: bool, engine: str | None, model: str | None, fal
     """
     from holdcue import phrases
 
-    ready = build_session(voiced([load(routine)], engine, model, fallback)[0])
+    ready = build_session(heard([load(routine)], overrides(engine, model, fallback))[0])
     if as_json:
         dump_json(ready.timeline.to_json())
     else:
@@ -480,13 +487,12 @@ def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: st
             echo(str(problem), err=True)
     else:
         loaded = [load(ref) for ref in routines]
-    loaded = voiced(loaded, engine, model, fallback)
+    loaded = heard(loaded, overrides(engine, model, fallback))
     update, finish = progress_bar("Preparing speech")
     try:
         needed, made = session.prepare(
             loaded,
             progress=update,
-            music=lambda routine: music_for(routine, "routine"),
             also=playback.own_words,  # "Paused." and the like, said by play: ready too
         )
     finally:
@@ -612,7 +618,7 @@ def export(routines, output, all_, fmt, transcript, volume, music_file, no_music
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to export, or give --all (not both).")
-    music = given_music(music_file, no_music)
+    given = overrides(engine, model, fallback, music_file, no_music)
     output = Path(output).expanduser()
     into_folder = all_ or len(routines) > 1 or output.is_dir()
     if into_folder and transcript:
@@ -625,7 +631,7 @@ def export(routines, output, all_, fmt, transcript, volume, music_file, no_music
         routines = [warned(routine) for routine in everything.routines]
     else:
         routines = [load(ref) for ref in routines]
-    routines = voiced(routines, engine, model, fallback)
+    routines = heard(routines, given)
     targets = [output / f"{routine.id}.{fmt or 'mp3'}" if into_folder else output for routine in routines]
     clashes = sorted({printable(target.name) for target in targets if targets.count(target) > 1})
     if clashes:
@@ -638,7 +644,7 @@ def export(routines, output, all_, fmt, transcript, volume, music_file, no_music
         except OSError as error:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
     for routine, target in zip(routines, targets, strict=True):
-        ready = build_session(routine, music=music_for(routine, music))
+        ready = build_session(routine)
         update, finish = progress_bar(f"Exporting {printable(target.name)}")
         try:
             written = exporter.export(ready, target, format=fmt, volume=volume, transcript=transcript, progress=update)
@@ -689,11 +695,11 @@ def play(
     from holdcue import play as playback
 
     with playback.output(keep_alive) as sink:  # opened first: the device settles while the session is made ready
-        music = given_music(music_file, no_music)
-        loaded = voiced([load(routine)], engine, model, fallback)[0]
+        given = overrides(engine, model, fallback, music_file, no_music)
+        loaded = heard([load(routine)], given)[0]
         if legend:
             loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
-        session = build_session(loaded, playback.own_words(loaded), music=music_for(loaded, music))
+        session = build_session(loaded, playback.own_words(loaded))
         if start_at is not None:
             try:
                 playback.start_position(session.timeline, start_at)
@@ -801,10 +807,6 @@ def play_recorded(
     from holdcue import controls, display, journal, phrases, speech
     from holdcue import play as playback
 
-    def speak(text: str):  # words the session has no clip for: the time left, said on resume
-        # by espeak-ng, instantly: Piper is for speech prepared ahead, never made mid-session
-        return speech.synthesize_all([text], speech.live_voice(session.routine.voice), workers=1)[text]
-
     keys = controls.terminal_keys(sys.stdin)
     clock = playback.SystemClock()  # shared, so that the seconds recorded as played are the player's
     words = phrases.for_language(session.routine.voice.language)
@@ -822,7 +824,7 @@ def play_recorded(
             display=recorder,
             start_at=start_at,
             volume=volume,
-            speak=speak,
+            speak=speech.live_speaker(session.routine.voice),
             lead_in=lead_in,
         )
     except errors.AudioDeviceError as error:
@@ -950,7 +952,7 @@ def resume_session(record, sink, volume: float) -> None:
     """Play the journal's ``record`` again from the start of its step."""
     from holdcue import play as playback
 
-    loaded = load(record.ref)
+    loaded = heard([load(record.ref)])[0]
     session = build_session(loaded, playback.own_words(loaded))
     start_at = str(record.step) if record.step else None
     if start_at is not None:
@@ -1239,8 +1241,10 @@ def serve(
     if not web.is_loopback(host):
         token = _token_file()
         token.load()
+    configured = _service_settings(log)
     controller = service.Controller(
         service.Catalog(),
+        settings=configured,
         sink=_sink(sink_name, keep_alive),
         warm=(lambda routine: session.prepare([routine])) if prepare else None,
         volume=volume,
@@ -1257,7 +1261,7 @@ def serve(
     button = None
     try:
         controller.start()
-        button = _start_button(controller, log)
+        button = _start_button(controller, configured, log)
         if token is None:
             echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
         elif sys.stdout.isatty():
@@ -1288,18 +1292,26 @@ def _sink(name: str, keep_alive: bool):
     return playback.SimpleaudioSink()
 
 
-def _start_button(controller, log):
-    """The GPIO button of config.yaml driving the controller, or None. A config file with
-    errors is logged and the service runs without the button: exiting would make systemd
-    (Restart=on-failure) start it again and again."""
-    from holdcue import button, config, service
+def _service_settings(log):
+    """config.yaml for the service, read once; None when it has errors, which are logged: the
+    service runs on its defaults, without the button, until it is fixed and restarted
+    (exiting would make systemd, Restart=on-failure, start it again and again)."""
+    from holdcue import config
 
     try:
-        settings = config.load_config()
+        return config.load_config()
     except errors.ConfigError as error:
-        log.error("the config file has errors; running without the button:\n%s", error)
+        log.error("the config file has errors; running on the defaults, without the button:\n%s", error)
         return None
-    return button.start_button(settings, service.ButtonRemote(controller), log.info)
+
+
+def _start_button(controller, configured, log):
+    """The GPIO button of config.yaml driving the controller, or None (no config, or one with errors)."""
+    from holdcue import button, service
+
+    if configured is None:
+        return None
+    return button.start_button(configured, service.ButtonRemote(controller), log.info)
 
 
 @cli.command()

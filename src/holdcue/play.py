@@ -323,6 +323,13 @@ class Player:
                 if kind == "speech":
                     self.sound(text)
 
+    def hold_at(self, position: int) -> None:
+        """Paused at ``position``, silently: a player made to go on from another's place
+        (the service's volume change while paused); ``resume`` goes on as from a pause."""
+        self._stop()
+        self.held = position
+        self.state = "paused"
+
     def resume(self) -> None:
         """Go on from where it paused, after "Resuming.": in a hold, the time it has left is
         said, then the start tone, and the hold goes on from the very sample where it

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from holdcue import compiler, journal, library, phrases, session
+from holdcue import choices, compiler, journal, library, phrases, session, speech
 from holdcue import plan as weekly
 from holdcue import play as playback
+from holdcue.config import Config
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
-from holdcue.routine import ID_PATTERN, Routine
+from holdcue.routine import ID_PATTERN, Routine, Voice
 from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -180,8 +181,9 @@ def _folder_signature(folder: Path) -> object:
 
 def _build_stored(routine: Routine) -> Session:
     """session.build with the clips left in the speech cache, read as they sound: a two-hour
-    session costs the service no more memory than a short one."""
-    return session.build(routine, stored=True)
+    session costs the service no more memory than a short one. The player's own words
+    ("Paused.", "Resuming.") are made with it, as for holdcue play."""
+    return session.build(routine, also=playback.own_words(routine), stored=True)
 
 
 class _TrackedSink:
@@ -229,11 +231,18 @@ class Controller:
         journal_path: Path | None = None,
         plan: Callable[[], weekly.Plan] | None = None,
         date: Callable[[], datetime.date] = datetime.date.today,
+        settings: Config | None = None,
+        speaker: Callable[[Voice], playback.Speak] = speech.live_speaker,
     ):
         """``journal_path``: record every session there (a JournalKeeper among the observers),
         and serve history() and resume_last() from it; None: no journal. ``plan``: the weekly
-        plan (plan.current), read at each use; None: none. ``date``: what day it is."""
+        plan (plan.current), read at each use; None: none. ``date``: what day it is.
+        ``settings``: config.yaml, read once where the service is put together: its voice and
+        music apply to every session, however it is started (choices.resolve). ``speaker``:
+        what makes the words a session has no clip for (the time left, said on resume)."""
         self.catalog = catalog
+        self.settings = settings or Config()
+        self._live_speaker = speaker
         # A streaming sink keeps the device open from take to take: nothing to wait for.
         self.sink = sink if isinstance(sink, playback.StreamingSink) else _TrackedSink(sink)
         self.lead_in = lead_in
@@ -329,7 +338,7 @@ class Controller:
                 return
             with self._speech:
                 try:
-                    self._warm(routine)
+                    self._warm(choices.resolve(routine, self.settings).routine)
                 except HoldcueError as error:
                     log.warning("speech for %s could not be prepared: %s", routine.id, error)
         log.info("speech ready for %d routines in %.1f s", len(routines), time.monotonic() - began)
@@ -372,7 +381,7 @@ class Controller:
             with self._lock:
                 self._check_open()
                 if self._current is not None:
-                    self._current.player.quit()
+                    self._current.player.close()  # silent: the new session's announcement follows
                     if not self._ended:
                         self._end("replaced")
                     self._current = None
@@ -513,11 +522,8 @@ class Controller:
                 old = current.player
                 paused = old.state == "paused"
                 at = old.position()
-                old.pause()
-                new = self._start_player(current.session, at, value)
-                if paused:
-                    new.pause()  # the take just started is still in its silent lead-in
-                current.player = new
+                old.close()  # silent: nothing is said for a change of volume
+                current.player = self._start_player(current.session, at, value, paused=paused)
             status = self._publish()
         self._tell()
         return status
@@ -546,15 +552,19 @@ class Controller:
             raise WrongState("the service is shutting down")
 
     def _session(self, routine: Routine) -> Session:
-        """The routine ready to hear: from memory, or built (speech from the warm cache)."""
+        """The routine ready to hear, as config.yaml says it is heard: from memory, or built
+        (speech from the warm cache)."""
         key = (routine.id, id(routine))  # a routine loaded again is a new object: built again
         with self._lock:
             if key in self._sessions:
                 self._sessions.move_to_end(key)
                 return self._sessions[key]
+        resolved = choices.resolve(routine, self.settings)
+        if resolved.note:
+            log.warning("%s: %s", routine.id, resolved.note)
         began = time.monotonic()
         with self._speech:
-            ready = self._build(routine)
+            ready = self._build(resolved.routine)
         log.info("%s ready in %.2f s", routine.id, time.monotonic() - began)
         with self._lock:
             self._sessions[key] = ready
@@ -562,7 +572,7 @@ class Controller:
                 self._sessions.popitem(last=False)
         return ready
 
-    def _start_player(self, ready: Session, origin: int, volume: float) -> playback.Player:
+    def _start_player(self, ready: Session, origin: int, volume: float, paused: bool = False) -> playback.Player:
         if isinstance(self.sink, _TrackedSink):
             self.sink.settle(self.clock)
         player = playback.Player(
@@ -576,9 +586,24 @@ class Controller:
             speech_volume=ready.routine.voice.volume,
             music=ready.music,
             words=phrases.for_language(ready.routine.voice.language),
+            speak=self._speaker(ready),
         )
-        player.start(origin)
+        if paused:
+            player.hold_at(origin)
+        else:
+            player.start(origin)
         return player
+
+    def _speaker(self, ready: Session) -> playback.Speak:
+        """Words the session has no clip for (the time left, said on resume), made at once
+        by espeak-ng, one user of the engine at a time (the warm-up is another)."""
+        speak = self._live_speaker(ready.routine.voice)
+
+        def said(text: str) -> numpy.ndarray:
+            with self._speech:
+                return speak(text)
+
+        return said
 
     def _tick(self) -> None:
         current = self._current

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from holdcue.speech import ClipCache, Engine
 
 Progress = Callable[[int, int], None]
-ROUTINE_MUSIC = "routine"  # build's music: whatever the routine says
 
 
 @dataclass(frozen=True)
@@ -52,17 +51,15 @@ def build(
     cache: ClipCache | None = None,
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
-    music: Music | None | str = ROUTINE_MUSIC,
     stored: bool = False,
 ) -> Session:
-    """Synthesize what is not cached, load the tones, compile the timeline. ``also``: more
-    texts to have clips for in the same voice (the player's "Paused.", for one). Each clip
-    is keyed by its written text and synthesized from what is said (pronounce.py).
-    ``music``: the music under the voice, None for none; by default the routine's
-    (``music:``). It is decoded as it plays, not here. ``stored``: the clips stay in the
-    cache, read as they sound (speech.StoredClips), rather than held in memory."""
-    chosen = routine.music if isinstance(music, str) else music
-    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, chosen, stored)
+    """Synthesize what is not cached, load the tones, compile the timeline. ``routine`` is
+    as it will be heard (choices.resolve): its voice speaks, its ``music`` plays under it
+    (decoded as it plays, not here). ``also``: more texts to have clips for in the same
+    voice (the player's "Paused.", for one). Each clip is keyed by its written text and
+    synthesized from what is said (pronounce.py). ``stored``: the clips stay in the cache,
+    read as they sound (speech.StoredClips), rather than held in memory."""
+    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, routine.music, stored)
 
 
 def legend(
@@ -119,14 +116,16 @@ class _NotCached(Exception):
     """A clip the session needs is not in the cache: its length is not known."""
 
 
-def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_name: str | None = None) -> float | None:
+def exact_seconds(routine: Routine, *, cache: ClipCache | None = None) -> float | None:
     """The session's length as ``build`` will make it, when every clip it speaks is in the
-    cache (lengths read from the cache files' headers, nothing synthesized or decoded);
-    None when one is missing. ``engine_name``: whose clips (default: the default engine's)."""
+    cache of the engine its voice names (lengths read from the cache files' headers, nothing
+    synthesized or decoded); None when one is missing, or the engine or its model is."""
     from holdcue import pronounce, speech, tones
 
     cache = cache if cache is not None else speech.ClipCache()
-    engine = engine_name or speech.Pyttsx3Engine.name
+    engine = speech.engine_name(routine.voice)
+    if engine is None:
+        return None
     words = pronounce.lexicon(routine)
     try:
         tone_length = tones.tone_lengths(SAMPLE_RATE, routine.cues.tones)
@@ -164,13 +163,12 @@ def prepare(
     cache: ClipCache | None = None,
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
-    music: Callable[[Routine], Music | None] | None = None,
     also: Callable[[Routine], Iterable[str]] | None = None,
 ) -> tuple[int, int]:
     """Put every clip the routines speak in the cache. The texts of all routines go to
     synthesize_all together (one call per voice), so many texts share the worker processes.
-    ``music(routine)``: the music under each routine (None: none), decoded into the music
-    cache now as well (music.prepare), so that the first play or export does not decode it.
+    Each routine's music (as resolved: choices.resolve) is decoded into the music cache now
+    as well (music.prepare), so that the first play or export does not decode it.
     ``also(routine)``: more texts to cache in each routine's voice (build's ``also``).
 
     Returns (distinct clips the routines need, how many of them were synthesized now).
@@ -196,20 +194,19 @@ def prepare(
             progress=counter.start_group(len(group)),
             stored=True,
         )
-    if music is not None:
-        for routine in routines:
-            _prepare_music(routine, music(routine), cache)
+    for routine in routines:
+        _prepare_music(routine, cache)
     return total, counter.made
 
 
-def _prepare_music(routine: Routine, bed: Music | None, cache: ClipCache | None) -> None:
-    """Decode ``bed`` for as long as the routine's session lasts (its clips are cached by now)."""
-    if bed is None:
+def _prepare_music(routine: Routine, cache: ClipCache | None) -> None:
+    """Decode the routine's music for as long as its session lasts (its clips are cached by now)."""
+    if routine.music is None:
         return
     from holdcue import music
 
     seconds = exact_seconds(routine, cache=cache) or compiler.estimate_seconds(routine)
-    music.prepare(bed, SAMPLE_RATE, round(seconds * SAMPLE_RATE))
+    music.prepare(routine.music, SAMPLE_RATE, round(seconds * SAMPLE_RATE))
 
 
 class _PrepareCounter:

@@ -116,6 +116,17 @@ def factory_for(voice: Voice) -> Callable[[], Engine]:
     raise SpeechError(f"There is no speech engine {voice.engine!r}: use one of {', '.join(ENGINES)}.")
 
 
+def engine_name(voice: Voice) -> str | None:
+    """The name the cache keeps the voice's clips under (its engine's, with the model for
+    Piper), found without starting the engine; None when the engine or model is missing."""
+    if voice.engine in ("", ESPEAK):
+        return Pyttsx3Engine.name
+    try:
+        return str(factory_for(voice)().name)
+    except SpeechError:
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class Choice:
     """The engine and model to speak with, when the command line or the config names them."""
@@ -155,6 +166,13 @@ def choose(voice: Voice, command: Choice = Choice(), config: Choice = Choice()) 
             raise
         return dataclasses.replace(chosen, engine="", model=""), f"{error} Speaking with espeak-ng instead (fallback)."
     return chosen, ""
+
+
+def live_speaker(voice: Voice) -> Callable[[str], numpy.ndarray]:
+    """What a player says that the session has no clip for (the time left, on resume):
+    made at once, in this process, by espeak-ng (live_voice)."""
+    live = live_voice(voice)
+    return lambda text: synthesize_all([text], live, workers=1)[text]
 
 
 def live_voice(voice: Voice) -> Voice:
