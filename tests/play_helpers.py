@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler_helpers import shoulders
-from holdcue import compiler, display, play, tones
+from holdcue import compiler, display, play, terminal, tones
 from holdcue.compiler import ENGLISH
 from holdcue.controls import Command
 from holdcue.render import render
@@ -172,7 +172,7 @@ def run(session, script=(), *, start_at=None, lead_in=LEAD, volume=1.0, speak=No
     sink = FakeSink(clock)
     keys = ScriptedKeys(clock, list(script))
     shown = RecordingDisplay()
-    result = play.play(
+    result = terminal.play(
         session,
         sink=sink,
         clock=clock,

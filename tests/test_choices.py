@@ -166,8 +166,8 @@ def test_list_gives_the_exact_length_of_the_voice_the_config_chooses(configured,
 
 
 def test_the_service_and_its_button_hear_the_config(configured):
-    """POST /api/play, the page's Today, resume and the button all reach Controller.play."""
-    from holdcue import config, service
+    """POST /api/play, the page's Today, resume and the button all reach Core.play."""
+    from holdcue import button, config, core
 
     folder, _ = configured
     built = []
@@ -177,13 +177,13 @@ def test_the_service_and_its_button_hear_the_config(configured):
         return make_session(routine)
 
     clock = RealClock()
-    controller = service.Controller(
-        service.Catalog(), sink=Sink(clock), build=build, clock=clock, settings=config.load_config(), tick=0.05
+    controller = core.Core(
+        core.Catalog(), sink=Sink(clock), build=build, clock=clock, settings=config.load_config(), tick=0.05
     )
     controller.start()
     try:
         controller.play(ROUTINE)
-        service.ButtonRemote(controller).stop()
+        button.Remote(controller).stop()
         wait_until(lambda: controller.state() == "idle", what="the stop")
         assert len(built) == 1 and heard_as_configured(built[0], folder)
     finally:

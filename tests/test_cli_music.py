@@ -10,7 +10,7 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from holdcue import cli, compiler, library, play, render, session, speech
+from holdcue import cli, compiler, library, play, render, session, speech, terminal
 from holdcue.controls import Command
 from holdcue.exitcodes import ExitCode
 from holdcue.routine import Music
@@ -119,7 +119,7 @@ def test_play_passes_the_music_it_is_given_to_the_player(home, monkeypatch):
     played = []
     short = short_session()
     monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, music=routine.music))
-    monkeypatch.setattr(play, "play", lambda ready, **kw: played.append(ready.music) or play.PlayResult(True, 0))
+    monkeypatch.setattr(terminal, "play", lambda ready, **kw: played.append(ready.music) or play.PlayResult(True, 0))
     for args, expected in (
         (["--music", str(bed)], Music(str(bed.resolve()))),
         (["--no-music"], None),

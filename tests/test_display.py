@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from holdcue import controls, display, play
+from holdcue import controls, display, terminal
 from holdcue.controls import Command
 from holdcue.text import clock
 from play_helpers import RATE, FakeClock, FakeSink, first_segment, run, short_session
@@ -215,7 +215,7 @@ def test_without_a_terminal_the_cli_path_prints_plain_lines_and_reads_no_keys(sh
     assert controls.terminal_keys(io.StringIO()) is None
     clock = FakeClock()
     sink = FakeSink(clock)
-    result = play.play(short, sink=sink, clock=clock)  # keys and display as the CLI gives them without a TTY
+    result = terminal.play(short, sink=sink, clock=clock)  # keys and display as the CLI gives them without a TTY
     assert result.finished
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "0:00  Introduction" and out[-1].endswith("Session complete")

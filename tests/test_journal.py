@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from compiler_helpers import shoulders
-from holdcue import journal, play
+from holdcue import journal, play, terminal
 from holdcue.controls import Command
-from holdcue.journal import Journal, JournalError, Recorder
+from holdcue.core import JournalWriter
+from holdcue.journal import Journal, JournalError
 from play_helpers import FakeClock, FakeSink, InterruptingClock, RecordingDisplay, ScriptedKeys, make_session
 
 TESTS = Path(__file__).resolve().parent
@@ -65,8 +66,8 @@ def play_recorded(session, path, script=None, *, clock=None, display=None, timeo
     sink = FakeSink(clock)
     keys = ScriptedKeys(clock, list(script)) if script is not None else None
     shown = display or RecordingDisplay()
-    recorder = Recorder.start(shown, session, path=path, clock=clock.now, timeout=timeout)
-    result = play.play(session, sink=sink, clock=clock, keys=keys, display=recorder, **kw)
+    recorder = JournalWriter(path, threaded=False, timeout=timeout, report=lambda error: None)
+    result = terminal.play(session, sink=sink, clock=clock, keys=keys, display=shown, recorder=recorder, **kw)
     return result, recorder, shown, sink
 
 
@@ -150,12 +151,12 @@ def test_a_session_is_written_at_its_start_each_step_and_its_end(session, path):
     result, recorder, _, _ = play_recorded(session, path, display=display)
     assert result.finished and recorder.error is None
     statuses = display.shown
-    # Each status was shown once the step of the status before it was committed: the row
-    # is updated at every step boundary, not only at the end.
+    # Each status was shown once its own step was committed: the row is updated at every
+    # step boundary, before the step is shown, not only at the end.
     reached = 0
     for status, committed in zip(statuses, display.committed, strict=True):
-        assert committed == reached, status
         reached = status.step or reached
+        assert committed == reached, status
         if status.state == "finished":
             break
     assert set(display.committed) == {0, 1, 2, 3, 4, 5, 6}
@@ -358,9 +359,10 @@ def test_a_journal_locked_in_the_middle_keeps_what_was_written_and_the_session_p
         locking.holder.close()
     assert result.finished and shown.shown[-1].state == "finished"
     assert "database is locked" in str(recorder.error)
-    # Written up to step 2 (the lock came as step 3 began), nothing after: the row reads as cut off.
+    # Written up to step 3 (committed as it began, before it was shown and the lock taken),
+    # nothing after: the row reads as cut off.
     [record] = Journal.read(path).recent()
-    assert (record.outcome, record.step) == ("interrupted", 2)
+    assert (record.outcome, record.step) == ("interrupted", 3)
 
 
 READ_ONLY_CHILD = """

@@ -12,9 +12,30 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "holdcue"
 
 # What only the layers above the pipeline may use: the session layer orchestrates the
-# pipeline (it imports the compiler), the command line adds the user's wording.
+# pipeline (it imports the compiler), the core drives sessions, the command line adds the
+# user's wording.
 TOP = {"cli", "__main__", "exitcodes"}
-ORCHESTRATION = {"session", "service", "web"}
+ORCHESTRATION = {"session", "web", "core", "core.catalog", "core.controller"}
+
+
+def module_name(path: Path) -> str:
+    """A module's name below the package: "compiler", "core.controller"; a package's
+    __init__ is the package ("core")."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def holdcue_module(dotted: str) -> str | None:
+    """The module of holdcue that an import names ("holdcue.core.Core" -> "core")."""
+    parts = dotted.split(".")[1:]
+    while parts:
+        if ".".join(parts) in MODULES:
+            return ".".join(parts)
+        parts = parts[:-1]
+    return None
 
 
 def imports_of(path: Path) -> set[str]:
@@ -29,20 +50,33 @@ def imports_of(path: Path) -> set[str]:
         else:
             continue
         for name in names:
-            parts = name.split(".")
-            if parts[0] == "click":
+            if name.split(".")[0] == "click":
                 found.add("click")
-            elif parts[0] == "holdcue" and len(parts) > 1 and (PACKAGE / f"{parts[1]}.py").exists():
-                found.add(parts[1])
+            elif name.startswith("holdcue.") and (module := holdcue_module(name)) is not None:
+                found.add(module)
     return found
 
 
-GRAPH = {path.stem: imports_of(path) - {path.stem} for path in sorted(PACKAGE.glob("*.py"))}
+GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
 
 
 def test_the_graph_was_read():
     assert {"cli", "compiler", "loader", "library", "session", "speech", "render", "play", "export"} <= GRAPH.keys()
     assert "compiler" in GRAPH["session"] and "loader" in GRAPH["library"]
+    assert {"core", "core.controller", "terminal"} <= GRAPH.keys() and "core.controller" in GRAPH["core"]
+
+
+def test_only_the_core_makes_a_player():
+    """One driver of the player: the core. Every front end (terminal, web, button) reaches
+    the player through the core's commands."""
+    makers = set()
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if called == "Player":
+                    makers.add(name)
+    assert makers == {"core.controller"}
 
 
 def test_no_module_imports_another_in_a_circle():
@@ -74,7 +108,7 @@ def test_the_loader_does_not_reach_up_to_the_library():
 
 @pytest.mark.parametrize("module", sorted(set(GRAPH) - {"cli"}))
 def test_the_core_never_prints(module):
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     calls = [
         node.lineno
         for node in ast.walk(tree)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from compiler_helpers import RATE, clip_length, shoulders, tone_length
-from holdcue import compiler, loader, phrases, session, speech
+from holdcue import compiler, loader, phrases, session, speech, terminal
 from holdcue.cli import cli
 from holdcue.errors import RoutineError
 from holdcue.routine import Cues, Routine, Step, Voice
@@ -132,7 +132,7 @@ def fake_speech(tmp_path, monkeypatch):
 
 def test_tones_plays_the_legend(fake_speech, monkeypatch):
     played = []
-    monkeypatch.setattr("holdcue.play.play", lambda ready, **kwargs: played.append(ready))
+    monkeypatch.setattr("holdcue.terminal.play", lambda ready, **kwargs: played.append(ready))
     result = CliRunner().invoke(cli, ["tones"])
     assert result.exit_code == 0, result.output
     (ready,) = played
@@ -153,13 +153,12 @@ class Sink:
 
 
 def test_the_legend_session_plays_to_its_end(fake_speech):
-    from holdcue import play as playback
 
     clock = FakeClock()
     sink = Sink(clock)
     shown = RecordingDisplay()
     ready = session.legend("en", engine_factory=ToneEngine)
-    result = playback.play(ready, sink=sink, clock=clock, display=shown, lead_in=0)
+    result = terminal.play(ready, sink=sink, clock=clock, display=shown, lead_in=0)
     assert result.finished
     assert sum(len(samples) for samples in sink.played) >= ready.timeline.length
     assert shown.shown[0].title == "The tones" and shown.shown[-1].state == "finished"

@@ -11,7 +11,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from holdcue import cli, errors, play, session
+from holdcue import cli, errors, play, session, terminal
 from holdcue.exitcodes import ExitCode
 from play_helpers import short_session
 
@@ -54,7 +54,7 @@ def test_cli_play_refuses_an_unknown_start_step(monkeypatch, short):
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "2.5", "-0.1", "loud"])
 def test_cli_play_refuses_a_volume_that_is_no_number_from_0_to_2(monkeypatch, short, value):
     monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, routine=routine))
-    monkeypatch.setattr(play, "play", lambda *a, **kw: pytest.fail("played"))
+    monkeypatch.setattr(terminal, "play", lambda *a, **kw: pytest.fail("played"))
     result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest", "--volume", value])
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "--volume" in result.output and "Traceback" not in result.output
@@ -64,7 +64,7 @@ def test_cli_play_refuses_a_volume_that_is_no_number_from_0_to_2(monkeypatch, sh
 def test_cli_play_passes_a_volume_up_to_2_and_a_speak_function(monkeypatch, short, value):
     monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, routine=routine))
     given = {}
-    monkeypatch.setattr(play, "play", lambda s, **kw: given.update(kw))
+    monkeypatch.setattr(terminal, "play", lambda s, **kw: given.update(kw))
     result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest", "--volume", value])
     assert result.exit_code == 0, result.output
     assert given["volume"] == float(value) and callable(given["speak"])
@@ -76,7 +76,7 @@ def test_cli_play_exits_128_plus_the_signal_on_sigterm_and_sighup(monkeypatch, s
         raise errors.Terminated(signum)
 
     monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short, routine=routine))
-    monkeypatch.setattr(play, "play", stopped)
+    monkeypatch.setattr(terminal, "play", stopped)
     result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest"])
     assert result.exit_code == code
     assert "Stopped (SIG" in result.output and "Traceback" not in result.output
@@ -112,7 +112,7 @@ def test_cli_play_opens_the_output_before_it_makes_the_session_ready(monkeypatch
 
     monkeypatch.setattr(play, "output", output)
     monkeypatch.setattr(session, "build", build)
-    monkeypatch.setattr(play, "play", lambda ready, **kw: order.append(("played", kw["sink"])))
+    monkeypatch.setattr(terminal, "play", lambda ready, **kw: order.append(("played", kw["sink"])))
     result = CliRunner().invoke(cli.cli, ["play", "shoulders-and-chest", "--keep-alive"])
     assert result.exit_code == 0, result.output
     assert order == [("opened", True), "built", ("played", "the sink"), "closed"]

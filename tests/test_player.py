@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from holdcue import errors, play
+from holdcue import errors, play, terminal
 from holdcue.compiler import ENGLISH
 from holdcue.controls import Command
 from holdcue.render import render
@@ -242,7 +242,7 @@ def test_without_clips_or_speak_for_the_words_keys_act_in_silence(short):
     clock = FakeClock()
     sink = FakeSink(clock)
     keys = ScriptedKeys(clock, [(t, Command.PAUSE), (t + 10.0, Command.PAUSE)])
-    play.play(bare, sink=sink, clock=clock, keys=keys, display=RecordingDisplay())
+    terminal.play(bare, sink=sink, clock=clock, keys=keys, display=RecordingDisplay())
     first, second = sink.takes  # no take for "Paused."
     paused = hold.start + 20 * RATE
     assert np.array_equal(second.samples, expected_take(bare, paused, [("tone", "start")]))
@@ -398,7 +398,7 @@ def test_keys_are_opened_and_closed_even_on_ctrl_c(short):
     keys = Interrupting(clock, [])
     shown = RecordingDisplay()
     with pytest.raises(KeyboardInterrupt):
-        play.play(short, sink=sink, clock=clock, keys=keys, display=shown)
+        terminal.play(short, sink=sink, clock=clock, keys=keys, display=shown)
     assert keys.opened and keys.closed and shown.closed
     assert sink.takes[0].handle.stopped
 
@@ -450,7 +450,7 @@ class BrokenSink:
 def test_no_device_raises_audio_device_error_and_closes_the_display(short):
     shown = RecordingDisplay()
     with pytest.raises(errors.AudioDeviceError) as caught:
-        play.play(short, sink=BrokenSink(), clock=FakeClock(), display=shown)
+        terminal.play(short, sink=BrokenSink(), clock=FakeClock(), display=shown)
     assert str(caught.value) == "No sound device could be opened (ALSA: Unknown PCM default)."
     assert shown.closed
 
@@ -497,7 +497,7 @@ def test_a_device_lost_during_playback_is_an_audio_device_error(short):
             return handle
 
     with pytest.raises(errors.AudioDeviceError, match=r"^Playback stopped at 0:29: .*unplugged\?\)\.$"):
-        play.play(short, sink=Unplugged(clock), clock=clock, display=RecordingDisplay())
+        terminal.play(short, sink=Unplugged(clock), clock=clock, display=RecordingDisplay())
 
 
 def test_a_sound_card_clock_a_little_fast_is_no_lost_device(long_session):
@@ -511,7 +511,7 @@ def test_a_sound_card_clock_a_little_fast_is_no_lost_device(long_session):
             handle.until = clock.t + len(samples) / rate * (1 - 1000e-6)  # two seconds early
             return handle
 
-    result = play.play(long_session, sink=Fast(clock), clock=clock, display=RecordingDisplay())
+    result = terminal.play(long_session, sink=Fast(clock), clock=clock, display=RecordingDisplay())
     assert result.finished
 
 
@@ -544,7 +544,7 @@ def test_a_stopped_take_is_let_go_before_the_next_starts(short):
             return handle
 
     keys = ScriptedKeys(clock, [(5.0, Command.NEXT)])
-    play.play(short, sink=Sink(clock), clock=clock, keys=keys, display=RecordingDisplay())
+    terminal.play(short, sink=Sink(clock), clock=clock, keys=keys, display=RecordingDisplay())
     (_, t0), (_, stopped), (_, restarted) = order[:3]
     assert restarted - stopped >= 0.15
 
@@ -679,7 +679,7 @@ def test_sigterm_and_sighup_stop_the_sound_and_close_everything(short, signum):
     keys = Signalled(clock, [])
     shown = RecordingDisplay()
     with pytest.raises(errors.Terminated) as caught:
-        play.play(short, sink=sink, clock=clock, keys=keys, display=shown)
+        terminal.play(short, sink=sink, clock=clock, keys=keys, display=shown)
     assert caught.value.signum == signum
     assert keys.opened and keys.closed and shown.closed
     assert [t.handle.stopped for t in sink.takes] == [True]  # silenced, and no words

@@ -10,7 +10,8 @@ import tracemalloc
 
 import numpy as np
 
-from holdcue import render, service, session, speech
+from holdcue import render, session, speech
+from holdcue.core import controller
 from holdcue.library import load_routine
 from holdcue.timeline import SAMPLE_RATE
 
@@ -111,4 +112,4 @@ def test_a_clip_the_cache_could_not_keep_stays_in_memory(tmp_path):
 def test_the_service_builds_its_sessions_stored(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(speech, "factory_for", lambda voice: VaryingEngine)
-    assert isinstance(service._build_stored(many_texts(tmp_path)).clips, speech.StoredClips)
+    assert isinstance(controller._build_stored(many_texts(tmp_path)).clips, speech.StoredClips)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from audio_stack import NullSink, Recorder, missing
-from holdcue import play, stream
+from holdcue import play, stream, terminal
 from holdcue.stream import Feed, StreamSink
 from holdcue.timeline import SAMPLE_RATE
 from play_helpers import RATE, FakeClock, make_session, short_session
@@ -518,5 +518,5 @@ def test_play_makes_its_own_sink_with_the_keep_alive_asked_for_and_plays_the_ses
         def close(self):
             pass
 
-    result = play.play(short_session(), clock=clock, display=Done(), keep_alive=True)
+    result = terminal.play(short_session(), clock=clock, display=Done(), keep_alive=True)
     assert asked == [True] and result.finished and len(sink.handles) == 1

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from holdcue import library, plan, web
+from holdcue.core import Catalog, Core
 from holdcue.errors import HoldcueError
-from holdcue.service import Catalog, Controller
 from service_support import RealClock, Sink, make_session, says, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ class Running:
     def __init__(self, host="127.0.0.1", controller=None, **options):
         self.clock = RealClock()
         self.sink = Sink(self.clock)
-        self.controller = Controller(
+        self.controller = Core(
             Catalog(), sink=self.sink, build=make_session, clock=self.clock, tick=0.05, **(controller or {})
         )
         self.controller.start()

@@ -159,7 +159,7 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
         expect(page.locator("body")).to_have_attribute("data-state", "paused")
         paused = time.monotonic()
         expect(page.get_by_role("button", name="Resume")).to_be_visible()
-        time.sleep(1.5)
+        time.sleep(3.0)  # "Paused." said, then silence
         page.get_by_role("button", name="Resume").click()
         expect(page.locator("body")).to_have_attribute("data-state", "playing")
         resumed = time.monotonic()
@@ -168,12 +168,15 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
         expect(page.locator("body")).to_have_attribute("data-state", "idle")
         expect(page.locator("#routine")).to_have_text("Nothing playing")
         stopped = time.monotonic()
-        time.sleep(1.5)
+        time.sleep(4.0)  # "Session ended." said, then silence
 
     assert loud(between(recorder, tapped, paused)), "nothing was heard after the tap on play"
-    assert not loud(between(recorder, paused + 0.4, resumed - 0.1)), "sound went on while paused"
+    # pause and stop are confirmed aloud, as the keys of holdcue play confirm them, then silence
+    assert loud(between(recorder, paused, paused + 1.2)), "the pause was not confirmed aloud"
+    assert not loud(between(recorder, paused + 1.6, resumed - 0.1)), "sound went on while paused"
     assert loud(between(recorder, resumed, stopped)), "nothing was heard after resume (the instruction again)"
-    assert not loud(between(recorder, stopped + 0.4, stopped + 1.4)), "sound went on after stop"
+    assert loud(between(recorder, stopped, stopped + 1.5)), "the stop was not confirmed aloud"
+    assert not loud(between(recorder, stopped + 2.5, stopped + 3.8)), "sound went on after stop"
     assert elsewhere == [] and problems == []
     page.close()
 

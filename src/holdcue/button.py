@@ -5,7 +5,8 @@
 - a double press (the second press within 0.4 s of releasing the first) skips to the next step;
 - a long press (held 1 s) stops.
 
-The button drives a ``Controller`` (the service's player; any object with these methods).
+The button is a front end of the core (``Remote`` over core.Core; any object with the
+methods of ``Controller`` will do).
 gpiozero reads the pin (lgpio underneath, which works on every Pi including the Pi 5); the
 gestures are worked out in ``Gestures``, which knows nothing of GPIO.
 """
@@ -15,9 +16,12 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from holdcue.config import Config
+
+if TYPE_CHECKING:
+    from holdcue.core import Core
 
 DOUBLE_PRESS_SECONDS = 0.4  # most people double-press with under 0.3 s between presses
 LONG_PRESS_SECONDS = 1.0  # held this long: stop (clearly longer than a deliberate single press, ~0.1-0.3 s)
@@ -176,3 +180,29 @@ def start_button(config: Config, controller: Controller, log: Log, pin_factory: 
         return None
     log(f"button: on GPIO{pin}: press to play, pause or resume; double press: next step; hold 1 s: stop")
     return Button(device, Gestures(controller, log), pin)
+
+
+class Remote:
+    """The core as the button drives it: commands that answer nothing; a press on a rest day
+    says why in the log (Gestures logs what fails)."""
+
+    def __init__(self, core: Core):
+        self.core = core
+
+    def state(self) -> str:
+        return self.core.state()
+
+    def play_today(self) -> None:
+        self.core.play_today()
+
+    def pause(self) -> None:
+        self.core.pause()
+
+    def resume(self) -> None:
+        self.core.resume()
+
+    def next(self) -> None:
+        self.core.next()
+
+    def stop(self) -> None:
+        self.core.stop()

@@ -721,7 +721,6 @@ def tones(language: str, list_only: bool, volume: float) -> None:
     holdcue tones --language de --list
     """
     from holdcue import compiler, phrases
-    from holdcue import play as playback
 
     words = phrases.for_language(language)
     if list_only:
@@ -735,7 +734,9 @@ def tones(language: str, list_only: bool, volume: float) -> None:
         ready = session.legend(language, progress=update)
     finally:
         finish()
-    playback.play(ready, volume=volume)
+    from holdcue import terminal
+
+    terminal.play(ready, volume=volume)
 
 
 def format_table(timeline, words) -> str:
@@ -801,40 +802,34 @@ def play_recorded(
     resumed_from: int | None = None,
     lead_in: float = LEAD_IN,
 ) -> None:
-    """Play a session on ``sink`` (play.output's), with keys when stdin is a terminal, and
-    record it in the journal. A journal that cannot be written is reported once, in one line
-    on stderr, and the session plays on."""
-    from holdcue import controls, display, journal, phrases, speech
-    from holdcue import play as playback
+    """Play a session on ``sink`` (play.output's) through the terminal front end, with keys
+    when stdin is a terminal, recorded in the journal. A journal that cannot be written is
+    reported in one line on stderr, and the session plays on."""
+    from holdcue import controls, journal, speech, terminal
+    from holdcue.core import JournalWriter
 
-    keys = controls.terminal_keys(sys.stdin)
-    clock = playback.SystemClock()  # shared, so that the seconds recorded as played are the player's
-    words = phrases.for_language(session.routine.voice.language)
-    shown = display.for_stream(sys.stdout, controls=keys is not None, words=words)
-    recorder = journal.Recorder.start(shown, session, clock=clock.now, resumed_from=resumed_from)
-    early = recorder.error
-    if early is not None:
-        echo(f"Not recorded in the journal: {early}", err=True)
+    recorder = JournalWriter(
+        journal.default_path(),
+        threaded=False,  # each step's row committed before the step is shown
+        report=lambda error: echo(f"Not recorded in the journal: {error}", err=True),
+    )
     try:
-        playback.play(
+        terminal.play(
             session,
             sink=sink,
-            keys=keys,
-            clock=clock,
-            display=recorder,
+            keys=controls.terminal_keys(sys.stdin),
             start_at=start_at,
             volume=volume,
             speak=speech.live_speaker(session.routine.voice),
             lead_in=lead_in,
+            recorder=recorder,
+            resumed_from=resumed_from,
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
         ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
         hint = f"To listen anyway, export the session to a file and play that: holdcue export {ref} -o {routine.id}.mp3"
         raise errors.AudioDeviceError(f"{error}\n{hint}") from error
-    finally:
-        if recorder.error is not None and recorder.error is not early:
-            echo(f"Not recorded in the journal: {recorder.error}", err=True)
 
 
 def read_journal(read):
@@ -1171,7 +1166,7 @@ def service_status() -> None:
 
 
 # -- holdcue serve and holdcue pair: the long-running player and its phone remote ---------
-# (docs/service.md). Kept together here; the core is service.py and web.py.
+# (docs/service.md). Kept together here; the core is core/, its front ends web.py and button.py.
 
 
 def _token_file():
@@ -1232,7 +1227,7 @@ def serve(
     import logging
     import signal
 
-    from holdcue import journal, service, session, web
+    from holdcue import core, journal, session, web
     from holdcue import plan as weekly
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -1242,8 +1237,8 @@ def serve(
         token = _token_file()
         token.load()
     configured = _service_settings(log)
-    controller = service.Controller(
-        service.Catalog(),
+    controller = core.Core(
+        core.Catalog(),
         settings=configured,
         sink=_sink(sink_name, keep_alive),
         warm=(lambda routine: session.prepare([routine])) if prepare else None,
@@ -1307,11 +1302,11 @@ def _service_settings(log):
 
 def _start_button(controller, configured, log):
     """The GPIO button of config.yaml driving the controller, or None (no config, or one with errors)."""
-    from holdcue import button, service
+    from holdcue import button
 
     if configured is None:
         return None
-    return button.start_button(configured, service.ButtonRemote(controller), log.info)
+    return button.start_button(configured, button.Remote(controller), log.info)
 
 
 @cli.command()

@@ -20,15 +20,14 @@ import dataclasses
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from holdcue.errors import HoldcueError
 
 if TYPE_CHECKING:
     from holdcue.display import Status
-    from holdcue.timeline import Session
 
 FILE_NAME = "journal.sqlite3"
 SCHEMA_VERSION = 1  # PRAGMA user_version of a journal this holdcue writes
@@ -347,12 +346,6 @@ def _problem(path: Path, error: sqlite3.Error) -> JournalError:
 # -- recording a session as it plays ----------------------------------------------------------------
 
 
-class Display(Protocol):
-    def show(self, status: Status) -> None: ...
-
-    def close(self) -> None: ...
-
-
 def routine_source(source: str) -> str:
     """A routine's source as the journal keeps it: a file as an absolute path, so that
     ``holdcue resume`` finds it from any folder; a built-in as "builtin:<id>"."""
@@ -360,105 +353,6 @@ def routine_source(source: str) -> str:
         return source
     path = Path(source).expanduser()
     return str(path.resolve()) if source and path.is_file() else ""
-
-
-class Recorder:
-    """A display for play.play: forwards every status to ``display`` and keeps the
-    session's row up to date: the step at each step boundary, how it ended when it ends.
-
-    A JournalError is kept in ``error`` (the first one only) and ends the recording; the
-    statuses still go to ``display``. ``clock`` (monotonic seconds) must be the player's,
-    so that the seconds played are the seconds the player played."""
-
-    def __init__(
-        self,
-        display: Display,
-        journal: Journal | None,
-        row: int | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        error: JournalError | None = None,
-    ):
-        self.display = display
-        self.journal = journal
-        self.row = row
-        self.clock = clock
-        self.error = error
-        self.step = 0
-        self.played = 0.0  # seconds
-        self.ended = False
-        self.last: tuple[Status, float] | None = None  # the last status shown and the clock then
-
-    @classmethod
-    def start(
-        cls,
-        display: Display,
-        session: Session,
-        *,
-        path: Path | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        resumed_from: int | None = None,
-        timeout: float | None = None,
-    ) -> Recorder:
-        """Open the journal and write the session's first row; on a JournalError, a
-        recorder that only forwards, with the error in ``error``."""
-        routine, timeline = session.routine, session.timeline
-        journal = None
-        try:
-            journal = Journal.open(path, timeout=timeout)
-            row = journal.begin(
-                routine_id=routine.id,
-                title=routine.title,
-                source=routine_source(routine.source),
-                steps=max((segment.step for segment in timeline.segments), default=-1) + 1,
-                planned=timeline.duration,
-                resumed_from=resumed_from,
-            )
-        except JournalError as error:
-            if journal is not None:
-                journal.close()
-            return cls(display, None, None, clock=clock, error=error)
-        return cls(display, journal, row, clock=clock)
-
-    def show(self, status: Status) -> None:
-        now = self.clock()
-        if self.last is not None:
-            self.played += heard(self.last[0], status, now - self.last[1])
-        self.last = (status, now)
-        self.display.show(status)
-        if self.ended:
-            return
-        if status.state in ("finished", "stopped"):
-            self.step = status.step or self.step  # the end's own status is step 0: keep the last step
-            self.finish(status.state)
-        elif status.step and status.step != self.step:
-            self.step = status.step
-            self._write(lambda journal, row: journal.step(row, self.step, self.played))
-
-    def finish(self, outcome: str) -> None:
-        if not self.ended:
-            self.ended = True
-            self._write(lambda journal, row: journal.end(row, outcome, self.step, self.played))
-
-    def close(self) -> None:
-        """Ended without a last status (Ctrl-C, a lost sound device): interrupted."""
-        try:
-            self.display.close()
-        finally:
-            self.finish("interrupted")
-            if self.journal is not None:
-                self.journal.close()
-                self.journal = None
-
-    def _write(self, write: Callable[[Journal, int], None]) -> None:
-        if self.journal is None or self.row is None:
-            return
-        try:
-            write(self.journal, self.row)
-        except JournalError as error:
-            self.error = self.error or error
-            self.journal.close()
-            self.journal = None
 
 
 def heard(before: Status, after: Status, elapsed: float) -> float:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from holdcue import phrases
 from holdcue.controls import Command
-from holdcue.display import Status, for_stream
+from holdcue.display import Status
 from holdcue.errors import AudioDeviceError
 from holdcue.phrases import Phrases
 from holdcue.stream import OUTPUTS as OUTPUTS  # HOLDCUE_OUTPUT's values
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
     import numpy
 
     from holdcue.routine import Music, Routine
-    from holdcue.timeline import Session
 
 LEAD_IN = 0.15  # seconds a device plays after it opens before the first sound: 5x what one was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold
@@ -322,13 +320,6 @@ class Player:
             for kind, text in self.resume_words(self.held):
                 if kind == "speech":
                     self.sound(text)
-
-    def hold_at(self, position: int) -> None:
-        """Paused at ``position``, silently: a player made to go on from another's place
-        (the service's volume change while paused); ``resume`` goes on as from a pause."""
-        self._stop()
-        self.held = position
-        self.state = "paused"
 
     def resume(self) -> None:
         """Go on from where it paused, after "Resuming.": in a hold, the time it has left is
@@ -666,72 +657,3 @@ def output(keep_alive: bool = False) -> Iterator[Sink]:
     finally:
         if isinstance(sink, StreamSink):
             sink.close()
-
-
-def play(
-    session: Session,
-    *,
-    sink: Sink | None = None,
-    clock: Clock | None = None,
-    keys: Keys | None = None,
-    display: Display | None = None,
-    start_at: str | None = None,
-    lead_in: float = LEAD_IN,
-    volume: float = 1.0,
-    speak: Speak | None = None,
-    keep_alive: bool = False,
-) -> PlayResult:
-    """Play a session from the start (or from the step ``start_at``) to its end, or until
-    the keys say quit. No keys (None): hands-free. No display: the status goes to stdout
-    (redrawn on a terminal, plain lines otherwise). ``speak`` makes a clip for words the
-    session has none for (the time left, said on resume; own_words the session lacks);
-    without it they are left out. ``keep_alive``: the sink made here (no ``sink`` given) plays
-    the keep-alive tone (stream.StreamSink). Raises AudioDeviceError when no sound device can be used;
-    Ctrl-C (KeyboardInterrupt) or errors.Terminated (the CLI's SIGTERM and SIGHUP) silence
-    it at once on their way out."""
-    origin = 0 if start_at is None else start_position(session.timeline, start_at)
-    with contextlib.nullcontext(sink) if sink is not None else output(keep_alive) as chosen:
-        player = Player(
-            session.timeline,
-            session.clips,
-            session.tones,
-            sink=chosen,
-            clock=clock or SystemClock(),
-            lead_in=lead_in,
-            volume=volume,
-            speech_volume=session.routine.voice.volume,
-            speak=speak,
-            words=phrases.for_language(session.routine.voice.language),
-            music=session.music,
-        )
-        if keys is not None:
-            for phrase in own_words(session.routine):  # made now, so that a key is answered at once
-                player.sound(phrase)
-        display = display or for_stream(sys.stdout, controls=keys is not None, words=player.words)
-        try:
-            if keys is not None:
-                keys.open()
-            player.start(origin)
-            _run(player, keys, display)
-            if player.state == "stopped":
-                player.wait_for_words()
-        finally:
-            player.close()
-            if keys is not None:
-                keys.close()
-            display.close()
-        return PlayResult(player.state == "finished", player.held)
-
-
-def _run(player: Player, keys: Keys | None, display: Display) -> None:
-    """Show the status and follow the keys until the session ends or is stopped."""
-    while True:
-        player.tick()
-        display.show(player.status())
-        if player.state in ("finished", "stopped"):
-            return
-        if keys is None:
-            player.clock.sleep(TICK)
-            continue
-        for command in keys.read(TICK):
-            player.command(command)

@@ -116,14 +116,15 @@ class _NotCached(Exception):
     """A clip the session needs is not in the cache: its length is not known."""
 
 
-def exact_seconds(routine: Routine, *, cache: ClipCache | None = None) -> float | None:
+def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_name: str | None = None) -> float | None:
     """The session's length as ``build`` will make it, when every clip it speaks is in the
     cache of the engine its voice names (lengths read from the cache files' headers, nothing
-    synthesized or decoded); None when one is missing, or the engine or its model is."""
+    synthesized or decoded); None when one is missing, or the engine or its model is.
+    ``engine_name``: another engine's clips (by the name its cache entries carry)."""
     from holdcue import pronounce, speech, tones
 
     cache = cache if cache is not None else speech.ClipCache()
-    engine = speech.engine_name(routine.voice)
+    engine = engine_name or speech.engine_name(routine.voice)
     if engine is None:
         return None
     words = pronounce.lexicon(routine)

@@ -31,9 +31,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from holdcue import files
+from holdcue.core import BadValue, Core, NoJournal, NoPlan, UnknownRoutine, WrongState
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
 from holdcue.journal import JournalError
-from holdcue.service import BadValue, Controller, NoJournal, NoPlan, UnknownRoutine, WrongState
 from holdcue.text import clock, printable
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class Server(ThreadingHTTPServer):
 
     def __init__(
         self,
-        controller: Controller,
+        controller: Core,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         *,
@@ -537,7 +537,7 @@ def _step_number(value: object) -> int | None:
 # -- the page's parts (every routine text escaped) ----------------------------------------
 
 
-def _today_block(controller: Controller) -> str:
+def _today_block(controller: Core) -> str:
     """Today's session as a button (the same choice as POST /api/today and the button), or
     why there is none: a rest day and the next session, no plan, a plan with errors."""
     try:

@@ -1,15 +1,17 @@
-"""The long-running player behind ``holdcue serve`` (docs/service.md): the routines kept
-loaded, the speech cache warmed in the background, and one session played at a time.
+"""The core every front end drives (the terminal's keys, the phone page and its HTTP API,
+the button, and any later control): one session at a time, its player, its journal.
 
-``Controller`` is what every control surface drives (the web page, its HTTP API, later
-others): each method is safe to call from any thread. It owns the session being played;
-a background thread ticks the player (noticing the end of a take or a lost device) and
-publishes the status whenever it changes, for ``wait`` (the server's event streams) and
-for observers (the journal hooks in here: ``Change`` on session start, step and end).
+Every command is a method, safe to call from any thread, confirmed aloud by the player as
+the keys of ``holdcue play`` always were ("Paused.", "Resuming, thirty seconds left",
+"Session ended."). The core owns the session being played; whoever ticks it (the
+service's background thread, or the terminal's own loop) lets it notice the end of a
+take or a lost device, and publishes the status whenever it changes, for ``wait`` (the
+server's event streams) and for observers (the journal's writer hooks in here:
+``Change`` on session start, step and end).
 
-Playback goes through ``play.Player`` with whatever sink it is given: the sink is a
-constructor parameter, so another output (a streaming one) replaces simpleaudio without
-touching this module.
+What a session sounds like is decided once (choices.resolve: the voice and the music of
+config.yaml, the routine and the command line); the core plays it through ``play.Player``
+on whatever sink it is given.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import datetime
 import logging
 import math
-import queue
 import threading
 import time
 from collections import OrderedDict
@@ -26,12 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from holdcue import choices, compiler, journal, library, phrases, session, speech
+from holdcue import choices, journal, phrases, session, speech
 from holdcue import plan as weekly
 from holdcue import play as playback
 from holdcue.config import Config
+from holdcue.controls import Command
+from holdcue.core.catalog import Catalog
+from holdcue.core.errors import BadValue, NoJournal, NoPlan, NothingToResume, RestDay, UnknownRoutine, WrongState
+from holdcue.core.events import Change, Observer
+from holdcue.core.recording import JournalWriter
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
-from holdcue.routine import ID_PATTERN, Routine, Voice
+from holdcue.routine import Routine, Voice
 from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -40,143 +46,14 @@ if TYPE_CHECKING:
     from holdcue.display import Status
     from holdcue.timeline import Session
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("holdcue.core")
 
 TICK = 0.2  # seconds between looks at the player: how soon the end of a take is noticed
 VOLUME_RANGE = (0.0, 2.0)  # master volume; above 1 the renderer's limiter keeps it clean
 SESSIONS_KEPT = 2  # built sessions kept in memory (a few MB of speech each)
-END_OUTCOMES = ("finished", "stopped", "replaced", "interrupted", "failed")
 
 Builder = Callable[[Routine], "Session"]
 Warmer = Callable[[Routine], object]
-
-
-class ServiceError(HoldcueError):
-    """A request the service cannot carry out; the subclasses say why."""
-
-
-class UnknownRoutine(ServiceError):
-    """No routine has this id (ids only: never a path)."""
-
-
-class WrongState(ServiceError):
-    """The request does not fit what is playing (resume with nothing paused)."""
-
-
-class BadValue(ServiceError):
-    """A value out of range (volume, a step that does not exist)."""
-
-
-class RestDay(WrongState):
-    """Nothing is planned today: the message names the next session."""
-
-
-class NoJournal(ServiceError):
-    """The service keeps no journal."""
-
-
-class NoPlan(ServiceError):
-    """The service was given no weekly plan."""
-
-
-class NothingToResume(WrongState):
-    """No session to go on with, or its routine cannot be played from where it stopped."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """What observers hear: a session started, moved to another step, or ended.
-
-    ``kind`` is "start", "step" or "end"; for "end", ``outcome`` is one of END_OUTCOMES
-    ("interrupted": the service was stopped by a signal while it played)."""
-
-    kind: str
-    routine: str
-    status: dict[str, Any]
-    outcome: str = ""
-    played: float = 0.0  # seconds of the session heard so far: pauses and skipped parts left out
-    source: str = ""  # the routine's source (library.Entry.source: "builtin:<id>" or its file)
-    resumed_from: int | None = None  # the journal row this session goes on from
-
-
-Observer = Callable[[Change], None]
-
-
-class Catalog:
-    """The library, loaded once and kept; loaded again only when the user's routine
-    folder changes (a file added, edited or removed)."""
-
-    def __init__(self, load: Callable[[], session.Library] = session.load_all):
-        self._load = load
-        self._lock = threading.Lock()
-        self._signature: object = None
-        self._routines: dict[str, Routine] = {}
-        self._broken: dict[str, library.Entry] = {}
-        self._durations: dict[str, float] = {}
-
-    def refresh(self) -> None:
-        signature = _folder_signature(library.user_routine_dir())
-        with self._lock:
-            if signature == self._signature:
-                return
-            loaded = self._load()
-            self._routines = {r.id: r for r in loaded.routines}
-            self._broken = {e.id: e for e in loaded.broken}
-            self._durations = {rid: compiler.estimate_seconds(r) for rid, r in self._routines.items()}
-            self._signature = signature
-            for entry in loaded.broken:
-                first = entry.problems[0] if entry.problems else "run holdcue validate"
-                log.warning("routine %s has errors and cannot be played: %s", entry.id, first)
-            log.info("library: %d routines", len(self._routines))
-
-    def routines(self) -> list[Routine]:
-        self.refresh()
-        with self._lock:
-            return list(self._routines.values())
-
-    def get(self, rid: object) -> Routine:
-        """The routine with this id; UnknownRoutine for anything else (a path, a typo),
-        WrongState for a routine of the user's that has errors."""
-        if not isinstance(rid, str) or not ID_PATTERN.fullmatch(rid):
-            raise UnknownRoutine(f"{str(rid)[:80]!r} is not a routine id: ids are like 'neck-and-upper-trapezius'")
-        self.refresh()
-        with self._lock:
-            if rid in self._broken:
-                raise WrongState(f"the routine {rid} has errors: run holdcue validate {self._broken[rid].source}")
-            if rid not in self._routines:
-                raise UnknownRoutine(f"no routine called {rid!r}: GET /api/routines lists them")
-            return self._routines[rid]
-
-    def about(self, rid: str) -> tuple[str, float]:
-        """The title and estimated length (seconds) of a routine; raises as get() does."""
-        routine = self.get(rid)
-        with self._lock:
-            return routine.title, self._durations[routine.id]
-
-    def summaries(self) -> list[dict[str, Any]]:
-        """Every playable routine as the API lists it, sorted by id."""
-        self.refresh()
-        with self._lock:
-            return [
-                {
-                    "id": r.id,
-                    "title": r.title,
-                    "duration": round(self._durations[r.id], 1),
-                    "areas": list(r.areas),
-                    "tools": list(r.tools),
-                    "summary": r.summary,
-                    "steps": len(r.steps),
-                }
-                for r in sorted(self._routines.values(), key=lambda r: r.id)
-            ]
-
-
-def _folder_signature(folder: Path) -> object:
-    """What changes when a routine file in ``folder`` is added, removed or edited."""
-    try:
-        return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.yaml"))
-    except OSError:
-        return None
 
 
 def _build_stored(routine: Routine) -> Session:
@@ -213,12 +90,12 @@ class _Current:
     player: playback.Player
 
 
-class Controller:
+class Core:
     """One session at a time, driven from any thread (see the module's docstring)."""
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: Catalog | None = None,
         *,
         sink: playback.Sink,
         build: Builder | None = None,
@@ -229,27 +106,36 @@ class Controller:
         lead_in: float = playback.LEAD_IN,
         tick: float = TICK,
         journal_path: Path | None = None,
+        recorder: JournalWriter | None = None,
         plan: Callable[[], weekly.Plan] | None = None,
         date: Callable[[], datetime.date] = datetime.date.today,
         settings: Config | None = None,
-        speaker: Callable[[Voice], playback.Speak] = speech.live_speaker,
+        speaker: Callable[[Voice], playback.Speak] | None = speech.live_speaker,
+        owns_sink: bool = True,
     ):
-        """``journal_path``: record every session there (a JournalKeeper among the observers),
-        and serve history() and resume_last() from it; None: no journal. ``plan``: the weekly
+        """``journal_path``: record every session there (a JournalWriter among the observers,
+        on a thread of its own), and serve history() and resume_last() from it; None: no
+        journal. ``recorder``: that writer, made by the caller (the terminal's writes at
+        once). ``plan``: the weekly
         plan (plan.current), read at each use; None: none. ``date``: what day it is.
         ``settings``: config.yaml, read once where the service is put together: its voice and
         music apply to every session, however it is started (choices.resolve). ``speaker``:
-        what makes the words a session has no clip for (the time left, said on resume)."""
-        self.catalog = catalog
+        what makes the words a session has no clip for (the time left, said on resume); None:
+        such words are left out. ``owns_sink``: close the sink with the core (the terminal's
+        is closed by whoever opened it)."""
+        self.catalog = catalog or Catalog()
         self.settings = settings or Config()
         self._live_speaker = speaker
         # A streaming sink keeps the device open from take to take: nothing to wait for.
         self.sink = sink if isinstance(sink, playback.StreamingSink) else _TrackedSink(sink)
+        self._owns_sink = owns_sink
         self.lead_in = lead_in
         self._build = build or _build_stored
         self._warm = warm
         self.clock = clock or playback.SystemClock()
-        self.keeper = JournalKeeper(journal_path) if journal_path is not None else None
+        if recorder is None and journal_path is not None:
+            recorder = JournalWriter(journal_path)
+        self.keeper = recorder
         self.observers: list[Observer] = [*observers, *([self.keeper] if self.keeper else [])]
         self.plan = plan
         self.date = date
@@ -261,8 +147,10 @@ class Controller:
         self._playing = threading.Lock()  # one play request at a time (build, then swap)
         self._sessions: OrderedDict[tuple[str, int], Session] = OrderedDict()
         self._current: _Current | None = None
+        self._last: playback.Player | None = None  # the player of the session that ended last
         self._ended = False  # the current session's end was told to observers
         self._error = ""  # why the last session stopped, when a device failed
+        self.failure: AudioDeviceError | None = None  # that failure, for a front end to raise
         self._step: tuple[int, str, int] | None = None  # (step, side, round) last told
         self._pending: list[Change] = []
         self._telling = threading.Lock()  # observers hear the changes in the order they happened
@@ -277,8 +165,9 @@ class Controller:
     # -- life -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load the library and start the background work: the ticker, and the warm-up of
-        the speech cache (when a warmer was given)."""
+        """Load the library, open the device, and start the background work: the ticker, and
+        the warm-up of the speech cache (when a warmer was given). A front end that ticks the
+        core itself (the terminal's loop: ``tick``) does not call this."""
         self.catalog.refresh()
         opening = getattr(self.sink, "open", None)
         if opening is not None:  # a streaming sink: the device open (and kept awake) from now on
@@ -305,11 +194,13 @@ class Controller:
                 self._current.player.close()
                 if not self._ended:
                     self._end(outcome)
-                self._current = None
+                self._last, self._current = self._current.player, None
+            elif self._last is not None:
+                self._last.close()  # its last words, if they still play
             self._publish()
         self._tell()
         closing = getattr(self.sink, "close", None)
-        if closing is not None:
+        if closing is not None and self._owns_sink:
             closing()  # the device let go
         if self.keeper is not None:
             self.keeper.close()  # what ended is written before the process exits
@@ -326,6 +217,14 @@ class Controller:
                 self._publish()
                 self._changed.wait(self.tick_seconds)  # also woken by close()
             self._tell()
+
+    def tick(self) -> None:
+        """Look at the player once (the end of a take, a lost device) and tell what changed:
+        for a front end that runs the core from its own loop, as the terminal does."""
+        with self._lock:
+            self._tick()
+            self._publish()
+        self._tell()
 
     def _run_warm_up(self) -> None:
         """Speech for every routine into the cache, one routine at a time (so a play
@@ -378,28 +277,45 @@ class Controller:
                     origin = playback.start_position(ready.timeline, str(start_at))
                 except ValueError as error:
                     raise BadValue(str(error)) from error
-            with self._lock:
-                self._check_open()
-                if self._current is not None:
-                    self._current.player.close()  # silent: the new session's announcement follows
-                    if not self._ended:
-                        self._end("replaced")
-                    self._current = None
-                self._error = ""
-                self._ended = False
-                try:
-                    self._current = _Current(ready, self._start_player(ready, origin, self.volume))
-                except AudioDeviceError as error:
-                    self._error = str(error)
-                    self._publish()
-                    raise
-                self._step = None
-                self._heard, self._look, self._resumed_from = 0.0, None, resumed_from
-                status = self._publish()
-                self._pending.append(
-                    Change("start", routine.id, status, source=routine.source, resumed_from=resumed_from)
+            return self._play(ready, origin, resumed_from)
+
+    def play_ready(self, ready: Session, origin: int = 0, *, resumed_from: int | None = None) -> dict[str, Any]:
+        """Play a session made ready by the caller (holdcue play builds it with a progress
+        bar, from a file or with --legend) from the sample ``origin``; as ``play`` otherwise."""
+        with self._playing:
+            return self._play(ready, origin, resumed_from)
+
+    def _play(self, ready: Session, origin: int, resumed_from: int | None) -> dict[str, Any]:
+        routine = ready.routine
+        with self._lock:
+            self._check_open()
+            if self._current is not None:
+                self._current.player.close()  # silent: the new session's announcement follows
+                if not self._ended:
+                    self._end("replaced")
+                self._current = None
+            self._error = ""
+            self._ended = False
+            try:
+                self._current = _Current(ready, self._start_player(ready, origin, self.volume))
+            except AudioDeviceError as error:
+                self._error = str(error)
+                self._publish()
+                raise
+            self._step = None
+            self._heard, self._look, self._resumed_from = 0.0, None, resumed_from
+            status = self._publish()
+            self._pending.append(
+                Change(
+                    "start",
+                    routine.id,
+                    status,
+                    source=routine.source,
+                    resumed_from=resumed_from,
+                    planned=ready.timeline.duration,
                 )
-                log.info("playing %s from %.1f s", routine.id, origin / ready.timeline.rate)
+            )
+            log.info("playing %s from %.1f s", routine.id, origin / ready.timeline.rate)
         self._tell()
         return status
 
@@ -497,36 +413,60 @@ class Controller:
         return self._command("previous", lambda p: p.previous(), needs=("playing", "paused"))
 
     def stop(self) -> dict[str, Any]:
-        """End the session (nothing playing: nothing to do, not an error)."""
+        """End the session, saying so (nothing playing: nothing to do, not an error)."""
         with self._lock:
             if self._current is not None:
-                self._current.player.quit()
+                player = self._current.player
+                player.quit()
                 if not self._ended:
                     self._end("stopped")
-                self._current = None
+                self._current, self._last = None, player
                 log.info("stopped")
             status = self._publish()
         self._tell()
         return status
 
     def set_volume(self, volume: object) -> dict[str, Any]:
-        """The master volume from now on. The player takes its volume when it is made, so a
-        session under way goes on in a new player, from the same position, at the new
-        volume (a paused one stays paused, and goes on as it would have)."""
+        """The master volume from now on: a session under way is heard at it from the very
+        sample it had reached (a paused one stays paused, and goes on at it)."""
         value = check_volume(volume)
         with self._lock:
             self._check_open()
             self.volume = value
-            current = self._current
-            if current is not None and current.player.state in ("playing", "paused"):
-                old = current.player
-                paused = old.state == "paused"
-                at = old.position()
-                old.close()  # silent: nothing is said for a change of volume
-                current.player = self._start_player(current.session, at, value, paused=paused)
+            if self._current is not None:
+                self._current.player.set_volume(value)
             status = self._publish()
         self._tell()
         return status
+
+    def command(self, command: Command) -> None:
+        """A key's command (controls.Command): what the keys of holdcue play do. A key that
+        does not fit what is playing (pause with nothing playing) does nothing."""
+        actions: dict[Command, Callable[[], object]] = {
+            Command.PAUSE: lambda: self.resume() if self.state() == "paused" else self.pause(),
+            Command.NEXT: self.next,
+            Command.PREVIOUS: self.previous,
+            Command.LOUDER: lambda: self.set_volume(playback.louder(self.volume)),
+            Command.QUIETER: lambda: self.set_volume(playback.quieter(self.volume)),
+            Command.QUIT: self.stop,
+        }
+        try:
+            actions[command]()
+        except WrongState:
+            pass
+
+    def player_status(self) -> Status | None:
+        """The player's own status (display.Status), of the session under way or, after it
+        ended, of the last one; None before any session."""
+        with self._lock:
+            player = self._current.player if self._current is not None else self._last
+            return player.status() if player is not None else None
+
+    def wait_for_words(self) -> None:
+        """Let the last words of a session stopped ("Session ended.") play out."""
+        player = self._last
+        if player is not None:
+            player.wait_for_words()
 
     # -- inside ---------------------------------------------------------------------------
 
@@ -572,7 +512,7 @@ class Controller:
                 self._sessions.popitem(last=False)
         return ready
 
-    def _start_player(self, ready: Session, origin: int, volume: float, paused: bool = False) -> playback.Player:
+    def _start_player(self, ready: Session, origin: int, volume: float) -> playback.Player:
         if isinstance(self.sink, _TrackedSink):
             self.sink.settle(self.clock)
         player = playback.Player(
@@ -588,15 +528,16 @@ class Controller:
             words=phrases.for_language(ready.routine.voice.language),
             speak=self._speaker(ready),
         )
-        if paused:
-            player.hold_at(origin)
-        else:
-            player.start(origin)
+        for phrase in playback.own_words(ready.routine):  # at hand now, so that a command is answered at once
+            player.sound(phrase)
+        player.start(origin)
         return player
 
-    def _speaker(self, ready: Session) -> playback.Speak:
+    def _speaker(self, ready: Session) -> playback.Speak | None:
         """Words the session has no clip for (the time left, said on resume), made at once
         by espeak-ng, one user of the engine at a time (the warm-up is another)."""
+        if self._live_speaker is None:
+            return None
         speak = self._live_speaker(ready.routine.voice)
 
         def said(text: str) -> numpy.ndarray:
@@ -622,9 +563,9 @@ class Controller:
         log.error("playback stopped: %s", error)
         assert self._current is not None
         self._current.player.close()
-        self._error = str(error)
+        self._error, self.failure = str(error), error
         self._end("failed")
-        self._current = None
+        self._last, self._current = self._current.player, None
 
     def _end(self, outcome: str) -> None:
         assert self._current is not None
@@ -736,130 +677,3 @@ def _state_words(state: str) -> str:
         "finished": "the session has finished",
         "stopped": "nothing is playing",
     }[state]
-
-
-# -- the journal, and the button ------------------------------------------------------------
-
-JOURNAL_OUTCOMES = {  # the controller's end outcomes as the journal keeps them
-    "finished": "finished",
-    "stopped": "stopped",
-    "replaced": "stopped",  # another session was asked for: stopped by the listener
-    "interrupted": "interrupted",  # the service was stopped (SIGTERM)
-    "failed": "interrupted",  # the sound device failed: resumable, as after a power cut
-}
-
-
-class JournalKeeper:
-    """The observer that records every session the service plays, as ``holdcue play``
-    does: its row when it starts, the step reached at each step boundary (committed),
-    how it ended when it ends. It writes on a thread of its own, in order, so neither the
-    controls nor the ticker wait for the disk. A journal that cannot be written (damaged,
-    locked, read-only) is logged once, until a write works again; the session plays on
-    without it, and the next session tries again."""
-
-    def __init__(self, path: Path | None = None):
-        self.path = path or journal.default_path()
-        self._queue: queue.Queue[Change | None] = queue.Queue()
-        self._row: int | None = None  # the row of the session being played; None: none, or its start failed
-        self._step = 0
-        self._failing = False
-        self._thread = threading.Thread(target=self._run, name="holdcue-journal", daemon=True)
-        self._thread.start()
-
-    def __call__(self, change: Change) -> None:
-        self._queue.put(change)
-
-    def flush(self) -> None:
-        """Wait until every change heard so far is written (or failed)."""
-        self._queue.join()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Write what is left, then stop (bounded: a locked journal waits journal.BUSY_TIMEOUT per write)."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-
-    def to_resume(self) -> journal.Record | None:
-        """The session ``holdcue resume`` would go on with (once what was heard is written)."""
-        self.flush()
-        with journal.Journal.read(self.path) as kept:
-            return kept.to_resume()
-
-    def _run(self) -> None:
-        while True:
-            change = self._queue.get()
-            try:
-                if change is None:
-                    return
-                if self._write(change) and self._failing:
-                    self._failing = False
-                    log.info("the journal %s is written again", self.path)
-            except journal.JournalError as error:
-                if not self._failing:
-                    log.warning("sessions are not recorded in the journal: %s", error)
-                self._failing = True
-                if change is not None and change.kind == "start":
-                    self._row = None
-            except Exception:
-                log.exception("the journal could not record %s", change)
-            finally:
-                self._queue.task_done()
-
-    def _write(self, change: Change) -> bool:
-        """Record the change; False when there was nothing to write."""
-        status = change.status
-        if change.kind == "start":
-            self._row, self._step = None, int(status["step"])
-            with journal.Journal.open(self.path) as kept:
-                self._row = kept.begin(
-                    routine_id=change.routine,
-                    title=str(status["title"]),
-                    source=journal.routine_source(change.source),
-                    steps=int(status["steps"]),
-                    planned=float(status["duration"]),
-                    resumed_from=change.resumed_from,
-                )
-                if self._step:  # started at a step (resumed): the row says so at once
-                    kept.step(self._row, self._step, 0.0)
-            return True
-        row = self._row
-        if row is None:
-            return False  # its start was not recorded
-        step = int(status["step"])
-        if change.kind == "step":
-            if not step or step == self._step:
-                return False  # another side or round of the same step
-            self._step = step
-            with journal.Journal.open(self.path) as kept:
-                kept.step(row, step, change.played)
-        elif change.kind == "end":
-            self._row = None
-            with journal.Journal.open(self.path) as kept:
-                kept.end(row, JOURNAL_OUTCOMES[change.outcome], step or self._step, change.played)
-        return True
-
-
-class ButtonRemote:
-    """The controller as button.Controller wants it: commands that answer nothing; a
-    press on a rest day says why in the log (button.Gestures logs what fails)."""
-
-    def __init__(self, controller: Controller):
-        self.controller = controller
-
-    def state(self) -> str:
-        return self.controller.state()
-
-    def play_today(self) -> None:
-        self.controller.play_today()
-
-    def pause(self) -> None:
-        self.controller.pause()
-
-    def resume(self) -> None:
-        self.controller.resume()
-
-    def next(self) -> None:
-        self.controller.next()
-
-    def stop(self) -> None:
-        self.controller.stop()

@@ -1,4 +1,4 @@
-"""The service's controller: one session at a time, driven from any thread, with a clock
+"""The core: one session at a time, driven from any thread, with a clock
 the test moves and a sink that keeps what it is given. What the sink receives and what
 observers hear are checked, not only the status."""
 
@@ -12,9 +12,9 @@ import pytest
 
 import play_helpers
 from holdcue import compiler, library, play, session
+from holdcue.core import BadValue, Catalog, Change, Core, UnknownRoutine, WrongState
 from holdcue.errors import AudioDeviceError
 from holdcue.routine import Cues, Routine, Step
-from holdcue.service import BadValue, Catalog, Change, Controller, UnknownRoutine, WrongState
 from play_helpers import FakeSpeak
 from service_support import FakeClock, Sink, make_session, says, wait_until
 
@@ -47,7 +47,7 @@ class Rig:
         self.speak = FakeSpeak()  # the time left, said on resume
         broken = library.Entry("broken", str(tmp_path / "broken.yaml"), False, None, ())
         self.catalog = Catalog(load=lambda: session.Library((tiny(), other()), (broken,)))
-        self.controller = Controller(
+        self.controller = Core(
             self.catalog,
             sink=self.sink,
             build=make_session,

@@ -20,12 +20,12 @@ import pytest
 from click.testing import CliRunner
 from gpiozero.pins.mock import MockFactory
 
-from holdcue import button, journal, plan, service
+from holdcue import button, core, journal, plan
 from holdcue.cli import cli
 from holdcue.config import Config
 from holdcue.journal import Journal
 from service_support import RealClock, Sink, make_session, says, wait_until
-from test_service import Rig, tiny
+from test_core import Rig, tiny
 from test_web_api import Running
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +126,7 @@ def test_closing_the_service_records_the_session_as_interrupted(rigs, folders):
 def test_a_damaged_journal_is_logged_once_and_sessions_play_on(rigs, folders, caplog):
     (folders / "journal.sqlite3").write_bytes(b"this is not a database" * 100)
     rig = rigs()
-    with caplog.at_level(logging.WARNING, logger="holdcue.service"):
+    with caplog.at_level(logging.WARNING, logger="holdcue.core"):
         for routine in ("tiny", "other", "tiny"):
             assert rig.controller.play(routine)["state"] == "playing"
             rig.clock.advance(1)
@@ -142,7 +142,7 @@ def test_a_locked_journal_is_logged_once_and_recording_starts_again_when_it_is_f
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     rig = rigs()
-    with caplog.at_level(logging.INFO, logger="holdcue.service"):
+    with caplog.at_level(logging.INFO, logger="holdcue.core"):
         began = time.monotonic()
         assert rig.controller.play("tiny")["state"] == "playing"
         assert time.monotonic() - began < 0.5  # the controls never wait for the journal
@@ -165,12 +165,12 @@ def test_a_locked_journal_is_logged_once_and_recording_starts_again_when_it_is_f
 def test_resume_last_goes_on_at_the_step_it_reached_and_is_recorded_as_resumed(rigs, folders):
     rig = rigs()
     c = rig.controller
-    with pytest.raises(service.NothingToResume, match="nothing to resume"):
+    with pytest.raises(core.NothingToResume, match="nothing to resume"):
         c.resume_last()
     c.play("tiny")
     while c.status()["step"] != 2:
         assert c.next()["state"] == "playing"
-    with pytest.raises(service.WrongState, match="stop it first"):
+    with pytest.raises(core.WrongState, match="stop it first"):
         c.resume_last()
     c.stop()
     status = c.resume_last()
@@ -191,7 +191,7 @@ def test_today_plays_the_plans_session_and_a_rest_day_names_the_next(rigs):
                      "message": "Today: Other, about 1 minute."}  # fmt: skip
     assert rig.controller.play_today()["routine"] == "other"
     on["day"] = THURSDAY + dt.timedelta(days=1)  # Friday: rest; next is Monday
-    with pytest.raises(service.RestDay, match=r"^Today is a rest day\. Next: Monday, Tiny, about 1 minute\.$"):
+    with pytest.raises(core.RestDay, match=r"^Today is a rest day\. Next: Monday, Tiny, about 1 minute\.$"):
         rig.controller.play_today()
 
 
@@ -325,12 +325,12 @@ def test_a_button_press_plays_todays_session_through_the_service(folders):
     sink = Sink(clock)
     days = {"day": THURSDAY}
     week = plan.Plan((None, None, None, "glutes-and-piriformis", None, None, None), "test")
-    controller = service.Controller(
-        service.Catalog(), sink=sink, build=make_session, clock=clock, plan=lambda: week, date=lambda: days["day"]
+    controller = core.Core(
+        core.Catalog(), sink=sink, build=make_session, clock=clock, plan=lambda: week, date=lambda: days["day"]
     )
     controller.start()
     lines: list[str] = []
-    pressable = button.start_button(Config(button_pin=17), service.ButtonRemote(controller), lines.append, factory)
+    pressable = button.start_button(Config(button_pin=17), button.Remote(controller), lines.append, factory)
     assert pressable is not None
     pin = factory.pin(17)
     try:

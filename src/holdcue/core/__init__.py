@@ -1,0 +1,44 @@
+"""The core that every front end drives: the terminal's keys (terminal.py), the phone page
+and its HTTP API (web.py), the GPIO button (button.py).
+
+    controller.py   Core: one session at a time, its player, the commands every front end
+                    sends (play, pause, resume, next, previous, stop, volume, today,
+                    resume-last), the status they all see, the events observers hear
+    catalog.py      the routines it plays by id, loaded once
+    events.py       Change: a session started, reached a step, ended
+    recording.py    the journal's one writer, from those events
+    errors.py       what a command can fail with
+"""
+
+from holdcue.core.catalog import Catalog
+from holdcue.core.controller import Core, check_volume
+from holdcue.core.errors import (
+    BadValue,
+    CoreError,
+    NoJournal,
+    NoPlan,
+    NothingToResume,
+    RestDay,
+    UnknownRoutine,
+    WrongState,
+)
+from holdcue.core.events import END_OUTCOMES, Change, Observer
+from holdcue.core.recording import JournalWriter
+
+__all__ = [
+    "END_OUTCOMES",
+    "BadValue",
+    "Catalog",
+    "Change",
+    "Core",
+    "CoreError",
+    "JournalWriter",
+    "NoJournal",
+    "NoPlan",
+    "NothingToResume",
+    "Observer",
+    "RestDay",
+    "UnknownRoutine",
+    "WrongState",
+    "check_volume",
+]

@@ -1,0 +1,30 @@
+"""What the core tells its observers (the journal's writer, a front end's status view):
+a session started, moved to another step, or ended."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+END_OUTCOMES = ("finished", "stopped", "replaced", "interrupted", "failed")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What observers hear: a session started, moved to another step, or ended.
+
+    ``kind`` is "start", "step" or "end"; for "end", ``outcome`` is one of END_OUTCOMES
+    ("interrupted": holdcue was stopped by a signal or Ctrl-C while it played)."""
+
+    kind: str
+    routine: str
+    status: dict[str, Any]
+    outcome: str = ""
+    played: float = 0.0  # seconds of the session heard so far: pauses and skipped parts left out
+    source: str = ""  # the routine's source (library.Entry.source: "builtin:<id>" or its file)
+    resumed_from: int | None = None  # the journal row this session goes on from
+    planned: float = 0.0  # "start": the session's length in seconds, exactly
+
+
+Observer = Callable[[Change], None]
