@@ -53,7 +53,7 @@ def child(output: str, minutes: int) -> None:
     session = make_session(dataclasses.replace(base, steps=steps), RATE)
     sink = play.default_sink()
     tl = session.timeline
-    player = play.Player(tl, session.clips, session.tones, sink=sink, clock=play.SystemClock())
+    player = play.Player(session, sink=sink, clock=play.SystemClock())
     if isinstance(sink, play.StreamSink):
         sink.open(RATE)  # as the service does: the device is open before the first request
     time.sleep(1.0)

@@ -174,9 +174,8 @@ def test_volume_goes_on_from_the_same_place_in_a_new_take(rig):
     assert old.handle.stopped and new.handle.is_playing()
     assert status["state"] == "playing" and status["volume"] == 0.5 and status["position"] == at
     ready = make_session(tiny())
-    reference = play.Player(
-        ready.timeline, ready.clips, ready.tones, sink=Sink(FakeClock()), clock=FakeClock(), volume=1.0
-    ).buffer(round((6.5 - play.LEAD_IN) * ready.timeline.rate))[0]  # the first take began with its lead-in
+    reference_player = play.Player(ready, sink=Sink(FakeClock()), clock=FakeClock(), volume=1.0)
+    reference = reference_player.buffer(round((6.5 - play.LEAD_IN) * ready.timeline.rate))[0]  # after the lead-in
     assert len(new.samples) == len(reference)  # from the same sample of the timeline
     ratio = np.sqrt(np.mean(new.samples.astype(float) ** 2) / np.mean(reference.astype(float) ** 2))
     assert 0.45 < ratio < 0.55

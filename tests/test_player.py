@@ -518,7 +518,7 @@ def test_a_sound_card_clock_a_little_fast_is_no_lost_device(long_session):
 def test_an_empty_buffer_is_never_played(short):
     clock = FakeClock()
     sink = FakeSink(clock)
-    player = play.Player(short.timeline, short.clips, short.tones, sink=sink, clock=clock, lead_in=0)
+    player = play.Player(short, sink=sink, clock=clock, lead_in=0)
     player.start(short.timeline.length)
     assert sink.takes == [] and player.state == "finished"
 
@@ -654,7 +654,7 @@ def test_a_boosted_mix_never_clips(short):
 
 def test_levels_are_a_named_type_given_to_the_renderer(short):
     clock = FakeClock()
-    player = play.Player(short.timeline, short.clips, short.tones, sink=FakeSink(clock), clock=clock, volume=1.5)
+    player = play.Player(short, sink=FakeSink(clock), clock=clock, volume=1.5)
     assert player.levels == play.Levels(volume=1.5, speech_volume=1.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         player.levels.volume = 2.0  # type: ignore[misc]

@@ -197,8 +197,7 @@ class CountingSink:
 
 
 def player(session, sink) -> play.Player:
-    tl = session.timeline
-    return play.Player(tl, session.clips, session.tones, sink=sink, clock=FakeClock(), words=None)
+    return play.Player(session, sink=sink, clock=FakeClock())
 
 
 def test_a_streamed_take_is_the_same_samples_as_the_buffer_a_buffer_sink_gets():

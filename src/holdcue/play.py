@@ -21,7 +21,7 @@ import bisect
 import contextlib
 import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -39,7 +39,8 @@ from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
 if TYPE_CHECKING:
     import numpy
 
-    from holdcue.routine import Music, Routine
+    from holdcue.routine import Routine
+    from holdcue.timeline import Session
 
 LEAD_IN = 0.15  # seconds a device plays after it opens before the first sound: 5x what one was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold
@@ -190,30 +191,28 @@ class Player:
 
     def __init__(
         self,
-        timeline: Timeline,
-        clips: Mapping[str, numpy.ndarray],
-        tones: Mapping[str, numpy.ndarray],
+        session: Session,
         *,
         sink: Sink,
         clock: Clock,
         lead_in: float = LEAD_IN,
         volume: float = 1.0,
-        speech_volume: float = 1.0,
         speak: Speak | None = None,
-        words: Phrases | None = None,
-        music: Music | None = None,
     ):
-        self.music = music  # under the whole take, ducked under its cues (render.py)
+        """Plays ``session`` (its timeline, clips and tones, its music under them, its own
+        words in its language, its voice's volume) on ``sink``."""
+        timeline = session.timeline
+        self.music = session.music  # under the whole take, ducked under its cues (render.py)
         self.timeline = timeline
-        self.words = words or phrases.for_language(phrases.FALLBACK)  # what it says by itself
-        self.clips = clips
-        self.tones = tones
+        self.words = session.words  # what it says by itself
+        self.clips = session.clips
+        self.tones = session.tones
         self.sink = sink
         self.clock = clock
         self.speak = speak
         self.spoken: dict[str, numpy.ndarray] = {}  # what speak made, by text
         self.lead_in = round(lead_in * timeline.rate)
-        self.levels = Levels(volume, speech_volume)
+        self.levels = Levels(volume, session.routine.voice.volume)
         self.state = "stopped"  # "playing", "paused", "finished" or "stopped"
         self.take: _Take | None = None
         self.aside: Handle | None = None  # words said outside the session: "Paused.", "Session ended."

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from holdcue import phrases
 from holdcue import play as playback
 from holdcue.core import Core, JournalWriter
 from holdcue.display import for_stream
@@ -47,7 +46,6 @@ def play(
     the session as interrupted."""
     origin = 0 if start_at is None else playback.start_position(session.timeline, start_at)
     clock = clock or playback.SystemClock()
-    words = phrases.for_language(session.routine.voice.language)
     with contextlib.nullcontext(sink) if sink is not None else playback.output(keep_alive) as chosen:
         core = Core(
             sink=chosen,
@@ -58,7 +56,7 @@ def play(
             recorder=recorder,
             owns_sink=False,
         )
-        display = display or for_stream(sys.stdout, controls=keys is not None, words=words)
+        display = display or for_stream(sys.stdout, controls=keys is not None, words=session.words)
         try:
             if keys is not None:
                 keys.open()

@@ -6,6 +6,7 @@ Times are sample indices at ``Timeline.rate``; ``end`` is exclusive.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy
 
+    from holdcue.phrases import Phrases
     from holdcue.routine import Music, Routine
 
 SAMPLE_RATE = 22050  # samples per second of speech clips, tones and every timeline
@@ -114,3 +116,10 @@ class Session:
     clips: Mapping[str, numpy.ndarray]  # speech text -> int16 samples (in memory, or speech.StoredClips)
     tones: dict[str, numpy.ndarray]  # tone name -> int16 samples
     music: Music | None = None  # music under the voice, decoded as it plays (music.py)
+
+    @functools.cached_property
+    def words(self) -> Phrases:
+        """holdcue's own words in the routine's language (phrases.py), found once."""
+        from holdcue import phrases
+
+        return phrases.for_language(self.routine.voice.language)

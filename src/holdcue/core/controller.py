@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from holdcue import choices, journal, phrases, session, speech
+from holdcue import choices, journal, session, speech
 from holdcue import plan as weekly
 from holdcue import play as playback
 from holdcue.config import Config
@@ -516,17 +516,7 @@ class Core:
         if isinstance(self.sink, _TrackedSink):
             self.sink.settle(self.clock)
         player = playback.Player(
-            ready.timeline,
-            ready.clips,
-            ready.tones,
-            sink=self.sink,
-            clock=self.clock,
-            lead_in=self.lead_in,
-            volume=volume,
-            speech_volume=ready.routine.voice.volume,
-            music=ready.music,
-            words=phrases.for_language(ready.routine.voice.language),
-            speak=self._speaker(ready),
+            ready, sink=self.sink, clock=self.clock, lead_in=self.lead_in, volume=volume, speak=self._speaker(ready)
         )
         for phrase in playback.own_words(ready.routine):  # at hand now, so that a command is answered at once
             player.sound(phrase)
