@@ -1,8 +1,10 @@
-"""Speech worker processes never outlive the process that started them, however it ends."""
+"""Worker processes (speech's, and export's side by side) never outlive the process that
+started them, however it ends, and leave no partial file; what they send back arrives whole."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from holdcue import speech
+from holdcue import errors, speech
 from holdcue.routine import Voice
 from holdcue.speech import ClipCache, synthesize_all
 from speech_support import espeak_test
@@ -197,7 +199,7 @@ def test_a_worker_whose_parent_is_already_gone_ends(parent):
     code = (
         "import os, sys\n"
         "from holdcue import speech\n"
-        f"speech._die_with({'os.getppid() + 1000000' if parent == 'dead' else 'os.getppid()'})\n"
+        f"speech.die_with({'os.getppid() + 1000000' if parent == 'dead' else 'os.getppid()'})\n"
         "import ctypes\n"
         "signal = ctypes.c_int()\n"
         "ctypes.CDLL(None).prctl(2, ctypes.byref(signal), 0, 0, 0)  # PR_GET_PDEATHSIG\n"
@@ -208,3 +210,22 @@ def test_a_worker_whose_parent_is_already_gone_ends(parent):
         assert (result.returncode, result.stdout, result.stderr) == (1, "", "")
     else:
         assert (result.returncode, result.stdout.strip()) == (0, str(int(signal.SIGKILL)))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.RoutineError([errors.Problem("a.yaml", 3, 5, "steps[0].time", '"45" has no unit; write "45s"')]),
+        errors.PlanError([errors.Problem("plan.yaml", 1, 0, "", "no days")]),
+        errors.ToneError("/tones/start.wav", "not a WAV file"),
+        errors.MusicError("/music/a.mp3", "cannot be decoded"),
+        errors.Terminated(signal.SIGTERM),
+        errors.OutputError("cannot write /out/a.mp3: the disk is full"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_cross_from_a_worker_whole(error):
+    """A worker's error is pickled: it must come back as it was raised (type, message, fields)."""
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error) and str(back) == str(error)
+    assert vars(back) == vars(error)

@@ -54,15 +54,17 @@ def build(
     progress: Progress | None = None,
     music: Music | None | str = ROUTINE_MUSIC,
     stored: bool = False,
+    workers: int | None = None,
 ) -> Session:
     """Synthesize what is not cached, load the tones, compile the timeline. ``also``: more
     texts to have clips for in the same voice (the player's "Paused.", for one). Each clip
     is keyed by its written text and synthesized from what is said (pronounce.py).
     ``music``: the music under the voice, None for none; by default the routine's
     (``music:``). It is decoded as it plays, not here. ``stored``: the clips stay in the
-    cache, read as they sound (speech.StoredClips), rather than held in memory."""
+    cache, read as they sound (speech.StoredClips), rather than held in memory.
+    ``workers``: speech.synthesize_all's (1: synthesized in this process)."""
     chosen = routine.music if isinstance(music, str) else music
-    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, chosen, stored)
+    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, chosen, stored, workers)
 
 
 def legend(
@@ -90,13 +92,20 @@ def _ready(
     progress: Progress | None,
     music: Music | None,
     stored: bool = False,
+    workers: int | None = None,
 ) -> Session:
     """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
 
     texts = said_texts(routine, [*compiler.spoken_texts(routine, make), *also])
     made = speech.synthesize_all(
-        texts.values(), routine.voice, cache=cache, engine_factory=engine_factory, progress=progress, stored=stored
+        texts.values(),
+        routine.voice,
+        cache=cache,
+        engine_factory=engine_factory,
+        workers=workers,
+        progress=progress,
+        stored=stored,
     )
     clips: Mapping[str, numpy.ndarray]
     if isinstance(made, speech.StoredClips):
@@ -166,12 +175,14 @@ def prepare(
     progress: Progress | None = None,
     music: Callable[[Routine], Music | None] | None = None,
     also: Callable[[Routine], Iterable[str]] | None = None,
+    workers: int | None = None,
 ) -> tuple[int, int]:
     """Put every clip the routines speak in the cache. The texts of all routines go to
     synthesize_all together (one call per voice), so many texts share the worker processes.
     ``music(routine)``: the music under each routine (None: none), decoded into the music
     cache now as well (music.prepare), so that the first play or export does not decode it.
     ``also(routine)``: more texts to cache in each routine's voice (build's ``also``).
+    ``workers``: processes that synthesize (speech.synthesize_all's; default one per core).
 
     Returns (distinct clips the routines need, how many of them were synthesized now).
     ``progress(done, total)`` counts clips over all the routines. Raises MusicError when a
@@ -193,6 +204,7 @@ def prepare(
             voice,
             cache=cache,
             engine_factory=engine_factory,
+            workers=workers,
             progress=counter.start_group(len(group)),
             stored=True,
         )

@@ -426,8 +426,8 @@ def synthesize_all(
 
     ``cache``: None uses the default cache folder. ``engine_factory`` (default: the engine
     the voice names, ``factory_for(voice)``) must be picklable: worker processes call it to make their own engine.
-    ``workers``: processes for cold synthesis (default: one per core; 1: none, all in this
-    process). ``progress(done, total)`` counts distinct texts, cached ones first.
+    ``workers``: processes for cold synthesis (default: one per core this process may use,
+    ``cores()``; 1: none, all in this process). ``progress(done, total)`` counts distinct texts, cached ones first.
     Workers are started with "spawn", which imports the program's main module again: a
     script that calls this must guard its main code with ``if __name__ == "__main__":``.
     """
@@ -469,7 +469,7 @@ def _synthesize_all(texts, voice, cache, factory, engine, workers, progress, kee
         progress(len(done), len(distinct))
     if not missing:
         return clips
-    workers = min(workers or os.cpu_count() or 1, len(missing))
+    workers = min(workers or cores(), len(missing))
     # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
     if workers == 1 or len(missing) <= getattr(engine, "small_batch", SMALL_BATCH):
         made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
@@ -549,9 +549,21 @@ def _trimmed(samples: numpy.ndarray, text: str) -> numpy.ndarray:
 _worker: tuple[Engine, ClipCache] | None = None
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity: a container or taskset may allow
+    fewer than the machine has): how many worker processes to start by default."""
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if count is not None:
+        return count() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _start_worker(factory: Callable[[], Engine], cache: ClipCache, parent: int) -> None:
     """In a worker process: first make sure it ends with its ``parent``, then one engine for all its texts."""
-    _die_with(parent)
+    die_with(parent)
     global _worker
     _worker = (factory(), cache)
 
@@ -559,17 +571,18 @@ def _start_worker(factory: Callable[[], Engine], cache: ClipCache, parent: int) 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _die_with(parent: int) -> None:
-    """Have the kernel SIGKILL this process when its parent ends, even by SIGKILL, so no worker
-    is left saying texts nobody waits for (holding the parent's output pipe open). SIGKILL
-    because a worker may be inside espeak-ng, where no Python signal handler runs; a cache
-    file it was writing is unnamed until complete, so nothing is left half-written.
+def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Have the kernel send ``signum`` to this process when its parent ends, even by SIGKILL,
+    so no worker is left saying texts nobody waits for (holding the parent's output pipe
+    open). SIGKILL for speech workers, as a worker may be inside espeak-ng, where no Python
+    signal handler runs; a cache file it was writing is unnamed until complete, so nothing
+    is left half-written. (Export workers ask for SIGTERM: batch.py.)
     The parent may have ended before prctl: then it is no longer this process's parent."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
             _log().warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
     if os.getppid() != parent:
         os._exit(1)
