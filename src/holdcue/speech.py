@@ -44,6 +44,7 @@ from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import logging
+    from concurrent.futures import ProcessPoolExecutor
 
     import numpy
 
@@ -491,13 +492,10 @@ def _in_workers(missing, voice, factory, cache, workers, engine) -> Generator[tu
     ends (``_start_worker``), and when anything stops the work early (an error, Ctrl-C, or
     the generator being closed) they are terminated at once instead of finishing their texts.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    # spawn: a forked child would inherit a parent's espeak-ng without its threads.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache, os.getpid()))
+    pool = worker_pool(workers, _start_worker, (factory, cache, os.getpid()))
     finished = False
     try:
         # Ctrl-C is for this process to handle: the workers, started by the first submits, inherit
@@ -517,6 +515,28 @@ def _in_workers(missing, voice, factory, cache, workers, engine) -> Generator[tu
         if not finished:  # workers send only tiny results, so stopping them mid-text is safe
             _terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_pool(workers: int, initializer: Callable, initargs: tuple) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes started with "spawn" (a forked child would inherit a
+    parent's espeak-ng, or any lock another thread holds, without its threads).
+
+    The pool needs multiprocessing's resource tracker, a process of its own that lives as long
+    as this one; it is started here, unless it runs already, with SIGHUP blocked as well as
+    the SIGINT and SIGTERM it blocks itself: a terminal's hangup goes to every process of the
+    command, and a tracker killed by it is started again as the pool shuts down, only to
+    print a traceback about what it does not know."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import resource_tracker
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, context, initializer=initializer, initargs=initargs)
 
 
 def _terminate_workers(pool) -> None:
