@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "holdcue"
 # What only the layers above the pipeline may use: the session layer orchestrates the
 # pipeline (it imports the compiler), the command line adds the user's wording.
 TOP = {"cli", "__main__", "exitcodes"}
-ORCHESTRATION = {"session", "service", "web"}
+ORCHESTRATION = {"session", "batch", "service", "web"}
 
 
 def imports_of(path: Path) -> set[str]:
