@@ -392,30 +392,3 @@ def test_two_processes_saying_the_same_texts_share_one_cache(tmp_path):
     for text in texts:
         clip = cache.get(speech.Pyttsx3Engine.name, Voice(), text)
         assert clip is not None and zlib.crc32(clip.tobytes()) in {made[0][text], made[1][text]}
-
-
-def _put_many(folder: str, writer: int, rounds: int) -> list[int | None]:
-    """In a process of its own: put this writer's own clip of one text ``rounds`` times, reading
-    the entry back after each; the CRC of each clip read (None: none there)."""
-    cache = ClipCache(Path(folder))
-    clip = (np.arange(4000 + 100 * writer) * (writer + 1) % 2000 + 1).astype(np.int16)
-    seen: list[int | None] = []
-    for _ in range(rounds):
-        cache.put("test", Voice(), "Breathe out.", clip)
-        got = cache.get("test", Voice(), "Breathe out.")
-        seen.append(None if got is None else zlib.crc32(got.tobytes()))
-    return seen
-
-
-def test_writers_of_one_cache_entry_at_once_never_leave_a_mixed_or_partial_one(tmp_path):
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    writers = 3
-    clips = {
-        zlib.crc32((np.arange(4000 + 100 * w) * (w + 1) % 2000 + 1).astype(np.int16).tobytes()) for w in range(writers)
-    }
-    with ProcessPoolExecutor(writers, get_context("spawn")) as pool:
-        seen = list(pool.map(_put_many, [str(tmp_path)] * writers, range(writers), [300] * writers))
-    assert all(crc in clips for reads in seen for crc in reads)  # never None, never a mix of two
-    assert os.listdir(tmp_path) == [ClipCache(tmp_path).path("test", Voice(), "Breathe out.").name]

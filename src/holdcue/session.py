@@ -178,7 +178,7 @@ def prepare(
     workers: int | None = None,
 ) -> tuple[int, int]:
     """Put every clip the routines speak in the cache. The texts of all routines go to
-    synthesize_all together (one call per voice), so many texts share the worker processes.
+    speech.cache_all together, so that many texts, of every voice, share the worker processes.
     ``music(routine)``: the music under each routine (None: none), decoded into the music
     cache now as well (music.prepare), so that the first play or export does not decode it.
     ``also(routine)``: more texts to cache in each routine's voice (build's ``also``).
@@ -197,21 +197,11 @@ def prepare(
         said = said_texts(routine, [*compiler.spoken_texts(routine), *extra]).values()
         texts.setdefault(routine.voice, {}).update(dict.fromkeys(said))
     total = sum(len(group) for group in texts.values())
-    counter = _PrepareCounter(total, progress)
-    for voice, group in texts.items():
-        speech.synthesize_all(  # stored: one clip at a time in memory, whatever the library's size
-            group,
-            voice,
-            cache=cache,
-            engine_factory=engine_factory,
-            workers=workers,
-            progress=counter.start_group(len(group)),
-            stored=True,
-        )
+    made = speech.cache_all(texts, cache=cache, engine_factory=engine_factory, workers=workers, progress=progress)
     if music is not None:
         for routine in routines:
             _prepare_music(routine, music(routine), cache)
-    return total, counter.made
+    return total, made
 
 
 def _prepare_music(routine: Routine, bed: Music | None, cache: ClipCache | None) -> None:
@@ -222,29 +212,3 @@ def _prepare_music(routine: Routine, bed: Music | None, cache: ClipCache | None)
 
     seconds = exact_seconds(routine, cache=cache) or compiler.estimate_seconds(routine)
     music.prepare(bed, SAMPLE_RATE, round(seconds * SAMPLE_RATE))
-
-
-class _PrepareCounter:
-    """Turns synthesize_all's progress per voice (cached clips first, then one by one) into
-    progress over every voice, and counts the clips that were not in the cache."""
-
-    def __init__(self, total: int, progress: Progress | None):
-        self.total = total
-        self.progress = progress
-        self.before = 0  # clips of the voices done before this one
-        self.made = 0
-
-    def start_group(self, size: int) -> Progress:
-        before = self.before
-        self.before += size
-        first = True
-
-        def report(done: int, _: int) -> None:
-            nonlocal first
-            if first:  # the first report counts the cached clips: the rest are made now
-                self.made += size - done
-                first = False
-            if self.progress:
-                self.progress(before + done, self.total)
-
-        return report

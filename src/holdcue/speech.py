@@ -442,9 +442,7 @@ def synthesize_all(
         _synthesize_all(texts, voice, cache, factory, engine, workers, progress, kept.add)
         return kept
     finally:
-        close = getattr(engine, "close", None)  # an engine with a process of its own (Piper) ends it
-        if close is not None:
-            close()
+        _close(engine)
 
 
 def _synthesize_all(texts, voice, cache, factory, engine, workers, progress, keep=None) -> dict[str, numpy.ndarray]:
@@ -470,23 +468,85 @@ def _synthesize_all(texts, voice, cache, factory, engine, workers, progress, kee
         progress(len(done), len(distinct))
     if not missing:
         return clips
-    workers = min(workers or cores(), len(missing))
-    # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
-    if workers == 1 or len(missing) <= getattr(engine, "small_batch", SMALL_BATCH):
-        made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
-    else:
-        made = _in_workers(missing, voice, factory, cache, workers, engine)
+    made = _made([(text, voice) for text in missing], factory, engine, cache, workers)
     # closing: when progress raises (Ctrl-C), the workers stop now, not when the traceback is freed
     with contextlib.closing(made):
-        for text, clip in made:
+        for text, _, result in made:
+            clip = _clip_of(result, text, voice, engine, cache)
             take(text, clip, keep is None or cache.frames(engine.name, voice, text) == len(clip))
             if progress:
                 progress(len(done), len(distinct))
     return {text: clips[text] for text in distinct} if keep is None else clips
 
 
-def _in_workers(missing, voice, factory, cache, workers, engine) -> Generator[tuple[str, numpy.ndarray], None, None]:
-    """(text, clip) pairs as worker processes make them; each process has one engine.
+def cache_all(
+    texts: Mapping[Voice, Iterable[str]],
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Put a clip of every text of every voice (``texts[voice]``) in the cache, none kept
+    in memory: what the cache holds is checked (read whole), the rest synthesized, the texts
+    of every voice that one engine speaks by one set of worker processes (as synthesize_all's
+    ``workers``). Returns how many clips were synthesized; ``progress(done, total)`` counts
+    distinct texts of each voice over all the voices, those cached first."""
+    cache = cache if cache is not None else ClipCache()
+    engines: dict[str, tuple[Engine, Callable[[], Engine]]] = {}  # by name: one per engine and model
+    missing: dict[str, list[tuple[str, Voice]]] = {}
+    total = done = 0
+    try:
+        for voice, said in texts.items():
+            factory = engine_factory or factory_for(voice)
+            engine = factory()
+            if engine.name in engines:
+                _close(engine)
+            else:
+                engines[engine.name] = (engine, factory)
+            for text in dict.fromkeys(said):
+                total += 1
+                if cache.get(engine.name, voice, text) is not None:
+                    done += 1
+                else:
+                    missing.setdefault(engine.name, []).append((text, voice))
+        if progress:
+            progress(done, total)
+        for name, items in missing.items():
+            engine, factory = engines[name]
+            made = _made(items, factory, engine, cache, workers)
+            with contextlib.closing(made):
+                for _ in made:
+                    done += 1
+                    if progress:
+                        progress(done, total)
+        return sum(len(items) for items in missing.values())
+    finally:
+        for engine, _ in engines.values():
+            _close(engine)
+
+
+def _close(engine: Engine) -> None:
+    close = getattr(engine, "close", None)  # an engine with a process of its own (Piper) ends it
+    if close is not None:
+        close()
+
+
+def _made(items, factory, engine, cache, workers) -> Generator[tuple[str, Voice, numpy.ndarray | None], None, None]:
+    """(text, voice, clip) for every (text, voice) of ``items``, each clip synthesized and put in the
+    cache: here, or by worker processes when there are enough texts to be worth their start;
+    a worker sends None for a clip it has put in the cache."""
+    count = min(workers or cores(), len(items))
+    # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
+    if count == 1 or len(items) <= getattr(engine, "small_batch", SMALL_BATCH):
+        return ((text, voice, _make_clip(engine, cache, text, voice)) for text, voice in items)
+    return _in_workers(items, factory, cache, count)
+
+
+def _in_workers(items, factory, cache, workers) -> Generator[tuple[str, Voice, numpy.ndarray | None], None, None]:
+    """(text, voice, what the worker sent) as worker processes make the clips of ``items``
+    ((text, voice) pairs); each process has one engine, and sends None for a clip it has put
+    in the cache (``_worker_clip``).
 
     The workers never outlive this process: the kernel kills them when it ends, however it
     ends (``_start_worker``), and when anything stops the work early (an error, Ctrl-C, or
@@ -502,12 +562,12 @@ def _in_workers(missing, voice, factory, cache, workers, engine) -> Generator[tu
         # a signal mask that blocks SIGINT, so they neither stop half-way nor print tracebacks.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
+            futures = {pool.submit(_worker_clip, text, voice): (text, voice) for text, voice in items}
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for future in as_completed(futures):
-            text = futures[future]
-            yield text, _clip_of(future.result(), text, voice, engine, cache)
+            text, voice = futures[future]
+            yield text, voice, future.result()
         finished = True
     except BrokenProcessPool as error:
         raise SpeechError("A speech worker process stopped unexpectedly; try again.") from error
