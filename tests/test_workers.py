@@ -370,6 +370,22 @@ def test_an_export_side_by_side_stopped_leaves_no_worker_and_no_partial_file(tmp
     assert said <= new
 
 
+def test_an_export_worker_killed_is_an_output_error(tmp_path, reference):
+    """A worker that dies (the kernel's out-of-memory killer, kill -9): the command stops the
+    others and says so, exit code 6; nothing partial is left (unnamed files)."""
+    process, workers, out = exporting_side_by_side(tmp_path, hidden=False)
+    os.kill(min(workers), signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=60)
+    left = wait_until_gone(workers, 15)
+    kill_all(left)
+    assert process.returncode == 6, stderr
+    assert not left
+    assert "an export worker process stopped unexpectedly; try again" in stderr and "Traceback" not in stderr
+    assert sorted(os.listdir(out)) == sorted(f"{rid}.mp3" for rid in LONG)
+    for rid in LONG:
+        assert (out / f"{rid}.mp3").read_bytes() in (OLD, (reference / f"{rid}.mp3").read_bytes()), rid
+
+
 def _say_all(folder: str, texts: list[str]) -> dict[str, int]:
     """In a process of its own: the texts said and put in the cache in ``folder``, each clip's CRC."""
     clips = synthesize_all(texts, Voice(), cache=ClipCache(Path(folder)), workers=1)

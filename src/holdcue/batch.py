@@ -125,7 +125,7 @@ def export_all(
                 for other, later in futures.items():
                     if later > index:
                         other.cancel()  # only those not yet started can be
-            while reported < len(jobs) and reported in seconds and not failures.keys() & range(reported + 1):
+            while reported in seconds:  # up to the first job not done, or failed
                 if written:
                     written(reported, seconds[reported])
                 reported += 1
@@ -187,7 +187,7 @@ def _as_reported(error: BaseException, job: Job) -> BaseException:
     from concurrent.futures.process import BrokenProcessPool
 
     if isinstance(error, BrokenProcessPool):
-        return OutputError(f"cannot write {job.target}: the process exporting it stopped unexpectedly; try again")
+        return OutputError(f"cannot write {job.target}: an export worker process stopped unexpectedly; try again")
     return error
 
 
@@ -206,7 +206,7 @@ def _stop(pool) -> None:
     from holdcue import speech
 
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    speech._terminate_workers(pool)
+    speech.terminate_workers(pool)
     for process in processes:
         with contextlib.suppress(OSError, ValueError):
             process.join(STOP_WAIT)

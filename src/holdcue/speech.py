@@ -573,7 +573,7 @@ def _in_workers(items, factory, cache, workers) -> Generator[tuple[str, Voice, n
         raise SpeechError("A speech worker process stopped unexpectedly; try again.") from error
     finally:
         if not finished:  # workers send only tiny results, so stopping them mid-text is safe
-            _terminate_workers(pool)
+            terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -599,7 +599,7 @@ def worker_pool(workers: int, initializer: Callable, initargs: tuple) -> Process
     return ProcessPoolExecutor(workers, context, initializer=initializer, initargs=initargs)
 
 
-def _terminate_workers(pool) -> None:
+def terminate_workers(pool) -> None:
     """SIGTERM to every worker of the pool: shutdown would otherwise wait for the texts they
     are saying, up to DEFAULT_TIMEOUT each. Python 3.14 has a method for it; before, the
     pool's processes are only reachable through its private ``_processes``."""
