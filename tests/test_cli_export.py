@@ -1,10 +1,13 @@
-"""`holdcue export` end to end: routines by id or path, files and folders, --all, errors.
+"""`holdcue export` end to end: routines by id or path, files and folders, --all, errors;
+several routines side by side (worker processes, --jobs) against one at a time.
 
 Speech comes from a clip cache filled beforehand with made-up clips, so these run fast
 through the real code path; one test synthesizes with real espeak-ng.
 """
 
+import io
 import shutil
+import sys
 import zlib
 from pathlib import Path
 
@@ -197,3 +200,123 @@ def test_export_with_real_speech(tmp_path, monkeypatch):
     assert "Next: Press the ball into your calf." in vtt.read_text()
     # the first cue is speech from the very start: loud within its first second
     assert np.sqrt(np.mean(data[:rate] ** 2)) > 0.03
+
+
+# several routines side by side: worker processes (batch.py), --jobs
+
+SHORT = {  # short routines of their own, so that each way runs in moments; one speaks German
+    "press": "title: Press\nsteps:\n  - hold: Press the ball into your calf.\n    time: 20s\n    sides: both\n",
+    "rest": "title: Rest\ncues: {prep: 2s}\nsteps:\n  - rest: Lie still and breathe.\n    time: 30s\n",
+    "drücken": (
+        "title: Drücken\nvoice: {language: de}\nsteps:\n"
+        "  - hold: Drücke den Ball in deine Wade.\n    time: 15s\n  - rest: Atme ruhig.\n    time: 10s\n"
+    ),
+}
+
+
+def short_routines(home) -> list[str]:
+    """The SHORT routines as files, their speech cached; their paths, in that order."""
+    folder = home / "routines"
+    folder.mkdir()
+    paths = []
+    for rid, text in SHORT.items():
+        (folder / f"{rid}.yaml").write_text(text, encoding="utf-8")
+        paths.append(str(folder / f"{rid}.yaml"))
+    cache_speech(*paths)
+    return paths
+
+
+@pytest.mark.parametrize("fmt", export.FORMATS)
+def test_side_by_side_the_files_and_lines_are_those_of_one_at_a_time(home, fmt):
+    refs = short_routines(home)
+    one = run(*refs, "-o", str(home / "one"), "--format", fmt, "--jobs", "1")
+    side = run(*refs, "-o", str(home / "side"), "--format", fmt, "--jobs", "3")
+    assert one.exit_code == side.exit_code == 0, side.output
+    assert one.stdout.count("\n") == 3
+    assert side.stdout == one.stdout.replace(str(home / "one"), str(home / "side"))  # the routines' order
+    names = [f"{rid}.{fmt}" for rid in SHORT]
+    assert sorted(p.name for p in (home / "one").iterdir()) == sorted(p.name for p in (home / "side").iterdir())
+    assert sorted(p.name for p in (home / "side").iterdir()) == sorted(names)
+    for name in names:
+        assert (home / "side" / name).read_bytes() == (home / "one" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("command", ["export", "prepare"])
+@pytest.mark.parametrize("jobs", ["0", "-2"])
+def test_jobs_must_be_one_or_more(home, command, jobs):
+    args = [command, "--all", "--jobs", jobs] + (["-o", str(home / "out")] if command == "export" else [])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == ExitCode.USAGE
+    assert f"Invalid value for '--jobs': {jobs} is not in the range x>=1." in result.stderr
+    assert not (home / "out").exists()
+
+
+def test_the_help_shows_jobs_with_an_example():
+    result = CliRunner().invoke(cli, ["export", "--help"])
+    assert "--jobs N" in result.stdout and "holdcue export --all -o ~/Music/holdcue --jobs 2" in result.stdout
+    result = CliRunner().invoke(cli, ["prepare", "--help"])
+    assert "--jobs N" in result.stdout and "holdcue prepare --all --jobs 1" in result.stdout
+
+
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_a_routine_that_cannot_be_written_is_named_as_one_at_a_time_names_it(home, jobs):
+    refs = short_routines(home)
+    out = home / "out"
+    (out / "rest.mp3").mkdir(parents=True)  # a folder where the second routine's file goes
+    result = run(*refs, "-o", str(out), "--jobs", jobs)
+    assert result.exit_code == ExitCode.OUTPUT_FAILED
+    target = out / "rest.mp3"
+    assert result.stderr == f"Error: {target} is a folder; give a file name in it, e.g. {target / 'session.mp3'}\n"
+    # the routines before it are written, as one at a time; side by side the one after it was
+    # under way (three workers): it is finished, and said
+    written = ["press.mp3"] if jobs == "1" else ["press.mp3", "drücken.mp3"]
+    assert [line.split("  ")[0] for line in result.stdout.splitlines()] == [str(out / name) for name in written]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*written, "rest.mp3"])
+    assert not any(target.iterdir())
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_full_disk_is_named_as_one_at_a_time_names_it(home, tiny_disk, jobs):
+    refs = short_routines(home)
+    result = run(*refs, "-o", str(tiny_disk), "--format", "wav", "--jobs", jobs)
+    assert result.exit_code == ExitCode.OUTPUT_FAILED
+    assert result.stderr == (
+        f"Error: cannot write {tiny_disk / 'press.wav'}: the disk is full; free some space and try again; "
+        "nothing was written\n"
+    )
+    assert result.stdout == ""
+    assert list(tiny_disk.iterdir()) == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_one_bar_stays_below_the_lines_on_a_terminal(monkeypatch):
+    from holdcue import cli as cli_module
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    update, say, finish = cli_module.progress_below_lines("Exporting 2 files")
+    update(0, 1000)
+    update(400, 1000)
+    say("one.mp3  1:00.000")
+    update(1000, 1000)
+    say("two.mp3  2:00.000")
+    finish()
+    assert sys.stdout.getvalue() == "one.mp3  1:00.000\ntwo.mp3  2:00.000\n"
+    bar = sys.stderr.getvalue()
+    assert bar.count("Exporting 2 files") >= 3 and "40%" in bar and "100%" in bar.rsplit("\r", 1)[1]
+    assert bar.count("\r\x1b[K") == 1  # the bar cleared for the first line; at 100 % it is left whole
+
+
+def test_off_a_terminal_only_the_lines(monkeypatch):
+    from holdcue import cli as cli_module
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    update, say, finish = cli_module.progress_below_lines("Exporting 2 files")
+    assert update is None
+    say("one.mp3  1:00.000")
+    finish()
+    assert sys.stdout.getvalue() == "one.mp3  1:00.000\n"

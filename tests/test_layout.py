@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "holdcue"
 # pipeline (it imports the compiler), the core drives sessions, the command line adds the
 # user's wording.
 TOP = {"cli", "__main__", "exitcodes"}
-ORCHESTRATION = {"session", "web", "core", "core.catalog", "core.controller"}
+ORCHESTRATION = {"session", "batch", "web", "core", "core.catalog", "core.controller"}
 
 
 def module_name(path: Path) -> str:

@@ -336,6 +336,24 @@ def test_a_small_batch_is_synthesized_in_this_process(tmp_path):
     assert {made_by(clip)[0] for clip in clips.values()} == {os.getpid()}
 
 
+def test_cache_all_says_the_texts_of_every_voice_with_one_set_of_workers(tmp_path):
+    """holdcue prepare: neither voice has texts enough for workers, both together have."""
+    texts = {Voice(): [f"phrase {n}" for n in range(30)], Voice(language="de"): [f"Satz {n}" for n in range(20)]}
+    cache = ClipCache(tmp_path)
+    calls = []
+    made = speech.cache_all(
+        texts, cache=cache, engine_factory=ProcessEngine, workers=2, progress=lambda *c: calls.append(c)
+    )
+    assert made == 50 > speech.SMALL_BATCH
+    makers = {made_by(cache.get("process", voice, text)) for voice, said in texts.items() for text in said}
+    pids = {pid for pid, _ in makers}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert calls == [(done, 50) for done in range(51)]
+    calls.clear()
+    assert speech.cache_all(texts, cache=cache, engine_factory=ProcessEngine, progress=lambda *c: calls.append(c)) == 0
+    assert calls == [(50, 50)]
+
+
 def test_an_error_in_a_worker_is_raised_as_it_is(tmp_path):
     texts = [f"phrase {n}" for n in range(speech.SMALL_BATCH + 10)]
     with pytest.raises(SpeechError, match="cannot say phrase 7"):

@@ -1,18 +1,23 @@
-"""Speech worker processes never outlive the process that started them, however it ends."""
+"""Worker processes (speech's, and export's side by side) never outlive the process that
+started them, however it ends, and leave no partial file; what they send back arrives whole."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from holdcue import speech
+from holdcue import errors, library, session, speech
 from holdcue.routine import Voice
 from holdcue.speech import ClipCache, synthesize_all
 from speech_support import espeak_test
@@ -197,7 +202,7 @@ def test_a_worker_whose_parent_is_already_gone_ends(parent):
     code = (
         "import os, sys\n"
         "from holdcue import speech\n"
-        f"speech._die_with({'os.getppid() + 1000000' if parent == 'dead' else 'os.getppid()'})\n"
+        f"speech.die_with({'os.getppid() + 1000000' if parent == 'dead' else 'os.getppid()'})\n"
         "import ctypes\n"
         "signal = ctypes.c_int()\n"
         "ctypes.CDLL(None).prctl(2, ctypes.byref(signal), 0, 0, 0)  # PR_GET_PDEATHSIG\n"
@@ -208,3 +213,198 @@ def test_a_worker_whose_parent_is_already_gone_ends(parent):
         assert (result.returncode, result.stdout, result.stderr) == (1, "", "")
     else:
         assert (result.returncode, result.stdout.strip()) == (0, str(int(signal.SIGKILL)))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.RoutineError([errors.Problem("a.yaml", 3, 5, "steps[0].time", '"45" has no unit; write "45s"')]),
+        errors.PlanError([errors.Problem("plan.yaml", 1, 0, "", "no days")]),
+        errors.ToneError("/tones/start.wav", "not a WAV file"),
+        errors.MusicError("/music/a.mp3", "cannot be decoded"),
+        errors.Terminated(signal.SIGTERM),
+        errors.OutputError("cannot write /out/a.mp3: the disk is full"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_cross_from_a_worker_whole(error):
+    """A worker's error is pickled: it must come back as it was raised (type, message, fields)."""
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error) and str(back) == str(error)
+    assert vars(back) == vars(error)
+
+
+# export workers (batch.py): holdcue export with several routines, side by side
+
+LONG = ["full-body-check-in", "glutes-and-calves-lacrosse-ball", "foam-rolling", "chest-and-shoulders-massage-ball"]
+OLD = b"last week's export"
+
+# Run as a program, this is holdcue on a system without O_TMPFILE: every file is a hidden
+# .NAME.xxxxxxxx.part while it is written. Its workers run this file again (spawn), so they too.
+WITHOUT_TMPFILE = textwrap.dedent(
+    """
+    import os
+    del os.O_TMPFILE
+    if __name__ == "__main__":
+        from holdcue.cli import main
+        main()
+    """
+)
+
+
+def made_up_clip(text: str) -> np.ndarray:
+    n = int(speech.SAMPLE_RATE * (0.3 + 0.06 * len(text)))
+    pitch = 110 + zlib.crc32(text.encode()) % 60
+    return (8000 * np.sin(2 * np.pi * pitch * np.arange(n) / speech.SAMPLE_RATE)).astype(np.int16)
+
+
+def export_env(folder: Path) -> dict[str, str]:
+    """A cache holding made-up speech for the LONG routines, and no user routines."""
+    cache = ClipCache(folder / "cache" / "speech")
+    if not cache.directory.exists():
+        for rid in LONG:
+            routine = library.load_routine(rid)
+            for said in session.said_texts(routine).values():
+                cache.put(speech.Pyttsx3Engine.name, routine.voice, said, made_up_clip(said))
+    return dict(os.environ, HOLDCUE_CACHE_DIR=str(folder / "cache"), HOLDCUE_CONFIG_DIR=str(folder / "config"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The LONG routines exported one at a time, uninterrupted: what a finished file holds."""
+    folder = tmp_path_factory.mktemp("reference")
+    command = [sys.executable, "-m", "holdcue", "export", *LONG, "-o", str(folder / "out"), "--jobs", "1"]
+    subprocess.run(command, env=export_env(folder), check=True, capture_output=True, timeout=300)
+    return folder / "out"
+
+
+def export_workers(pid: int) -> set[int]:
+    found = set()
+    for child in children(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as command:
+                if b"resource_tracker" not in command.read():
+                    found.add(child)
+        except OSError:
+            pass
+    return found
+
+
+def writing_into(pid: int, folder: Path) -> bool:
+    """Whether a process has a file open in ``folder`` (an unnamed one shows as "#inode (deleted)")."""
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    return any(link.startswith(f"{folder}/") for link in links)
+
+
+def exporting_side_by_side(tmp_path: Path, hidden: bool) -> tuple[subprocess.Popen, set[int], Path]:
+    """`holdcue export` of the LONG routines, two at a time, over old files of theirs, in a
+    session of its own (as a terminal's); returns once both workers are writing a file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for rid in LONG:
+        (out / f"{rid}.mp3").write_bytes(OLD)
+    if hidden:
+        program = tmp_path / "holdcue_without_tmpfile.py"
+        program.write_text(WITHOUT_TMPFILE)
+        command = [sys.executable, str(program)]
+    else:
+        command = [sys.executable, "-m", "holdcue"]
+    process = subprocess.Popen(
+        [*command, "export", *LONG, "-o", str(out), "--jobs", "2"],
+        env=export_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        workers = export_workers(process.pid)
+        if len(workers) == 2 and all(writing_into(pid, out) for pid in workers):
+            break
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the export's two workers never wrote at once: {process.communicate()}")
+        time.sleep(0.02)
+    if hidden:  # the files being written are there to be seen: the run tests what it should
+        assert len([name for name in os.listdir(out) if name.endswith(".part")]) >= 2
+    return process, workers, out
+
+
+STOPS = {  # how the export is stopped: (signal, to its whole process group?), exit code, last words
+    "Ctrl-C": ((signal.SIGINT, True), 130, "Interrupted."),
+    "SIGTERM": ((signal.SIGTERM, False), 143, "Stopped (SIGTERM)."),
+    "hangup": ((signal.SIGHUP, True), 129, "Stopped (SIGHUP)."),
+    "kill -9": ((signal.SIGKILL, False), -signal.SIGKILL, ""),
+}
+
+
+@pytest.mark.parametrize(
+    "how, hidden",
+    [(how, True) for how in STOPS] + [("Ctrl-C", False), ("kill -9", False)],
+    ids=lambda value: {True: "hidden part files", False: "unnamed files"}.get(value, value),
+)
+def test_an_export_side_by_side_stopped_leaves_no_worker_and_no_partial_file(tmp_path, reference, how, hidden):
+    process, workers, out = exporting_side_by_side(tmp_path, hidden)
+    (signum, group), code, words = STOPS[how]
+    if group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    left = wait_until_gone(workers, 15)
+    kill_all(left)
+    assert process.returncode == code, stderr
+    assert not left, f"{len(left)} export workers outlived the command"
+    assert "Traceback" not in stderr and stderr.rstrip().endswith(words)
+    # every file is the old one or the whole new one; nothing else is there, hidden or not
+    assert sorted(os.listdir(out)) == sorted(f"{rid}.mp3" for rid in LONG)
+    new = {rid for rid in LONG if (out / f"{rid}.mp3").read_bytes() != OLD}
+    for rid in new:
+        assert (out / f"{rid}.mp3").read_bytes() == (reference / f"{rid}.mp3").read_bytes(), rid
+    assert new != set(LONG)  # it was stopped part way
+    said = {Path(line.split("  ")[0]).stem for line in stdout.splitlines()}
+    assert said <= new
+
+
+def test_an_export_worker_killed_is_an_output_error(tmp_path, reference):
+    """A worker that dies (the kernel's out-of-memory killer, kill -9): the command stops the
+    others and says so, exit code 6; nothing partial is left (unnamed files)."""
+    process, workers, out = exporting_side_by_side(tmp_path, hidden=False)
+    os.kill(min(workers), signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=60)
+    left = wait_until_gone(workers, 15)
+    kill_all(left)
+    assert process.returncode == 6, stderr
+    assert not left
+    assert "an export worker process stopped unexpectedly; try again" in stderr and "Traceback" not in stderr
+    assert sorted(os.listdir(out)) == sorted(f"{rid}.mp3" for rid in LONG)
+    for rid in LONG:
+        assert (out / f"{rid}.mp3").read_bytes() in (OLD, (reference / f"{rid}.mp3").read_bytes()), rid
+
+
+def _say_all(folder: str, texts: list[str]) -> dict[str, int]:
+    """In a process of its own: the texts said and put in the cache in ``folder``, each clip's CRC."""
+    clips = synthesize_all(texts, Voice(), cache=ClipCache(Path(folder)), workers=1)
+    return {text: zlib.crc32(clip.tobytes()) for text, clip in clips.items()}
+
+
+@espeak_test
+def test_two_processes_saying_the_same_texts_share_one_cache(tmp_path):
+    """Two export workers may make the same clip at once (one the cache gave neither): the
+    cache then holds one of the two, whole, and nothing else."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    texts = [f"Press the ball into your calf for {n} breaths." for n in range(2, 14)]
+    with ProcessPoolExecutor(2, get_context("spawn")) as pool:
+        made = list(pool.map(_say_all, [str(tmp_path)] * 2, [texts] * 2))
+    cache = ClipCache(tmp_path)
+    names = {cache.path(speech.Pyttsx3Engine.name, Voice(), text).name: text for text in texts}
+    assert sorted(os.listdir(tmp_path)) == sorted(names)
+    for text in texts:
+        clip = cache.get(speech.Pyttsx3Engine.name, Voice(), text)
+        assert clip is not None and zlib.crc32(clip.tobytes()) in {made[0][text], made[1][text]}

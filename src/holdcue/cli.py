@@ -461,11 +461,70 @@ def show(routine: str, as_json: bool, engine: str | None, model: str | None, fal
         echo(format_table(ready.timeline, phrases.for_language(ready.routine.voice.language)))
 
 
+def jobs_option(help: str):
+    """--jobs N: how many worker processes (N >= 1), for export and prepare."""
+    return click.option("--jobs", type=click.IntRange(min=1), metavar="N", help=help)
+
+
+def export_side_by_side(routines, targets, fmt, volume: float, jobs: int | None) -> None:
+    """export's routines, each by a worker process (batch.py), with one progress bar; the
+    line of each file written comes in the order of the routines."""
+    from holdcue import batch
+
+    speech_update, speech_finish = progress_bar("Preparing speech")
+    update, say, finish = progress_below_lines(f"Exporting {len(routines)} files")
+
+    def written(index: int, seconds: float) -> None:
+        say(f"{printable(str(targets[index]))}  {clock(seconds, millis=True)}")
+
+    work = [batch.Job(routine, target) for routine, target in zip(routines, targets, strict=True)]
+    try:
+        batch.export_all(
+            work, format=fmt, volume=volume, workers=jobs, progress=update, written=written, preparing=speech_update
+        )
+    finally:
+        speech_finish()
+        finish()
+
+
+def progress_below_lines(label: str):
+    """(update(done, total), say(line), finish()): a progress bar on stderr at a terminal, kept
+    on the last line below the lines said on stdout as the work goes; elsewhere only the lines."""
+    if not sys.stderr.isatty():
+        return None, echo, _nothing
+    bar = click.progressbar(length=1, label=label, file=sys.stderr)
+    state = {"shown": False}
+
+    def update(done: int, total: int) -> None:
+        if not state["shown"]:
+            state["shown"] = True
+            bar.length = total
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    def say(line: str) -> None:
+        if state["shown"] and not bar.finished:
+            click.echo("\r\x1b[K", file=sys.stderr, nl=False)  # the bar's line, cleared for the line said
+        echo(line)
+        if state["shown"] and not bar.finished:
+            bar._last_line = None  # drawn again now, not at its next step
+            bar.render_progress()
+
+    def finish() -> None:
+        if state["shown"]:
+            bar.__exit__(None, None, None)
+
+    return update, say, finish
+
+
 @cli.command()
 @click.argument("routines", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Prepare every built-in and user routine.")
 @speech_options
-def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: str | None, fallback: bool) -> None:
+@jobs_option("Texts synthesized at once, each by a process of its own (default: one per core).")
+def prepare(
+    routines: tuple[str, ...], all_: bool, engine: str | None, model: str | None, fallback: bool, jobs: int | None
+) -> None:
     """Synthesize and cache the speech of routines so they start at once (and decode
     their music, when they have some, so that it does not slow the first export).
 
@@ -473,6 +532,7 @@ def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: st
     holdcue prepare --all
     holdcue prepare neck-and-upper-trapezius my-routine.yaml
     holdcue prepare --all --engine piper --model en_US-joe-medium
+    holdcue prepare --all --jobs 1
     """
     from holdcue import play as playback
     from holdcue import session
@@ -494,6 +554,7 @@ def prepare(routines: tuple[str, ...], all_: bool, engine: str | None, model: st
             loaded,
             progress=update,
             also=playback.own_words,  # "Paused." and the like, said by play: ready too
+            workers=jobs,
         )
     finally:
         finish()
@@ -602,19 +663,24 @@ def _piper_voices(language: str | None, blank_line: bool) -> int:
 @volume_option()
 @music_options
 @speech_options
-def export(routines, output, all_, fmt, transcript, volume, music_file, no_music, engine, model, fallback) -> None:
+@jobs_option("Routines exported at once, each by a process of its own (default: one per core).")
+def export(
+    routines, output, all_, fmt, transcript, volume, music_file, no_music, engine, model, fallback, jobs
+) -> None:
     """Export routines as audio files, with chapters and tags.
 
     Into a folder (several routines, --all, or an existing folder as -o), each routine
-    becomes <id>.<format>.
+    becomes <id>.<format>. Several routines are exported side by side, one process per
+    core (--jobs N: N at a time; --jobs 1: one after another); the files are the same.
 
     \b
     holdcue export glutes-and-piriformis -o glutes.mp3
     holdcue export neck.yaml -o neck.flac --transcript neck.vtt
     holdcue export --all -o ~/Music/holdcue --format mp3
+    holdcue export --all -o ~/Music/holdcue --jobs 2
     """
     from holdcue import export as exporter
-    from holdcue import session
+    from holdcue import session, speech
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to export, or give --all (not both).")
@@ -643,6 +709,9 @@ def export(routines, output, all_, fmt, transcript, volume, music_file, no_music
             output.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
+    if len(routines) > 1 and (jobs or speech.cores()) > 1:
+        export_side_by_side(routines, targets, fmt, volume, jobs)
+        return
     for routine, target in zip(routines, targets, strict=True):
         ready = build_session(routine)
         update, finish = progress_bar(f"Exporting {printable(target.name)}")

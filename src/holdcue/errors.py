@@ -38,6 +38,9 @@ class Terminated(BaseException):
         super().__init__(f"signal {signum}")
         self.signum = signum
 
+    def __reduce__(self):  # pickled whole, as a worker process's errors are (batch.py)
+        return type(self), (self.signum,)
+
 
 class HoldcueError(Exception):
     """Base of every error the core raises on purpose."""
@@ -50,6 +53,9 @@ class RoutineError(HoldcueError):
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self):  # pickled with its problems (an exception pickles its message alone)
+        return type(self), (self.problems,)
+
 
 class RoutineNotFound(HoldcueError):
     """No built-in routine, user routine or file has this name."""
@@ -60,7 +66,11 @@ class ToneError(HoldcueError):
 
     def __init__(self, path: str, message: str):
         self.path = path
+        self.message = message
         super().__init__(f"{path}: {message}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.message)
 
 
 class SpeechError(HoldcueError):
@@ -97,4 +107,8 @@ class MusicError(HoldcueError):
 
     def __init__(self, path: str, message: str):
         self.path = path
+        self.message = message
         super().__init__(f"{path}: {message}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.message)

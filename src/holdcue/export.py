@@ -16,6 +16,7 @@ import math
 import os
 import stat
 import wave
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,6 +290,28 @@ def _write_ogg(file: BinaryIO, blocks: Iterable, tags: _Tags) -> None:
 
     _write_soundfile(file, blocks, tags, "OGG", "VORBIS")
     _vorbis_comments(OggVorbis, file, tags)
+    _ogg_serial(file, zlib.crc32(f"{tags.title}\0{tags.length}".encode()))
+
+
+def _ogg_serial(file: BinaryIO, serial: int) -> None:
+    """Give every page of the Ogg stream ``serial`` as its stream's serial number, in place.
+    libsndfile takes a random one, seeded by the clock, so the same session exported twice
+    would differ in those 4 bytes of every page (and their CRCs); with a serial made from the
+    session, an export is the same file byte for byte however and whenever it is made."""
+    from mutagen.ogg import OggPage
+
+    file.seek(0)
+    while True:
+        at = file.tell()
+        try:
+            page = OggPage(file)
+        except EOFError:
+            break
+        end = file.tell()
+        page.serial = serial
+        file.seek(at)
+        file.write(page.write())  # the same length: only the serial and the CRC change
+        file.seek(end)
 
 
 def _write_soundfile(file: BinaryIO, blocks: Iterable, tags: _Tags, format: str, subtype: str) -> None:

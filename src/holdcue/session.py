@@ -52,14 +52,16 @@ def build(
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
     stored: bool = False,
+    workers: int | None = None,
 ) -> Session:
     """Synthesize what is not cached, load the tones, compile the timeline. ``routine`` is
     as it will be heard (choices.resolve): its voice speaks, its ``music`` plays under it
     (decoded as it plays, not here). ``also``: more texts to have clips for in the same
     voice (the player's "Paused.", for one). Each clip is keyed by its written text and
     synthesized from what is said (pronounce.py). ``stored``: the clips stay in the cache,
-    read as they sound (speech.StoredClips), rather than held in memory."""
-    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, routine.music, stored)
+    read as they sound (speech.StoredClips), rather than held in memory.
+    ``workers``: speech.synthesize_all's (1: synthesized in this process)."""
+    return _ready(routine, compiler.compile, also, cache, engine_factory, progress, routine.music, stored, workers)
 
 
 def legend(
@@ -87,13 +89,20 @@ def _ready(
     progress: Progress | None,
     music: Music | None,
     stored: bool = False,
+    workers: int | None = None,
 ) -> Session:
     """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
 
     texts = said_texts(routine, [*compiler.spoken_texts(routine, make), *also])
     made = speech.synthesize_all(
-        texts.values(), routine.voice, cache=cache, engine_factory=engine_factory, progress=progress, stored=stored
+        texts.values(),
+        routine.voice,
+        cache=cache,
+        engine_factory=engine_factory,
+        workers=workers,
+        progress=progress,
+        stored=stored,
     )
     clips: Mapping[str, numpy.ndarray]
     if isinstance(made, speech.StoredClips):
@@ -165,12 +174,14 @@ def prepare(
     engine_factory: Callable[[], Engine] | None = None,
     progress: Progress | None = None,
     also: Callable[[Routine], Iterable[str]] | None = None,
+    workers: int | None = None,
 ) -> tuple[int, int]:
     """Put every clip the routines speak in the cache. The texts of all routines go to
-    synthesize_all together (one call per voice), so many texts share the worker processes.
+    speech.cache_all together, so that many texts, of every voice, share the worker processes.
     Each routine's music (as resolved: choices.resolve) is decoded into the music cache now
     as well (music.prepare), so that the first play or export does not decode it.
     ``also(routine)``: more texts to cache in each routine's voice (build's ``also``).
+    ``workers``: processes that synthesize (speech.synthesize_all's; default one per core).
 
     Returns (distinct clips the routines need, how many of them were synthesized now).
     ``progress(done, total)`` counts clips over all the routines. Raises MusicError when a
@@ -185,19 +196,10 @@ def prepare(
         said = said_texts(routine, [*compiler.spoken_texts(routine), *extra]).values()
         texts.setdefault(routine.voice, {}).update(dict.fromkeys(said))
     total = sum(len(group) for group in texts.values())
-    counter = _PrepareCounter(total, progress)
-    for voice, group in texts.items():
-        speech.synthesize_all(  # stored: one clip at a time in memory, whatever the library's size
-            group,
-            voice,
-            cache=cache,
-            engine_factory=engine_factory,
-            progress=counter.start_group(len(group)),
-            stored=True,
-        )
+    made = speech.cache_all(texts, cache=cache, engine_factory=engine_factory, workers=workers, progress=progress)
     for routine in routines:
         _prepare_music(routine, cache)
-    return total, counter.made
+    return total, made
 
 
 def _prepare_music(routine: Routine, cache: ClipCache | None) -> None:
@@ -208,29 +210,3 @@ def _prepare_music(routine: Routine, cache: ClipCache | None) -> None:
 
     seconds = exact_seconds(routine, cache=cache) or compiler.estimate_seconds(routine)
     music.prepare(routine.music, SAMPLE_RATE, round(seconds * SAMPLE_RATE))
-
-
-class _PrepareCounter:
-    """Turns synthesize_all's progress per voice (cached clips first, then one by one) into
-    progress over every voice, and counts the clips that were not in the cache."""
-
-    def __init__(self, total: int, progress: Progress | None):
-        self.total = total
-        self.progress = progress
-        self.before = 0  # clips of the voices done before this one
-        self.made = 0
-
-    def start_group(self, size: int) -> Progress:
-        before = self.before
-        self.before += size
-        first = True
-
-        def report(done: int, _: int) -> None:
-            nonlocal first
-            if first:  # the first report counts the cached clips: the rest are made now
-                self.made += size - done
-                first = False
-            if self.progress:
-                self.progress(before + done, self.total)
-
-        return report

@@ -44,6 +44,7 @@ from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import logging
+    from concurrent.futures import ProcessPoolExecutor
 
     import numpy
 
@@ -441,8 +442,8 @@ def synthesize_all(
 
     ``cache``: None uses the default cache folder. ``engine_factory`` (default: the engine
     the voice names, ``factory_for(voice)``) must be picklable: worker processes call it to make their own engine.
-    ``workers``: processes for cold synthesis (default: one per core; 1: none, all in this
-    process). ``progress(done, total)`` counts distinct texts, cached ones first.
+    ``workers``: processes for cold synthesis (default: one per core this process may use,
+    ``cores()``; 1: none, all in this process). ``progress(done, total)`` counts distinct texts, cached ones first.
     Workers are started with "spawn", which imports the program's main module again: a
     script that calls this must guard its main code with ``if __name__ == "__main__":``.
     """
@@ -456,9 +457,7 @@ def synthesize_all(
         _synthesize_all(texts, voice, cache, factory, engine, workers, progress, kept.add)
         return kept
     finally:
-        close = getattr(engine, "close", None)  # an engine with a process of its own (Piper) ends it
-        if close is not None:
-            close()
+        _close(engine)
 
 
 def _synthesize_all(texts, voice, cache, factory, engine, workers, progress, keep=None) -> dict[str, numpy.ndarray]:
@@ -484,57 +483,138 @@ def _synthesize_all(texts, voice, cache, factory, engine, workers, progress, kee
         progress(len(done), len(distinct))
     if not missing:
         return clips
-    workers = min(workers or os.cpu_count() or 1, len(missing))
-    # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
-    if workers == 1 or len(missing) <= getattr(engine, "small_batch", SMALL_BATCH):
-        made = ((text, _make_clip(engine, cache, text, voice)) for text in missing)
-    else:
-        made = _in_workers(missing, voice, factory, cache, workers, engine)
+    made = _made([(text, voice) for text in missing], factory, engine, cache, workers)
     # closing: when progress raises (Ctrl-C), the workers stop now, not when the traceback is freed
     with contextlib.closing(made):
-        for text, clip in made:
+        for text, _, result in made:
+            clip = _clip_of(result, text, voice, engine, cache)
             take(text, clip, keep is None or cache.frames(engine.name, voice, text) == len(clip))
             if progress:
                 progress(len(done), len(distinct))
     return {text: clips[text] for text in distinct} if keep is None else clips
 
 
-def _in_workers(missing, voice, factory, cache, workers, engine) -> Generator[tuple[str, numpy.ndarray], None, None]:
-    """(text, clip) pairs as worker processes make them; each process has one engine.
+def cache_all(
+    texts: Mapping[Voice, Iterable[str]],
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Put a clip of every text of every voice (``texts[voice]``) in the cache, none kept
+    in memory: what the cache holds is checked (read whole), the rest synthesized, the texts
+    of every voice that one engine speaks by one set of worker processes (as synthesize_all's
+    ``workers``). Returns how many clips were synthesized; ``progress(done, total)`` counts
+    distinct texts of each voice over all the voices, those cached first."""
+    cache = cache if cache is not None else ClipCache()
+    engines: dict[str, tuple[Engine, Callable[[], Engine]]] = {}  # by name: one per engine and model
+    missing: dict[str, list[tuple[str, Voice]]] = {}
+    total = done = 0
+    try:
+        for voice, said in texts.items():
+            factory = engine_factory or factory_for(voice)
+            engine = factory()
+            if engine.name in engines:
+                _close(engine)
+            else:
+                engines[engine.name] = (engine, factory)
+            for text in dict.fromkeys(said):
+                total += 1
+                if cache.get(engine.name, voice, text) is not None:
+                    done += 1
+                else:
+                    missing.setdefault(engine.name, []).append((text, voice))
+        if progress:
+            progress(done, total)
+        for name, items in missing.items():
+            engine, factory = engines[name]
+            made = _made(items, factory, engine, cache, workers)
+            with contextlib.closing(made):
+                for _ in made:
+                    done += 1
+                    if progress:
+                        progress(done, total)
+        return sum(len(items) for items in missing.values())
+    finally:
+        for engine, _ in engines.values():
+            _close(engine)
+
+
+def _close(engine: Engine) -> None:
+    close = getattr(engine, "close", None)  # an engine with a process of its own (Piper) ends it
+    if close is not None:
+        close()
+
+
+def _made(items, factory, engine, cache, workers) -> Generator[tuple[str, Voice, numpy.ndarray | None], None, None]:
+    """(text, voice, clip) for every (text, voice) of ``items``, each clip synthesized and put in the
+    cache: here, or by worker processes when there are enough texts to be worth their start;
+    a worker sends None for a clip it has put in the cache."""
+    count = min(workers or cores(), len(items))
+    # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
+    if count == 1 or len(items) <= getattr(engine, "small_batch", SMALL_BATCH):
+        return ((text, voice, _make_clip(engine, cache, text, voice)) for text, voice in items)
+    return _in_workers(items, factory, cache, count)
+
+
+def _in_workers(items, factory, cache, workers) -> Generator[tuple[str, Voice, numpy.ndarray | None], None, None]:
+    """(text, voice, what the worker sent) as worker processes make the clips of ``items``
+    ((text, voice) pairs); each process has one engine, and sends None for a clip it has put
+    in the cache (``_worker_clip``).
 
     The workers never outlive this process: the kernel kills them when it ends, however it
     ends (``_start_worker``), and when anything stops the work early (an error, Ctrl-C, or
     the generator being closed) they are terminated at once instead of finishing their texts.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    # spawn: a forked child would inherit a parent's espeak-ng without its threads.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(factory, cache, os.getpid()))
+    pool = worker_pool(workers, _start_worker, (factory, cache, os.getpid()))
     finished = False
     try:
         # Ctrl-C is for this process to handle: the workers, started by the first submits, inherit
         # a signal mask that blocks SIGINT, so they neither stop half-way nor print tracebacks.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            futures = {pool.submit(_worker_clip, text, voice): text for text in missing}
+            futures = {pool.submit(_worker_clip, text, voice): (text, voice) for text, voice in items}
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for future in as_completed(futures):
-            text = futures[future]
-            yield text, _clip_of(future.result(), text, voice, engine, cache)
+            text, voice = futures[future]
+            yield text, voice, future.result()
         finished = True
     except BrokenProcessPool as error:
         raise SpeechError("A speech worker process stopped unexpectedly; try again.") from error
     finally:
         if not finished:  # workers send only tiny results, so stopping them mid-text is safe
-            _terminate_workers(pool)
+            terminate_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _terminate_workers(pool) -> None:
+def worker_pool(workers: int, initializer: Callable, initargs: tuple) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes started with "spawn" (a forked child would inherit a
+    parent's espeak-ng, or any lock another thread holds, without its threads).
+
+    The pool needs multiprocessing's resource tracker, a process of its own that lives as long
+    as this one; it is started here, unless it runs already, with SIGHUP blocked as well as
+    the SIGINT and SIGTERM it blocks itself: a terminal's hangup goes to every process of the
+    command, and a tracker killed by it is started again as the pool shuts down, only to
+    print a traceback about what it does not know."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import resource_tracker
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, context, initializer=initializer, initargs=initargs)
+
+
+def terminate_workers(pool) -> None:
     """SIGTERM to every worker of the pool: shutdown would otherwise wait for the texts they
     are saying, up to DEFAULT_TIMEOUT each. Python 3.14 has a method for it; before, the
     pool's processes are only reachable through its private ``_processes``."""
@@ -564,9 +644,21 @@ def _trimmed(samples: numpy.ndarray, text: str) -> numpy.ndarray:
 _worker: tuple[Engine, ClipCache] | None = None
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity: a container or taskset may allow
+    fewer than the machine has): how many worker processes to start by default."""
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if count is not None:
+        return count() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _start_worker(factory: Callable[[], Engine], cache: ClipCache, parent: int) -> None:
     """In a worker process: first make sure it ends with its ``parent``, then one engine for all its texts."""
-    _die_with(parent)
+    die_with(parent)
     global _worker
     _worker = (factory(), cache)
 
@@ -574,17 +666,18 @@ def _start_worker(factory: Callable[[], Engine], cache: ClipCache, parent: int) 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _die_with(parent: int) -> None:
-    """Have the kernel SIGKILL this process when its parent ends, even by SIGKILL, so no worker
-    is left saying texts nobody waits for (holding the parent's output pipe open). SIGKILL
-    because a worker may be inside espeak-ng, where no Python signal handler runs; a cache
-    file it was writing is unnamed until complete, so nothing is left half-written.
+def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
+    """Have the kernel send ``signum`` to this process when its parent ends, even by SIGKILL,
+    so no worker is left saying texts nobody waits for (holding the parent's output pipe
+    open). SIGKILL for speech workers, as a worker may be inside espeak-ng, where no Python
+    signal handler runs; a cache file it was writing is unnamed until complete, so nothing
+    is left half-written. (Export workers ask for SIGTERM: batch.py.)
     The parent may have ended before prctl: then it is no longer this process's parent."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
             _log().warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
     if os.getppid() != parent:
         os._exit(1)
