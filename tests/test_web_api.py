@@ -5,6 +5,7 @@ stream. Playback goes to a sink that plays nothing, on the real clock."""
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -548,3 +550,16 @@ def test_a_fifo_at_the_token_path_is_refused_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "token")
     with pytest.raises(HoldcueError, match="cannot be read: run holdcue pair --renew"):
         web.TokenFile(tmp_path / "token").current()
+
+
+def test_a_built_wheel_carries_the_web_package_and_the_pages_files(tmp_path):
+    """The page's files sit beside the web package's modules: package data of the wheel."""
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)]
+    if importlib.util.find_spec("hatchling"):
+        command.insert(4, "--no-build-isolation")  # fast, and needs no download
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("holdcue-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    folder = ROOT / "src" / "holdcue" / "web"
+    shipped = {f"holdcue/web/{p.name}" for p in folder.iterdir() if p.suffix in (".py", ".html", ".js", ".css", ".svg")}
+    assert {"holdcue/web/__init__.py", "holdcue/web/index.html", "holdcue/web/app.js"} <= shipped <= names

@@ -1,5 +1,5 @@
 """The core that every front end drives: the terminal's keys (terminal.py), the phone page
-and its HTTP API (web.py), the GPIO button (button.py).
+and its HTTP API (web/), the GPIO button (button.py).
 
     controller.py   Core: one session at a time, its player, the commands every front end
                     sends (play, pause, resume, next, previous, stop, volume, today,
