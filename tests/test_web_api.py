@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from holdcue import library, plan, web
-from holdcue.core import Catalog, Core
+from holdcue.core import Catalog, Core, Snapshot
 from holdcue.errors import HoldcueError
+from holdcue.web.status import status_json
 from service_support import RealClock, Sink, make_session, says, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +109,20 @@ def test_status_when_idle(api):
     expected = {"state", "routine", "title", "step", "steps", "side", "position", "duration", "left", "next", "volume"}
     assert expected <= set(body)
     assert body["state"] == "idle" and body["routine"] is None and body["volume"] == 1.0
+
+
+def test_the_status_is_sent_as_the_docs_show_it():
+    """The JSON of the core's status, field by field in the documented order; with nothing
+    under way, "duration" is 0 as it has always been (not 0.0)."""
+    text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    documented = json.loads(re.search(r"```json\n(\{\"state\".*?\})\n```", text, re.DOTALL).group(1))
+    assert list(status_json(Snapshot(**documented)).items()) == list(documented.items())
+    idle = json.dumps(status_json(Snapshot(volume=1.0)))
+    assert idle == (
+        '{"state": "idle", "routine": null, "title": null, "step": 0, "steps": 0, "step_title": "", "phase": "", '
+        '"side": "", "round": 0, "rounds": 0, "position": 0, "duration": 0, "left": 0, "next": "", "volume": 1.0, '
+        '"error": ""}'
+    )
 
 
 def test_history_is_501_for_a_controller_without_a_journal(start):

@@ -6,6 +6,7 @@ that uses it, a front end of the core like the terminal and the button.
     auth.py     who may ask: the token file, the Host, token and Origin checks, pairing
     routes.py   the API: (method, path) -> handler, and the core's errors as HTTP statuses
     page.py     the page's HTML (today's session, the routines by area and by tool)
+    status.py   the core's status (core.Snapshot) as the API's JSON
     errors.py   Refused: a request answered with an error status
 
 index.html, app.js, style.css and favicon.svg sit beside them: the page's files.

@@ -1,6 +1,7 @@
 """The HTTP API (docs/service.md, "The API"): a table of (method, path) -> handler, each a
-small function of the core and the request's JSON body that answers with a JSON value,
-and the one table that says which HTTP status each error of the core is answered with.
+small function of the core and the request's JSON body that answers with a JSON value (a
+command with the status after it, as status.py makes it), and the one table that says
+which HTTP status each error of the core is answered with.
 
 The server (server.py) checks who asks, reads the body and sends the answer; the page, its
 files and the event stream are the server's own (GET only), not in this table.
@@ -17,6 +18,7 @@ from holdcue.core import BadValue, Core, NoJournal, NoPlan, UnknownRoutine, Wron
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
 from holdcue.journal import JournalError
 from holdcue.web.errors import Refused
+from holdcue.web.status import status_json
 
 log = logging.getLogger("holdcue.web")  # one logger for the web layer, as the service's log has always named it
 
@@ -31,7 +33,7 @@ def routines(core: Core, body: Body) -> Any:
 
 
 def status(core: Core, body: Body) -> Any:
-    return core.status()
+    return status_json(core.status())
 
 
 def history(core: Core, body: Body) -> Any:
@@ -41,41 +43,41 @@ def history(core: Core, body: Body) -> Any:
 def play(core: Core, body: Body) -> Any:
     if "routine" not in body:
         raise Refused(400, 'name the routine: {"routine": "<id>"}')
-    return core.play(body["routine"], _step_number(body.get("start_at")))
+    return status_json(core.play(body["routine"], _step_number(body.get("start_at"))))
 
 
 def today(core: Core, body: Body) -> Any:
-    return core.play_today()
+    return status_json(core.play_today())
 
 
 def resume_last(core: Core, body: Body) -> Any:
-    return core.resume_last()
+    return status_json(core.resume_last())
 
 
 def pause(core: Core, body: Body) -> Any:
-    return core.pause()
+    return status_json(core.pause())
 
 
 def resume(core: Core, body: Body) -> Any:
-    return core.resume()
+    return status_json(core.resume())
 
 
 def next_step(core: Core, body: Body) -> Any:
-    return core.next()
+    return status_json(core.next())
 
 
 def previous_step(core: Core, body: Body) -> Any:
-    return core.previous()
+    return status_json(core.previous())
 
 
 def stop(core: Core, body: Body) -> Any:
-    return core.stop()
+    return status_json(core.stop())
 
 
 def volume(core: Core, body: Body) -> Any:
     if "volume" not in body:
         raise Refused(400, 'give the volume: {"volume": 0.8}')
-    return core.set_volume(body["volume"])
+    return status_json(core.set_volume(body["volume"]))
 
 
 def _step_number(value: object) -> int | None:

@@ -23,6 +23,7 @@ from holdcue.web.auth import Access, TokenFile
 from holdcue.web.errors import Refused
 from holdcue.web.page import STATIC, Page
 from holdcue.web.routes import Body, allowed_methods, handle
+from holdcue.web.status import status_json
 
 log = logging.getLogger("holdcue.web")  # one logger for the web layer, as the service's log has always named it
 
@@ -218,7 +219,7 @@ class Handler(BaseHTTPRequestHandler):
                 latest, status = server.controller.wait(version, timeout=min(1.0, server.heartbeat))
                 if latest != version:
                     version = latest
-                    self.wfile.write(f"id: {version}\ndata: {json.dumps(status)}\n\n".encode())
+                    self.wfile.write(f"id: {version}\ndata: {json.dumps(status_json(status))}\n\n".encode())
                     quiet_since = time.monotonic()
                 elif time.monotonic() - quiet_since >= server.heartbeat:
                     self.wfile.write(b": heartbeat\n\n")
