@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from holdcue import library, plan, web
-from holdcue.core import Catalog, Core, Snapshot
-from holdcue.errors import HoldcueError
+from holdcue.core import Catalog, Core, NothingToResume, RestDay, Snapshot
+from holdcue.errors import HoldcueError, PlanError, Problem
+from holdcue.web import routes
 from holdcue.web.status import status_json
 from service_support import RealClock, Sink, make_session, says, wait_until
 
@@ -264,6 +265,30 @@ def test_a_chunked_body_is_refused(api):
     response = connection.getresponse()
     assert response.status == 411 and "Content-Length" in json.loads(response.read())["error"]
     assert api.sink.takes == []
+
+
+def test_errors_are_answered_by_their_class_or_the_class_they_are_a_kind_of():
+    assert routes.refused(RestDay("Today is a rest day.")).status == 409  # a WrongState
+    assert routes.refused(NothingToResume("nothing to resume")).status == 409
+    plan_error = routes.refused(PlanError([Problem("plan.yaml", 2, 9, "monday", "no routine x")]))
+    assert plan_error.status == 409
+    assert str(plan_error) == "the weekly plan has errors, run holdcue plan: plan.yaml:2:9: monday: no routine x"
+    assert routes.refused(HoldcueError("odd")) is None
+
+
+def test_another_error_is_a_500_with_its_message_for_a_command_and_an_internal_error_for_a_reading():
+    class Failing:
+        def history(self):
+            raise HoldcueError("odd")
+
+        def stop(self):
+            raise HoldcueError("odd")
+
+    with pytest.raises(HoldcueError, match="odd"):  # the server answers "internal error", the traceback logged
+        routes.handle(Failing(), "GET", "/api/history", {})
+    with pytest.raises(web.Refused, match="odd") as refusal:
+        routes.handle(Failing(), "POST", "/api/stop", {})
+    assert refusal.value.status == 500
 
 
 # -- who may ask -----------------------------------------------------------------------------
