@@ -12,7 +12,7 @@ import pytest
 
 import play_helpers
 from holdcue import compiler, library, play, session
-from holdcue.core import BadValue, Catalog, Change, Core, UnknownRoutine, WrongState
+from holdcue.core import BadValue, Catalog, Change, Core, Snapshot, UnknownRoutine, WrongState
 from holdcue.errors import AudioDeviceError
 from holdcue.routine import Cues, Routine, Step
 from play_helpers import FakeSpeak
@@ -62,7 +62,7 @@ class Rig:
     def kinds(self) -> list[tuple[str, str, str]]:
         return [(c.kind, c.routine, c.outcome) for c in self.changes]
 
-    def settle(self) -> dict:
+    def settle(self) -> Snapshot:
         """The status once the ticker has looked at the player since the clock moved."""
         version = self.controller.version
         wait_until(lambda: self.controller.version != version, what="a new status")
@@ -80,10 +80,10 @@ def rig(tmp_path, monkeypatch):
 def test_play_starts_one_take_and_reports_the_routine(rig):
     status = rig.controller.play("tiny")
     timeline = make_session(tiny()).timeline
-    assert status["state"] == "playing" and status["routine"] == "tiny" and status["title"] == "Tiny"
-    assert status["steps"] == 2 and status["position"] == 0 and status["volume"] == 1.0
-    assert status["duration"] == round(timeline.duration, 1)
-    assert status["step_title"] == "Introduction" and status["next"] == "step 1: Foot"
+    assert status.state == "playing" and status.routine == "tiny" and status.title == "Tiny"
+    assert status.steps == 2 and status.position == 0 and status.volume == 1.0
+    assert status.duration == round(timeline.duration, 1)
+    assert status.step_title == "Introduction" and status.next == "step 1: Foot"
     assert len(rig.sink.takes) == 1 and rig.sink.takes[0].handle.is_playing()
     assert rig.kinds() == [("start", "tiny", "")]
     assert rig.controller.status() == status
@@ -95,7 +95,7 @@ def test_a_new_play_stops_the_one_playing(rig):
     status = rig.controller.play("other")
     first, second = rig.sink.takes
     assert first.handle.stopped and not second.handle.stopped
-    assert status["routine"] == "other" and status["state"] == "playing"
+    assert status.routine == "other" and status.state == "playing"
     assert rig.kinds() == [("start", "tiny", ""), ("end", "tiny", "replaced"), ("start", "other", "")]
 
 
@@ -107,7 +107,7 @@ def test_pause_resume_next_previous_and_stop(rig):
     with pytest.raises(WrongState, match="cannot resume: the session is playing"):
         c.resume()
     rig.clock.advance(3)
-    assert c.pause()["state"] == "paused"
+    assert c.pause().state == "paused"
     (confirmation,) = rig.sink.playing()  # the session's take stopped; "Paused." said, as the keys do
     assert says(confirmation, "Paused.") and rig.sink.takes[0].handle.stopped
     rig.clock.advance(2)
@@ -115,19 +115,19 @@ def test_pause_resume_next_previous_and_stop(rig):
     with pytest.raises(WrongState, match="paused"):
         c.pause()
     resumed = c.resume()
-    assert resumed["state"] == "playing" and len(rig.sink.playing()) == 1
-    assert resumed["step"] == 1
-    assert c.next()["step"] == 2
-    assert c.previous()["step"] == 1  # at the start of a step, "previous" goes to the one before
-    assert c.pause()["state"] == "paused"
-    assert c.next()["state"] == "playing"  # skipping plays from the new place
+    assert resumed.state == "playing" and len(rig.sink.playing()) == 1
+    assert resumed.step == 1
+    assert c.next().step == 2
+    assert c.previous().step == 1  # at the start of a step, "previous" goes to the one before
+    assert c.pause().state == "paused"
+    assert c.next().state == "playing"  # skipping plays from the new place
     stopped = c.stop()
-    assert stopped["state"] == "idle" and stopped["routine"] is None
+    assert stopped.state == "idle" and stopped.routine is None
     (confirmation,) = rig.sink.playing()
     assert says(confirmation, "Session ended.")
     rig.clock.advance(2)
     assert rig.sink.playing() == []
-    assert c.stop()["state"] == "idle"  # nothing to stop is no error
+    assert c.stop().state == "idle"  # nothing to stop is no error
     assert [k for k in rig.kinds() if k[0] == "end"] == [("end", "tiny", "stopped")]
 
 
@@ -137,7 +137,7 @@ def test_pause_and_resume_in_a_hold_are_said_as_the_keys_say_them(rig):
     c = rig.controller
     c.play("tiny")
     rig.clock.advance(10)  # the first hold: 8.2 s to 12.2 s, after the lead-in
-    assert c.status()["phase"] == "hold"
+    assert c.status().phase == "hold"
     c.pause()
     assert says(rig.sink.takes[-1], "Paused.")
     rig.clock.advance(2)
@@ -156,8 +156,8 @@ def test_a_session_played_to_its_end_finishes_and_tells_each_step(rig):
         rig.clock.advance(1)
         rig.settle()
     status = rig.controller.status()
-    assert status["state"] == "finished" and status["position"] == int(duration) and status["left"] == 0
-    steps = [(c.status["step"], c.status["side"]) for c in rig.changes if c.kind == "step"]
+    assert status.state == "finished" and status.position == int(duration) and status.left == 0
+    steps = [(c.status.step, c.status.side) for c in rig.changes if c.kind == "step"]
     assert steps[:3] == [(1, "left"), (1, "right"), (2, "")]
     wait_until(lambda: rig.kinds()[-1] == ("end", "tiny", "finished"), what="the end to be told")
     rig.controller.stop()
@@ -168,11 +168,11 @@ def test_volume_goes_on_from_the_same_place_in_a_new_take(rig):
     c = rig.controller
     c.play("tiny")
     rig.clock.advance(6.5)
-    at = c.status()["position"]
+    at = c.status().position
     status = c.set_volume(0.5)
     old, new = rig.sink.takes
     assert old.handle.stopped and new.handle.is_playing()
-    assert status["state"] == "playing" and status["volume"] == 0.5 and status["position"] == at
+    assert status.state == "playing" and status.volume == 0.5 and status.position == at
     ready = make_session(tiny())
     reference_player = play.Player(ready, sink=Sink(FakeClock()), clock=FakeClock(), volume=1.0)
     reference = reference_player.buffer(round((6.5 - play.LEAD_IN) * ready.timeline.rate))[0]  # after the lead-in
@@ -189,25 +189,25 @@ def test_volume_while_paused_stays_paused_and_applies_on_resume(rig):
     rig.clock.advance(2)  # "Paused." said
     takes = len(rig.sink.takes)
     status = c.set_volume(1.5)
-    assert status["state"] == "paused" and rig.sink.playing() == []
+    assert status.state == "paused" and rig.sink.playing() == []
     assert len(rig.sink.takes) == takes  # a change of volume says nothing and plays nothing while paused
     resumed = c.resume()
-    assert resumed["state"] == "playing" and resumed["volume"] == 1.5
+    assert resumed.state == "playing" and resumed.volume == 1.5
     louder = rig.sink.takes[-1].samples
     assert np.abs(louder.astype(int)).max() > np.abs(rig.sink.takes[0].samples.astype(int)).max()
 
 
 def test_volume_when_idle_is_kept_for_the_next_session(rig):
-    assert rig.controller.set_volume(0.25)["volume"] == 0.25
+    assert rig.controller.set_volume(0.25).volume == 0.25
     assert rig.sink.takes == []
-    assert rig.controller.play("other")["volume"] == 0.25
+    assert rig.controller.play("other").volume == 0.25
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, -0.1, 2.01, "1", True, None, [1]])
 def test_bad_volumes_are_refused(rig, bad):
     with pytest.raises(BadValue, match="from 0 to 2"):
         rig.controller.set_volume(bad)
-    assert rig.controller.status()["volume"] == 1.0
+    assert rig.controller.status().volume == 1.0
 
 
 @pytest.mark.parametrize("ref", ["../tiny", "/etc/passwd", "tiny.yaml", "Tiny", "", 5, None, "nope", "builtin:tiny"])
@@ -224,10 +224,10 @@ def test_a_routine_with_errors_is_refused_with_what_to_do(rig):
 
 def test_start_at_a_step(rig):
     status = rig.controller.play("tiny", start_at=2)
-    assert status["step"] == 2 and status["step_title"] == "Hands"
+    assert status.step == 2 and status.step_title == "Hands"
     with pytest.raises(BadValue, match="there is no step 3"):
         rig.controller.play("other", start_at=3)
-    assert rig.controller.status()["routine"] == "tiny"  # a refused play leaves the session alone
+    assert rig.controller.status().routine == "tiny"  # a refused play leaves the session alone
 
 
 def test_no_device_at_start_is_raised_and_shown_in_the_status(rig):
@@ -235,17 +235,17 @@ def test_no_device_at_start_is_raised_and_shown_in_the_status(rig):
     with pytest.raises(AudioDeviceError):
         rig.controller.play("tiny")
     status = rig.controller.status()
-    assert status["state"] == "idle" and "No sound device" in status["error"]
+    assert status.state == "idle" and "No sound device" in status.error
     rig.sink.fail = None
-    assert rig.controller.play("tiny")["error"] == ""
+    assert rig.controller.play("tiny").error == ""
 
 
 def test_a_device_lost_while_playing_ends_the_session(rig):
     rig.controller.play("tiny")
     rig.clock.advance(2)
     rig.sink.takes[0].handle.stop()  # the device let go long before the take's end
-    wait_until(lambda: rig.controller.status()["state"] == "idle", what="the loss to be noticed")
-    assert "sound device stopped playing" in rig.controller.status()["error"]
+    wait_until(lambda: rig.controller.status().state == "idle", what="the loss to be noticed")
+    assert "sound device stopped playing" in rig.controller.status().error
     wait_until(lambda: rig.kinds()[-1] == ("end", "tiny", "failed"), what="the observers")
 
 
@@ -270,7 +270,7 @@ def test_wait_wakes_on_a_change_and_times_out_without_one(rig):
     c.play("tiny")
     waiter.join(timeout=5)
     latest, status = seen["result"]
-    assert latest > version and status["state"] == "playing"
+    assert latest > version and status.state == "playing"
 
 
 def test_the_warm_up_prepares_every_routine_in_the_background(tmp_path, monkeypatch):
@@ -292,7 +292,7 @@ def test_an_observer_that_fails_does_not_stop_playback(tmp_path, monkeypatch, ca
 
     made = Rig(tmp_path, observers=[failing])
     try:
-        assert made.controller.play("tiny")["state"] == "playing"
+        assert made.controller.play("tiny").state == "playing"
         assert made.kinds() == [("start", "tiny", "")]  # the next observer still heard it
         assert "an observer failed on start tiny" in caplog.text
     finally:

@@ -61,7 +61,7 @@ def rigs(folders):
         rig.controller.close()
 
 
-def advance_to(rig: Rig, seconds: float) -> dict:
+def advance_to(rig: Rig, seconds: float) -> core.Snapshot:
     """Move the fake clock to ``seconds`` after the take started, in steps the ticker sees."""
     take = rig.sink.takes[-1]
     while rig.clock.now() < take.started + seconds and rig.controller.state() == "playing":
@@ -106,7 +106,7 @@ def test_a_finished_session_is_recorded_finished_and_a_replaced_one_stopped(rigs
     rig.clock.advance(1)
     rig.controller.play("tiny")
     duration = make_session(tiny()).timeline.duration
-    assert advance_to(rig, duration + 2)["state"] == "finished"
+    assert advance_to(rig, duration + 2).state == "finished"
     rig.controller.keeper.flush()
     finished, replaced = records(folders / "journal.sqlite3")
     assert (finished.routine_id, finished.outcome, finished.step) == ("tiny", "finished", 2)
@@ -128,7 +128,7 @@ def test_a_damaged_journal_is_logged_once_and_sessions_play_on(rigs, folders, ca
     rig = rigs()
     with caplog.at_level(logging.WARNING, logger="holdcue.core"):
         for routine in ("tiny", "other", "tiny"):
-            assert rig.controller.play(routine)["state"] == "playing"
+            assert rig.controller.play(routine).state == "playing"
             rig.clock.advance(1)
         rig.controller.stop()
         rig.controller.keeper.flush()
@@ -144,7 +144,7 @@ def test_a_locked_journal_is_logged_once_and_recording_starts_again_when_it_is_f
     rig = rigs()
     with caplog.at_level(logging.INFO, logger="holdcue.core"):
         began = time.monotonic()
-        assert rig.controller.play("tiny")["state"] == "playing"
+        assert rig.controller.play("tiny").state == "playing"
         assert time.monotonic() - began < 0.5  # the controls never wait for the journal
         rig.controller.stop()
         rig.controller.keeper.flush()
@@ -168,13 +168,13 @@ def test_resume_last_goes_on_at_the_step_it_reached_and_is_recorded_as_resumed(r
     with pytest.raises(core.NothingToResume, match="nothing to resume"):
         c.resume_last()
     c.play("tiny")
-    while c.status()["step"] != 2:
-        assert c.next()["state"] == "playing"
+    while c.status().step != 2:
+        assert c.next().state == "playing"
     with pytest.raises(core.WrongState, match="stop it first"):
         c.resume_last()
     c.stop()
     status = c.resume_last()
-    assert status["state"] == "playing" and status["routine"] == "tiny" and status["step"] == 2
+    assert status.state == "playing" and status.routine == "tiny" and status.step == 2
     c.stop()
     c.keeper.flush()
     resumed, first = records(folders / "journal.sqlite3")
@@ -189,7 +189,7 @@ def test_today_plays_the_plans_session_and_a_rest_day_names_the_next(rigs):
     today = rig.controller.today()
     assert today == {"routine": "other", "title": "Other", "duration": today["duration"], "rest": False,
                      "message": "Today: Other, about 1 minute."}  # fmt: skip
-    assert rig.controller.play_today()["routine"] == "other"
+    assert rig.controller.play_today().routine == "other"
     on["day"] = THURSDAY + dt.timedelta(days=1)  # Friday: rest; next is Monday
     with pytest.raises(core.RestDay, match=r"^Today is a rest day\. Next: Monday, Tiny, about 1 minute\.$"):
         rig.controller.play_today()
@@ -338,7 +338,7 @@ def test_a_button_press_plays_todays_session_through_the_service(folders):
         time.sleep(0.08)
         pin.drive_high()
         wait_until(lambda: controller.state() == "playing", what="today's session to play")
-        assert controller.status()["routine"] == "glutes-and-piriformis" and len(sink.takes) == 1
+        assert controller.status().routine == "glutes-and-piriformis" and len(sink.takes) == 1
         assert sink.takes[0].handle.is_playing()
         assert "button: press: play today" in lines
 

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "holdcue"
 # pipeline (it imports the compiler), the core drives sessions, the command line adds the
 # user's wording.
 TOP = {"cli", "__main__", "exitcodes"}
-ORCHESTRATION = {"session", "batch", "web", "core", "core.catalog", "core.controller"}
+ORCHESTRATION = {"session", "batch", "core", "core.catalog", "core.controller"}  # the web layer drives the core only
 
 
 def module_name(path: Path) -> str:
@@ -64,6 +64,8 @@ def test_the_graph_was_read():
     assert {"cli", "compiler", "loader", "library", "session", "speech", "render", "play", "export"} <= GRAPH.keys()
     assert "compiler" in GRAPH["session"] and "loader" in GRAPH["library"]
     assert {"core", "core.controller", "terminal"} <= GRAPH.keys() and "core.controller" in GRAPH["core"]
+    assert {"web", "web.auth", "web.routes", "web.server", "web.page"} <= GRAPH.keys()
+    assert "web.server" in GRAPH["web"] and "web.auth" in GRAPH["web.server"]
 
 
 def test_only_the_core_makes_a_player():

@@ -5,6 +5,7 @@ stream. Playback goes to a sink that plays nothing, on the real clock."""
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -14,13 +15,16 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from holdcue import library, plan, web
-from holdcue.core import Catalog, Core
-from holdcue.errors import HoldcueError
+from holdcue.core import Catalog, Core, NothingToResume, RestDay, Snapshot
+from holdcue.errors import HoldcueError, PlanError, Problem
+from holdcue.web import routes
+from holdcue.web.status import status_json
 from service_support import RealClock, Sink, make_session, says, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +110,20 @@ def test_status_when_idle(api):
     expected = {"state", "routine", "title", "step", "steps", "side", "position", "duration", "left", "next", "volume"}
     assert expected <= set(body)
     assert body["state"] == "idle" and body["routine"] is None and body["volume"] == 1.0
+
+
+def test_the_status_is_sent_as_the_docs_show_it():
+    """The JSON of the core's status, field by field in the documented order; with nothing
+    under way, "duration" is 0 as it has always been (not 0.0)."""
+    text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    documented = json.loads(re.search(r"```json\n(\{\"state\".*?\})\n```", text, re.DOTALL).group(1))
+    assert list(status_json(Snapshot(**documented)).items()) == list(documented.items())
+    idle = json.dumps(status_json(Snapshot(volume=1.0)))
+    assert idle == (
+        '{"state": "idle", "routine": null, "title": null, "step": 0, "steps": 0, "step_title": "", "phase": "", '
+        '"side": "", "round": 0, "rounds": 0, "position": 0, "duration": 0, "left": 0, "next": "", "volume": 1.0, '
+        '"error": ""}'
+    )
 
 
 def test_history_is_501_for_a_controller_without_a_journal(start):
@@ -247,6 +265,30 @@ def test_a_chunked_body_is_refused(api):
     response = connection.getresponse()
     assert response.status == 411 and "Content-Length" in json.loads(response.read())["error"]
     assert api.sink.takes == []
+
+
+def test_errors_are_answered_by_their_class_or_the_class_they_are_a_kind_of():
+    assert routes.refused(RestDay("Today is a rest day.")).status == 409  # a WrongState
+    assert routes.refused(NothingToResume("nothing to resume")).status == 409
+    plan_error = routes.refused(PlanError([Problem("plan.yaml", 2, 9, "monday", "no routine x")]))
+    assert plan_error.status == 409
+    assert str(plan_error) == "the weekly plan has errors, run holdcue plan: plan.yaml:2:9: monday: no routine x"
+    assert routes.refused(HoldcueError("odd")) is None
+
+
+def test_another_error_is_a_500_with_its_message_for_a_command_and_an_internal_error_for_a_reading():
+    class Failing:
+        def history(self):
+            raise HoldcueError("odd")
+
+        def stop(self):
+            raise HoldcueError("odd")
+
+    with pytest.raises(HoldcueError, match="odd"):  # the server answers "internal error", the traceback logged
+        routes.handle(Failing(), "GET", "/api/history", {})
+    with pytest.raises(web.Refused, match="odd") as refusal:
+        routes.handle(Failing(), "POST", "/api/stop", {})
+    assert refusal.value.status == 500
 
 
 # -- who may ask -----------------------------------------------------------------------------
@@ -548,3 +590,16 @@ def test_a_fifo_at_the_token_path_is_refused_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / "token")
     with pytest.raises(HoldcueError, match="cannot be read: run holdcue pair --renew"):
         web.TokenFile(tmp_path / "token").current()
+
+
+def test_a_built_wheel_carries_the_web_package_and_the_pages_files(tmp_path):
+    """The page's files sit beside the web package's modules: package data of the wheel."""
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)]
+    if importlib.util.find_spec("hatchling"):
+        command.insert(4, "--no-build-isolation")  # fast, and needs no download
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("holdcue-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    folder = ROOT / "src" / "holdcue" / "web"
+    shipped = {f"holdcue/web/{p.name}" for p in folder.iterdir() if p.suffix in (".py", ".html", ".js", ".css", ".svg")}
+    assert {"holdcue/web/__init__.py", "holdcue/web/index.html", "holdcue/web/app.js"} <= shipped <= names

@@ -1235,7 +1235,7 @@ def service_status() -> None:
 
 
 # -- holdcue serve and holdcue pair: the long-running player and its phone remote ---------
-# (docs/service.md). Kept together here; the core is core/, its front ends web.py and button.py.
+# (docs/service.md). Kept together here; the core is core/, its front ends web/ and button.py.
 
 
 def _token_file():

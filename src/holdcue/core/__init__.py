@@ -1,9 +1,10 @@
 """The core that every front end drives: the terminal's keys (terminal.py), the phone page
-and its HTTP API (web.py), the GPIO button (button.py).
+and its HTTP API (web/), the GPIO button (button.py).
 
     controller.py   Core: one session at a time, its player, the commands every front end
                     sends (play, pause, resume, next, previous, stop, volume, today,
-                    resume-last), the status they all see, the events observers hear
+                    resume-last), the events observers hear
+    snapshot.py     Snapshot: the status they all see, typed (the web layer makes its JSON)
     catalog.py      the routines it plays by id, loaded once
     events.py       Change: a session started, reached a step, ended
     recording.py    the journal's one writer, from those events
@@ -24,6 +25,7 @@ from holdcue.core.errors import (
 )
 from holdcue.core.events import END_OUTCOMES, Change, Observer
 from holdcue.core.recording import JournalWriter
+from holdcue.core.snapshot import Snapshot
 
 __all__ = [
     "END_OUTCOMES",
@@ -38,6 +40,7 @@ __all__ = [
     "NothingToResume",
     "Observer",
     "RestDay",
+    "Snapshot",
     "UnknownRoutine",
     "WrongState",
     "check_volume",

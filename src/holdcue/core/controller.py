@@ -36,6 +36,7 @@ from holdcue.core.catalog import Catalog
 from holdcue.core.errors import BadValue, NoJournal, NoPlan, NothingToResume, RestDay, UnknownRoutine, WrongState
 from holdcue.core.events import Change, Observer
 from holdcue.core.recording import JournalWriter
+from holdcue.core.snapshot import Snapshot
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
 from holdcue.routine import Routine, Voice
 from holdcue.timeline import SAMPLE_RATE
@@ -244,27 +245,27 @@ class Core:
 
     # -- what it is doing -----------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Snapshot:
         """The status now (not as of the ticker's last look)."""
         with self._lock:
             status = self._publish()
         self._tell()
         return status
 
-    def wait(self, version: int, timeout: float) -> tuple[int, dict[str, Any]]:
+    def wait(self, version: int, timeout: float) -> tuple[int, Snapshot]:
         """The status once its version differs from ``version`` (or after ``timeout``
         seconds, or on close): (version, status)."""
         with self._lock:
             self._changed.wait_for(lambda: self.version != version or self.closed, timeout)
-            return self.version, dict(self._status)
+            return self.version, self._status
 
     # -- commands -------------------------------------------------------------------------
 
     def state(self) -> str:
         """ "idle", "playing", "paused" or "finished"."""
-        return str(self.status()["state"])
+        return self.status().state
 
-    def play(self, rid: object, start_at: int | None = None, *, resumed_from: int | None = None) -> dict[str, Any]:
+    def play(self, rid: object, start_at: int | None = None, *, resumed_from: int | None = None) -> Snapshot:
         """Play a routine by id from its start or from step ``start_at`` (1 is the first);
         what was playing stops. Raises UnknownRoutine, BadValue, or AudioDeviceError.
         ``resumed_from``: the journal row of the session this one goes on from."""
@@ -279,13 +280,13 @@ class Core:
                     raise BadValue(str(error)) from error
             return self._play(ready, origin, resumed_from)
 
-    def play_ready(self, ready: Session, origin: int = 0, *, resumed_from: int | None = None) -> dict[str, Any]:
+    def play_ready(self, ready: Session, origin: int = 0, *, resumed_from: int | None = None) -> Snapshot:
         """Play a session made ready by the caller (holdcue play builds it with a progress
         bar, from a file or with --legend) from the sample ``origin``; as ``play`` otherwise."""
         with self._playing:
             return self._play(ready, origin, resumed_from)
 
-    def _play(self, ready: Session, origin: int, resumed_from: int | None) -> dict[str, Any]:
+    def _play(self, ready: Session, origin: int, resumed_from: int | None) -> Snapshot:
         routine = ready.routine
         with self._lock:
             self._check_open()
@@ -341,7 +342,7 @@ class Core:
             "message": message,
         }
 
-    def play_today(self) -> dict[str, Any]:
+    def play_today(self) -> Snapshot:
         """Play today's session of the weekly plan (the page, the API and the button alike).
         Raises RestDay (its message names the next session), NoPlan, PlanError, and what
         play raises."""
@@ -350,7 +351,7 @@ class Core:
             raise RestDay(today["message"])
         return self.play(today["routine"])
 
-    def resume_last(self) -> dict[str, Any]:
+    def resume_last(self) -> Snapshot:
         """What ``holdcue resume`` does: go on with the last stopped or interrupted session
         (unless its routine was played again since), from the start of the step it reached.
         Only with nothing under way. Raises NoJournal, NothingToResume, WrongState,
@@ -400,19 +401,19 @@ class Core:
         answer["resume"] = journal.record_json(last) if last is not None else None
         return answer
 
-    def pause(self) -> dict[str, Any]:
+    def pause(self) -> Snapshot:
         return self._command("pause", lambda p: p.pause(), needs=("playing",))
 
-    def resume(self) -> dict[str, Any]:
+    def resume(self) -> Snapshot:
         return self._command("resume", lambda p: p.resume(), needs=("paused",))
 
-    def next(self) -> dict[str, Any]:
+    def next(self) -> Snapshot:
         return self._command("next", lambda p: p.next(), needs=("playing", "paused"))
 
-    def previous(self) -> dict[str, Any]:
+    def previous(self) -> Snapshot:
         return self._command("previous", lambda p: p.previous(), needs=("playing", "paused"))
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> Snapshot:
         """End the session, saying so (nothing playing: nothing to do, not an error)."""
         with self._lock:
             if self._current is not None:
@@ -426,7 +427,7 @@ class Core:
         self._tell()
         return status
 
-    def set_volume(self, volume: object) -> dict[str, Any]:
+    def set_volume(self, volume: object) -> Snapshot:
         """The master volume from now on: a session under way is heard at it from the very
         sample it had reached (a paused one stays paused, and goes on at it)."""
         value = check_volume(volume)
@@ -470,7 +471,7 @@ class Core:
 
     # -- inside ---------------------------------------------------------------------------
 
-    def _command(self, name: str, action: Callable[[playback.Player], None], needs: tuple[str, ...]) -> dict[str, Any]:
+    def _command(self, name: str, action: Callable[[playback.Player], None], needs: tuple[str, ...]) -> Snapshot:
         with self._lock:
             self._check_open()
             state = self._current.player.state if self._current is not None else "idle"
@@ -575,7 +576,7 @@ class Core:
         self._look = (status, now)
         return self._heard
 
-    def _publish(self) -> dict[str, Any]:
+    def _publish(self) -> Snapshot:
         """Take a fresh status; a change wakes the event streams (and a new step is told)."""
         played = self._account()
         status = self._snapshot()
@@ -583,13 +584,13 @@ class Core:
             self._status = status
             self.version += 1
             self._changed.notify_all()
-        step = (status["step"], status["side"], status["round"])
-        if self._current is not None and status["state"] == "playing" and step != self._step:
+        step = (status.step, status.side, status.round)
+        if self._current is not None and status.state == "playing" and step != self._step:
             if self._step is not None:  # the first is told as "start"
                 routine = self._current.session.routine.id
                 self._pending.append(Change("step", routine, status, played=played, resumed_from=self._resumed_from))
             self._step = step
-        return dict(status)
+        return status
 
     def _tell(self) -> None:
         """Observers hear what happened, outside the lock: a slow one never holds up the controls."""
@@ -603,50 +604,32 @@ class Core:
                     except Exception:
                         log.exception("an observer failed on %s %s", change.kind, change.routine)
 
-    def _snapshot(self) -> dict[str, Any]:
+    def _snapshot(self) -> Snapshot:
         current = self._current
         if current is None:
-            return {**IDLE, "volume": self.volume, "error": self._error}
+            return Snapshot(volume=self.volume, error=self._error)  # nothing under way
         status = current.player.status()
         routine = current.session.routine
         state = status.state if status.state in ("playing", "paused", "finished") else "idle"
-        return {
-            "state": state,
-            "routine": routine.id,
-            "title": routine.title,
-            "step": status.step,
-            "steps": status.steps,
-            "step_title": status.title,
-            "phase": status.phase,
-            "side": status.side,
-            "round": status.round,
-            "rounds": status.rounds,
+        return Snapshot(
+            state=state,
+            routine=routine.id,
+            title=routine.title,
+            step=status.step,
+            steps=status.steps,
+            step_title=status.title,
+            phase=status.phase,
+            side=status.side,
+            round=status.round,
+            rounds=status.rounds,
             # whole seconds: the status changes (and is sent) once a second while playing
-            "position": int(status.position),
-            "duration": round(status.duration, 1),
-            "left": math.ceil(status.left - 1e-6) if state != "finished" else 0,
-            "next": status.next if state != "finished" else "",
-            "volume": self.volume,
-            "error": "",
-        }
-
-
-IDLE: dict[str, Any] = {
-    "state": "idle",
-    "routine": None,
-    "title": None,
-    "step": 0,
-    "steps": 0,
-    "step_title": "",
-    "phase": "",
-    "side": "",
-    "round": 0,
-    "rounds": 0,
-    "position": 0,
-    "duration": 0,
-    "left": 0,
-    "next": "",
-}
+            position=int(status.position),
+            duration=round(status.duration, 1),
+            left=math.ceil(status.left - 1e-6) if state != "finished" else 0,
+            next=status.next if state != "finished" else "",
+            volume=self.volume,
+            error="",
+        )
 
 
 def check_volume(volume: object) -> float:

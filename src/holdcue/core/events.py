@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from holdcue.core.snapshot import Snapshot
 
 END_OUTCOMES = ("finished", "stopped", "replaced", "interrupted", "failed")
 
@@ -19,7 +20,7 @@ class Change:
 
     kind: str
     routine: str
-    status: dict[str, Any]
+    status: Snapshot  # the core's status when it happened
     outcome: str = ""
     played: float = 0.0  # seconds of the session heard so far: pauses and skipped parts left out
     source: str = ""  # the routine's source (library.Entry.source: "builtin:<id>" or its file)

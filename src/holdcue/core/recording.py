@@ -121,14 +121,14 @@ class JournalWriter:
         """Record the change; False when there was nothing to write."""
         status = change.status
         if change.kind == "start":
-            self._row, self._step = None, int(status["step"])
+            self._row, self._step = None, status.step
             with self._open() as kept:
                 self._row = kept.begin(
                     routine_id=change.routine,
-                    title=str(status["title"]),
+                    title=str(status.title),
                     source=journal.routine_source(change.source),
-                    steps=int(status["steps"]),
-                    planned=change.planned or float(status["duration"]),
+                    steps=status.steps,
+                    planned=change.planned or float(status.duration),
                     resumed_from=change.resumed_from,
                 )
                 if self._step:  # started at a step (resumed): the row says so at once
@@ -137,7 +137,7 @@ class JournalWriter:
         row = self._row
         if row is None:
             return False  # its start was not recorded
-        step = int(status["step"])
+        step = status.step
         if change.kind == "step":
             if not step or step == self._step:
                 return False  # another side or round of the same step
