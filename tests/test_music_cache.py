@@ -55,7 +55,7 @@ def no_decoding(monkeypatch):
     def refuse(*args):
         raise AssertionError("the music was decoded again")
 
-    monkeypatch.setattr(music, "_Resampled", refuse)
+    monkeypatch.setattr(music.source, "_Resampled", refuse)
 
 
 def test_a_second_render_reads_the_cache_and_sounds_the_same(tmp_path, cache, timeline, monkeypatch):
@@ -110,7 +110,7 @@ def test_a_damaged_entry_is_a_miss_and_is_written_anew(tmp_path, cache, timeline
 
 
 def test_streamed_music_keeps_what_a_render_got_to_and_a_longer_render_the_rest(tmp_path, cache, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)  # a 30 s file is then read as it plays, not kept whole
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)  # a 30 s file is then read as it plays, not kept whole
     path = write_music(tmp_path / "long.ogg", chord(30))
     short, long = timeline_of([], RATE * 12), timeline_of([], RATE * 50)
     render.render(short, {}, {}, music=Music(path))
@@ -125,7 +125,7 @@ def test_streamed_music_keeps_what_a_render_got_to_and_a_longer_render_the_rest(
 
 
 def test_a_render_cut_short_leaves_no_temporary_file(tmp_path, cache, timeline, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)
     monkeypatch.delattr(os, "O_TMPFILE", raising=False)  # the named .part fallback: the one that could be left
     path = write_music(tmp_path / "bed.flac", chord(30))
     unplayed = render.render_blocks(timeline, CLIPS, {}, music=Music(path), block=4096)
@@ -141,7 +141,7 @@ def test_a_render_cut_short_leaves_no_temporary_file(tmp_path, cache, timeline, 
     def broken(self, sync=True):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(music.atomic.NewFile, "commit", broken)
+    monkeypatch.setattr(music.cache.atomic.NewFile, "commit", broken)
     heard = render.render(timeline, CLIPS, {}, music=Music(path))  # a longer entry cannot be put in place
     assert entries(cache) == [name]  # it is dropped, the music played all the same
     assert np.array_equal(heard, uncached(monkeypatch, timeline, path))
@@ -151,7 +151,7 @@ def test_the_folder_keeps_to_its_size_dropping_the_least_recently_used(tmp_path,
     paths = [write_music(tmp_path / f"bed{k}.wav", chord(12, seed=k)) for k in range(3)]
     render.render(timeline, CLIPS, {}, music=Music(paths[0]))
     one = (cache / entries(cache)[0]).stat().st_size
-    monkeypatch.setattr(music, "CACHE_MAX_BYTES", 2 * one + 1000)  # room for two entries
+    monkeypatch.setattr(music.cache, "CACHE_MAX_BYTES", 2 * one + 1000)  # room for two entries
     render.render(timeline, CLIPS, {}, music=Music(paths[1]))
     os.utime(cache / entries(cache)[0], (1, 1))  # long unused, whichever it is
     oldest = min(entries(cache), key=lambda name: (cache / name).stat().st_mtime)
@@ -160,7 +160,7 @@ def test_the_folder_keeps_to_its_size_dropping_the_least_recently_used(tmp_path,
 
 
 def test_prepare_fills_the_cache_so_the_render_decodes_nothing(tmp_path, cache, timeline, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)
     looped = write_music(tmp_path / "loop.mp3", chord(4))  # kept whole
     streamed = write_music(tmp_path / "long.ogg", chord(30))  # read as it plays: prepared as far as the session goes
     references = [uncached(monkeypatch, timeline, path) for path in (looped, streamed)]
@@ -174,8 +174,8 @@ def test_prepare_fills_the_cache_so_the_render_decodes_nothing(tmp_path, cache, 
 
 
 def test_an_entry_keeps_at_most_its_share_and_the_rest_is_decoded(tmp_path, cache, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
-    monkeypatch.setattr(music, "CACHE_ENTRY_MAX_SAMPLES", RATE * 10)
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)
+    monkeypatch.setattr(music.cache, "CACHE_ENTRY_MAX_SAMPLES", RATE * 10)
     path = write_music(tmp_path / "long.flac", chord(30))
     long = timeline_of([], RATE * 25)
     first = render.render(long, {}, {}, music=Music(path))
@@ -189,8 +189,8 @@ def test_an_entry_keeps_at_most_its_share_and_the_rest_is_decoded(tmp_path, cach
 
 
 def parts_of(monkeypatch, cores: int, seconds: int = 1) -> None:
-    monkeypatch.setattr(music, "_cores", lambda: cores)
-    monkeypatch.setattr(music, "PART_SECONDS", seconds)
+    monkeypatch.setattr(music.source, "_cores", lambda: cores)
+    monkeypatch.setattr(music.source, "PART_SECONDS", seconds)
 
 
 def decoder_threads() -> list:
@@ -278,7 +278,7 @@ def test_the_first_block_waits_for_the_first_step_of_the_music_not_the_whole_fil
     import threading
 
     parts_of(monkeypatch, 2)
-    monkeypatch.setattr(music, "READ_STEP", RATE)
+    monkeypatch.setattr(music.source, "READ_STEP", RATE)
     path = write_music(tmp_path / "loop.flac", chord(6))
     long = timeline_of([], RATE * 30)
     reference = uncached(monkeypatch, long, path)
@@ -323,7 +323,7 @@ def test_a_chunk_that_fails_is_a_music_error_where_its_samples_are_needed(tmp_pa
 @pytest.mark.parametrize("loop", [True, False])
 def test_a_render_closed_while_the_chunks_decode_stops_them(tmp_path, cache, monkeypatch, loop):
     parts_of(monkeypatch, 3)
-    monkeypatch.setattr(music, "READ_STEP", RATE // 4)
+    monkeypatch.setattr(music.source, "READ_STEP", RATE // 4)
     path = write_music(tmp_path / "loop.wav", chord(9 if loop else 40))
     music_ = Music(path, loop=loop)
     blocks = render.render_blocks(timeline_of([], RATE * 30), CLIPS, {}, music=music_, block=RATE // 4)
