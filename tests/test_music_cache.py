@@ -1,4 +1,4 @@
-"""The cache of decoded music (music.py): a second render reads the music back instead of
+"""The cache of decoded music (music/cache.py): a second render reads the music back instead of
 decoding it, sample for sample the same; a changed file, a damaged or foreign entry is a
 miss and is written anew; a render cut short keeps what it decoded from the start and
 leaves no temporary file; the folder stays within its size."""
@@ -226,49 +226,6 @@ def test_music_read_as_it_plays_is_decoded_ahead_side_by_side_without_a_seam(tmp
         parts_of(patch, 3)
         assert np.array_equal(uncached(patch, timeline, path, loop=False), whole)
     assert not decoder_threads()
-
-
-def test_music_read_as_it_plays_is_decoded_at_most_a_few_chunks_ahead(tmp_path, monkeypatch):
-    """Memory stays flat: the decoder runs AHEAD chunks past the one being read, no more,
-    and lets go of the chunks read past."""
-    import time
-
-    parts_of(monkeypatch, 2)
-    path = write_music(tmp_path / "long.flac", chord(12))
-    info = music.music_info(path)
-    span = music.resampled_length(info, RATE)
-    one = music._Resampled(path, info, RATE)
-    reference = one.samples(0, span)
-    one.close()
-    decoder = music._Decoder(path, info, RATE, RATE // 2, span)
-    try:
-        parts = [decoder.samples(RATE // 2, RATE)]
-        time.sleep(0.5)  # time to run ahead as far as it may
-        assert decoder.claimed == 1 + music.AHEAD
-        for at in range(RATE, span, RATE // 3):
-            assert decoder.continues(at) and not decoder.continues(at + 1)
-            parts.append(decoder.samples(at, min(at + RATE // 3, span)))
-            assert len(decoder.chunks) <= 1 + music.AHEAD
-            assert decoder.claimed <= decoder.reading + 1 + music.AHEAD
-        assert decoder.samples(span, span).size == 0 and not decoder.continues(span)
-    finally:
-        decoder.close()
-    assert np.array_equal(np.concatenate(parts), reference[RATE // 2 :])
-    assert not decoder_threads()
-
-
-def test_a_reader_that_seeks_after_reading_gives_what_a_fresh_one_does(tmp_path):
-    """libsndfile's Vorbis seek can land off after a read; a reader opens the file again."""
-    path = write_music(tmp_path / "seek.ogg", chord(12))
-    info = music.music_info(path)
-    fresh = music._Resampled(path, info, RATE)
-    reference = fresh.samples(0, fresh.length)
-    for first in (22066, 30000, 50000):
-        for target in (60000, 66142, 90000):
-            reader = music._Resampled(path, info, RATE)
-            reader.samples(0, first)
-            assert np.array_equal(reader.samples(target, target + 4000), reference[target : target + 4000])
-            reader.close()
 
 
 def test_the_first_block_waits_for_the_first_step_of_the_music_not_the_whole_file(tmp_path, cache, monkeypatch):
