@@ -164,7 +164,7 @@ def test_prepare_decodes_the_music_ahead_so_the_export_decodes_none(home, monkey
     def refuse(*args):
         raise AssertionError("the music was decoded again")
 
-    monkeypatch.setattr(music, "_Resampled", refuse)
+    monkeypatch.setattr(music.source, "_Resampled", refuse)
     assert export("-o", str(home / "out.wav")).exit_code == ExitCode.OK
 
 

@@ -68,6 +68,20 @@ def test_the_graph_was_read():
     assert "web.server" in GRAPH["web"] and "web.auth" in GRAPH["web.server"]
 
 
+def test_inside_music_imports_run_one_way():
+    """music/: source.py (reading a file) at the bottom, schema.py and cache.py on it, bed.py
+    on both; none of them imports the package, whose __init__ only re-exports them."""
+    files = {name for name in GRAPH if name.startswith("music.")}
+    inside = {name: {used for used in GRAPH[name] if used == "music" or used.startswith("music.")} for name in files}
+    assert inside == {
+        "music.source": set(),
+        "music.schema": {"music.source"},
+        "music.cache": {"music.source"},
+        "music.bed": {"music.cache", "music.source"},
+    }
+    assert GRAPH["music"] >= files
+
+
 def test_only_the_core_makes_a_player():
     """One driver of the player: the core. Every front end (terminal, web, button) reaches
     the player through the core's commands."""

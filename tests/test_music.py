@@ -1,5 +1,6 @@
-"""Music under the voice, judged by the samples: ducking in and out of cues, loops and fades,
-cue onsets unchanged, every input format, flat memory, and the checks on music files."""
+"""Music under the voice (music/bed.py), judged by the samples: ducking in and out of cues,
+loops and fades, cue onsets unchanged, every input format, flat memory; and the levels a
+``music:`` gives (music/schema.py). The checks on a file's header are in test_music_source.py."""
 
 import dataclasses
 import tracemalloc
@@ -229,31 +230,6 @@ def test_a_file_that_vanished_since_it_was_checked_is_a_music_error(tmp_path, sp
     (tmp_path / "gone.wav").unlink()
     with pytest.raises(MusicError, match="gone.wav: the music file does not exist"):
         render.render_blocks(timeline, clips, {}, music=Music(path))
-
-
-@pytest.mark.parametrize(
-    ("make", "message"),
-    [
-        (lambda p: p.write_bytes(b"RIFF not really a sound"), "is not a sound file holdcue can read"),
-        (lambda p: p.mkdir(), "is not a regular file"),
-        (lambda p: None, "does not exist"),
-        (lambda p: soundfile.write(p, chord(0.5), FILE_RATE), "lasts 0.50s; music must last at least 1s"),
-        (lambda p: soundfile.write(p, np.zeros((FILE_RATE * 2, 9), np.float32), FILE_RATE), "has 9 channels"),
-    ],
-)
-def test_music_info_says_what_is_wrong(tmp_path, make, message):
-    path = tmp_path / "music.wav"
-    make(path)
-    with pytest.raises(ValueError, match=message):
-        music.music_info(path)
-
-
-def test_a_fifo_is_refused_without_waiting(tmp_path):
-    import os
-
-    os.mkfifo(tmp_path / "pipe.wav")
-    with pytest.raises(ValueError, match="is not a regular file"):
-        music.music_info(tmp_path / "pipe.wav")
 
 
 @pytest.mark.parametrize(

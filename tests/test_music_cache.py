@@ -1,4 +1,4 @@
-"""The cache of decoded music (music.py): a second render reads the music back instead of
+"""The cache of decoded music (music/cache.py): a second render reads the music back instead of
 decoding it, sample for sample the same; a changed file, a damaged or foreign entry is a
 miss and is written anew; a render cut short keeps what it decoded from the start and
 leaves no temporary file; the folder stays within its size."""
@@ -55,7 +55,7 @@ def no_decoding(monkeypatch):
     def refuse(*args):
         raise AssertionError("the music was decoded again")
 
-    monkeypatch.setattr(music, "_Resampled", refuse)
+    monkeypatch.setattr(music.source, "_Resampled", refuse)
 
 
 def test_a_second_render_reads_the_cache_and_sounds_the_same(tmp_path, cache, timeline, monkeypatch):
@@ -110,7 +110,7 @@ def test_a_damaged_entry_is_a_miss_and_is_written_anew(tmp_path, cache, timeline
 
 
 def test_streamed_music_keeps_what_a_render_got_to_and_a_longer_render_the_rest(tmp_path, cache, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)  # a 30 s file is then read as it plays, not kept whole
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)  # a 30 s file is then read as it plays, not kept whole
     path = write_music(tmp_path / "long.ogg", chord(30))
     short, long = timeline_of([], RATE * 12), timeline_of([], RATE * 50)
     render.render(short, {}, {}, music=Music(path))
@@ -125,7 +125,7 @@ def test_streamed_music_keeps_what_a_render_got_to_and_a_longer_render_the_rest(
 
 
 def test_a_render_cut_short_leaves_no_temporary_file(tmp_path, cache, timeline, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)
     monkeypatch.delattr(os, "O_TMPFILE", raising=False)  # the named .part fallback: the one that could be left
     path = write_music(tmp_path / "bed.flac", chord(30))
     unplayed = render.render_blocks(timeline, CLIPS, {}, music=Music(path), block=4096)
@@ -141,7 +141,7 @@ def test_a_render_cut_short_leaves_no_temporary_file(tmp_path, cache, timeline, 
     def broken(self, sync=True):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(music.atomic.NewFile, "commit", broken)
+    monkeypatch.setattr(music.cache.atomic.NewFile, "commit", broken)
     heard = render.render(timeline, CLIPS, {}, music=Music(path))  # a longer entry cannot be put in place
     assert entries(cache) == [name]  # it is dropped, the music played all the same
     assert np.array_equal(heard, uncached(monkeypatch, timeline, path))
@@ -151,7 +151,7 @@ def test_the_folder_keeps_to_its_size_dropping_the_least_recently_used(tmp_path,
     paths = [write_music(tmp_path / f"bed{k}.wav", chord(12, seed=k)) for k in range(3)]
     render.render(timeline, CLIPS, {}, music=Music(paths[0]))
     one = (cache / entries(cache)[0]).stat().st_size
-    monkeypatch.setattr(music, "CACHE_MAX_BYTES", 2 * one + 1000)  # room for two entries
+    monkeypatch.setattr(music.cache, "CACHE_MAX_BYTES", 2 * one + 1000)  # room for two entries
     render.render(timeline, CLIPS, {}, music=Music(paths[1]))
     os.utime(cache / entries(cache)[0], (1, 1))  # long unused, whichever it is
     oldest = min(entries(cache), key=lambda name: (cache / name).stat().st_mtime)
@@ -160,7 +160,7 @@ def test_the_folder_keeps_to_its_size_dropping_the_least_recently_used(tmp_path,
 
 
 def test_prepare_fills_the_cache_so_the_render_decodes_nothing(tmp_path, cache, timeline, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)
     looped = write_music(tmp_path / "loop.mp3", chord(4))  # kept whole
     streamed = write_music(tmp_path / "long.ogg", chord(30))  # read as it plays: prepared as far as the session goes
     references = [uncached(monkeypatch, timeline, path) for path in (looped, streamed)]
@@ -174,8 +174,8 @@ def test_prepare_fills_the_cache_so_the_render_decodes_nothing(tmp_path, cache, 
 
 
 def test_an_entry_keeps_at_most_its_share_and_the_rest_is_decoded(tmp_path, cache, monkeypatch):
-    monkeypatch.setattr(music, "KEEP_SECONDS", 5)
-    monkeypatch.setattr(music, "CACHE_ENTRY_MAX_SAMPLES", RATE * 10)
+    monkeypatch.setattr(music.bed, "KEEP_SECONDS", 5)
+    monkeypatch.setattr(music.cache, "CACHE_ENTRY_MAX_SAMPLES", RATE * 10)
     path = write_music(tmp_path / "long.flac", chord(30))
     long = timeline_of([], RATE * 25)
     first = render.render(long, {}, {}, music=Music(path))
@@ -189,8 +189,8 @@ def test_an_entry_keeps_at_most_its_share_and_the_rest_is_decoded(tmp_path, cach
 
 
 def parts_of(monkeypatch, cores: int, seconds: int = 1) -> None:
-    monkeypatch.setattr(music, "_cores", lambda: cores)
-    monkeypatch.setattr(music, "PART_SECONDS", seconds)
+    monkeypatch.setattr(music.source, "_cores", lambda: cores)
+    monkeypatch.setattr(music.source, "PART_SECONDS", seconds)
 
 
 def decoder_threads() -> list:
@@ -228,49 +228,6 @@ def test_music_read_as_it_plays_is_decoded_ahead_side_by_side_without_a_seam(tmp
     assert not decoder_threads()
 
 
-def test_music_read_as_it_plays_is_decoded_at_most_a_few_chunks_ahead(tmp_path, monkeypatch):
-    """Memory stays flat: the decoder runs AHEAD chunks past the one being read, no more,
-    and lets go of the chunks read past."""
-    import time
-
-    parts_of(monkeypatch, 2)
-    path = write_music(tmp_path / "long.flac", chord(12))
-    info = music.music_info(path)
-    span = music.resampled_length(info, RATE)
-    one = music._Resampled(path, info, RATE)
-    reference = one.samples(0, span)
-    one.close()
-    decoder = music._Decoder(path, info, RATE, RATE // 2, span)
-    try:
-        parts = [decoder.samples(RATE // 2, RATE)]
-        time.sleep(0.5)  # time to run ahead as far as it may
-        assert decoder.claimed == 1 + music.AHEAD
-        for at in range(RATE, span, RATE // 3):
-            assert decoder.continues(at) and not decoder.continues(at + 1)
-            parts.append(decoder.samples(at, min(at + RATE // 3, span)))
-            assert len(decoder.chunks) <= 1 + music.AHEAD
-            assert decoder.claimed <= decoder.reading + 1 + music.AHEAD
-        assert decoder.samples(span, span).size == 0 and not decoder.continues(span)
-    finally:
-        decoder.close()
-    assert np.array_equal(np.concatenate(parts), reference[RATE // 2 :])
-    assert not decoder_threads()
-
-
-def test_a_reader_that_seeks_after_reading_gives_what_a_fresh_one_does(tmp_path):
-    """libsndfile's Vorbis seek can land off after a read; a reader opens the file again."""
-    path = write_music(tmp_path / "seek.ogg", chord(12))
-    info = music.music_info(path)
-    fresh = music._Resampled(path, info, RATE)
-    reference = fresh.samples(0, fresh.length)
-    for first in (22066, 30000, 50000):
-        for target in (60000, 66142, 90000):
-            reader = music._Resampled(path, info, RATE)
-            reader.samples(0, first)
-            assert np.array_equal(reader.samples(target, target + 4000), reference[target : target + 4000])
-            reader.close()
-
-
 def test_the_first_block_waits_for_the_first_step_of_the_music_not_the_whole_file(tmp_path, cache, monkeypatch):
     """In live play the first block is made in the audio callback: it must not wait for the
     whole file to be decoded. The parts after the first are held back until the first block
@@ -278,7 +235,7 @@ def test_the_first_block_waits_for_the_first_step_of_the_music_not_the_whole_fil
     import threading
 
     parts_of(monkeypatch, 2)
-    monkeypatch.setattr(music, "READ_STEP", RATE)
+    monkeypatch.setattr(music.source, "READ_STEP", RATE)
     path = write_music(tmp_path / "loop.flac", chord(6))
     long = timeline_of([], RATE * 30)
     reference = uncached(monkeypatch, long, path)
@@ -323,7 +280,7 @@ def test_a_chunk_that_fails_is_a_music_error_where_its_samples_are_needed(tmp_pa
 @pytest.mark.parametrize("loop", [True, False])
 def test_a_render_closed_while_the_chunks_decode_stops_them(tmp_path, cache, monkeypatch, loop):
     parts_of(monkeypatch, 3)
-    monkeypatch.setattr(music, "READ_STEP", RATE // 4)
+    monkeypatch.setattr(music.source, "READ_STEP", RATE // 4)
     path = write_music(tmp_path / "loop.wav", chord(9 if loop else 40))
     music_ = Music(path, loop=loop)
     blocks = render.render_blocks(timeline_of([], RATE * 30), CLIPS, {}, music=music_, block=RATE // 4)

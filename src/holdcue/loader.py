@@ -250,7 +250,7 @@ def _routine_id(c: _FileChecker, node: yaml.Node | None, routine_id: str | None)
 
 
 def _music(c: _FileChecker, node: yaml.Node) -> Music | None:
-    """The routine's ``music:``; music.py is imported only for a routine that has it."""
+    """The routine's ``music:``; music/ is imported only for a routine that has it."""
     from holdcue import music
 
     return music.from_yaml(c, node, "music", c.base_dir, "the routine file's folder")

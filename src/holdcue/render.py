@@ -9,10 +9,10 @@ limiter bends the excess smoothly (tanh) so that it stays below full scale: noth
 A voice's own volume (the routine's ``voice.volume``) sets its speech relative to that
 loudness; the master volume scales the mix before the limiter.
 
-Music (``music=``, music.py) is mixed under the cues at its own level, turned down around
-every event of the timeline rendered (look-ahead ducking: the events say exactly where the
-cues are); it goes through the same limiter, and the cues land on the same samples with or
-without it.
+Music (``music=``, music/bed.py) is mixed under the cues at its own level, turned down
+around every event of the timeline rendered (look-ahead ducking: the events say exactly
+where the cues are); it goes through the same limiter, and the cues land on the same
+samples with or without it.
 """
 
 from __future__ import annotations

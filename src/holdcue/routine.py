@@ -52,7 +52,7 @@ class Cues:
 
 @dataclass(frozen=True)
 class Music:
-    """Music under the voice (music.py plays it): a sound file, its level, how far it is
+    """Music under the voice (music/ plays it): a sound file, its level, how far it is
     turned down under cues, and whether it starts again when it ends."""
 
     path: str  # absolute path of a sound file (WAV, FLAC, OGG, MP3)
