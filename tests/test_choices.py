@@ -90,7 +90,7 @@ def no_sound(monkeypatch):
     """play, resume and today stop short of the device: what they hand the player is kept."""
     handed = []
     monkeypatch.setattr(playback, "output", lambda keep_alive=False: _Nothing())
-    monkeypatch.setattr(cli, "play_recorded", lambda ready, sink, **options: handed.append(ready))
+    monkeypatch.setattr("holdcue.cli.sessions.play_recorded", lambda ready, sink, **options: handed.append(ready))
     return handed
 
 

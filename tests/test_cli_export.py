@@ -178,7 +178,7 @@ def test_interrupted_export_keeps_the_old_file(home, monkeypatch):
     def progress_bar(label):  # Ctrl-C a third of the way into the export itself
         return (interrupt if label.startswith("Exporting") else None), lambda: None
 
-    monkeypatch.setattr("holdcue.cli.progress_bar", progress_bar)
+    monkeypatch.setattr("holdcue.cli.exporting.progress_bar", progress_bar)
     result = run("shoulders-and-chest", "-o", str(target))
     assert result.exit_code == ExitCode.INTERRUPTED
     assert len(seen) > 10

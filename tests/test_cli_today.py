@@ -86,10 +86,10 @@ def test_today_reaches_the_real_play_code_path(monkeypatch):
         built.append(routine.id)
         return "the session"
 
-    monkeypatch.setattr(cli_module, "build_session", build)
+    monkeypatch.setattr("holdcue.cli.sessions.build_session", build)
     monkeypatch.setattr("holdcue.play.output", lambda keep_alive: contextlib.nullcontext(("the sink", keep_alive)))
     monkeypatch.setattr(
-        cli_module, "play_recorded", lambda session, sink, **options: playing.append((session, sink, options))
+        "holdcue.cli.sessions.play_recorded", lambda session, sink, **options: playing.append((session, sink, options))
     )
     result = run("today", "--date", MONDAY)
     assert result.exit_code == ExitCode.OK, result.output

@@ -167,7 +167,7 @@ def test_the_legend_session_plays_to_its_end(fake_speech):
 def test_play_legend_puts_the_legend_in_the_intro(fake_speech, monkeypatch):
     played = []
     monkeypatch.setattr("holdcue.play.output", lambda keep_alive: contextlib.nullcontext("no device"))
-    monkeypatch.setattr("holdcue.cli.play_recorded", lambda ready, sink, **kwargs: played.append(ready))
+    monkeypatch.setattr("holdcue.cli.sessions.play_recorded", lambda ready, sink, **kwargs: played.append(ready))
     assert CliRunner().invoke(cli, ["play", "tennis-ball-release", "--legend"]).exit_code == 0
     assert CliRunner().invoke(cli, ["play", "tennis-ball-release"]).exit_code == 0
     with_it, without = played

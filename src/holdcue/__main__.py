@@ -1,4 +1,4 @@
-"""The holdcue command (`holdcue`, `python -m holdcue`): the CLI (cli.py), with one thing
+"""The holdcue command (`holdcue`, `python -m holdcue`): the CLI (cli/), with one thing
 first. `holdcue play` opens its sound device before anything else is imported (click, the
 routine loader, NumPy): the device's lead-in, counted from its open, then runs while the
 rest of the program starts, and the first cue is heard that much sooner."""

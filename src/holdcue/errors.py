@@ -30,9 +30,9 @@ class Problem:
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived (see cli.py). Like KeyboardInterrupt it is no Exception, so
-    only cleanup (``finally:``) runs on its way out: sound stopped, files and workers removed,
-    the terminal restored. ``signum`` says which signal."""
+    """SIGTERM or SIGHUP arrived (see cli/common.py). Like KeyboardInterrupt it is no
+    Exception, so only cleanup (``finally:``) runs on its way out: sound stopped, files and
+    workers removed, the terminal restored. ``signum`` says which signal."""
 
     def __init__(self, signum: int):
         super().__init__(f"signal {signum}")

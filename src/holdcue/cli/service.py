@@ -1,0 +1,291 @@
+"""The commands of holdcue as a service, the long-running player a phone or a button
+controls: holdcue serve, holdcue pair (the phone's link) and holdcue service (start serve at
+boot with systemd)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from holdcue import errors
+from holdcue.cli.common import LEAD_IN, Failure, echo, service_output_options, volume_option
+from holdcue.exitcodes import ExitCode
+
+# holdcue service: start `holdcue serve` at boot as a systemd user service (systemd.py).
+# Its own errors are turned into messages and exit codes here, so the block stands alone.
+
+
+@click.group()
+def service() -> None:
+    """Start holdcue at boot: a systemd user service that runs `holdcue serve`.
+
+    \b
+    holdcue service install      write the unit, enable and start it
+    holdcue service status       installed? enabled? running? lingering?
+    holdcue service uninstall    stop, disable and remove it
+    """
+
+
+def _service_failure(error: errors.HoldcueError) -> Failure:
+    if isinstance(error, errors.UnitConflict):
+        return Failure(str(error), ExitCode.OUTPUT_FAILED)
+    return Failure(str(error), ExitCode.SERVICE_UNAVAILABLE)
+
+
+@service.command("install")
+@click.option("--force", is_flag=True, help="Replace a different holdcue.service that is already there.")
+@click.option("--host", help="Give serve this address: 0.0.0.0 for phones on the network (then a token is needed).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Give serve this port (default 8765).")
+@service_output_options
+def service_install(force: bool, host: str | None, port: int | None, lead_in: float | None, keep_alive: bool) -> None:
+    """Install and start the user service that runs `holdcue serve` at every start.
+
+    It runs as you, in your session, where the sound server is. With lingering on, it
+    starts at boot without a login and keeps running after you log out. The options
+    after --force go to serve.
+
+    
+    holdcue service install --host 0.0.0.0 --keep-alive
+    """
+    from holdcue import systemd
+
+    command = systemd.holdcue_command()
+    options = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
+    options += [*(["--lead-in", f"{lead_in:g}"] if lead_in is not None else [])]
+    options += ["--keep-alive"] if keep_alive else []
+    try:
+        done = systemd.install(command, serve=options, force=force)
+    except (errors.ServiceManagerError, errors.UnitConflict) as error:
+        raise _service_failure(error) from error
+    if done.replaced:
+        echo(f"Replaced {done.path} (--force): the unit that was there differed.")
+    elif done.changed:
+        echo(f"Wrote {done.path}.")
+    else:
+        echo(f"{done.path} is up to date.")
+    echo(f"{systemd.UNIT_NAME} is enabled and started: it runs {' '.join([*command, 'serve', *options])}.")
+    echo("Its log: journalctl --user -u holdcue -f")
+    _show_lingering(done.lingering, done.user)
+
+
+def _show_lingering(lingering: bool | None, user: str) -> None:
+    from holdcue import systemd
+
+    if lingering:
+        echo(f"Lingering is on for {user}: holdcue starts at boot, without a login.")
+    elif lingering is None:
+        echo(
+            f"Could not tell whether lingering is on for {user} (loginctl show-user {user}). "
+            f"To start at boot without a login:\n    sudo loginctl enable-linger {user}",
+            err=True,
+        )
+    else:
+        echo(systemd.linger_advice(user), err=True)
+
+
+@service.command("uninstall")
+def service_uninstall() -> None:
+    """Stop and disable the user service and remove its unit file."""
+    from holdcue import systemd
+
+    try:
+        removed = systemd.uninstall()
+    except errors.ServiceManagerError as error:
+        raise _service_failure(error) from error
+    if removed:
+        echo(f"Stopped and disabled {systemd.UNIT_NAME}; removed {systemd.unit_path()}.")
+    else:
+        echo(f"Not installed: there is no {systemd.unit_path()}.")
+
+
+@service.command("status")
+def service_status() -> None:
+    """Whether the user service is installed, enabled and running, and lingering is on."""
+    from holdcue import systemd
+
+    state = systemd.status(systemd.holdcue_command())
+    if not state.installed:
+        unit = f"{state.path} (not installed: run holdcue service install)"
+    elif not state.current:
+        unit = f"{state.path} (differs from what this holdcue writes: holdcue service install --force)"
+    else:
+        unit = f"{state.path}"
+    lingering = {True: "yes", False: "no", None: "unknown"}[state.lingering]
+    for label, value in (("unit file", unit), ("enabled", state.enabled), ("active", state.active)):
+        echo(f"{label + ':':<11}{value}")
+    echo(f"{'lingering:':<11}{lingering}")
+    if state.problem:
+        raise Failure(state.problem, ExitCode.SERVICE_UNAVAILABLE)
+    if state.summary:
+        echo(state.summary)
+    if state.installed and state.lingering is not True:
+        _show_lingering(state.lingering, state.user)
+
+
+# -- holdcue serve and holdcue pair: the long-running player and its phone remote ---------
+# (docs/service.md). Kept together here; the core is core/, its front ends web/ and button.py.
+
+
+def _token_file():
+    from holdcue import library, web
+
+    return web.TokenFile(library.user_routine_dir().parent / "token")
+
+
+def _show_pairing(url: str) -> None:
+    """The pairing link and its QR code: half-block characters, light modules drawn in the
+    text colour (right for the usual light-on-dark terminal), about 45 columns wide."""
+    import io
+
+    import segno
+
+    echo(f"Open this link on your phone, or scan the code:\n{url}")
+    drawn = io.StringIO()
+    segno.make(url, error="m").terminal(out=drawn, compact=True, border=2)
+    try:
+        click.echo(drawn.getvalue(), nl=False)  # holdcue's own link: no text from files
+    except UnicodeEncodeError:
+        echo("(this terminal cannot draw the QR code; type the link instead)")
+
+
+SINKS = ("simpleaudio", "stream")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 for phones.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free).")
+@volume_option("Master volume at start, 0 to 2 (2: +6 dB).")
+@click.option("--prepare/--no-prepare", default=True, help="Synthesize every routine's speech in the background.")
+@service_output_options
+@click.option(
+    "--sink",
+    "sink_name",
+    type=click.Choice(SINKS),
+    default="stream",
+    show_default=True,
+    help="Sound output: stream (the device kept open, memory flat) or simpleaudio (a buffer a take).",
+)
+def serve(
+    host: str, port: int, volume: float, prepare: bool, lead_in: float | None, keep_alive: bool, sink_name: str
+) -> None:
+    """Run the player as a service, controlled from a phone's browser or its HTTP API.
+
+    On 127.0.0.1 (the default) only this machine can reach it. With --host 0.0.0.0
+    phones on the network can, and every request needs the token: open the link it
+    shows (or `holdcue pair` shows) once on each phone. Logs go to stderr.
+
+    Every session is recorded in the journal (holdcue history); "today" is the weekly
+    plan's session (holdcue plan); a button on GPIO plays it (config.yaml, docs/service.md).
+
+    \b
+    holdcue serve
+    holdcue serve --host 0.0.0.0 --port 8765
+    """
+    import logging
+    import signal
+
+    from holdcue import core, journal, session, web
+    from holdcue import plan as weekly
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    log = logging.getLogger("holdcue.serve")
+    token = None
+    if not web.is_loopback(host):
+        token = _token_file()
+        token.load()
+    configured = _service_settings(log)
+    controller = core.Core(
+        core.Catalog(),
+        settings=configured,
+        sink=_sink(sink_name, keep_alive),
+        warm=(lambda routine: session.prepare([routine])) if prepare else None,
+        volume=volume,
+        lead_in=lead_in if lead_in is not None else (0.0 if sink_name == "stream" else LEAD_IN),
+        journal_path=journal.default_path(),
+        plan=weekly.current,
+    )
+    try:
+        server = web.Server(controller, host, port, token=token)
+    except OSError as error:
+        controller.close()
+        raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
+
+    button = None
+    try:
+        controller.start()
+        button = _start_button(controller, configured, log)
+        if token is None:
+            echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
+        elif sys.stdout.isatty():
+            _show_pairing(web.pairing_url(host, server.port, token.current()))
+        else:  # the journal is no place for the token
+            echo(f"holdcue is listening on {web.pairing_url(host, server.port, None)}; run holdcue pair for the link")
+        sys.stdout.flush()
+        server.serve_forever(poll_interval=0.5)
+    except errors.Terminated as stopped:  # SIGTERM or SIGHUP (HoldcueGroup): a service stopping is no failure
+        log.info("stopping (%s)", signal.Signals(stopped.signum).name)
+    finally:
+        if button is not None:
+            button.close()
+        controller.close("interrupted")  # silence first; the journal records the session as interrupted
+        server.close()
+        log.info("stopped")
+
+
+def _sink(name: str, keep_alive: bool):
+    """The sound output ``serve --sink`` names: the stream (the device kept open, takes
+    pulled block by block: docs/playback.md), or simpleaudio (one buffer a take)."""
+    from holdcue import play as playback
+
+    if name == "stream":
+        return playback.StreamSink(keep_alive=keep_alive)
+    if keep_alive:
+        raise click.UsageError("--keep-alive plays through the streaming output: add --sink stream.")
+    return playback.SimpleaudioSink()
+
+
+def _service_settings(log):
+    """config.yaml for the service, read once; None when it has errors, which are logged: the
+    service runs on its defaults, without the button, until it is fixed and restarted
+    (exiting would make systemd, Restart=on-failure, start it again and again)."""
+    from holdcue import config
+
+    try:
+        return config.load_config()
+    except errors.ConfigError as error:
+        log.error("the config file has errors; running on the defaults, without the button:\n%s", error)
+        return None
+
+
+def _start_button(controller, configured, log):
+    """The GPIO button of config.yaml driving the controller, or None (no config, or one with errors)."""
+    from holdcue import button
+
+    if configured is None:
+        return None
+    return button.start_button(configured, button.Remote(controller), log.info)
+
+
+@click.command()
+@click.option("--host", help="The address phones use to reach this machine (default: its address on the network).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="The port serve uses.")
+@click.option("--renew", is_flag=True, help="Make a new token: phones paired before must pair again.")
+def pair(host: str | None, port: int, renew: bool) -> None:
+    """Show the link (and QR code) that pairs a phone with `holdcue serve --host 0.0.0.0`.
+
+    The token it holds is made on first use and kept in the config folder, readable by
+    you only. --renew replaces it at once, also for a service that is running.
+
+    \b
+    holdcue pair
+    holdcue pair --renew
+    """
+    from holdcue import web
+
+    token_file = _token_file()
+    token = token_file.renew() if renew else token_file.load()
+    _show_pairing(web.pairing_url(host or "0.0.0.0", port, token))
+
+
+COMMANDS = (serve, pair, service)
