@@ -19,6 +19,9 @@ temporary folder, filled by a first run that is not counted), as an installed ho
 runs; --as-is runs them with the environment as it is.
 
 Target: export --all at least 1.8x as fast side by side on 2 cores (more with more cores).
+Other work on the machine takes cores from both ways alike, but from side by side more: so
+the run says, before and after, how much of the cores a busy loop a core gets (2.00 of 2:
+nothing else runs); a ratio measured with less than that is a ratio of what was free.
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def _spin(seconds: float) -> float:
+    started, cpu = time.perf_counter(), time.process_time()
+    while time.perf_counter() - started < seconds:
+        pass
+    return time.process_time() - cpu
+
+
+def cores_free(count: int, seconds: float = 1.0) -> float:
+    """How many cores ``count`` busy processes get now (another's work takes the rest)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(count) as pool:
+        pool.map(_spin, [0.05] * count)  # started
+        return sum(pool.map(_spin, [seconds] * count)) / seconds
 
 
 def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -98,7 +117,8 @@ def main() -> int:
         (folder / "config").mkdir()
         print(
             f"{cores()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
-            f"Python {sys.version.split()[0]}, bytecode {'as the environment says' if args.as_is else 'cached'}"
+            f"Python {sys.version.split()[0]}, bytecode {'as the environment says' if args.as_is else 'cached'}; "
+            f"cores free for {cores()} busy processes: {cores_free(cores()):.2f} (other work takes the rest)"
         )
         run(holdcue("prepare", "--all"), env)  # the warm cache; the first run also fills the bytecode cache
         out = {way: folder / way for way in ("one", "side")}
@@ -135,6 +155,7 @@ def main() -> int:
                         ways[labels[way]].append(run(holdcue("prepare", "--all", *jobs), env))
                 print(f"prepare --all, {state} speech cache:")
                 compare(ways, labels)
+    print(f"cores free for {cores()} busy processes, after the runs: {cores_free(cores()):.2f}")
     print(
         f"target: export at least {TARGET}x side by side: {'met' if ok else 'missed'}"
         + (" (one core: nothing to run side by side)" if cores() < 2 else "")

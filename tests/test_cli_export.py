@@ -268,7 +268,7 @@ def test_a_routine_that_cannot_be_written_is_named_as_one_at_a_time_names_it(hom
     target = out / "rest.mp3"
     assert result.stderr == f"Error: {target} is a folder; give a file name in it, e.g. {target / 'session.mp3'}\n"
     # the routines before it are written, as one at a time; side by side the one after it was
-    # under way (three workers): it is finished, and said
+    # under way (three at a time): it is finished, and said
     written = ["press.mp3"] if jobs == "1" else ["press.mp3", "drücken.mp3"]
     assert [line.split("  ")[0] for line in result.stdout.splitlines()] == [str(out / name) for name in written]
     assert sorted(p.name for p in out.iterdir()) == sorted([*written, "rest.mp3"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdcue import errors, library, session, speech
+from holdcue import errors, speech
 from holdcue.routine import Voice
 from holdcue.speech import ClipCache, synthesize_all
 from speech_support import espeak_test
@@ -260,6 +260,8 @@ def made_up_clip(text: str) -> np.ndarray:
 
 def export_env(folder: Path) -> dict[str, str]:
     """A cache holding made-up speech for the LONG routines, and no user routines."""
+    from holdcue import library, session  # not at the top: speech workers import this module, and start sooner
+
     cache = ClipCache(folder / "cache" / "speech")
     if not cache.directory.exists():
         for rid in LONG:
@@ -300,8 +302,9 @@ def writing_into(pid: int, folder: Path) -> bool:
 
 
 def exporting_side_by_side(tmp_path: Path, hidden: bool) -> tuple[subprocess.Popen, set[int], Path]:
-    """`holdcue export` of the LONG routines, two at a time, over old files of theirs, in a
-    session of its own (as a terminal's); returns once both workers are writing a file."""
+    """`holdcue export` of the LONG routines, three at a time (one by the command itself, two
+    by workers), over old files of theirs, in a session of its own (as a terminal's); returns
+    once all three are writing a file."""
     out = tmp_path / "out"
     out.mkdir()
     for rid in LONG:
@@ -313,7 +316,7 @@ def exporting_side_by_side(tmp_path: Path, hidden: bool) -> tuple[subprocess.Pop
     else:
         command = [sys.executable, "-m", "holdcue"]
     process = subprocess.Popen(
-        [*command, "export", *LONG, "-o", str(out), "--jobs", "2"],
+        [*command, "export", *LONG, "-o", str(out), "--jobs", "3"],
         env=export_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -323,14 +326,14 @@ def exporting_side_by_side(tmp_path: Path, hidden: bool) -> tuple[subprocess.Pop
     deadline = time.monotonic() + 60
     while True:
         workers = export_workers(process.pid)
-        if len(workers) == 2 and all(writing_into(pid, out) for pid in workers):
+        if len(workers) == 2 and all(writing_into(pid, out) for pid in {process.pid, *workers}):
             break
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"the export's two workers never wrote at once: {process.communicate()}")
+            pytest.fail(f"the export's command and two workers never wrote at once: {process.communicate()}")
         time.sleep(0.02)
     if hidden:  # the files being written are there to be seen: the run tests what it should
-        assert len([name for name in os.listdir(out) if name.endswith(".part")]) >= 2
+        assert len([name for name in os.listdir(out) if name.endswith(".part")]) >= 3
     return process, workers, out
 
 
@@ -360,8 +363,13 @@ def test_an_export_side_by_side_stopped_leaves_no_worker_and_no_partial_file(tmp
     assert process.returncode == code, stderr
     assert not left, f"{len(left)} export workers outlived the command"
     assert "Traceback" not in stderr and stderr.rstrip().endswith(words)
-    # every file is the old one or the whole new one; nothing else is there, hidden or not
-    assert sorted(os.listdir(out)) == sorted(f"{rid}.mp3" for rid in LONG)
+    # every file is the old one or the whole new one; nothing else is there, hidden or not,
+    # but for the command's own file after kill -9 where O_TMPFILE is missing (as one at a
+    # time leaves it: docs/export.md, "Safe writes"); the workers remove theirs
+    names = os.listdir(out)
+    parts = [name for name in names if name.startswith(".") and name.endswith(".part")]
+    assert len(parts) <= (1 if how == "kill -9" and hidden else 0), parts
+    assert sorted(set(names) - set(parts)) == sorted(f"{rid}.mp3" for rid in LONG)
     new = {rid for rid in LONG if (out / f"{rid}.mp3").read_bytes() != OLD}
     for rid in new:
         assert (out / f"{rid}.mp3").read_bytes() == (reference / f"{rid}.mp3").read_bytes(), rid

@@ -1,7 +1,8 @@
-"""Several routines exported side by side (holdcue export with several routines or --all):
-each routine by a worker process, one worker a core. Every file is the one an export of
-one routine at a time writes, byte for byte: a worker builds the session and exports it
-exactly as that does (session.build, export.export).
+"""Several routines exported side by side (holdcue export with several routines or --all),
+as many at a time as there are cores: this process exports one, worker processes the
+others, each one routine at a time. Every file is the one an export of one routine at a
+time writes, byte for byte: each builds the session and exports it exactly as that does
+(session.build, export.export).
 
 Processes, not threads: LAME (lameenc), most of an MP3 export's time, holds Python's GIL
 while it encodes, so threads would only take turns (docs/export.md, "Several routines at
@@ -37,12 +38,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from holdcue import compiler
-from holdcue.errors import OutputError, Terminated
+from holdcue.errors import HoldcueError, OutputError, Terminated
 from holdcue.routine import Routine
 from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 TICK = 0.1  # seconds between two progress reports while the workers export
 STOP_WAIT = 10.0  # seconds a worker is given to end on SIGTERM before it is killed
@@ -66,9 +67,10 @@ def export_all(
     written: Callable[[int, float], None] | None = None,
     preparing: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Export every job, ``workers`` at a time (default: one per core, speech.cores()),
-    each in a process of its own; ``format`` and ``volume`` as export.export's. Speech
-    missing from the cache is made first (``preparing(done, total)`` counts its clips).
+    """Export every job, ``workers`` at a time (default: one per core, speech.cores()): one
+    in this process, the others each by a worker process; ``format`` and ``volume`` as
+    export.export's. Speech missing from the cache is made first (``preparing(done,
+    total)`` counts its clips).
 
     ``written(index, seconds)`` is called for each file written, in the order of ``jobs``:
     for a job as soon as it and every job before it are done. ``progress(done, total)``,
@@ -80,9 +82,6 @@ def export_all(
     after it already under way are finished (and reported). Then the error of the first job
     that failed, in the order of ``jobs``, is raised: the one exporting them one at a time
     raises. Nothing partial is left behind (export.export's atomic files)."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, wait
-
     from holdcue import speech
 
     jobs = list(jobs)
@@ -92,55 +91,124 @@ def export_all(
         from holdcue import session
 
         session.prepare([job.routine for job in jobs], workers=workers, progress=preparing)
-    shared = multiprocessing.get_context("spawn").RawArray("q", 2 * len(jobs))  # (samples written, in all) a job
-    shares = [max(1, round(compiler.estimate_seconds(job.routine) * SAMPLE_RATE)) for job in jobs]
-    count = min(workers or speech.cores(), len(jobs))
-    pool = speech.worker_pool(count, _start_worker, (shared, os.getpid()))
-    futures: dict[Future, int] = {}
-    seconds: dict[int, float] = {}
-    failures: dict[int, BaseException] = {}
-    reported = 0  # jobs[:reported] are written and reported
+    run = _Run(jobs, format, volume, progress, written)
+    helpers = min(workers or speech.cores(), len(jobs)) - 1  # worker processes beside this one
+    if helpers:
+        run.pool = speech.worker_pool(helpers, _start_worker, (run.shared, os.getpid()))
+        run.helpers = helpers
     finished = False
     try:
-        # the longest first, so that no long one is left to run alone at the end
-        with _blocked({signal.SIGINT, signal.SIGHUP}):  # the workers, started by the submits, inherit the mask
-            for index in sorted(range(len(jobs)), key=lambda i: -shares[i]):
-                futures[pool.submit(_export, index, jobs[index], format, volume)] = index
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=TICK if progress else None, return_when=FIRST_COMPLETED)
-            for future in done:
-                index = futures[future]
-                if future.cancelled():
-                    continue
-                error = future.exception()  # the pool's own: a worker died (BrokenProcessPool)
-                if error is None:
-                    result = future.result()
-                    if not isinstance(result, _Failed):
-                        seconds[index] = result
-                        continue
-                    error = _raised(result)
-                failures[index] = error
-                for other, later in futures.items():
-                    if later > index:
-                        other.cancel()  # only those not yet started can be
-            while reported in seconds:  # up to the first job not done, or failed
-                if written:
-                    written(reported, seconds[reported])
-                reported += 1
-            if progress:
-                progress(_samples(shared, shares, seconds), sum(shares))
+        run.through()
         finished = True
     finally:
-        if not finished:
-            _stop(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
-    for index in sorted(seconds):  # after a failure: the files of the jobs after it that were under way
-        if index >= reported and written:
-            written(index, seconds[index])
-    if failures:
-        first = min(failures)
-        raise _as_reported(failures[first], jobs[first])
+        if run.pool is not None:
+            if not finished:
+                _stop(run.pool)
+            run.pool.shutdown(wait=True, cancel_futures=True)
+    run.finish()
+
+
+class _Run:
+    """The jobs of one export_all: handed out longest first, so that no long one is left
+    to run alone at the end; this process takes the next itself whenever it is free, and
+    gives the worker processes one each (more would be out of reach once one fails)."""
+
+    def __init__(self, jobs: list[Job], format: str | None, volume: float, progress, written):
+        import multiprocessing
+
+        self.jobs, self.format, self.volume = jobs, format, volume
+        self.progress, self.written = progress, written
+        self.shared = multiprocessing.get_context("spawn").RawArray("q", 2 * len(jobs))  # (written, all) a job
+        self.shares = [max(1, round(compiler.estimate_seconds(job.routine) * SAMPLE_RATE)) for job in jobs]
+        self.queue = sorted(range(len(jobs)), key=lambda i: -self.shares[i])  # next to start, first
+        self.pool: ProcessPoolExecutor | None = None
+        self.helpers = 0
+        self.running: dict[Future, int] = {}  # a worker's job
+        self.seconds: dict[int, float] = {}
+        self.failures: dict[int, BaseException] = {}
+        self.reported = 0  # jobs[:reported] are written and their lines said
+        self.tended = 0.0
+
+    def through(self) -> None:
+        """Every job done, or failed, or left out after a failure."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        while self.queue or self.running:
+            if self.queue:
+                index = self.queue.pop(0)
+                self.hand_out()
+                self.export_here(index)
+            else:
+                wait(self.running, timeout=TICK if self.progress else None, return_when=FIRST_COMPLETED)
+            self.tend()
+
+    def hand_out(self) -> None:
+        """A job for each idle worker (the first submits start the workers: they inherit a mask
+        that blocks SIGINT and SIGHUP, which are this process's to handle)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        while self.pool is not None and self.queue and len(self.running) < self.helpers:
+            index = self.queue.pop(0)
+            try:
+                with _blocked({signal.SIGINT, signal.SIGHUP}):
+                    future = self.pool.submit(_export, index, self.jobs[index], self.format, self.volume)
+            except BrokenProcessPool as error:  # a worker died, and the pool ended the others
+                self.helpers = 0  # the jobs before the first that failed are left to this process
+                self.failed(index, error)
+                return
+            self.running[future] = index
+
+    def export_here(self, index: int) -> None:
+        """A job in this process, as exporting one at a time does; the workers are tended
+        meanwhile, as it reports its progress."""
+        import time
+
+        def report(done: int, total: int) -> None:
+            self.shared[2 * index + 1] = total
+            self.shared[2 * index] = done
+            if time.monotonic() - self.tended >= TICK / 2:
+                self.tend()
+
+        try:
+            self.seconds[index] = _build_and_export(index, self.jobs[index], self.format, self.volume, report)
+        except HoldcueError as error:
+            self.failed(index, error)
+
+    def tend(self) -> None:
+        """Take the workers' results, give the idle ones the next jobs, say the lines due."""
+        import time
+
+        self.tended = time.monotonic()
+        for future in [future for future in self.running if future.done()]:
+            index = self.running.pop(future)
+            error = future.exception()  # the pool's own: a worker died (BrokenProcessPool)
+            if error is None:
+                result = future.result()
+                if not isinstance(result, _Failed):
+                    self.seconds[index] = result
+                    continue
+                error = _raised(result)
+            self.failed(index, error)
+        self.hand_out()
+        while self.reported in self.seconds:  # up to the first job not done, or failed
+            if self.written:
+                self.written(self.reported, self.seconds[self.reported])
+            self.reported += 1
+        if self.progress:
+            self.progress(_samples(self.shared, self.shares, self.seconds), sum(self.shares))
+
+    def failed(self, index: int, error: BaseException) -> None:
+        self.failures[index] = error
+        self.queue = [later for later in self.queue if later < index]  # as one at a time never gets to them
+
+    def finish(self) -> None:
+        """After a failure: the lines of the jobs after it that were finished; then its error."""
+        for index in sorted(self.seconds):
+            if index >= self.reported and self.written:
+                self.written(index, self.seconds[index])
+        if self.failures:
+            first = min(self.failures)
+            raise _as_reported(self.failures[first], self.jobs[first])
 
 
 def _speech_cached(jobs: list[Job]) -> bool:
@@ -279,16 +347,18 @@ def _export(index: int, job: Job, format: str | None, volume: float) -> float | 
         os._exit(128 + stop.signum)  # the export's files are removed by now
 
 
-def _build_and_export(index: int, job: Job, format: str | None, volume: float) -> float:
+def _build_and_export(index: int, job: Job, format: str | None, volume: float, report=None) -> float:
+    """Build the job's session and export it, as exporting one routine at a time does; its
+    length in seconds. ``report(done, total)``: its progress (default: into the shared array)."""
     from holdcue import export, session
 
-    def report(done: int, total: int) -> None:
+    def shared(done: int, total: int) -> None:
         if _progress is not None:
             _progress[2 * index + 1] = total
             _progress[2 * index] = done
 
     ready = session.build(job.routine, workers=1)
-    export.export(ready, job.target, format=format, volume=volume, progress=report)
+    export.export(ready, job.target, format=format, volume=volume, progress=report or shared)
     return ready.timeline.duration
 
 
