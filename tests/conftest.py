@@ -3,8 +3,10 @@ modules beside the tests (speech_support.py, compiler_helpers.py, audio_stack.py
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,16 @@ def tiny_disk(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory) -> Path:
+    """A wheel built from this checkout, once per run, as pip builds it for an install."""
+    folder = tmp_path_factory.mktemp("wheel")
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(root)]
+    if importlib.util.find_spec("hatchling"):
+        command.insert(4, "--no-build-isolation")  # fast, and needs no download
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (wheel,) = folder.glob("holdcue-*.whl")
+    return wheel

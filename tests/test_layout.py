@@ -11,6 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "holdcue"
 
+
 def module_name(path: Path) -> str:
     """A module's name below the package: "compiler", "core.controller"; a package's
     __init__ is the package ("core")."""
