@@ -307,7 +307,7 @@ def main() -> int:
         print()
         for condition, _, result in rows:
             if result["slips"]:
-                where = ", ".join(f"{ms:+.1f} ms at {s / 60:.0f}:{s % 60:04.1f}" for s, ms in result["slips"][:12])
+                where = ", ".join(f"{ms:+.1f} ms at {int(s // 60)}:{s % 60:04.1f}" for s, ms in result["slips"][:12])
                 more = f" (and {len(result['slips']) - 12} more)" if len(result["slips"]) > 12 else ""
                 print(f"{condition} slips: {where}{more}")
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 import tracemalloc
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ import pytest
 
 from audio_stack import NullSink, Recorder, missing
 from holdcue import play, stream
+from holdcue.errors import Terminated
 from holdcue.stream import Feed, StreamSink
 from holdcue.timeline import SAMPLE_RATE
 from play_helpers import RATE, FakeClock, make_session, short_session
@@ -41,6 +43,7 @@ def test_fill_writes_the_feed_across_blocks_of_any_size_and_then_stops():
     blocks = [rng.integers(-3000, 3000, n).astype(np.int16) for n in (5, 700, 1, 333)]
     whole = np.concatenate(blocks)
     handle = stream.StreamHandle(Feed(len(whole), iter(blocks)), RATE, DeviceTime())
+    handle.prime()  # its feeder has queued it (all of it: it is short)
     out = []
     while True:
         buffer = np.full(256, 99, np.int16)
@@ -55,6 +58,7 @@ def test_fill_writes_the_feed_across_blocks_of_any_size_and_then_stops():
 def test_played_counts_what_the_device_has_played_not_what_it_was_given():
     device = DeviceTime()
     handle = stream.StreamHandle(Feed(4000, iter([np.ones(4000, np.int16)])), RATE, device)
+    handle.prime()
     assert handle.played() == 0
     handle.fill(np.zeros(1000, np.int16), dac=100.5)  # its first sample leaves the device at 100.5 s
     assert handle.played() == 0  # still queued
@@ -70,6 +74,7 @@ def test_played_counts_what_the_device_has_played_not_what_it_was_given():
 def test_once_the_feed_has_run_out_its_end_is_heard_and_the_take_is_over():
     device = DeviceTime()
     handle = stream.StreamHandle(Feed(100, iter([np.ones(100, np.int16)])), RATE, device)
+    handle.prime()
     handle.fill(np.zeros(512, np.int16), dac=101.0)
     handle.fill(np.zeros(512, np.int16), dac=101.0 + 512 / RATE)  # nothing left: the mark stays
     assert handle.is_playing()  # its samples are still queued
@@ -77,12 +82,13 @@ def test_once_the_feed_has_run_out_its_end_is_heard_and_the_take_is_over():
     assert handle.played() == 100 and not handle.is_playing()
 
 
-def test_a_feed_that_fails_in_the_callback_ends_its_take_not_the_device():
+def test_a_feed_that_fails_ends_its_take_not_the_device_once_what_came_before_is_played():
     def broken():
         yield np.ones(10, np.int16)
         raise RuntimeError("a bug")
 
     handle = stream.StreamHandle(Feed(100, broken()), RATE, DeviceTime())
+    handle.prime()
     buffer = np.zeros(64, np.int16)
     assert handle.fill(buffer, dac=100.0) == 10
     assert isinstance(handle.failure, RuntimeError) and not handle.is_playing()
@@ -100,7 +106,7 @@ def sink_without_device(keep_alive: bool) -> StreamSink:
     """A StreamSink whose callback is driven by the test (the keep-alive tone made as
     open() makes it)."""
     sink = StreamSink(keep_alive=keep_alive)
-    sink._tone = stream.keep_alive_tone(RATE)
+    sink._keep = stream._KeepAlive(RATE)
     return sink
 
 
@@ -131,6 +137,9 @@ class OpenStream:
     def start(self):
         self.calls.append(("start", self.sink._current))
 
+    def close(self):
+        self.active = False
+
 
 def test_a_take_started_or_stopped_drops_what_the_device_holds():
     sink = sink_without_device(False)
@@ -157,6 +166,109 @@ def test_the_keep_alive_tone_goes_under_a_take_which_is_otherwise_untouched():
     out = callback(sink, 3000)
     under = out[:2000].astype(int) - take
     assert np.abs(under).max() <= stream.KEEP_ALIVE_LEVEL * 32767 + 1 and under.any()
+
+
+# -- the feeder: the callback only copies ----------------------------------------------------
+
+
+def feeder_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "holdcue-feeder"]
+
+
+def test_the_feed_is_pulled_by_its_feeder_never_by_the_callback():
+    """The callback (here the test's thread, as PortAudio's would be) copies what the feeder
+    made ready: the feed's iterator runs, and is closed, on the feeder's thread only."""
+    pulled: list[int] = []
+    closed: list[int] = []
+
+    def blocks():
+        try:
+            for _ in range(40):
+                pulled.append(threading.get_ident())
+                yield np.full(100, 5, np.int16)
+        finally:
+            closed.append(threading.get_ident())
+
+    sink = sink_without_device(False)
+    sink._stream, sink._rate = OpenStream(sink), RATE
+    handle = sink.stream(Feed(4000, blocks()), RATE)
+    got = np.concatenate([callback(sink, 256) for _ in range(16)])
+    handle.stop()
+    handle.join(5)
+    assert (got[:4000] == 5).all() and not got[4000:].any()
+    assert set(pulled) == set(closed) == {handle._thread.ident}
+    assert threading.get_ident() not in pulled
+    assert not handle.feeding()
+
+
+def test_the_feeder_stays_ahead_and_what_the_callback_takes_is_the_feed_exactly(monkeypatch):
+    """Through a queue much shorter than the take (it wraps round many times), blocks and
+    callbacks of any sizes: every sample once, in order; a callback that finds the feeder
+    late writes silence and counts nothing."""
+    monkeypatch.setattr(stream, "AHEAD", 0.02)  # 160 samples at 8000 Hz
+    monkeypatch.setattr(stream, "FEED_POLL", 0.001)
+    rng = np.random.default_rng(7)
+    blocks = [rng.integers(-3000, 3000, int(n)).astype(np.int16) for n in rng.integers(1, 300, 200)]
+    whole = np.concatenate(blocks)
+    handle = stream.StreamHandle(Feed(len(whole), iter(blocks)), RATE, DeviceTime())
+    handle.prime()
+    out = []
+    while not handle.exhausted:
+        buffer = np.full(int(rng.integers(1, 200)), 99, np.int16)
+        written = handle.fill(buffer, dac=100.0)
+        out.append(buffer[:written].copy())
+        if written < len(buffer):
+            time.sleep(0.001)
+    assert np.array_equal(np.concatenate(out), whole) and handle.delivered() == len(whole)
+    handle.join(5)
+    assert not handle.feeding()
+
+
+def test_silence_while_the_feeder_is_late_is_not_counted_as_played():
+    """A take swapped in before its first samples are ready (its feed slower than
+    PRIME_WAIT) plays silence until they are: played() counts the take's samples only."""
+    go = threading.Event()
+
+    def slow():
+        go.wait(10)
+        yield np.ones(2000, np.int16)
+
+    device = DeviceTime()
+    handle = stream.StreamHandle(Feed(2000, slow()), RATE, device)
+    handle.prime(timeout=0.01)
+    assert handle.fill(np.zeros(500, np.int16), dac=100.0) == 0  # silence; nothing of the take given
+    device.now = 101.0
+    assert handle.played() == 0 and handle.is_playing() and handle.starved == 1
+    go.set()
+    handle._ready.wait(5)
+    assert handle.fill(np.zeros(500, np.int16), dac=101.5) == 500
+    device.now = 101.5 + 100 / RATE
+    assert handle.played() == 100
+
+
+def test_a_stopped_take_lets_its_feeder_go_at_once_and_close_ends_every_feeder():
+    """A stop does not wait for the feeder (pause is at once); the feeder ends within the
+    block it is on. close() ends the feeders of takes never stopped, and waits for them."""
+    release = threading.Event()
+
+    def endless():
+        while True:
+            release.wait(0.05)  # a slow read, now and then
+            yield np.ones(800, np.int16)
+
+    sink = sink_without_device(False)
+    sink._stream, sink._rate = OpenStream(sink), RATE
+    first = sink.stream(Feed(10**9, endless()), RATE)
+    started = time.monotonic()
+    first.stop()
+    assert time.monotonic() - started < 0.01
+    first.join(2)
+    assert not first.feeding()
+    sink.stream(Feed(10**9, endless()), RATE)  # never stopped
+    sink.stream(Feed(10**9, endless()), RATE)  # stops the one before it
+    assert len(feeder_threads()) >= 1
+    sink.close()
+    assert not feeder_threads()
 
 
 # -- the player feeding a streaming sink ---------------------------------------------------
@@ -476,6 +588,115 @@ def test_keep_alive_through_a_device_plays_the_quiet_tone_when_idle_and_nothing_
             assert 200 < np.abs(idle.astype(int)).max() < 500
         else:
             assert not idle.any()
+
+
+@pytest.mark.audio
+@needs_audio
+def test_a_feed_with_slow_blocks_plays_without_a_gap_and_only_its_feeder_pulls_it(stack):
+    """Blocks that stall as a read from an SD card can (0.2 s now and then, and once a whole
+    second) are not heard: the feeder is seconds ahead. The callback, on PortAudio's
+    thread, never runs the feed."""
+    rate = 22050
+    block = rate // 10
+    seconds = 8
+    sound = beep(seconds, rate)
+    stalls = {**{b: 0.2 for b in range(10, 80, 10)}, 55: 1.0}
+    pulled: set[int] = set()
+
+    def slow():
+        for b, at in enumerate(range(0, len(sound), block)):
+            pulled.add(threading.get_ident())
+            time.sleep(stalls.get(b, 0))
+            yield sound[at : at + block]
+
+    class Watched(StreamSink):
+        callbacks: set[int] = set()
+
+        def _callback(self, *args):
+            self.callbacks.add(threading.get_ident())
+            super()._callback(*args)
+
+    sink = Watched()
+    with Recorder(stack.env) as recorder:
+        sink.open(rate)
+        time.sleep(0.3)
+        handle = sink.stream(Feed(len(sound), slow()), rate)
+        time.sleep(seconds + 0.5)
+        assert not handle.is_playing() and handle.played() == len(sound)
+        sink.close()
+    assert sink.starved == 0
+    assert pulled == {handle._thread.ident} and sink.callbacks and not (sink.callbacks & pulled)
+    samples = recorder.recording().samples.astype(np.float64)
+    loud = np.flatnonzero(np.abs(samples) > 64)
+    heard = samples[loud[0] : loud[-1] + 1]
+    assert abs(len(heard) / rate - seconds) < 0.01  # no silence put in
+    frame = rate // 200
+    rms = np.sqrt(np.mean(heard[: len(heard) // frame * frame].reshape(-1, frame) ** 2, axis=1))
+    assert rms.min() > 0.5 * 12000 / np.sqrt(2)  # and no gap anywhere in it
+
+
+@pytest.mark.audio
+@needs_audio
+def test_a_stop_silences_the_take_within_50_ms_however_far_ahead_its_feeder_is(stack):
+    """Pause: the take stops (what its feeder queued, seconds of it, dropped with what the
+    device holds), its confirmation is heard, then silence."""
+    rate = 22050
+    take = beep(6.0, rate)  # peaks at 12000
+    words = beep(0.4, rate) // 4  # peaks at 3000: told apart by level
+    sink = StreamSink()
+    with Recorder(stack.env) as recorder:
+        sink.open(rate)
+        time.sleep(0.3)
+        handle = sink.start(take, rate)
+        time.sleep(1.5)  # the feeder is AHEAD seconds ahead
+        assert handle._put - handle._taken > rate
+        stopped = time.monotonic()
+        handle.stop()
+        said = sink.start(words, rate)
+        time.sleep(1.0)
+        assert not said.is_playing()
+        quiet_from = time.monotonic()
+        time.sleep(0.5)
+        sink.close()
+    rec = recorder.recording()
+    s = np.abs(rec.samples.astype(int))
+    take_heard = np.flatnonzero(s > 6000)
+    assert rec.time_of(take_heard[-1]) - stopped < 0.05
+    after = take_heard[-1] + rate // 100  # past the last half-cycle of the take, below 6000
+    words_heard = np.flatnonzero((s > 64) & (np.arange(len(s)) > after))
+    assert len(words_heard) and s[words_heard].max() <= 3100
+    # said whole; the monitor may miss the first ~10 ms: PulseAudio rewinds its sink for the
+    # new take over what the monitor has already passed on
+    assert 0.37 < (words_heard[-1] - words_heard[0]) / rate < 0.41
+    assert not s[rec.sample_at(quiet_from) :].any()  # then silence
+
+
+@pytest.mark.audio
+@needs_audio
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), Terminated(15)], ids=["ctrl-c", "sigterm"])
+def test_no_feeder_is_left_when_play_is_interrupted(stack, monkeypatch, stop):
+    """Ctrl-C or SIGTERM while a session plays on the real output: the sound stops, the
+    device is let go and the take's feeder has ended by the time play returns."""
+    monkeypatch.delenv("HOLDCUE_OUTPUT", raising=False)
+    made: list[StreamSink] = []
+    real = play.default_sink
+    monkeypatch.setattr(play, "default_sink", lambda keep_alive=False: made.append(real(keep_alive)) or made[-1])
+
+    class Interrupting:
+        shown = 0
+
+        def show(self, status):
+            self.shown += 1
+            if self.shown == 4:
+                raise stop
+
+        def close(self):
+            pass
+
+    with pytest.raises(type(stop)):
+        play.play(short_session(), display=Interrupting())
+    [sink] = made
+    assert not sink.running() and not feeder_threads()
 
 
 # -- choosing the output -------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import itertools
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -507,7 +506,7 @@ class Player:
             speech_volume=self.levels.speech_volume,
             music=self.music,
         )
-        return Feed(len(prefix) + self.timeline.length - origin, itertools.chain((prefix,), rest)), len(prefix)
+        return Feed(len(prefix) + self.timeline.length - origin, _chained(prefix, rest)), len(prefix)
 
     def _lead_in(self) -> int:
         """Samples of silence before a take's first sound: the lead-in, less what a streaming
@@ -567,6 +566,14 @@ class Player:
         deadline = self.clock.now() + RELEASE_WAIT
         while handle.is_playing() and self.clock.now() < deadline:
             self.clock.sleep(0.01)
+
+
+def _chained(first: numpy.ndarray, rest: Iterator[numpy.ndarray]) -> Iterator[numpy.ndarray]:
+    """``first``, then ``rest``'s blocks: a generator, so that closing it closes ``rest``
+    (the renderer's music) where it is closed: the sink's feeder of a stopped take closes
+    it at once, in its own thread."""
+    yield first
+    yield from rest
 
 
 def whole(feed: Feed) -> numpy.ndarray:

@@ -1,18 +1,26 @@
-"""The streaming output: one sound device kept open, fed block by block from the audio
-callback (docs/playback.md).
+"""The streaming output: one sound device kept open, fed by an audio callback that only
+copies samples made ready ahead of it by a thread of the take's own (docs/playback.md).
 
 ``StreamSink`` opens the device once (sounddevice, over PortAudio) and keeps it open
 across takes, pauses and sessions. A take is a ``Feed``: its length and an iterator of
-int16 blocks (the renderer's), pulled in the callback thread as the device asks for
-samples, so a two-hour take never exists in memory as a whole. Starting a take swaps
-the feed the callback reads and drops what the device still holds (the stream is aborted
-and started again, about a millisecond): the take is heard at once, with no device to
-open. Stopping one silences it the same way.
+int16 blocks (the renderer's). A feeder thread pulls them and copies them into a ring of
+AHEAD seconds made for the take; the callback copies from that ring into the device's
+buffer and does nothing else: no mixing, no decoding, no file reading, no lock, so a slow
+read from an SD card or a pause of the feeder (up to AHEAD seconds) is not heard, as
+sounddevice's own ``play_long_file`` example does it. A two-hour take never exists in
+memory as a whole.
+
+Starting a take primes it (its first PRIME seconds ready), then swaps it in and drops
+what the device still holds (the stream is aborted and started again, about a
+millisecond): the take is heard at once, with no device to open. Stopping one silences it
+the same way, whatever its feeder had queued: that is dropped with it, and its feeder
+ends.
 
 Where a take is comes from the device: every callback says when its first sample will
 leave the device (PortAudio's output DAC time, from ALSA's count of frames still queued),
 so the samples heard are the samples delivered less those still queued, between two
-callbacks (tens of milliseconds) moved on by the stream's clock.
+callbacks (tens of milliseconds) moved on by the stream's clock. Silence played while a
+late feeder has nothing ready is not counted.
 
 Speakers that sleep on silence (Bluetooth, some USB ones) lose the first moments of a
 sound after a quiet while, and digital zero does not keep them awake. With
@@ -41,6 +49,11 @@ if TYPE_CHECKING:
 
 OUTPUTS = ("stream", "simpleaudio")  # HOLDCUE_OUTPUT's values; the first is the default
 LATENCY = 0.1  # seconds of sound the device holds: what a start or stop waits for; enough for a Pi's callback
+AHEAD = 3.0  # seconds of a take its feeder keeps ready ahead of the device: a slow read or a pause goes unheard
+PRIME = 0.2  # seconds of a take ready before it is swapped in (twice the device's buffer): no gap as it starts
+PRIME_WAIT = 5.0  # longest wait for them; a take slower than that starts anyway, in silence until its first samples
+FEED_POLL = 0.05  # seconds a feeder waits for room once the take's queue is full
+FEEDER_JOIN = 2.0  # seconds close() waits for a feeder to finish the block it is making
 KEEP_ALIVE_HZ = 30.0  # below what small speakers reproduce: felt, if at all, not heard
 KEEP_ALIVE_LEVEL = 0.01  # of full scale (-40 dBFS): enough to count as sound for a speaker's silence detector
 
@@ -56,22 +69,44 @@ class Feed:
 
 class StreamHandle:
     """One feed being played. ``played()`` is the number of its samples the device has
-    played so far (by the device's count, not a wall clock)."""
+    played so far (by the device's count, not a wall clock).
+
+    A feeder thread of its own (``prime`` starts it) pulls the feed's blocks and copies
+    them into a queue of AHEAD seconds, made when the take is: a ring of int16 samples that
+    the audio callback reads (``fill``) and the feeder writes, each keeping its own count,
+    so neither waits for the other. The feeder ends at the feed's end, when the take is
+    stopped (``halt``), or when the feed raises (``failure``, once the samples before it
+    have been played)."""
 
     def __init__(self, feed: Feed, rate: int, sink: StreamSink):
+        import numpy as np
+
         self.feed = feed
         self.rate = rate
         self.sink = sink
         self.stopped = False
-        self.exhausted = False
-        self.failure: BaseException | None = None  # what the feed raised in the callback
-        self._rest: numpy.ndarray | None = None  # what is left of the block being played
+        self.exhausted = False  # the device was given the feed's last sample
+        self.failure: BaseException | None = None  # what the feed raised, once the samples before it were given
+        self.starved = 0  # callbacks that found the queue empty before the feed's end (the feeder was late)
         # (DAC time of the last callback's first sample, samples delivered before it, after it)
         self._mark: tuple[float, int, int] | None = None
+        self._queue = np.empty(max(1, min(feed.length, round(AHEAD * rate))), np.int16)
+        self._put = 0  # samples the feeder has copied into the queue, in all (only it writes this)
+        self._taken = 0  # samples the callback has taken out of it, in all (only it writes this)
+        self._ended = False  # the feeder has put its last sample: the feed's end, its failure or a stop
+        self._error: BaseException | None = None  # what the feed raised, after its last sample put
+        self._ready = threading.Event()  # PRIME seconds are in the queue (or all there is)
+        self._wake = threading.Event()  # set by halt: the feeder stops waiting for room
+        self._thread: threading.Thread | None = None
 
     def stop(self) -> None:
-        self.stopped = True
+        self.halt()
         self.sink.drop(self)
+
+    def halt(self) -> None:
+        """No more of this take: its feeder ends (after the block it may be making)."""
+        self.stopped = True
+        self._wake.set()
 
     def is_playing(self) -> bool:
         if self.stopped or self.failure is not None or not self.sink.running():
@@ -90,28 +125,122 @@ class StreamHandle:
         heard = before + int((self.sink.time() - dac) * self.rate)
         return max(0, min(heard, after))
 
-    def fill(self, out: numpy.ndarray, dac: float) -> int:
-        """Write the next samples into ``out`` (called from the audio callback); how many
-        were written: fewer than ``len(out)`` once the feed has run out."""
-        at = 0
+    # -- the feeder -------------------------------------------------------------------------
+
+    def prime(self, timeout: float = PRIME_WAIT) -> None:
+        """Start the feeder and wait (at most ``timeout``) until the take's first PRIME
+        seconds are ready, or all of it, or the feed has failed."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._feed, name="holdcue-feeder", daemon=True)
+            self._thread.start()
+        self._ready.wait(timeout)
+
+    def feeding(self) -> bool:
+        """Whether its feeder is to run or runs still."""
+        return self._thread is None or self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _feed(self) -> None:
+        """The feeder thread: the feed's blocks into the queue as room is made, until the
+        feed's end, a stop, or the feed raises. The feed is closed here (a generator's
+        ``finally``, the renderer's music, runs in this thread, never in the callback)."""
+        queue = self._queue
+        size = len(queue)
+        primed = min(size, round(PRIME * self.rate))
+        blocks = self.feed.blocks
         try:
-            while at < len(out):
-                rest = self._rest
-                if rest is None or len(rest) == 0:
-                    rest = next(self.feed.blocks, None)
-                    if rest is None:
-                        self.exhausted = True
-                        break
-                count = min(len(out) - at, len(rest))
-                out[at : at + count] = rest[:count]
-                self._rest = rest[count:]
-                at += count
-        except Exception as error:  # a bug in a feed must not kill the device for every later take
-            self.failure = error
-        if at:  # once the feed has run out, the last mark still says when its end is heard
-            before = self.delivered()
-            self._mark = (dac, before, before + at)
-        return at
+            for block in blocks:
+                at, count = 0, len(block)
+                while at < count:
+                    if self.stopped:
+                        return
+                    room = size - (self._put - self._taken)
+                    if room <= 0:
+                        self._wake.wait(FEED_POLL)
+                        continue
+                    n = min(room, count - at)
+                    start = self._put % size
+                    first = min(n, size - start)
+                    queue[start : start + first] = block[at : at + first]
+                    queue[: n - first] = block[at + first : at + n]
+                    at += n
+                    self._put += n  # after the copy: the callback reads only what is counted
+                    if self._put >= primed and not self._ready.is_set():
+                        self._ready.set()
+                if self.stopped:
+                    return
+        except BaseException as error:  # any failure of the feed ends its take, not the device
+            self._error = error
+        finally:
+            self._ended = True
+            self._ready.set()
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+
+    # -- the callback's side ----------------------------------------------------------------
+
+    def fill(self, out: numpy.ndarray, dac: float) -> int:
+        """Copy the next samples ready in the queue into ``out`` (called from the audio
+        callback: it only copies; nothing is made, read or allocated here) and mark when
+        they leave the device; how many were written: fewer than ``len(out)`` once the feed
+        has run out, or when the feeder is late (the rest is then silence, not counted)."""
+        ended = self._ended  # read before the count: once ended, the count is the last one
+        taken = self._taken
+        count = min(len(out), self._put - taken)
+        if count:
+            queue = self._queue
+            size = len(queue)
+            start = taken % size
+            first = min(count, size - start)
+            out[:first] = queue[start : start + first]
+            if count > first:
+                out[first:count] = queue[: count - first]
+            self._taken = taken + count
+            before = self.delivered()  # once the feed has run out, the last mark still says when its end is heard
+            self._mark = (dac, before, before + count)
+        if count < len(out):
+            if not ended:
+                self.starved += 1
+            elif self._error is not None:
+                self.failure = self._error
+            else:
+                self.exhausted = True
+        return count
+
+
+class _KeepAlive:
+    """The keep-alive tone, made when the device opens: added in the callback from a loop
+    of it and a scratch buffer, both made here."""
+
+    def __init__(self, rate: int):
+        import numpy as np
+
+        tone = keep_alive_tone(rate)
+        self.period = len(tone)
+        self.loop = np.concatenate((tone, tone))  # any stretch of up to a period, without wrapping
+        self.scratch = np.empty(self.period, np.int32)
+        self.phase = 0  # where in the tone the next callback goes on
+
+    def add(self, out: numpy.ndarray) -> None:
+        """Add the next ``len(out)`` samples of the tone. The session's peaks stay below
+        -1 dBFS (the renderer's ceiling), far from where a 1 % tone could overflow; a plain
+        buffer that does is clipped."""
+        import numpy as np
+
+        done = 0
+        while done < len(out):
+            n = min(len(out) - done, self.period)
+            part, acc = out[done : done + n], self.scratch[:n]
+            np.add(part, self.loop[self.phase : self.phase + n], out=acc, dtype=np.int32)
+            np.clip(acc, -32768, 32767, out=acc)
+            np.copyto(part, acc, casting="unsafe")
+            self.phase = (self.phase + n) % self.period
+            done += n
 
 
 class StreamSink:
@@ -127,14 +256,16 @@ class StreamSink:
         self.latency = latency
         self.device = device
         self.underflows = 0  # callbacks that found the device already starved (for benchmarks)
+        self.starved = 0  # callbacks that found a take's queue empty before its end (for benchmarks)
         self._stream: Any = None
         self._rate = 0
         self._current: StreamHandle | None = None
-        self._tone: numpy.ndarray | None = None  # one second of the keep-alive tone (whole periods)
-        self._phase = 0  # where in _tone the next callback goes on
+        self._keep: _KeepAlive | None = None  # the keep-alive tone, when it is on
         self._zeros = b""  # one callback's silence, made without NumPy (see _callback)
         self._opened_at = 0.0  # monotonic time the device started
         self._lock = threading.Lock()  # opening and closing, from any thread
+        self._feeders: list[StreamHandle] = []  # takes whose feeder may still run: close() ends them
+        self._feeders_lock = threading.Lock()
 
     # -- the device -------------------------------------------------------------------------
 
@@ -146,8 +277,7 @@ class StreamSink:
                 return
             self._close_stream()
             if self.keep_alive:
-                self._tone = keep_alive_tone(rate)
-                self._phase = 0
+                self._keep = _KeepAlive(rate)
             failure: Exception | None = None
             with alsa_messages() as said:  # PortAudio's probing of ALSA talks on stderr
                 sd = _sounddevice()
@@ -176,12 +306,20 @@ class StreamSink:
             self._stream, self._rate, self._opened_at = stream, rate, monotonic()
 
     def close(self) -> None:
-        """Stop at once and let the device go."""
+        """Stop at once and let the device go; every take's feeder ends (waited for)."""
         with self._lock:
             self._close_stream()
+        with self._feeders_lock:
+            feeders, self._feeders = self._feeders, []
+        for handle in feeders:
+            handle.halt()
+        for handle in feeders:
+            handle.join(FEEDER_JOIN)
 
     def _close_stream(self) -> None:
-        stream, self._stream, self._current = self._stream, None, None
+        stream, self._stream, current, self._current = self._stream, None, self._current, None
+        if current is not None:  # its device is gone: nothing more of it will be played
+            current.halt()
         if stream is not None:
             stream.abort()  # drops what the device holds: silence now, not after the buffer
             stream.close()
@@ -204,14 +342,22 @@ class StreamSink:
 
     def stream(self, feed: Feed, rate: int) -> StreamHandle:
         """Play ``feed`` from its first sample, in place of whatever plays now: at once, not
-        after what the device still holds."""
+        after what the device still holds. Its first PRIME seconds are made ready (by its
+        feeder) before it is swapped in, so that it starts without a gap."""
         self.open(rate)
         handle = StreamHandle(feed, rate, self)
-        with self._lock:
-            previous = self._current
-            if previous is not None:
-                previous.stopped = True
-            self._switch(handle)
+        with self._feeders_lock:
+            self._feeders = [h for h in self._feeders if h.feeding()] + [handle]
+        try:
+            handle.prime()
+            with self._lock:
+                previous = self._current
+                if previous is not None:
+                    previous.halt()
+                self._switch(handle)
+        except BaseException:  # Ctrl-C while it primed, a device gone: its feeder ends
+            handle.halt()
+            raise
         return handle
 
     def drop(self, handle: StreamHandle) -> None:
@@ -226,7 +372,8 @@ class StreamSink:
         is stopped, the feed swapped while no callback runs, and the stream started again,
         which takes about a millisecond. Without it a start or a stop is heard a buffer late.
         Swapped before the stream stops, the new take's first blocks could go into the buffer
-        that is then dropped."""
+        that is then dropped. What the take's feeder has queued beyond that is dropped with
+        the take: a stop is heard at once, however far ahead the feeder is."""
         stream = self._stream
         if stream is None or not stream.active:
             self._current = handle
@@ -248,12 +395,17 @@ class StreamSink:
 
     def _callback(self, outdata: Any, frames: int, time: Any, status: Any) -> None:
         """PortAudio's callback: ``outdata`` is the device's buffer, ``frames`` int16 samples.
-        Idle, it writes silence without NumPy: a device opened early (before the session is
-        made ready) does not wait in its first callbacks for the main thread's import of it."""
+        It only copies what the take's feeder has made ready (StreamHandle.fill) and adds
+        the keep-alive tone: no mixing, no reading, no waiting on a lock. Idle, it writes
+        silence without NumPy: a device opened early (before the session is made ready)
+        does not wait in its first callbacks for the main thread's import of it."""
         if status.output_underflow:
             self.underflows += 1
         handle = self._current
-        if (handle is None or handle.stopped) and not self.keep_alive:
+        if handle is not None and handle.stopped:
+            handle = None
+        keep = self._keep if self.keep_alive else None
+        if handle is None and keep is None:
             if len(self._zeros) != len(outdata):
                 self._zeros = bytes(len(outdata))
             outdata[:] = self._zeros
@@ -262,24 +414,16 @@ class StreamSink:
 
         out = np.frombuffer(outdata, np.int16, frames)
         written = 0
-        if handle is not None and not handle.stopped:
+        if handle is not None:
             # PortAudio leaves the DAC time 0 where the host cannot tell: the buffer's length then.
             dac = time.outputBufferDacTime or time.currentTime + self.latency
             written = handle.fill(out, dac)
-        out[written:] = 0
-        if self.keep_alive and self._tone is not None:
-            self._add_tone(out)
-
-    def _add_tone(self, out: numpy.ndarray) -> None:
-        """Add the next ``len(out)`` samples of the keep-alive tone. The session's peaks stay
-        below -1 dBFS (the renderer's ceiling), far from where a 1 % tone could overflow."""
-        import numpy as np
-
-        tone = self._tone
-        assert tone is not None
-        at = np.arange(self._phase, self._phase + len(out)) % len(tone)
-        out[:] = np.clip(out.astype(np.int32) + tone[at], -32768, 32767)
-        self._phase = (self._phase + len(out)) % len(tone)
+            if written < frames and not (handle.exhausted or handle.failure is not None):
+                self.starved += 1
+        if written < frames:
+            out[written:] = 0
+        if keep is not None:
+            keep.add(out)
 
 
 def keep_alive_tone(rate: int) -> numpy.ndarray:
