@@ -11,7 +11,10 @@ each run:
   went on later, or earlier, than it should: silence was put in, or samples lost; with
   the time it slipped) or a cue *damaged* (its sound differs from the export's: a gap in it);
 - (``--via player``) the device's own count of underflows (PortAudio's callbacks that
-  found the device already starved) and of callbacks that found the take's queue empty.
+  found the device already starved; the ALSA pulse plugin may not report them) and of
+  callbacks that found the take's queue empty; the longest time between two callbacks,
+  and the least sound the device held at a callback: a slip with neither a late callback
+  nor an empty queue came from further down (the sound server, the recording).
 
 The session is built-in routines back to back (scripts/bench_play.py's compose) with real
 espeak-ng speech. ``--via player`` (the default) plays it as ``holdcue serve`` does: a
@@ -70,7 +73,22 @@ def child(path: str, cache: str) -> None:
     from holdcue.speech import ClipCache
     from holdcue.timeline import SAMPLE_RATE
 
-    sink = play.StreamSink()
+    class Watched(play.StreamSink):
+        """Notes the longest wait between two callbacks and the least sound the device
+        still held at one (what tells a late callback from a late sound server)."""
+
+        longest, least, last = 0.0, float("inf"), 0.0
+
+        def _callback(self, outdata, frames, when, status) -> None:
+            now = time.monotonic()
+            if self.last:
+                self.longest = max(self.longest, now - self.last)
+            self.last = now
+            if when.outputBufferDacTime:
+                self.least = min(self.least, when.outputBufferDacTime - when.currentTime)
+            super()._callback(outdata, frames, when, status)
+
+    sink = Watched()
     sink.open(SAMPLE_RATE)  # as the service does: open before the first request
     built = session.build(library.load_routine(path), cache=ClipCache(Path(cache) / "speech"), stored=True)
     tl = built.timeline
@@ -87,6 +105,8 @@ def child(path: str, cache: str) -> None:
     report: dict = {"start": time.monotonic()}
     cpu0, wall0 = time.process_time(), time.monotonic()
     player.start(0)
+    time.sleep(0.5)
+    sink.longest, sink.least = 0.0, float("inf")  # once the take has started (its first callbacks fill the device)
     while player.state == "playing":
         player.tick()
         time.sleep(play.TICK)
@@ -94,6 +114,7 @@ def child(path: str, cache: str) -> None:
     report["state"] = player.state
     report["underflows"] = sink.underflows
     report["starved"] = getattr(sink, "starved", None)  # a count the streaming output keeps since it has a queue
+    report["longest"], report["least"] = sink.longest, sink.least
     time.sleep(0.3)
     sink.close()
     print(json.dumps(report))
@@ -318,7 +339,11 @@ def print_row(condition: str, report: dict, r: dict) -> None:
     counts = ""
     if report.get("underflows") is not None:
         starved = report.get("starved")
-        counts = f"; device underflows {report['underflows']}, queue empty {'-' if starved is None else starved}"
+        counts = (
+            f"; device underflows {report['underflows']}, queue empty {'-' if starved is None else starved}; "
+            f"callbacks at most {1000 * report['longest']:.0f} ms apart, the device never under "
+            f"{1000 * report['least']:.0f} ms ahead"
+        )
     cpu = f"; CPU {100 * report['cpu']:.1f} %" if "cpu" in report else ""
     print(
         f"{condition:6}: {r['tones']} tones, onset error median {r['median']:.2f} ms, p99 {r['p99']:.2f} ms, "

@@ -305,7 +305,7 @@ class StoredClips(Mapping[str, "numpy.ndarray"]):
         self._levels: dict[str, tuple[float, float]] = {}
         self._held: dict[str, numpy.ndarray] = {}
         self._recent: collections.OrderedDict[str, numpy.ndarray] = collections.OrderedDict()
-        self._lock = threading.Lock()  # read from the audio thread and the player's alike
+        self._lock = threading.Lock()  # read from a take's feeder thread and the player's alike
 
     def add(self, text: str, clip: numpy.ndarray, cached: bool) -> None:
         """Note the clip of ``text``: its length and level; the clip itself only when it is not ``cached``."""

@@ -186,9 +186,10 @@ class StreamHandle:
 
     def fill(self, out: numpy.ndarray, dac: float) -> int:
         """Copy the next samples ready in the queue into ``out`` (called from the audio
-        callback: it only copies; nothing is made, read or allocated here) and mark when
-        they leave the device; how many were written: fewer than ``len(out)`` once the feed
-        has run out, or when the feeder is late (the rest is then silence, not counted)."""
+        callback: it only copies; nothing is mixed, decoded or read here, and no lock is
+        taken) and mark when they leave the device; how many were written: fewer than
+        ``len(out)`` once the feed has run out, or when the feeder is late (the rest is then
+        silence, not counted)."""
         ended = self._ended  # read before the count: once ended, the count is the last one
         taken = self._taken
         count = min(len(out), self._put - taken)
