@@ -187,8 +187,8 @@ def test_today_plays_the_plans_session_and_a_rest_day_names_the_next(rigs):
     on = {"day": THURSDAY}
     rig = rigs(plan=lambda: week, date=lambda: on["day"])
     today = rig.controller.today()
-    assert today == {"routine": "other", "title": "Other", "duration": today["duration"], "rest": False,
-                     "message": "Today: Other, about 1 minute."}  # fmt: skip
+    assert (today.routine, today.title, today.rest) == ("other", "Other", False)
+    assert today.message == "Today: Other, about 1 minute." and 0 < today.seconds < 90
     assert rig.controller.play_today().routine == "other"
     on["day"] = THURSDAY + dt.timedelta(days=1)  # Friday: rest; next is Monday
     with pytest.raises(core.RestDay, match=r"^Today is a rest day\. Next: Monday, Tiny, about 1 minute\.$"):

@@ -36,7 +36,7 @@ from holdcue.core.catalog import Catalog
 from holdcue.core.errors import BadValue, NoJournal, NoPlan, NothingToResume, RestDay, UnknownRoutine, WrongState
 from holdcue.core.events import Change, Observer
 from holdcue.core.recording import JournalWriter
-from holdcue.core.snapshot import Snapshot
+from holdcue.core.snapshot import Snapshot, Today
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
 from holdcue.routine import Routine, Voice
 from holdcue.timeline import SAMPLE_RATE
@@ -320,36 +320,27 @@ class Core:
         self._tell()
         return status
 
-    def today(self) -> dict[str, Any]:
-        """What "play today" plays today, for the page and the API: {"routine": id or None
-        (a rest day), "title", "duration" (seconds, estimated), "rest", "message"}. Raises
-        NoPlan, PlanError (the plan file has errors)."""
+    def today(self) -> Today:
+        """What "play today" plays today, for the page and the button. Raises NoPlan,
+        PlanError (the plan file has errors)."""
         if self.plan is None:
             raise NoPlan("there is no weekly plan")
         choice = weekly.play_today(self.plan(), self.date())
         day = choice.day
         if choice.routine is None:
             title, seconds = self.catalog.about(day.next.routine) if day.next else ("", 0.0)
-            message = weekly.rest_message(day, title, seconds)
-            return {"routine": None, "title": None, "duration": 0, "rest": True, "message": message}
+            return Today(None, "", 0.0, weekly.rest_message(day, title, seconds))
         title, seconds = self.catalog.about(choice.routine)
-        message = f"Today: {title}, {weekly.about(seconds)}."
-        return {
-            "routine": choice.routine,
-            "title": title,
-            "duration": round(seconds, 1),
-            "rest": False,
-            "message": message,
-        }
+        return Today(choice.routine, title, seconds, f"Today: {title}, {weekly.about(seconds)}.")
 
     def play_today(self) -> Snapshot:
         """Play today's session of the weekly plan (the page, the API and the button alike).
         Raises RestDay (its message names the next session), NoPlan, PlanError, and what
         play raises."""
         today = self.today()
-        if today["routine"] is None:
-            raise RestDay(today["message"])
-        return self.play(today["routine"])
+        if today.routine is None:
+            raise RestDay(today.message)
+        return self.play(today.routine)
 
     def resume_last(self) -> Snapshot:
         """What ``holdcue resume`` does: go on with the last stopped or interrupted session

@@ -28,3 +28,18 @@ class Snapshot:
     next: str = ""  # what comes next ("right side", "step 2: Hands")
     volume: float = 1.0  # the master volume, 0 to 2
     error: str = ""  # why the last session stopped, when the sound device failed
+
+
+@dataclass(frozen=True)
+class Today:
+    """What "play today" plays today (the page's Today button, POST /api/today, the button):
+    a routine, or a rest day whose ``message`` names the next session."""
+
+    routine: str | None  # the routine's id; None on a rest day
+    title: str  # the routine's title; "" on a rest day
+    seconds: float  # its length, estimated; 0 on a rest day
+    message: str  # "Today: Shoulders, about 7 minutes." or "Today is a rest day. Next: ..."
+
+    @property
+    def rest(self) -> bool:
+        return self.routine is None
