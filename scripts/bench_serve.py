@@ -7,7 +7,9 @@ recorded in real time (tests/audio_stack.py). Loopback only. Prints:
   session built from the cache) and again (kept in memory); raw, and net of the silence
   there on purpose (the lead-in, and any quiet at the session's start); POST /api/pause ->
   the session's own sound gone (where the spoken "Paused." begins), and -> the last audible
-  sample (once "Paused." is said); POST /api/resume -> first audible sample;
+  sample (once "Paused." is said); POST /api/resume -> first audible sample. The recording's
+  clock is matched to the monotonic clock to within a few milliseconds, so a time near 0 may
+  read as a few milliseconds below it;
 - load: while a long session plays, a steady rate of API requests and open event streams
   for a while: failed requests, request latency, events received, and every tone's onset
   in the recording against the timeline, relative to the first tone (p50, p99, max);
@@ -145,7 +147,8 @@ def latency(service: Service, env: dict[str, str], runs: int) -> None:
     said_on_pause = play.own_words(routine)[0]  # "Paused.": the service says it when it pauses
     built = session.build(routine, also=[said_on_pause])
     paused_clip = built.clips[said_on_pause]
-    paused_head = paused_clip[: round(0.25 * RATE)]
+    paused_lead = int(np.flatnonzero(np.abs(paused_clip.astype(np.int32)) > AUDIBLE)[0])  # the clip's own quiet start
+    paused_head = paused_clip[paused_lead : paused_lead + round(0.25 * RATE)]
     head = render(built.timeline, built.clips, built.tones, stop=min(built.timeline.length, 10 * RATE))
     opening = np.flatnonzero(np.abs(head.astype(np.int32)) > AUDIBLE)[0]
     template = head[opening : opening + round(0.3 * RATE)]
@@ -170,11 +173,13 @@ def latency(service: Service, env: dict[str, str], runs: int) -> None:
         in_pause = loud_from(recording, paused)
         in_pause = in_pause[in_pause < recording.sample_at(resumed)]
         confirmed.append(max(0.0, recording.time_of(in_pause[-1]) - paused) if len(in_pause) else 0.0)
-        begin, end = recording.sample_at(paused), recording.sample_at(resumed)
-        said = find(recording.samples[begin:end], paused_head)
+        begin, end = recording.sample_at(paused) - RATE // 10, recording.sample_at(resumed)
+        # 0.6: the word as the player levels and says it matches its clip less closely than
+        # a cue does (about 0.7), but nothing else in the pause is like it
+        said = find(recording.samples[begin:end], paused_head, 0.6)
         if not said:
             raise SystemExit(f"{said_on_pause!r} was not heard after POST /api/pause")
-        pauses.append(recording.time_of(begin + said[0]) - paused)
+        pauses.append(recording.time_of(begin + said[0] - paused_lead) - paused)
         after = loud_from(recording, resumed)
         resumes.append(recording.time_of(after[0]) - resumed if len(after) else float("nan"))
     first_ms = [t * 1000 for label, t in starts if label == "first"]
