@@ -173,6 +173,16 @@ class TerminalDisplay:
             self._write(f"\r\x1b[1A\x1b[2K{block[0]}\n\x1b[2K{block[1]}")
             self.shown = self.shown[:-2] + block
 
+    def note(self, text: str) -> None:
+        """``text`` on a line of its own where the status was; the status is drawn again
+        under it at the next show."""
+        if self.shown is None:
+            self._write(f"{text}\n")
+            return
+        rows = len(self.shown) - 1
+        self._write("\r" + (f"\x1b[{rows}A" if rows else "") + f"\x1b[J{text}\n")
+        self.shown = None
+
     def _write(self, text: str) -> None:
         if self.gone:
             return
@@ -219,6 +229,9 @@ class LineDisplay:
             return status.title
         length = clock(status.left + 0.999)
         return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length)}"
+
+    def note(self, text: str) -> None:
+        self._write(text)
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")

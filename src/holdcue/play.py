@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from holdcue import phrases
 from holdcue.controls import Command
 from holdcue.display import Status
-from holdcue.errors import AudioDeviceError
+from holdcue.errors import AudioDeviceError, MusicError
 from holdcue.phrases import Phrases
 from holdcue.stream import OUTPUTS as OUTPUTS  # HOLDCUE_OUTPUT's values
 from holdcue.stream import Feed, alsa_messages, output_name, take_early
@@ -118,6 +118,8 @@ class Keys(Protocol):
 class Display(Protocol):
     def show(self, status: Status) -> None: ...
 
+    def note(self, text: str) -> None: ...  # a line said once, above the status
+
     def close(self) -> None: ...
 
 
@@ -202,6 +204,7 @@ class Player:
         words in its language, its voice's volume) on ``sink``."""
         timeline = session.timeline
         self.music = session.music  # under the whole take, ducked under its cues (render.py)
+        self.music_lost: MusicError | None = None  # why the music stopped part-way: the session goes on without it
         self.timeline = timeline
         self.words = session.words  # what it says by itself
         self.clips = session.clips
@@ -384,10 +387,9 @@ class Player:
         if self._ended_early(take):
             at = self.position()
             self.held, self.take, self.state = at, None, "stopped"
-            raise AudioDeviceError(
-                f"Playback stopped at {clock(at / self.timeline.rate)}: "
-                "the sound device stopped playing (was it unplugged?)."
-            )
+            failure = getattr(take.handle, "failure", None)  # what the take's feed raised (stream.py)
+            why = f"{failure}" if failure is not None else "the sound device stopped playing (was it unplugged?)."
+            raise AudioDeviceError(f"Playback stopped at {clock(at / self.timeline.rate)}: {why}") from failure
         self.held, self.take, self.state = self.timeline.length, None, "finished"
 
     def _ended_early(self, take: _Take) -> bool:
@@ -502,8 +504,14 @@ class Player:
             volume=self.levels.volume,
             speech_volume=self.levels.speech_volume,
             music=self.music,
+            music_lost=self._lose_music,
         )
         return Feed(len(prefix) + self.timeline.length - origin, _chained(prefix, rest)), len(prefix)
+
+    def _lose_music(self, error: MusicError) -> None:
+        """The music failed part-way (told from a take's feeder thread): this take goes on
+        without it, and so do the takes after it (a pause, a skip)."""
+        self.music, self.music_lost = None, error
 
     def _lead_in(self) -> int:
         """Samples of silence before a take's first sound: the lead-in, less what a streaming

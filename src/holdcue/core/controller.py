@@ -152,6 +152,7 @@ class Core:
         self._ended = False  # the current session's end was told to observers
         self._error = ""  # why the last session stopped, when a device failed
         self.failure: AudioDeviceError | None = None  # that failure, for a front end to raise
+        self.notice = ""  # what a front end should say once about the session under way (its music stopped)
         self._step: tuple[int, str, int] | None = None  # (step, side, round) last told
         self._pending: list[Change] = []
         self._telling = threading.Lock()  # observers hear the changes in the order they happened
@@ -295,7 +296,7 @@ class Core:
                 if not self._ended:
                     self._end("replaced")
                 self._current = None
-            self._error = ""
+            self._error = self.notice = ""
             self._ended = False
             try:
                 self._current = _Current(ready, self._start_player(ready, origin, self.volume))
@@ -537,6 +538,10 @@ class Core:
         except AudioDeviceError as error:
             self._failed(error)
             return
+        lost = current.player.music_lost
+        if lost is not None and not self.notice:
+            self.notice = f"The music stopped ({lost}); the session goes on without it."
+            log.warning("%s", self.notice)
         if current.player.state == "finished" and not self._ended:
             self._end("finished")
             log.info("finished %s", current.session.routine.id)
