@@ -173,3 +173,16 @@ def test_play_legend_puts_the_legend_in_the_intro(fake_speech, monkeypatch):
     with_it, without = played
     assert with_it.routine.cues.legend and not without.routine.cues.legend
     assert legend_of(with_it.timeline) and not legend_of(without.timeline)
+
+
+def test_show_legend_shows_the_legend_in_the_intro(fake_speech):
+    """show --legend shows the session play --legend plays: each tone after its meaning."""
+    words = phrases.for_language("en")
+    with_it = CliRunner().invoke(cli, ["show", "tennis-ball-release", "--legend"])
+    without = CliRunner().invoke(cli, ["show", "tennis-ball-release"])
+    assert with_it.exit_code == 0 and without.exit_code == 0, with_it.output
+    meaning = words.legend("start")
+    lines = with_it.output.splitlines()
+    said = next(i for i, line in enumerate(lines) if line.endswith(meaning))
+    assert lines[said + 1].endswith("[start tone]")
+    assert meaning not in without.output

@@ -249,12 +249,12 @@ def settings():
     return meta["holdcue.config"]
 
 
-def overrides(engine=None, model=None, fallback=False, music_file=None, no_music=False):
+def overrides(engine=None, model=None, fallback=False, music_file=None, no_music=False, legend=False):
     """What the command line says over the routine and config.yaml (choices.Overrides);
     --music's file is checked now."""
     from holdcue import choices
 
-    return choices.Overrides(engine or "", model or "", fallback, given_music(music_file, no_music), no_music)
+    return choices.Overrides(engine or "", model or "", fallback, given_music(music_file, no_music), no_music, legend)
 
 
 def heard(routines, given=None) -> list:
@@ -292,6 +292,9 @@ def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if not math.isfinite(value) or not 0 <= value <= 2:
         raise click.BadParameter(f"{value} is not a volume: give a number from 0 (silent) to 2 (twice as loud).")
     return value
+
+
+legend_option = click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
 
 
 def volume_option(help: str = "Master volume, 0 to 2 (2: +6 dB; the limiter keeps peaks below clipping)."):

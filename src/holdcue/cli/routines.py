@@ -12,6 +12,7 @@ from holdcue.cli.common import (
     dump_json,
     echo,
     heard,
+    legend_option,
     load,
     overrides,
     progress_bar,
@@ -123,8 +124,9 @@ def validate(files: tuple[str, ...]) -> None:
 @click.command()
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON (docs/timeline.md).")
+@legend_option
 @speech_options
-def show(routine: str, as_json: bool, engine: str | None, model: str | None, fallback: bool) -> None:
+def show(routine: str, as_json: bool, legend: bool, engine: str | None, model: str | None, fallback: bool) -> None:
     """Show the timeline of a routine: every cue with its time, step and side.
 
     Speech not yet in the cache is synthesized first.
@@ -132,10 +134,11 @@ def show(routine: str, as_json: bool, engine: str | None, model: str | None, fal
     \b
     holdcue show shoulders-and-chest
     holdcue show my-routine.yaml --json
+    holdcue show shoulders-and-chest --legend
     """
     from holdcue import phrases
 
-    ready = build_session(heard([load(routine)], overrides(engine, model, fallback))[0])
+    ready = build_session(heard([load(routine)], overrides(engine, model, fallback, legend=legend))[0])
     if as_json:
         dump_json(ready.timeline.to_json())
     else:

@@ -16,6 +16,7 @@ from holdcue.cli.common import (
     dump_json,
     echo,
     heard,
+    legend_option,
     load,
     music_options,
     output_options,
@@ -31,7 +32,7 @@ from holdcue.text import clock, printable
 @click.argument("routine")
 @click.option("--start-at", help="Start at this step: its number (1 is the first) or words of its title.")
 @volume_option()
-@click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
+@legend_option
 @music_options
 @speech_options
 @output_options
@@ -61,15 +62,12 @@ def play(
     holdcue play my-routine.yaml --start-at 3
     holdcue play shoulders-and-chest --legend
     """
-    import dataclasses
 
     from holdcue import play as playback
 
     with playback.output(keep_alive) as sink:  # opened first: the device settles while the session is made ready
-        given = overrides(engine, model, fallback, music_file, no_music)
+        given = overrides(engine, model, fallback, music_file, no_music, legend)
         loaded = heard([load(routine)], given)[0]
-        if legend:
-            loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
         session = build_session(loaded, playback.own_words(loaded))
         if start_at is not None:
             try:
