@@ -365,6 +365,35 @@ def test_a_journal_locked_in_the_middle_keeps_what_was_written_and_the_session_p
     assert (record.outcome, record.step) == ("interrupted", 3)
 
 
+class FreedAtStep2(RecordingDisplay):
+    """Another program holds the journal's write lock as the session starts, until step 2."""
+
+    def __init__(self, holder: sqlite3.Connection):
+        super().__init__()
+        self.holder = holder
+
+    def show(self, status) -> None:
+        super().show(status)
+        if status.step == 2 and self.holder.in_transaction:
+            self.holder.execute("ROLLBACK")
+
+
+def test_what_a_briefly_locked_journal_missed_is_written_once_it_is_free(session, path):
+    with Journal.open(path):
+        pass
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    started = time.time()
+    try:
+        result, recorder, shown, _ = play_recorded(session, path, display=FreedAtStep2(holder), timeout=0.05)
+    finally:
+        holder.close()
+    assert result.finished and "database is locked" in str(recorder.error)
+    [record] = Journal.read(path).recent()  # its start was missed, and written later
+    assert record.outcome == "finished" and record.step == len(session.routine.steps)
+    assert abs(record.started - started) < 1.0  # when it started, not when it was written
+
+
 READ_ONLY_CHILD = """
 import sys
 from pathlib import Path
