@@ -189,6 +189,21 @@ class Phrases:
     def get_into_position(self) -> str:
         return self._("Get into position.")
 
+    def get_into_position_and_press(self) -> str:
+        # TRANSLATORS: ends a step's announcement when the time to get
+        # into position lasts until the listener presses (cues.prep: press).
+        return self._("Get into position, and press to start.")
+
+    def up_to(self, ms: int) -> str:
+        # TRANSLATORS: the length of a hold that lasts until the listener
+        # presses: "Next: Hold the spot. Up to ninety seconds, each side."
+        return self._("up to {time}").format(time=self.duration(ms))
+
+    def press_reminder(self) -> str:
+        # TRANSLATORS: said every so often in a hold that lasts until the
+        # listener presses, as the discomfort eases.
+        return self._("Breathe. Press when it eases.")
+
     def switch(self, side: str) -> str:
         """ "Switch to your right side." (the catalogue's own agreement, not the side words)"""
         if side == "left":
