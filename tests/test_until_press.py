@@ -5,6 +5,7 @@ them, and how the player ends such a part at a press (docs/controls.md)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 
 import jsonschema
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from compiler_helpers import clip_length, tone_length
-from holdcue import compiler, loader, phrases, play
+from holdcue import compiler, display, loader, phrases, play
 from holdcue.errors import RoutineError
 from holdcue.render import render
 from holdcue.routine import PRESS_WAIT_MS, REMIND_MS, Cues, Routine, Step
@@ -319,3 +320,24 @@ def test_a_session_with_no_press_parts_plays_as_before():
     )
     tl = make_session(routine).timeline
     assert not any(s.until for s in tl.segments)
+
+
+def test_the_screen_says_what_a_press_does_and_gives_the_longest_time_left(knots):
+    tl = knots.timeline
+    knot = next(s for s in tl.segments if s.phase == "hold")
+    player, sink, clock = start_player(knots, knot.start)
+    clock.sleep(play.LEAD_IN + 30)
+    status = player.status()
+    assert (status.phase, status.until, status.left) == ("hold", "press", 60.0)
+    assert display.doing(status) == "hold until you press · at most 1:00"
+    assert display.doing(status, phrases.for_language("de")) == "halten bis zum Drücken · höchstens 1:00"
+    lines = io.StringIO()
+    display.LineDisplay(lines).show(status)
+    assert lines.getvalue().endswith("Step 1 of 3 · Knot: hold until you press, at most 1:00\n")
+    prepare = next(s for s in tl.segments if s.phase == "prepare")
+    player, sink, clock = start_player(knots, prepare.start)
+    clock.sleep(play.LEAD_IN + 10)
+    assert display.doing(player.status()) == "get into position · press to start · at most 0:50"
+    ordinary = next(s for s in tl.segments if s.phase == "prepare" and not s.until)
+    player, sink, clock = start_player(knots, ordinary.start)
+    assert display.doing(player.status()) == "get into position · hold starts in 0:05"

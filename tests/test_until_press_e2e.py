@@ -76,14 +76,14 @@ def test_presses_end_the_wait_and_the_hold_at_once_and_the_rest_follows(env, fix
     with Recorder({**env, "HOLDCUE_DATA_DIR": str(tmp_path)}) as recorder:
         child = PtyChild(holdcue("play", FIXTURE), {**env, "HOLDCUE_DATA_DIR": str(tmp_path)})
         try:
-            seen = child.wait_for("get into position", 60)
+            seen = child.wait_for("get into position · press to start", 60)
             time.sleep(1.0)
             ready_at = child.send(b"n")  # in position: the hold starts
-            seen = child.wait_for("hold ·", 10, seen)
+            seen = child.wait_for("hold until you press ·", 10, seen)
             time.sleep(2.0)
             eased_at = child.send(b"n")  # it eased: the left hold ends
             seen = child.wait_for("· right side", 10, seen)
-            seen = child.wait_for("hold ·", 30, seen)
+            seen = child.wait_for("hold until you press ·", 30, seen)
             time.sleep(1.5)
             right_at = child.send(b"n")
             code = child.wait(60)

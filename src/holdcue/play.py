@@ -282,6 +282,7 @@ class Player:
             left=max(0, segment.end - position) / rate,
             next=self.next_label(index),
             volume=self.levels.volume,
+            until=segment.until,
         )
 
     def next_label(self, index: int) -> str:
