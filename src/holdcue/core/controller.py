@@ -636,6 +636,7 @@ class Core:
             position=int(status.position),
             duration=round(status.duration, 1),
             left=math.ceil(status.left - 1e-6) if state != "finished" else 0,
+            until=status.until if state != "finished" else "",
             next=status.next if state != "finished" else "",
             volume=self.volume,
             error="",
