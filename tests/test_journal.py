@@ -167,6 +167,22 @@ def test_holds_are_read_back_with_their_sessions_in_order_and_as_json(path):
     ]
 
 
+def test_a_hold_is_written_whole_or_not_at_all_so_a_retry_writes_it_once(path):
+    with Journal.open(path) as kept:
+        row = kept.begin(routine_id="a", title="A", source="", steps=1, planned=60.0, at=100.0)
+    with sqlite3.connect(path) as other:  # the session's update fails after the hold's insert
+        other.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sessions BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    other.close()
+    hold = journal.Hold(1, "", 0, 30.0, 60.0, True)
+    with Journal.open(path) as kept:
+        with pytest.raises(JournalError, match="refused"):
+            kept.hold(row, hold, played=40.0)
+        assert kept.get(row).holds == ()
+        kept.connection.execute("DROP TRIGGER refuse")
+        kept.hold(row, hold, played=40.0)  # tried again, as the writer does
+        assert kept.get(row).holds == (hold,) and kept.get(row).played == 40.0
+
+
 def test_a_journal_from_a_newer_holdcue_is_refused_and_left_alone(path):
     with Journal.open(path):
         pass
