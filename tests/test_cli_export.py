@@ -8,6 +8,7 @@ through the real code path; one test synthesizes with real espeak-ng.
 import io
 import shutil
 import sys
+import wave
 import zlib
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from mutagen.mp3 import MP3
 from holdcue import export, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from holdcue.text import clock
 from speech_support import espeak_test
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines" / "valid"
@@ -74,6 +76,25 @@ def test_export_one_routine_to_mp3_with_transcript(home):
     cues = vtt.read_text().count(" --> ")
     assert cues == sum(e.kind == "speech" for e in timeline.events)
     assert sorted(p.name for p in home.iterdir()) == ["cache", "shoulders.mp3", "shoulders.vtt"]
+
+
+def test_holds_until_a_press_are_exported_at_their_full_time_and_the_line_says_so(home):
+    path = str(FIXTURES / "until-press.yaml")
+    cache_speech(path)
+    out = home / "until-press.wav"
+    result = run(path, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    routine = library.load_routine(path)
+    timeline = session.build(routine).timeline
+    with wave.open(str(out)) as written:
+        assert written.getnframes() == timeline.length
+    waiting = [s for s in timeline.segments if s.until]
+    assert [round((s.end - s.start) / timeline.rate) for s in waiting if s.phase == "hold"] == [90, 60, 60, 80]
+    assert [round((s.end - s.start) / timeline.rate) for s in waiting if s.phase == "prepare"] == [60, 60, 60, 60]
+    line = f"{out}  {clock(timeline.duration, millis=True)}"
+    assert result.stdout.splitlines()[-1] == (
+        f"{line}  (at full time: 3 steps hold until you press, getting into position waits for a press)"
+    )
 
 
 def test_export_a_routine_file_into_an_existing_folder(home):

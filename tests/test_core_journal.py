@@ -432,3 +432,28 @@ def test_serve_without_gpio_says_so_once(folders):
             process.kill()
     log = process.stderr.read().decode()
     assert len(re.findall(r"button: ", log)) == 1 and "running without the button" in log, log
+
+
+def test_next_over_http_ends_a_hold_until_a_press_and_the_journal_keeps_the_time_held(served, folders):
+    from holdcue import loader, play
+
+    text = "title: Knot\nsteps:\n  - compress: Press into the knot.\n    time: 40s\n    until: press\n"
+    ready = make_session(loader.load(text, source="knot.yaml", routine_id="knot"))
+    hold = next(s for s in ready.timeline.segments if s.phase == "hold")
+    api = served()
+    api.controller.play_ready(ready, hold.start)
+    time.sleep(0.6)
+    status, _, body = api.request("POST", "/api/next")
+    assert status == 200 and body["state"] == "playing"
+    take = api.sink.takes[-1]
+    # the rest from the hold's end
+    assert api.controller.player_status().position == pytest.approx(hold.end / ready.timeline.rate, abs=0.3)
+    assert take.samples.any()
+    api.request("POST", "/api/stop")
+    path = folders / "journal.sqlite3"
+    [record] = wait_until(lambda: [r for r in records(path) if r.outcome == "stopped"], what="the session's end")
+    [held] = record.holds
+    assert (held.step, held.side, held.round, held.longest, held.pressed) == (1, "", 0, 40.0, True)
+    assert 0.6 - play.LEAD_IN <= held.held < 2.0  # held from the start tone, after the take's lead-in
+    status, _, body = api.request("GET", "/api/history")
+    assert body["sessions"][0]["holds"][0]["pressed"] is True

@@ -48,6 +48,19 @@ steps:
     title: Hands
     time: 8s
 """
+PRESS = """\
+title: Press check
+voice: {language: en, rate: 220}
+cues: {prep: 1s, countdown: 0}
+steps:
+  - compress: Press the ball under your foot and hold still until it eases.
+    title: Foot press
+    time: 60s
+    until: press
+  - hold: Relax your hands.
+    title: Hands
+    time: 3s
+"""
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -82,6 +95,7 @@ def service(stack, tmp_path_factory):
     config = tmp_path_factory.mktemp("config")
     (config / "routines").mkdir()
     (config / "routines" / "quick-check.yaml").write_text(QUICK)
+    (config / "routines" / "press-check.yaml").write_text(PRESS)
     (config / "plan.yaml").write_text("".join(f"{day}: quick-check\n" for day in WEEKDAYS))  # today, whatever day
     env = {
         **stack.env,
@@ -90,7 +104,9 @@ def service(stack, tmp_path_factory):
         "HOLDCUE_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "PYTHONPATH": str(ROOT / "src"),
     }
-    subprocess.run(holdcue("prepare", "quick-check"), env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        holdcue("prepare", "quick-check", "press-check"), env=env, check=True, capture_output=True, timeout=120
+    )
     process = subprocess.Popen(
         holdcue("serve", "--port", "0", "--no-prepare"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -135,7 +151,7 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
 
     # the library: every routine, the user's among the built-in ones, each with its length
     ids = set(page.locator("button[data-routine]").evaluate_all("buttons => buttons.map(b => b.dataset.routine)"))
-    assert ids == {entry.id for entry in library.entries()} | {"quick-check"}
+    assert ids == {entry.id for entry in library.entries()} | {"quick-check", "press-check"}
     today = page.get_by_role("button", name=re.compile(r"^Play today's session: Quick check, 0:\d\d$"))
     assert today.is_visible()  # first on the page, from the weekly plan
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing sticks out sideways
@@ -217,6 +233,28 @@ def test_today_and_resume_last_from_the_page(service, stack, browser):
     )
     assert first["outcome"] == "stopped" and first["step"] == 2
     assert history["plan"]["planned"] >= 1
+    page.close()
+
+
+def test_the_page_s_next_ends_a_hold_that_lasts_until_a_press_with_its_end_tone(service, stack, browser):
+    base, _ = service
+    page = browser.new_page(viewport={"width": 360, "height": 740})
+    page.goto(base + "/")
+    with Recorder(stack.env) as recorder:
+        page.evaluate("fetch('/api/play', {method: 'POST', body: JSON.stringify({routine: 'press-check'})})")
+        doing = page.locator("#doing")
+        expect(doing).to_have_text(re.compile(r"^hold until you press Next · at most 0:5\d$"), timeout=15_000)
+        time.sleep(2.0)  # the start tone has ended: the hold is quiet
+        pressed = time.monotonic()
+        page.get_by_role("button", name="Next step").click()
+        expect(page.locator("#step")).to_have_text(re.compile(r"^Step 2 of 2 · Hands$"), timeout=15_000)
+        time.sleep(0.5)
+        page.get_by_role("button", name="Stop the session").click()
+        expect(page.locator("body")).to_have_attribute("data-state", "idle")
+    assert not loud(between(recorder, pressed - 1.0, pressed))
+    assert loud(between(recorder, pressed, pressed + 0.15))  # the end tone, at once
+    [held] = page.evaluate("fetch('/api/history').then(r => r.json())")["sessions"][0]["holds"]
+    assert held["pressed"] and 2.0 <= held["held"] < 4.0 and held["longest"] == 60.0
     page.close()
 
 

@@ -39,6 +39,7 @@ class Status:
     left: float  # seconds left in this segment: in a hold, the hold's time left
     next: str  # what comes after this part: "right side", "step 3: Calf roll", "the end"
     volume: float = 1.0  # the master volume (1.0 as mixed)
+    until: str = ""  # "press": the segment lasts until Next is pressed (``left`` is then the most)
 
 
 def shown(status: Status) -> Status:
@@ -63,7 +64,7 @@ def heading(status: Status, words: Phrases = ENGLISH) -> str:
 def doing(status: Status, words: Phrases = ENGLISH) -> str:
     """What the listener is doing now, with the time left in it."""
     left = clock(status.left + 0.999)  # a countdown shows 0:01 until the last moment
-    return words.label_phase(status.phase, left)
+    return words.label_phase(status.phase, left, status.until)
 
 
 def volume_text(volume: float, words: Phrases = ENGLISH) -> str:
@@ -228,7 +229,7 @@ class LineDisplay:
         if status.step == 0:
             return status.title
         length = clock(status.left + 0.999)
-        return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length)}"
+        return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length, status.until)}"
 
     def note(self, text: str) -> None:
         self._write(text)

@@ -27,9 +27,12 @@ from holdcue.routine import (
     MIN_HOLD_MS,
     MODEL_PATTERN,
     PLACEHOLDERS,
+    PRESS_WAIT_MS,
+    REMIND_MS,
     SIDES,
     STEP_KINDS,
     TONE_NAMES,
+    UNTIL,
     Cues,
     Music,
     Routine,
@@ -60,7 +63,10 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 
-_STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words")
+_STEP_KEYS = (
+    *STEP_KINDS,
+    *("time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words", "until", "remind"),
+)
 
 _KIND_KEYS = tuple(kind for kind in STEP_KINDS if kind != "rest")  # "rest:" is also a key of a step: its rest
 
@@ -294,9 +300,11 @@ def _engine(c: _FileChecker, keys: dict[str, yaml.Node]) -> tuple[str | None, st
 def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
     names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones", "legend")
     keys = c.mapping(node, "cues", names)
+    press = "prep" in keys and _is_press(c, keys["prep"])
     return Cues(
         **given(
-            prep_ms=optional(keys, "prep", "cues", c.duration, zero=True),
+            prep_ms=PRESS_WAIT_MS if press else optional(keys, "prep", "cues", c.duration, zero=True),
+            prep_press=press or None,
             countdown=optional(keys, "countdown", "cues", c.integer, 0, 10),
             countdown_style=optional(keys, "countdown_style", "cues", c.choice, ("ticks", "spoken")),
             halfway=optional(keys, "halfway", "cues", c.boolean),
@@ -309,12 +317,26 @@ def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
     )
 
 
-def _reminder(c: _FileChecker, keys: dict[str, yaml.Node], name: str) -> int | None:
+def _is_press(c: _FileChecker, node: yaml.Node) -> bool:
+    """Whether cues.prep says "press" (wait for a press); a word that is neither a time nor
+    "press" is reported here, so that the duration's own message does not leave press out."""
+    value = node.value if isinstance(node, yaml.ScalarNode) and node.tag == STR else None
+    if value is None or is_duration(value):
+        return False
+    if value.strip() == "press":
+        return True
+    wait = format_duration(PRESS_WAIT_MS)
+    advice = f'give a time like "5s", or "press" to wait until Next is pressed (at most {wait})'
+    c.report(node, "cues.prep", f'"{value}" is neither a time nor press; {advice}{did_you_mean(value, ("press",))}')
+    return True
+
+
+def _reminder(c: _FileChecker, keys: dict[str, yaml.Node], name: str, path: str = "cues") -> int | None:
     """How often a reminder comes during holds: off (0), or every 10 seconds at the most."""
-    every = optional(keys, name, "cues", c.duration, off=True)
+    every = optional(keys, name, path, c.duration, off=True)
     if every and every < MIN_REMINDER_MS:
         advice = f"a reminder every {format_duration(MIN_REMINDER_MS)} at the most, or false for none"
-        c.report(keys[name], f"cues.{name}", f'"{format_duration(every)}" is too often; give {advice}')
+        c.report(keys[name], join(path, name), f'"{format_duration(every)}" is too often; give {advice}')
         return None
     return every
 
@@ -542,8 +564,9 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
             join(path, where),
             f"a movement every {quick} is too quick to count aloud; allow at least 1s for each",
         )
+    until = optional(keys, "until", path, c.choice, UNTIL) or ""
     if kind == "rest":
-        for name in ("sides", "repeat", "count", "each", "say"):
+        for name in ("sides", "repeat", "count", "each", "say", "until", "remind"):
             if name in keys:
                 c.report(
                     keys[name],
@@ -565,6 +588,8 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
         say=_says(c, keys["say"], join(path, "say"), time_ms, bool(sides)) if "say" in keys else (),
         target=optional(keys, "target", path, c.text) or "",
         side_words=_step_side_words(c, keys, path, sides),
+        until=until if kind != "rest" else "",
+        remind_ms=_remind(c, keys, path, until, count),
         line=node.start_mark.line + 1,
     )
     if text:
@@ -580,6 +605,17 @@ def _step_side_words(c: _FileChecker, keys: dict, path: str, sides: tuple[str, .
     if not sides:
         c.warn(keys["side_words"], join(path, "side_words"), 'has no effect in a step without "sides"')
     return words
+
+
+def _remind(c: _FileChecker, keys: dict, path: str, until: str, count: int) -> int:
+    """How often a hold that waits for a press reminds the listener (``remind``)."""
+    if until and count:
+        message = "a counted step ends with its count, not at a press; leave out until or the count"
+        c.report(keys["until"], join(path, "until"), message)
+    if "remind" in keys and not until and "until" not in keys:
+        c.warn(keys["remind"], join(path, "remind"), 'has no effect without "until: press"')
+    every = _reminder(c, keys, "remind", path)
+    return REMIND_MS if every is None else every
 
 
 def _step_time(c: _FileChecker, node: yaml.Node, path: str, keys: dict, count: int) -> int | None:

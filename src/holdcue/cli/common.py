@@ -169,6 +169,16 @@ def warned(routine):
     return routine
 
 
+def until_press_note(routine) -> str:
+    """ "2 steps hold until you press, getting into position waits for a press"
+    (routine.Step.until, Cues.prep_press), or "" for none."""
+    steps = sum(bool(step.until) for step in routine.steps)
+    parts = [f"{steps} step{'s' * (steps != 1)} hold{'s' * (steps == 1)} until you press"] if steps else []
+    if routine.cues.prep_press:
+        parts.append("getting into position waits for a press")
+    return ", ".join(parts)
+
+
 def progress_bar(label: str):
     """A progress callback (done, total) drawn as a bar on a terminal, silent otherwise."""
     if not sys.stderr.isatty():

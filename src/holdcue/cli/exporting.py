@@ -20,6 +20,7 @@ from holdcue.cli.common import (
     progress_bar,
     progress_below_lines,
     speech_options,
+    until_press_note,
     volume_option,
     warned,
 )
@@ -103,6 +104,7 @@ def export(
         echo(
             f"{printable(str(written))}  {clock(ready.timeline.duration, millis=True)}"
             + (f"  (transcript: {printable(transcript)})" if transcript else "")
+            + at_full_time(routine)
         )
     not_done(broken, "exported")
 
@@ -125,6 +127,12 @@ def not_done(broken: int, done: str) -> None:
         raise Failure(message, ExitCode.INVALID_ROUTINE)
 
 
+def at_full_time(routine) -> str:
+    """What an export line adds for a routine with parts that last until a press."""
+    waits = until_press_note(routine)
+    return f"  (at full time: {waits})" if waits else ""
+
+
 def export_side_by_side(routines, targets, fmt, volume: float, jobs: int | None) -> None:
     """export's routines, each by a worker process (batch.py), with one progress bar; the
     line of each file written comes in the order of the routines."""
@@ -134,7 +142,7 @@ def export_side_by_side(routines, targets, fmt, volume: float, jobs: int | None)
     update, say, finish = progress_below_lines(f"Exporting {len(routines)} files")
 
     def written(index: int, seconds: float) -> None:
-        say(f"{printable(str(targets[index]))}  {clock(seconds, millis=True)}")
+        say(f"{printable(str(targets[index]))}  {clock(seconds, millis=True)}{at_full_time(routines[index])}")
 
     work = [batch.Job(routine, target) for routine, target in zip(routines, targets, strict=True)]
     try:

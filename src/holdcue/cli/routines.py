@@ -18,6 +18,7 @@ from holdcue.cli.common import (
     progress_bar,
     settings,
     speech_options,
+    until_press_note,
     volume_option,
 )
 from holdcue.exitcodes import ExitCode
@@ -116,7 +117,9 @@ def validate(files: tuple[str, ...]) -> None:
             echo(str(warning), err=True)
         warned = len(loaded.warnings)
         count = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
-        echo(f"{printable(file)}: ok, {len(loaded.steps)} steps{count}")
+        waits = until_press_note(loaded)
+        waits = f"; {waits} (an export plays them at full time)" if waits else ""
+        echo(f"{printable(file)}: ok, {len(loaded.steps)} steps{count}{waits}")
     if failed:
         raise Failure(f"errors in {failed} of {len(files)} file{'s' * (len(files) != 1)}.", ExitCode.INVALID_ROUTINE)
 
@@ -129,7 +132,8 @@ def validate(files: tuple[str, ...]) -> None:
 def show(routine: str, as_json: bool, legend: bool, engine: str | None, model: str | None, fallback: bool) -> None:
     """Show the timeline of a routine: every cue with its time, step and side.
 
-    Speech not yet in the cache is synthesized first.
+    Speech not yet in the cache is synthesized first. A part that lasts until you press
+    Next is marked where it starts, and shown (and exported) at its full time.
 
     \b
     holdcue show shoulders-and-chest
@@ -146,17 +150,32 @@ def show(routine: str, as_json: bool, legend: bool, engine: str | None, model: s
 
 
 def format_table(timeline, words) -> str:
-    """The timeline as a table a person reads: time, step, side (in the routine's language), cue."""
+    """The timeline as a table a person reads: time, step, side (in the routine's language),
+    cue; a part that lasts until a press is marked where it starts."""
+    from holdcue.timeline import Segment
+
     rows = [("time", "step", "side", "cue")]
-    for event in timeline.events:
-        segment = timeline.segments[event.segment] if event.segment >= 0 else None
+    marks = [(s.start, -1, s) for s in timeline.segments if s.until]  # before the sounds at its start
+    cues = [(e.start, n, e) for n, e in enumerate(timeline.events)]
+    for start, _, item in sorted(marks + cues, key=lambda row: row[:2]):
+        segment: Segment | None
+        if isinstance(item, Segment):
+            segment, step = item, item.title
+            longest = clock(timeline.seconds(item.end - item.start))
+            what = "get into position" if item.phase == "prepare" else "hold"
+            cue = f"({what} until you press Next, at most {longest})"
+        else:
+            segment = timeline.segments[item.segment] if item.segment >= 0 else None
+            step = item.step
+            cue = item.text if item.kind == "speech" else f"[{item.name} tone]"
         side = words.label_side_short(segment.side) if segment and segment.side else ""
-        cue = event.text if event.kind == "speech" else f"[{event.name} tone]"
-        at = clock(timeline.seconds(event.start), millis=True)
-        rows.append((at, printable(event.step), side, printable(cue)))
+        rows.append((clock(timeline.seconds(start), millis=True), printable(step), side, printable(cue)))
     step_width = min(36, max(len(r[1]) for r in rows))
     lines = [f"{t:>8}  {s[:step_width]:<{step_width}}  {side:<5}  {cue}" for t, s, side, cue in rows]
-    lines.append(f"total {clock(timeline.duration, millis=True)}")
+    total = f"total {clock(timeline.duration, millis=True)}"
+    if marks:
+        total += " at most (each part that lasts until you press at its full time, as an export plays it)"
+    lines.append(total)
     return "\n".join(lines)
 
 

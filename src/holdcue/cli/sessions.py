@@ -166,9 +166,11 @@ def history(limit: int, as_json: bool) -> None:
             played = f"{clock_minutes(record.played)} of {clock_minutes(record.planned)}"
             rows.append((local_time(record.started), printable(record.routine_id), record.outcome, step, played))
         widths = [max(len(row[column]) for row in rows) for column in range(4)]
-        for row in rows:
+        for row, record in zip(rows, [None, *records], strict=True):
             cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
             echo("  ".join([*cells, row[4]]))
+            if record is not None and record.holds:
+                echo(f"  held until pressed: {held_text(record.holds)}")
     else:
         echo("No sessions recorded yet: every session played is recorded from now on.")
     echo()
@@ -249,6 +251,21 @@ def resume_session(record, sink, volume: float) -> None:
     where = f"step {record.step} of {record.steps}" if record.step else "its start"
     echo(f"Resuming {printable(record.title)} at {where} ({record.outcome} {local_time(record.updated)}).")
     play_recorded(session, sink, start_at=start_at, volume=volume, resumed_from=record.id)
+
+
+def held_text(holds) -> str:
+    """ "step 3 left 0:48 of 1:00, right 1:00 (full time)": how long each hold that lasts
+    until a press was held, of the most it could last."""
+    parts = []
+    step = None
+    for hold in holds:
+        where = [f"step {hold.step}"] if hold.step != step else []
+        step = hold.step
+        where += [hold.side] if hold.side else []
+        where += [f"round {hold.round}"] if hold.round else []
+        how = f"{clock(hold.held)} of {clock(hold.longest)}" if hold.pressed else f"{clock(hold.held)} (full time)"
+        parts.append(" ".join([*where, how]))
+    return ", ".join(parts)
 
 
 def local_time(seconds: float) -> str:

@@ -556,8 +556,9 @@ class Core:
 
     def _end(self, outcome: str) -> None:
         assert self._current is not None
-        self._ended = True
         played = self._account()
+        self._held(played)  # a hold that ended with the session is told before its end
+        self._ended = True
         routine = self._current.session.routine.id
         self._pending.append(Change("end", routine, self._snapshot(), outcome, played, resumed_from=self._resumed_from))
 
@@ -575,6 +576,7 @@ class Core:
     def _publish(self) -> Snapshot:
         """Take a fresh status; a change wakes the event streams (and a new step is told)."""
         played = self._account()
+        self._held(played)
         status = self._snapshot()
         if status != self._status:
             self._status = status
@@ -587,6 +589,18 @@ class Core:
                 self._pending.append(Change("step", routine, status, played=played, resumed_from=self._resumed_from))
             self._step = step
         return status
+
+    def _held(self, played: float) -> None:
+        """Tell of the holds that last until a press which ended since the last look."""
+        current = self._current
+        if current is None or self._ended:
+            return
+        for held in current.player.take_ended():
+            routine = current.session.routine.id
+            status = self._snapshot()
+            self._pending.append(
+                Change("held", routine, status, played=played, held=held, resumed_from=self._resumed_from)
+            )
 
     def _tell(self) -> None:
         """Observers hear what happened, outside the lock: a slow one never holds up the controls."""
@@ -622,6 +636,7 @@ class Core:
             position=int(status.position),
             duration=round(status.duration, 1),
             left=math.ceil(status.left - 1e-6) if state != "finished" else 0,
+            until=status.until if state != "finished" else "",
             next=status.next if state != "finished" else "",
             volume=self.volume,
             error="",

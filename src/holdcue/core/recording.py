@@ -1,6 +1,7 @@
 """The journal's one writer: every session the core plays, whichever front end started it,
 recorded from the core's events (``Change``): its row when it starts, the step reached at
-each step boundary (committed), how it ended when it ends (journal.py keeps the file).
+each step boundary (committed), the time each hold that lasts until a press was held, how
+it ended when it ends (journal.py keeps the file).
 
 The service writes on a thread of its own, in order, so neither the controls nor the ticker
 wait for the disk; the terminal writes as each event comes (it has one thread, and the
@@ -178,6 +179,11 @@ class JournalWriter:
             with self._open() as kept:
                 kept.step(row, step, change.played, at=at)
             self._step = step
+        elif change.kind == "held" and change.held is not None:
+            held = change.held
+            hold = journal.Hold(held.step, held.side, held.round, held.seconds, held.longest, held.pressed)
+            with self._open() as kept:
+                kept.hold(row, hold, change.played, at=at)
         elif change.kind == "end":
             with self._open() as kept:
                 kept.end(row, OUTCOMES[change.outcome], step or self._step, change.played, at=at)
