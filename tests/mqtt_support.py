@@ -14,11 +14,34 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-PROGRAMS = ("mosquitto", "mosquitto_passwd")
+PROGRAMS = ("mosquitto", "mosquitto_passwd", "openssl")
 
 
 def missing() -> list[str]:
-    return [f"{p} (apt-get install mosquitto)" for p in PROGRAMS if shutil.which(p) is None]
+    return [f"{p} (apt-get install mosquitto openssl)" for p in PROGRAMS if shutil.which(p) is None]
+
+
+@dataclass(frozen=True)
+class Certificates:
+    ca: Path  # the certificate authority's certificate, for the clients
+    cert: Path  # the broker's, for 127.0.0.1, signed by it
+    key: Path
+
+
+def make_certificates(folder: Path) -> Certificates:
+    """A throwaway certificate authority and the broker's certificate for 127.0.0.1."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = Certificates(folder / "ca.pem", folder / "broker.pem", folder / "broker.key")
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+        ["req", "-x509", *curve, "-keyout", folder / "ca.key", "-out", made.ca, "-days", "2", "-subj", "/CN=test CA"],
+        ["req", *curve, "-keyout", made.key, "-out", folder / "broker.csr", "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", folder / "broker.csr", "-CA", made.ca, "-CAkey", folder / "ca.key"]
+        + ["-CAcreateserial", "-out", made.cert, "-days", "2", "-extfile", folder / "san.cnf"],
+    ):
+        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True, timeout=60)
+    return made
 
 
 def free_port() -> int:
@@ -31,13 +54,21 @@ class Broker:
     """mosquitto on 127.0.0.1:``port``, anonymous, or with a password file (``users``:
     name -> password). Stopped and started again at will, on the same port."""
 
-    def __init__(self, folder: Path, port: int | None = None, users: dict[str, str] | None = None):
+    def __init__(
+        self,
+        folder: Path,
+        port: int | None = None,
+        users: dict[str, str] | None = None,
+        tls: Certificates | None = None,
+    ):
         self.folder = folder
         self.port = port or free_port()
         self.users = users
         self.process: subprocess.Popen | None = None
         folder.mkdir(parents=True, exist_ok=True)
         lines = [f"listener {self.port} 127.0.0.1", f"user {getpass.getuser()}"]  # as root: no drop to "mosquitto"
+        if tls:
+            lines += [f"cafile {tls.ca}", f"certfile {tls.cert}", f"keyfile {tls.key}"]
         if users:
             passwords = folder / "passwords"
             for i, (name, password) in enumerate(users.items()):
@@ -92,12 +123,14 @@ class Message:
 class HomeAssistantStandIn:
     """Hears every message on the broker, as Home Assistant would, and publishes commands."""
 
-    def __init__(self, port: int, username: str | None = None, password: str | None = None):
+    def __init__(self, port: int, username: str | None = None, password: str | None = None, ca: Path | None = None):
         self.messages: list[Message] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ha-stand-in")
         if username:
             self.client.username_pw_set(username, password)
+        if ca:
+            self.client.tls_set(ca_certs=str(ca))
         self.client.on_connect = lambda client, *_: client.subscribe("#", qos=1)
         self.client.on_message = self._heard
         self.client.connect("127.0.0.1", port, keepalive=30)

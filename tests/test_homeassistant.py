@@ -19,7 +19,7 @@ from audio_stack import NullSink, holdcue
 from audio_stack import missing as audio_missing
 from holdcue import homeassistant
 from holdcue.plan import WEEKDAYS
-from mqtt_support import Broker, HomeAssistantStandIn, free_port
+from mqtt_support import Broker, HomeAssistantStandIn, free_port, make_certificates
 from mqtt_support import missing as mqtt_missing
 from speech_support import HAVE_ESPEAK
 
@@ -304,7 +304,7 @@ def test_offline_on_a_clean_stop(serve, broker, home):
     home.wait_for(f"{BASE}/availability", "offline", since=began)
     assert retained(broker.port)[f"{BASE}/availability"] == "offline"  # for a Home Assistant starting now
     log = service.log()
-    assert "home assistant: disconnected" in log and "Traceback" not in log
+    assert "home assistant: offline; disconnecting" in log and "Traceback" not in log
     assert "lost the MQTT broker" not in log  # the disconnect asked for is no failure
 
 
@@ -376,6 +376,26 @@ def test_a_username_and_password_file_log_in_and_the_password_is_never_logged(se
     assert len(re.findall("refused the connection", log)) == 1, log
     assert "Not authorized; check mqtt.username and mqtt.password_file" in log
     assert PASSWORD not in log and "Traceback" not in log
+
+
+def test_tls_with_the_brokers_certificate_authority_and_a_clear_line_without_it(serve, tmp_path):
+    made = make_certificates(tmp_path / "certificates")
+    with Broker(tmp_path / "broker", tls=made) as broker:
+        home = HomeAssistantStandIn(broker.port, ca=made.ca)
+        try:
+            service = serve(settings(broker.port, f"  tls: true\n  ca_file: {made.ca}\n"))
+            home.wait_for(f"{BASE}/availability", "online")
+            press(home, f"{BASE}/command", "play_today", ("state", "playing"))
+            assert service.stop() == 0
+            home.wait_for(f"{BASE}/availability", "offline")
+        finally:
+            home.close()
+        untrusted = serve(settings(broker.port, "  tls: true\n"))  # the system's authorities know no such CA
+        time.sleep(4)  # several tries
+        assert untrusted.stop() == 0
+    log = untrusted.log()
+    assert len(re.findall("cannot reach the MQTT broker", log)) == 1, log
+    assert "certificate verify failed" in log and "Traceback" not in log
 
 
 def test_a_password_file_that_cannot_be_read_is_named_with_its_line_and_the_service_runs_on(serve, broker):

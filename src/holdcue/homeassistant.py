@@ -261,11 +261,11 @@ class HomeAssistant:
             if sent.rc == MQTT_ERR_SUCCESS:
                 try:
                     sent.wait_for_publish(timeout=2)
+                    log.info("home assistant: offline; disconnecting")
                 except (RuntimeError, ValueError):
                     pass  # the connection went as it was sent: the broker's last will says offline instead
         self.client.disconnect()
         self.client.loop_stop()
-        log.info("home assistant: disconnected")
 
     # -- the network loop's callbacks (on paho's thread) ---------------------------------------
 
