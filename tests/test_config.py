@@ -1,6 +1,10 @@
-"""config.yaml: the button's pin, read from real files, every problem with file, line and column."""
+"""config.yaml: the button's pin and the MQTT broker, read from real files, every problem with file, line and column."""
 
 from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +180,13 @@ def test_a_password_file_that_is_a_folder_is_refused(tmp_path):
     (tmp_path / "pw").mkdir()
     found = problems(tmp_path, "mqtt:\n  host: a\n  username: u\n  password_file: pw\n")
     assert found == ['DIR/config.yaml:4:18: mqtt.password_file: "pw" is not a regular file (a folder, FIFO or device)']
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/controls.md"])
+def test_the_mqtt_example_of_the_docs_is_read_as_they_say(tmp_path, doc):
+    text = (Path(__file__).resolve().parents[1] / doc).read_text()
+    blocks = [textwrap.dedent(b) for b in re.findall(r"^ *```yaml\n(.*?)^ *```", text, re.M | re.S)]
+    [example] = [b for b in blocks if b.startswith("mqtt:")]
+    (tmp_path / "mqtt-password").write_text("secret\n")
+    settings = load(tmp_path, example).mqtt
+    assert settings == config.Mqtt("homeassistant.local", 1883, username="holdcue", password="secret")

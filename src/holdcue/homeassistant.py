@@ -58,7 +58,7 @@ COMMANDS_WAITING = 32  # commands held while one is carried out; more are droppe
 # The buttons: object id -> (name, icon, the core's method). Pause and resume are two buttons,
 # not one toggle, so that an automation's "pause" never resumes a session already paused.
 BUTTONS: dict[str, tuple[str, str, str]] = {
-    "play_today": ("Play today's session", "mdi:calendar-today", "play_today"),
+    "play_today": ("Play today", "mdi:calendar-today", "play_today"),  # the weekly plan's session
     "resume_last": ("Resume last session", "mdi:history", "resume_last"),
     "pause": ("Pause", "mdi:pause", "pause"),
     "resume": ("Resume", "mdi:play", "resume"),
