@@ -250,12 +250,15 @@ def test_each_command_acts_on_the_service_and_is_journaled(serve, broker, home):
     # what does not fit is logged and changes nothing; the front end goes on
     home.publish(command, "pause")
     home.publish(f"{BASE}/routine/set", "../../etc/passwd")
+    home.publish(f"{BASE}/routine/set", "x\nERROR holdcue.serve: forged")
     home.publish(f"{BASE}/volume/set", "loud")
     press(home, f"{BASE}/volume/set", "80", ("volume", "80"))
     assert service.stop() == 0
     log = service.log()
     assert "home assistant: pause: cannot pause: nothing is playing" in log
-    assert "is not a routine id" in log and "'loud' on holdcue/bench/volume/set is not a command" in log
+    assert "home assistant: play '../../etc/passwd'" in log and "is not a routine id" in log
+    assert not re.search("^ERROR holdcue.serve: forged", log, re.M)  # a payload is one line of the log
+    assert "'loud' on holdcue/bench/volume/set is not a command" in log
     assert "Traceback" not in log, log
 
     history = subprocess.run(

@@ -273,7 +273,8 @@ class HomeAssistant:
         self, client: Client, userdata: object, flags: ConnectFlags, reason: ReasonCode, properties: Properties | None
     ) -> None:
         if reason.is_failure:
-            hint = "; check mqtt.username and mqtt.password_file" if reason.value in (4, 5, 134, 135) else ""
+            refused = str(reason) in ("Bad user name or password", "Not authorized")  # paho's names, v3 and v5 alike
+            hint = "; check mqtt.username and mqtt.password_file" if refused else ""
             self._failed(f"the MQTT broker at {self.where} refused the connection: {reason}{hint}")
             return
         with self._lock:
@@ -393,11 +394,11 @@ class HomeAssistant:
             action = getattr(self.core, BUTTONS[payload][2])
             what = payload.replace("_", " ")
         elif topic == self.topics.play:
-            action, what = (lambda: self.core.play(payload)), f"play {payload}"
+            action, what = (lambda: self.core.play(payload)), f"play {payload!r}"
         elif topic == self.topics.volume:
             percent = _number(payload)
             action = (lambda: self.core.set_volume(percent / 100)) if percent is not None else None
-            what = f"volume {payload}"
+            what = f"volume {payload!r}"
         if action is None:
             log.warning("home assistant: %r on %s is not a command; ignored", payload, topic)
             return
