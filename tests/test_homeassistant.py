@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from audio_stack import NullSink, holdcue
+from audio_stack import NullSink, Recorder, between, holdcue, loud
 from audio_stack import missing as audio_missing
 from holdcue import homeassistant
 from holdcue.plan import WEEKDAYS
@@ -269,6 +269,24 @@ def test_each_command_acts_on_the_service_and_is_journaled(serve, broker, home):
     assert {s["routine"] for s in sessions} == {"quick-check"}
     resumed = [s for s in sessions if s["resumed_from"] is not None]
     assert len(resumed) == 1 and resumed[0]["resumed_from"] in {s["id"] for s in sessions}
+
+
+def test_pause_and_stop_from_home_assistant_are_confirmed_aloud(serve, broker, home, stack):
+    serve(settings(broker.port))
+    home.wait_for(f"{BASE}/availability", "online")
+    with Recorder(stack.env) as recorder:
+        press(home, f"{BASE}/routine/set", "quick-check", ("state", "playing"))
+        home.wait_for(f"{BASE}/step", "1 of 2: Foot press")
+        press(home, f"{BASE}/command", "pause", ("state", "paused"))
+        paused = time.monotonic()
+        time.sleep(3.0)  # "Paused." said, then silence
+        press(home, f"{BASE}/command", "stop", ("state", "idle"))
+        stopped = time.monotonic()
+        time.sleep(3.0)  # "Session ended." said, then silence
+    assert loud(between(recorder, paused, paused + 1.2)), "the pause was not confirmed aloud"
+    assert not loud(between(recorder, paused + 1.6, stopped - 0.1)), "sound went on while paused"
+    assert loud(between(recorder, stopped, stopped + 1.5)), "the stop was not confirmed aloud"
+    assert not loud(between(recorder, stopped + 2.2, stopped + 2.9)), "sound went on after stop"
 
 
 def test_states_are_sent_on_change_and_the_time_left_at_most_once_a_second(serve, broker, home):
