@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,10 +132,14 @@ class HomeAssistantStandIn:
             self.client.username_pw_set(username, password)
         if ca:
             self.client.tls_set(ca_certs=str(ca))
+        subscribed = threading.Event()
         self.client.on_connect = lambda client, *_: client.subscribe("#", qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._heard
         self.client.connect("127.0.0.1", port, keepalive=30)
         self.client.loop_start()
+        if not subscribed.wait(timeout=10):
+            raise RuntimeError("the stand-in could not subscribe")
 
     def _heard(self, client, userdata, message) -> None:
         with self.lock:
@@ -157,6 +162,13 @@ class HomeAssistantStandIn:
                     return message
             time.sleep(0.02)
         raise AssertionError(f"no {payload!r} on {topic} within {timeout} s; last: {self.latest(topic)!r}")
+
+    def sync(self) -> None:
+        """Wait until every message sent before now has arrived: the broker sends what a
+        client is owed in order, so a marker published now comes after them."""
+        marker = f"stand-in/sync/{uuid.uuid4()}"
+        self.publish(marker, "")
+        self.wait_for(marker)
 
     def publish(self, topic: str, payload: str) -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(timeout=5)

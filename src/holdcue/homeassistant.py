@@ -244,7 +244,7 @@ class HomeAssistant:
             thread.start()
 
     def close(self) -> None:
-        """Say ``offline`` (when connected), disconnect, and stop the threads."""
+        """Stop the threads, say ``offline`` (when connected) and disconnect."""
         self._stopping.set()
         try:
             self._commands.put_nowait(None)
@@ -272,6 +272,8 @@ class HomeAssistant:
     def _on_connect(
         self, client: Client, userdata: object, flags: ConnectFlags, reason: ReasonCode, properties: Properties | None
     ) -> None:
+        if self._stopping.is_set():
+            return  # connected while shutting down: close() says offline and disconnects
         if reason.is_failure:
             refused = str(reason) in ("Bad user name or password", "Not authorized")  # paho's names, v3 and v5 alike
             hint = "; check mqtt.username and mqtt.password_file" if refused else ""
