@@ -250,8 +250,8 @@ def _sink(name: str, keep_alive: bool):
 
 def _service_settings(log):
     """config.yaml for the service, read once; None when it has errors, which are logged: the
-    service runs on its defaults, without the button or Home Assistant, until it is fixed and restarted
-    (exiting would make systemd, Restart=on-failure, start it again and again)."""
+    service runs on its defaults, without the button or Home Assistant, until it is fixed and
+    restarted (exiting would make systemd, Restart=on-failure, start it again and again)."""
     from holdcue import config
 
     try:
