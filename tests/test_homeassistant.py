@@ -437,3 +437,15 @@ def test_the_node_defaults_to_this_machines_name_made_fit_for_a_topic(monkeypatc
     monkeypatch.setattr(homeassistant.socket, "gethostname", lambda: "pi.local")
     assert homeassistant.node_name(Mqtt("h")) == "pi_local"
     assert homeassistant.node_name(Mqtt("h", node_id="bench")) == "bench"
+
+
+def test_a_ca_file_that_is_no_certificate_is_one_log_line_and_no_connection(tmp_path, caplog):
+    from holdcue.config import Config, Mqtt
+
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    settings = Mqtt("127.0.0.1", free_port(), tls=True, ca_file=str(tmp_path / "ca.pem"))
+    with caplog.at_level("INFO", logger="holdcue.homeassistant"):
+        assert homeassistant.start_homeassistant(None, Config(mqtt=settings)) is None  # no core needed: it stops first
+    [line] = caplog.messages
+    assert line.startswith(f"home assistant: TLS cannot be set up with {tmp_path / 'ca.pem'} (")
+    assert line.endswith("; running without Home Assistant")
