@@ -67,6 +67,7 @@ def test_the_graph_was_read():
     assert {"core", "core.controller", "terminal"} <= GRAPH.keys() and "core.controller" in GRAPH["core"]
     assert {"web", "web.auth", "web.routes", "web.server", "web.page"} <= GRAPH.keys()
     assert "web.server" in GRAPH["web"] and "web.auth" in GRAPH["web.server"]
+    assert {"button", "homeassistant"} <= GRAPH.keys() and "core" in GRAPH["homeassistant"]
 
 
 def test_inside_music_imports_run_one_way():
@@ -94,6 +95,13 @@ def test_only_the_core_makes_a_player():
                 if called == "Player":
                     makers.add(name)
     assert makers == {"core.controller"}
+
+
+@pytest.mark.parametrize("front_end", ["button", "homeassistant"])
+def test_a_control_drives_the_core_and_nothing_below_it(front_end):
+    """The button and Home Assistant reach sessions, sound and the journal through the core's
+    commands only: they read config.yaml's settings and the core's errors, nothing else."""
+    assert GRAPH[front_end] <= {"core", "config", "errors"}, GRAPH[front_end]
 
 
 def test_no_module_imports_another_in_a_circle():

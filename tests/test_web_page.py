@@ -14,10 +14,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from audio_stack import NullSink, Recorder, holdcue, missing
+from audio_stack import NullSink, Recorder, between, holdcue, loud, missing
 from holdcue import journal, library
 from holdcue.plan import WEEKDAYS
 from speech_support import HAVE_ESPEAK
@@ -128,15 +127,6 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
-
-
-def loud(samples: np.ndarray) -> bool:
-    return samples.size > 0 and int(np.abs(samples.astype(np.int32)).max()) > 1000
-
-
-def between(recorder: Recorder, start: float, stop: float) -> np.ndarray:
-    recording = recorder.recording()
-    return recording.samples[max(0, recording.sample_at(start)) : max(0, recording.sample_at(stop))]
 
 
 def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
