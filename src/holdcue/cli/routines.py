@@ -181,9 +181,9 @@ def voices(language: str | None, engine: str | None) -> None:
 
 
 def _espeak_voices(language: str | None) -> int:
-    from holdcue import speech
+    from holdcue.speech import espeak
 
-    found = speech.list_voices(language)
+    found = espeak.list_voices(language)
     if not found:
         return 0
     rows = [("id", "languages", "name")]
@@ -194,7 +194,7 @@ def _espeak_voices(language: str | None) -> int:
     if language:
         try:
             echo(
-                f'A routine with "language: {language}" speaks with {speech.find_voice(language, found).id}.', err=True
+                f'A routine with "language: {language}" speaks with {espeak.find_voice(language, found).id}.', err=True
             )
         except errors.SpeechError:
             pass  # a prefix of languages ("en-gb-x"), not one itself
@@ -203,8 +203,8 @@ def _espeak_voices(language: str | None) -> int:
 
 
 def _piper_voices(language: str | None, blank_line: bool) -> int:
-    """The Piper models found by name (piper.py), with where each comes from."""
-    from holdcue import piper
+    """The Piper models found by name (speech/piper.py), with where each comes from."""
+    from holdcue.speech import piper
 
     wanted = (language or "").lower().replace("_", "-")
     models = [
