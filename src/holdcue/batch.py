@@ -15,8 +15,8 @@ Speech not yet in the cache is made first, in this process, for all the routines
 routine at a time does, so every file speaks a text with the same clip, the one the cache
 keeps (espeak-ng does not say a text twice quite alike). Clips the cache then fails to give
 a worker (damaged since) are made by the worker itself, in its own process; were two to
-make the same one, each writes its clip unnamed and renames it into place whole
-(atomic.py), so the cache holds one of them, never a mix.
+make the same one, the first stored stays and both use it (speech/cache.py), so the cache
+holds one of them, whole, and every file speaks it.
 
 Ctrl-C belongs to this process: workers start with SIGINT and SIGHUP blocked, so the
 terminal's Ctrl-C (sent to every process of the command) and hangup reach only this one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -11,6 +12,7 @@ import stat
 import struct
 import wave
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,10 +23,11 @@ from holdcue.timeline import SAMPLE_RATE
 if TYPE_CHECKING:
     import numpy
 
+    from holdcue import atomic
     from holdcue.routine import Voice
 
 # The largest cache file read: 16 MiB is 380 s of speech at 22050 Hz, far longer than any cue
-# (a larger clip is still used, just synthesized again each time instead of read back).
+# (a larger clip is still used, just never stored: it is synthesized again each time).
 MAX_ENTRY_BYTES = 16 * 1024 * 1024
 
 
@@ -33,8 +36,9 @@ class ClipCache:
 
     A file is named by the hash of (engine, voice language, rate, volume, text). After its
     data it has a small ``hcck`` chunk (CRC-32 and frame count of the samples), so a damaged
-    or cut-short file is noticed and synthesized again. Files are written to a temporary
-    name and renamed into place, so several processes can share the cache.
+    or cut-short file is noticed and synthesized again. A file is written unnamed and
+    linked into place once complete, never over another (``put``), so several processes
+    share the cache and a clip, once there, stays as it is.
     """
 
     FORMAT = 1  # part of every key: bump when clips are made differently
@@ -60,32 +64,92 @@ class ClipCache:
         or it is not one of ours. ``get`` still checks the whole clip before it is played."""
         return _entry_frames(self.path(engine_name, voice, text))
 
-    def put(self, engine_name: str, voice: Voice, text: str, samples: numpy.ndarray) -> bool:
-        """Store a clip, replacing in one step whatever was there (see ``get``): an empty
-        folder in its place is removed first; a folder with files in it is left, uncached
-        (then this returns False)."""
+    def put(self, engine_name: str, voice: Voice, text: str, samples: numpy.ndarray) -> numpy.ndarray | None:
+        """Store a clip unless the cache holds one under its key already, and return the clip
+        it holds: ``samples``, or the one stored first. A clip once stored is never replaced,
+        as processes share the cache and each plans a session with the lengths of the clips
+        it got (espeak-ng seldom says a text twice with the same samples): when several make
+        the same clip at once, all use the first one stored.
+
+        What is in a clip's place but not a clip (see ``get``) is replaced; an empty folder
+        is removed first, a folder with files in it is left (then, as for a clip larger than
+        MAX_ENTRY_BYTES, nothing is stored and this returns None)."""
+        data = _encode(samples)
+        if len(data) > MAX_ENTRY_BYTES:
+            return None
         target = self.path(engine_name, voice, text)
+        from holdcue import atomic
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                if stat.S_ISDIR(target.lstat().st_mode):
-                    try:
-                        target.rmdir()
-                    except OSError:  # not empty: not ours to delete
-                        import logging
-
-                        logging.getLogger(__name__).warning("%s is a folder: the clip is not cached", target)
-                        return False
-            from holdcue import atomic
-
-            with atomic.replacing(target, 0o600) as file:  # private, as the cache always was
-                file.write(_encode(samples))
-            return True
+            new = atomic.NewFile(target, 0o600)  # private, as the cache always was
+            try:
+                new.file.write(data)
+                if _created(new):
+                    return samples
+                # Something has the name. Replacing what is not a clip is done under the folder's
+                # lock, looking again first, so of two processes that found the same damaged
+                # entry the second uses the first one's clip rather than replacing it.
+                with _locked(self.directory):
+                    kept = self.get(engine_name, voice, text)
+                    if kept is not None:
+                        return kept
+                    if not _cleared(target):
+                        return None
+                    new.commit()
+                    return samples
+            finally:
+                new.discard()
         except OSError as error:
             raise SpeechError(
                 f"Could not write to the speech cache {self.directory}: {error.strerror or error}. "
                 "Make it writable, or set HOLDCUE_CACHE_DIR to another folder."
             ) from error
+
+
+def _created(new: atomic.NewFile) -> bool:
+    """``new.create()``; False on a file system without hard links, where a clip is stored
+    as a damaged entry is replaced (under the folder's lock, once no clip is there)."""
+    try:
+        return new.create()
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP):
+            raise
+        return False
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """The cache folder's lock (flock on the folder itself: no lock file in the cache), held
+    by a process that replaces an entry; readers never take it. Released when the process
+    ends, however it ends. Where the file system has no locks, the block runs unlocked."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as error:
+            if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                raise
+        yield
+    finally:
+        os.close(fd)
+
+
+def _cleared(target: Path) -> bool:
+    """Make way for a clip at ``target``: an empty folder there is removed; False when a
+    folder with files in it is there (not the cache's to delete)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(target.lstat().st_mode):
+            try:
+                target.rmdir()
+            except OSError:
+                import logging
+
+                logging.getLogger(__name__).warning("%s is a folder: the clip is not cached", target)
+                return False
+    return True
 
 
 def default_cache_dir() -> Path:

@@ -149,10 +149,11 @@ def _made(items, factory, engine, cache, workers) -> Generator[tuple[str, Voice,
 
 
 def _make_clip(engine: Engine, cache: ClipCache, text: str, voice: Voice) -> numpy.ndarray:
-    """Synthesize one text, trim it and store it in the cache."""
+    """Synthesize one text, trim it and store it in the cache; the clip the cache holds
+    then (another process's, when it stored one first), else this one."""
     clip = make_clip(engine, text, voice)
-    cache.put(engine.name, voice, text, clip)
-    return clip
+    kept = cache.put(engine.name, voice, text, clip)
+    return kept if kept is not None else clip
 
 
 def _clip_of(result: numpy.ndarray | None, text: str, voice: Voice, engine: Engine, cache: ClipCache) -> numpy.ndarray:

@@ -136,12 +136,13 @@ def die_with(parent: int, signum: int = signal.SIGKILL) -> None:
 
 
 def _worker_clip(text: str, voice: Voice) -> numpy.ndarray | None:
-    """In a worker: the clip goes to the cache, and only None (a few bytes) goes back to the
-    parent. A result that small is written to the pool's pipe in one atomic write, so a worker
-    terminated at any moment never leaves half a result for the pool to wait on. Only a clip
-    the cache could not keep comes back whole."""
+    """In a worker: the clip goes to the cache (or, when another process stored one first,
+    that one stays there), and only None (a few bytes) goes back to the parent. A result
+    that small is written to the pool's pipe in one atomic write, so a worker terminated at
+    any moment never leaves half a result for the pool to wait on. Only a clip the cache
+    could not keep comes back whole."""
     if _worker is None:  # only _start_worker's processes are given texts
         raise SpeechError("A speech worker was given a text before it started.")
     engine, cache = _worker
     clip = make_clip(engine, text, voice)
-    return None if cache.put(engine.name, voice, text, clip) else clip
+    return None if cache.put(engine.name, voice, text, clip) is not None else clip
