@@ -111,6 +111,14 @@ def test_voices_for_a_language_and_the_voice_it_gets():
 
 
 @espeak_test
+def test_voices_for_a_region_espeak_has_no_voice_for_lists_its_language():
+    result = run("voices", "--language", "de_AT", "--engine", "espeak")
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["gmw/de"]
+    assert '"language: de_AT" speaks with gmw/de.' in result.stderr
+
+
+@espeak_test
 def test_voices_for_an_unknown_language():
     result = run("voices", "--language", "xx")
     assert result.exit_code == ExitCode.SPEECH_UNAVAILABLE
@@ -130,6 +138,21 @@ main()
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert result.returncode == ExitCode.SPEECH_UNAVAILABLE
     assert "sudo apt-get install espeak-ng" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_espeak_validate_checks_the_rest_of_the_file(tmp_path):
+    """Whether espeak-ng has a voice for the language cannot be known without it: validate
+    checks the file (play then says what to install)."""
+    path = tmp_path / "r.yaml"
+    path.write_text('title: R\nvoice: {language: "xx"}\nsteps:\n  - rest: Breathe.\n    time: 5s\n')
+    program = (
+        WITHOUT_ESPEAK
+        + f"import sys\nfrom holdcue.cli import main\nsys.argv = ['holdcue', 'validate', {str(path)!r}]\nmain()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.returncode == ExitCode.OK, result.stderr
+    assert result.stdout == f"{path}: ok, 1 steps, 1 warning\n"
     assert "Traceback" not in result.stderr
 
 

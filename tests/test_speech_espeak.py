@@ -86,6 +86,27 @@ def test_the_voice_follows_the_language():
 
 
 @espeak_test
+def test_region_and_variant_spellings_speak_with_the_nearest_voice_that_exists():
+    """docs/languages.md: "de-DE", "de_AT" and "de+f3" are German; espeak-ng has no voice by
+    those names, so the region, then the variant, is let go until one matches."""
+    voices = list_voices()
+    for spelling in ("de-DE", "de_AT", "de+f3", "DE_de", "gmw/de-DE", "de-AT+f3"):
+        assert find_voice(spelling, voices).id == "gmw/de", spelling
+    assert find_voice("en_US", voices).id == "gmw/en-us"  # the region kept where a voice has it
+    assert find_voice("en-US-x-nowhere", voices).id == "gmw/en-us"
+    assert find_voice("fr_FR", voices).id == "roa/fr"
+    assert find_voice("es-MX", voices).id == "roa/es"
+    for nothing in ("xx", "xx-DE", "e", "+f3", "x_de"):
+        with pytest.raises(SpeechError, match="holdcue voices"):
+            find_voice(nothing, voices)
+    engine = Pyttsx3Engine()
+    english, german = (len(engine.synthesize("1234567", Voice(language=name))) for name in ("en", "de"))
+    for spelling in ("de-DE", "de_AT", "de+f3"):
+        said = len(engine.synthesize("1234567", Voice(language=spelling)))
+        assert abs(said - german) < 1000 and said - english > 4000, spelling
+
+
+@espeak_test
 def test_voices_are_found_by_exact_id_name_or_language():
     voices = list_voices()
     find = find_voice

@@ -97,11 +97,12 @@ def validate(files: tuple[str, ...]) -> None:
     holdcue validate ~/.config/holdcue/routines/*.yaml
     """
     from holdcue import library
+    from holdcue.speech import espeak
 
     failed = 0
     for file in files:
         try:
-            loaded = library.load_file(file)
+            loaded = library.load_file(file, voice_check=espeak.cannot_speak)
         except errors.RoutineError as error:
             failed += 1
             for problem in error.problems:

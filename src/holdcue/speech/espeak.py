@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import threading
 import wave
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,35 +66,76 @@ class Pyttsx3Engine:
 
 def list_voices(language: str | None = None) -> list[VoiceInfo]:
     """The espeak-ng voices, in espeak-ng's order; with a language ("en"), only the voices
-    for it and its variants ("en-us", "en-gb-scotland", ...)."""
+    for it and its variants ("en-us", "en-gb-scotland", ...), the language spelled as
+    find_voice reads it ("de_AT": those of "de", as espeak-ng has none for Austria)."""
     voices = list(_speaker().voices)
     if not language:
         return voices
-    wanted = language.strip().lower()
-
-    def names(voice: VoiceInfo) -> list[str]:
-        return [voice.id.lower(), voice.id.lower().rsplit("/", 1)[-1], *(lang.lower() for lang in voice.languages)]
-
-    return [v for v in voices if any(n == wanted or n.startswith(wanted + "-") for n in names(v))]
+    for wanted in _spellings(language):
+        found = [
+            voice
+            for voice in voices
+            if any(n == wanted or n.startswith(wanted + "-") for kind in _names(voice) for n in kind)
+        ]
+        if found:
+            return found
+    return []
 
 
 def find_voice(language: str, voices: Iterable[VoiceInfo]) -> VoiceInfo:
     """The voice for a language: a voice id ("gmw/en-us"), the last part of one ("en-us"),
-    or a language a voice lists ("en-gb"). Matched exactly, ignoring case; "" means English."""
-    wanted = (language.strip() or DEFAULT_LANGUAGE).lower()
+    or a language a voice lists ("en-gb"). Matched exactly, ignoring case; "" means English.
+    A name no voice has is tried again as a locale is spelled ("de_AT" as "de-at"), without
+    its "+variant", then without its last "-part" one at a time ("de-at", then "de"), so
+    that a region or variant espeak-ng has no voice for speaks with the nearest voice that
+    exists (docs/languages.md: "de-DE", "de_AT" and "de+f3" are German)."""
     voices = list(voices)
-    for matches in (
-        lambda v: v.id.lower() == wanted,
-        lambda v: v.id.lower().rsplit("/", 1)[-1] == wanted,
-        lambda v: wanted in (lang.lower() for lang in v.languages),
-    ):
-        for voice in voices:
-            if matches(voice):
-                return voice
+    names = [_names(voice) for voice in voices]
+    for wanted in _spellings(language):
+        for kind in range(3):
+            for voice, known in zip(voices, names, strict=True):
+                if wanted in known[kind]:
+                    return voice
     raise SpeechError(
         f"No espeak-ng voice for the language {language!r}. Run `holdcue voices` to see the "
         "voices, then set the routine's voice language to one of the ids or languages shown."
     )
+
+
+def _names(voice: VoiceInfo) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """A voice's names, lowercase, in the order find_voice matches them: its id, the id's
+    last part, the languages it lists."""
+    voice_id = voice.id.lower()
+    return (voice_id,), (voice_id.rsplit("/", 1)[-1],), tuple(lang.lower() for lang in voice.languages)
+
+
+def _spellings(language: str) -> Iterator[str]:
+    """The names find_voice tries for a language, the one written first: "de_AT+f3" gives
+    "de_at+f3", "de-at", "de"."""
+    wanted = (language.strip() or DEFAULT_LANGUAGE).lower()
+    yield wanted
+    name = wanted.split("+", 1)[0].replace("_", "-")
+    while name:
+        yield name
+        name = name.rpartition("-")[0]
+
+
+def cannot_speak(language: str) -> str | None:
+    """Why espeak-ng cannot speak a routine's voice language (find_voice finds no voice for
+    it), for ``holdcue validate``; None when it can, and when espeak-ng itself is missing
+    (speaking then says what to install)."""
+    try:
+        voices = _speaker().voices
+    except SpeechError:
+        return None
+    try:
+        find_voice(language, voices)
+    except SpeechError:
+        return (
+            "espeak-ng has no voice for this language; use an id or a language that `holdcue voices` "
+            'lists, like "en", "en-us" or "de"'
+        )
+    return None
 
 
 # The process's one pyttsx3 engine.
