@@ -19,15 +19,9 @@ if TYPE_CHECKING:
     from holdcue.routine import Voice
 
 TAIL_MS = 50  # silence kept after the last sound of a clip
-
-
 ONSET_FRACTION = 1 / 256  # a sample is sound when it reaches this fraction of the peak (-48 dB)
-
-
-DEFAULT_LANGUAGE = "en"
+DEFAULT_LANGUAGE = "en"  # a voice's language when it names none
 ESPEAK, PIPER = "espeak", "piper"
-
-
 ENGINES = (ESPEAK, PIPER)  # what voice.engine, the config and --engine may name
 
 

@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from holdcue.routine import Voice
 
 DEFAULT_TIMEOUT = 30.0  # seconds for one utterance
-
-
 INSTALL_HINT = "Install it with `sudo apt-get install espeak-ng` (Debian, Raspberry Pi OS)."
 
 

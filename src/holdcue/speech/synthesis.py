@@ -33,9 +33,10 @@ def synthesize_all(
     With ``stored``, the clips are left in the cache and read as they sound (StoredClips).
 
     ``cache``: None uses the default cache folder. ``engine_factory`` (default: the engine
-    the voice names, ``factory_for(voice)``) must be picklable: worker processes call it to make their own engine.
-    ``workers``: processes for cold synthesis (default: one per core this process may use,
-    ``cores()``; 1: none, all in this process). ``progress(done, total)`` counts distinct texts, cached ones first.
+    the voice names, ``factory_for(voice)``) must be picklable: worker processes call it to
+    make their own engine. ``workers``: processes for cold synthesis (default: one per core
+    this process may use, ``workers.cores()``; 1: none, all in this process).
+    ``progress(done, total)`` counts distinct texts, cached ones first.
     Workers are started with "spawn", which imports the program's main module again: a
     script that calls this must guard its main code with ``if __name__ == "__main__":``.
     """
@@ -144,11 +145,11 @@ def _made(items, factory, engine, cache, workers) -> Generator[tuple[str, Voice,
     count = min(workers or cores(), len(items))
     # an engine may say how many texts are worth a worker's start (Piper's takes ~1 s, as 3 texts do)
     if count == 1 or len(items) <= getattr(engine, "small_batch", SMALL_BATCH):
-        return ((text, voice, _make_clip(engine, cache, text, voice)) for text, voice in items)
+        return ((text, voice, _stored_clip(engine, cache, text, voice)) for text, voice in items)
     return in_workers(items, factory, cache, count)
 
 
-def _make_clip(engine: Engine, cache: ClipCache, text: str, voice: Voice) -> numpy.ndarray:
+def _stored_clip(engine: Engine, cache: ClipCache, text: str, voice: Voice) -> numpy.ndarray:
     """Synthesize one text, trim it and store it in the cache; the clip the cache holds
     then (another process's, when it stored one first), else this one."""
     clip = make_clip(engine, text, voice)
@@ -162,7 +163,7 @@ def _clip_of(result: numpy.ndarray | None, text: str, voice: Voice, engine: Engi
     if result is not None:
         return result
     clip = cache.get(engine.name, voice, text)
-    return clip if clip is not None else _make_clip(engine, cache, text, voice)
+    return clip if clip is not None else _stored_clip(engine, cache, text, voice)
 
 
 def live_speaker(voice: Voice) -> Callable[[str], numpy.ndarray]:
