@@ -21,7 +21,9 @@ from mutagen.mp3 import MP3
 from holdcue import export, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from holdcue.speech import espeak
 from holdcue.text import clock
+from holdcue.timeline import SAMPLE_RATE
 from speech_support import espeak_test
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines" / "valid"
@@ -29,8 +31,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "routines" / "valid"
 
 def fake_clip(text: str) -> np.ndarray:
     """A made-up clip: a vowel-like buzz about as long as the words would take."""
-    n = int(speech.SAMPLE_RATE * (0.3 + 0.06 * len(text)))
-    t = np.arange(n) / speech.SAMPLE_RATE
+    n = int(SAMPLE_RATE * (0.3 + 0.06 * len(text)))
+    t = np.arange(n) / SAMPLE_RATE
     pitch = 110 + zlib.crc32(text.encode()) % 60
     return (8000 * np.sin(2 * np.pi * pitch * t) * np.sin(np.pi * t * 3) ** 2).astype(np.int16)
 
@@ -44,7 +46,7 @@ def home(tmp_path, monkeypatch):
     def no_synthesis(self, text, voice):
         raise AssertionError(f"not in the cache: {text!r}")
 
-    monkeypatch.setattr(speech.Pyttsx3Engine, "synthesize", no_synthesis)
+    monkeypatch.setattr(espeak.Pyttsx3Engine, "synthesize", no_synthesis)
     return tmp_path
 
 
@@ -53,7 +55,7 @@ def cache_speech(*refs: str) -> None:
     for ref in refs:
         routine = library.load_routine(ref)
         for said in session.said_texts(routine).values():  # the cache keeps clips by what is said
-            cache.put(speech.Pyttsx3Engine.name, routine.voice, said, fake_clip(said))
+            cache.put(espeak.Pyttsx3Engine.name, routine.voice, said, fake_clip(said))
 
 
 def run(*args: str):
@@ -104,7 +106,7 @@ def test_export_a_routine_file_into_an_existing_folder(home):
     result = run(str(FIXTURES / "cues-and-voice.yaml"), "-o", str(folder), "--volume", "0.5")
     assert result.exit_code == 0, result.output
     data, rate = soundfile.read(folder / "cues-and-voice.mp3", dtype="int16")
-    assert rate == speech.SAMPLE_RATE and len(data) > 60 * rate and np.abs(data).max() > 1000
+    assert rate == SAMPLE_RATE and len(data) > 60 * rate and np.abs(data).max() > 1000
 
 
 def test_export_several_routines_into_a_new_folder_in_a_given_format(home):

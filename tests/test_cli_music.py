@@ -14,6 +14,7 @@ from holdcue import cli, compiler, library, play, render, session, speech, termi
 from holdcue.controls import Command
 from holdcue.exitcodes import ExitCode
 from holdcue.routine import Music
+from holdcue.speech import espeak
 from play_helpers import RATE as PLAY_RATE
 from play_helpers import run, short_session
 from test_cli_export import fake_clip
@@ -36,7 +37,7 @@ def home(tmp_path, monkeypatch):
     cache = speech.ClipCache()
     routine = library.load_routine(ROUTINE)
     for text in compiler.spoken_texts(routine):
-        cache.put(speech.Pyttsx3Engine.name, routine.voice, text, fake_clip(text))
+        cache.put(espeak.Pyttsx3Engine.name, routine.voice, text, fake_clip(text))
     return tmp_path
 
 

@@ -46,6 +46,27 @@ def test_show_prints_every_cue_with_its_time_and_the_total(routine_file):
 
 
 @espeak_test
+@pytest.mark.parametrize("language", ["de-DE", "de_AT", "de+f3"])
+def test_show_and_export_speak_the_documented_spellings_of_a_language(routine_file, tmp_path, language):
+    """docs/languages.md: the region and variant forms are German, and are spoken so."""
+    routine_file.write_text(ROUTINE.replace("steps:", f'voice: {{language: "{language}"}}\nsteps:'))
+    shown = CliRunner().invoke(cli, ["show", str(routine_file)])
+    assert shown.exit_code == ExitCode.OK, shown.output
+    assert "Die Sitzung ist beendet. Gut gemacht." in shown.output  # holdcue's own words in German
+    exported = CliRunner().invoke(cli, ["export", str(routine_file), "-o", str(tmp_path / "quick.wav")])
+    assert exported.exit_code == ExitCode.OK, exported.output
+    assert (tmp_path / "quick.wav").stat().st_size > 44
+
+
+@espeak_test
+def test_a_language_no_voice_speaks_is_still_a_speech_error_for_show(routine_file):
+    routine_file.write_text(ROUTINE.replace("steps:", 'voice: {language: "xx"}\nsteps:'))
+    shown = CliRunner().invoke(cli, ["show", str(routine_file)])
+    assert shown.exit_code == ExitCode.SPEECH_UNAVAILABLE
+    assert "No espeak-ng voice for the language 'xx'" in shown.output
+
+
+@espeak_test
 def test_show_json_matches_the_compiled_timeline(routine_file):
     result = CliRunner().invoke(cli, ["show", str(routine_file), "--json"])
     assert result.exit_code == 0, result.output

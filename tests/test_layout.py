@@ -68,6 +68,8 @@ def test_the_graph_was_read():
     assert {"web", "web.auth", "web.routes", "web.server", "web.page"} <= GRAPH.keys()
     assert "web.server" in GRAPH["web"] and "web.auth" in GRAPH["web.server"]
     assert {"button", "homeassistant"} <= GRAPH.keys() and "core" in GRAPH["homeassistant"]
+    assert {"speech.engine", "speech.espeak", "speech.piper", "speech.cache", "speech.workers"} <= GRAPH.keys()
+    assert "speech.synthesis" in GRAPH["speech"] and "speech.engine" in GRAPH["speech.espeak"]
 
 
 def test_inside_music_imports_run_one_way():
@@ -82,6 +84,27 @@ def test_inside_music_imports_run_one_way():
         "music.bed": {"music.cache", "music.source"},
     }
     assert GRAPH["music"] >= files
+
+
+def test_inside_speech_imports_run_one_way():
+    """speech/: engine.py (what an engine and a clip are) at the bottom, each engine and the
+    cache on it, choosing an engine on the engines, synthesis.py at the top; none of them
+    imports the package, whose __init__ only re-exports them. Piper's driver is imported only
+    where a voice names it (choosing) or its models are listed (holdcue voices)."""
+    files = {name for name in GRAPH if name.startswith("speech.")}
+    inside = {name: {used for used in GRAPH[name] if used == "speech" or used.startswith("speech.")} for name in files}
+    assert inside == {
+        "speech.engine": set(),
+        "speech.espeak": {"speech.engine"},
+        "speech.piper": {"speech.engine"},
+        "speech.cache": {"speech.engine"},
+        "speech.choice": {"speech.engine", "speech.espeak", "speech.piper"},
+        "speech.stored": {"speech.cache"},
+        "speech.workers": {"speech.cache", "speech.engine"},
+        "speech.synthesis": {"speech.cache", "speech.choice", "speech.engine", "speech.stored", "speech.workers"},
+    }
+    assert GRAPH["speech"] <= files
+    assert {name for name, used in GRAPH.items() if "speech.piper" in used} == {"speech.choice", "cli.routines"}
 
 
 def test_only_the_core_makes_a_player():

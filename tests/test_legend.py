@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from compiler_helpers import RATE, clip_length, shoulders, tone_length
-from holdcue import compiler, loader, phrases, session, speech, terminal
+from holdcue import compiler, loader, phrases, session, terminal
 from holdcue.cli import cli
 from holdcue.errors import RoutineError
 from holdcue.routine import Cues, Routine, Step, Voice
+from holdcue.speech import choice
 from play_helpers import FakeClock, FakeHandle, RecordingDisplay
 
 GAP = round(compiler.GAP_MS * RATE / 1000)
@@ -127,7 +128,7 @@ class ToneEngine:
 def fake_speech(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setattr(speech, "Pyttsx3Engine", ToneEngine)
+    monkeypatch.setattr(choice, "Pyttsx3Engine", ToneEngine)
 
 
 def test_tones_plays_the_legend(fake_speech, monkeypatch):

@@ -54,6 +54,7 @@ MIN_REMINDER_MS = 10_000  # time-left and breathing reminders come at most this 
 SCHEMA_PATH = Path(__file__).with_name("routine.schema.json")
 
 Resolver = Callable[[str], tuple[str, str, Path | None]]
+VoiceCheck = Callable[[str], str | None]  # why no engine speaks a voice language; None: one does
 
 _LANGUAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]*")
 
@@ -97,11 +98,19 @@ class _FileChecker(Checker):
     the routines it includes, and the routines already loaded in this load (each file is
     read once, however often it is included)."""
 
-    def __init__(self, source: str, base_dir: Path | None, resolve: Resolver | None, loaded: dict | None = None):
+    def __init__(
+        self,
+        source: str,
+        base_dir: Path | None,
+        resolve: Resolver | None,
+        loaded: dict | None = None,
+        voice_check: VoiceCheck | None = None,
+    ):
         super().__init__(source)
         self.base_dir = base_dir
         self.resolve = resolve
         self.loaded: dict[str, Routine | RoutineError] = {} if loaded is None else loaded
+        self.voice_check = voice_check  # for this file's voice only: an included routine's is not spoken
 
 
 def load(
@@ -111,16 +120,19 @@ def load(
     base_dir: Path | None = None,
     resolve: Resolver | None = None,
     routine_id: str | None = None,
+    voice_check: VoiceCheck | None = None,
 ) -> Routine:
     """Parse and check a routine file's text; every problem found is reported at once.
 
     ``source`` names the file in messages; ``base_dir`` is its folder (for relative tone
     paths); ``resolve(id)`` gives ``(text, source, base_dir)`` of an included routine or
-    raises RoutineNotFound; ``routine_id`` is the id when the file has no ``id:`` key.
-    Raises RoutineError with every problem (warnings included) when there is any error;
+    raises RoutineNotFound; ``routine_id`` is the id when the file has no ``id:`` key;
+    ``voice_check(language)`` says why the voice language written in the file cannot be
+    spoken (holdcue validate's: it may start espeak-ng), else the language is only checked
+    when the routine is spoken. Raises RoutineError with every problem (warnings included) when there is any error;
     otherwise the Routine carries its warnings.
     """
-    return _load(text, _FileChecker(source, base_dir, resolve), routine_id, chain=())
+    return _load(text, _FileChecker(source, base_dir, resolve, voice_check=voice_check), routine_id, chain=())
 
 
 def read_text(path: Path, limit: int = MAX_FILE_BYTES, kind: str = "routine file") -> str:
@@ -150,11 +162,13 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES, kind: str = "routine file
         raise RoutineError([Problem(str(path), line, column, "", message)]) from None
 
 
-def load_file(path: str | Path, *, resolve: Resolver | None) -> Routine:
+def load_file(path: str | Path, *, resolve: Resolver | None, voice_check: VoiceCheck | None = None) -> Routine:
     """Load a routine file; its id defaults to the file name. ``resolve`` finds included
-    routines by id (``library.find_id``), or None where includes are not allowed."""
+    routines by id (``library.find_id``), or None where includes are not allowed;
+    ``voice_check`` as ``load``'s."""
     path = Path(path)
-    return load(read_text(path), str(path), base_dir=path.parent, resolve=resolve, routine_id=path.stem)
+    text = read_text(path)
+    return load(text, str(path), base_dir=path.parent, resolve=resolve, routine_id=path.stem, voice_check=voice_check)
 
 
 def _load(text: str, checker: _FileChecker, routine_id: str | None, chain: tuple) -> Routine:
@@ -276,6 +290,10 @@ def _voice(c: _FileChecker, node: yaml.Node) -> Voice:
     rate = optional(keys, "rate", "voice", c.integer, 80, 400)
     volume = optional(keys, "volume", "voice", c.number, 0.05, 1)
     engine, model = _engine(c, keys)
+    if language and engine != "piper" and c.voice_check is not None:  # a Piper model speaks its own language
+        why = c.voice_check(language)
+        if why:
+            c.report(keys["language"], "voice.language", f'"{language}": {why}')
     return Voice(**given(language=language, rate=rate, volume=volume, engine=engine, model=model))
 
 

@@ -107,7 +107,7 @@ Level = tuple[float, float]  # (loudness, peak) of a sound, full scale = 1.0: wh
 @runtime_checkable
 class Measured(Protocol):
     """Sounds that tell a sound's length and level without being read: the renderer then
-    reads each one only while it sounds (speech.StoredClips, whose clips stay on disk)."""
+    reads each one only while it sounds (speech.stored.StoredClips, whose clips stay on disk)."""
 
     def frames(self, key: str) -> int: ...
 

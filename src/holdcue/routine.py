@@ -26,7 +26,7 @@ REMIND_MS = 30_000  # a hold that waits for a press says its reminder this often
 
 MIN_HOLD_MS = 1000  # a shorter hold can't be followed (and a tone lasts up to this long)
 MAX_HOLD_MS = 10 * 60_000  # no hold, pause or cue interval may be longer than 10 minutes
-ENGINES = ("espeak", "piper")  # speech engines a voice may name (speech.py, piper.py)
+ENGINES = ("espeak", "piper")  # speech engines a voice may name (speech/choice.py)
 # a Piper model is named, never given as a path: a file name without ".onnx"
 MODEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a routine's id: its file name without .yaml

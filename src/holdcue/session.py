@@ -59,7 +59,7 @@ def build(
     (decoded as it plays, not here). ``also``: more texts to have clips for in the same
     voice (the player's "Paused.", for one). Each clip is keyed by its written text and
     synthesized from what is said (pronounce.py). ``stored``: the clips stay in the cache,
-    read as they sound (speech.StoredClips), rather than held in memory.
+    read as they sound (speech.stored.StoredClips), rather than held in memory.
     ``workers``: speech.synthesize_all's (1: synthesized in this process)."""
     return _ready(routine, compiler.compile, also, cache, engine_factory, progress, routine.music, stored, workers)
 
@@ -93,6 +93,7 @@ def _ready(
 ) -> Session:
     """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
+    from holdcue.speech.stored import StoredClips
 
     texts = said_texts(routine, [*compiler.spoken_texts(routine, make), *also])
     made = speech.synthesize_all(
@@ -105,7 +106,7 @@ def _ready(
         stored=stored,
     )
     clips: Mapping[str, numpy.ndarray]
-    if isinstance(made, speech.StoredClips):
+    if isinstance(made, StoredClips):
         clips = made.renamed(texts)
         clip_length: Callable[[str], int] = clips.frames  # not read from the cache for that
     else:

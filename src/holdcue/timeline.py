@@ -115,7 +115,7 @@ class Session:
 
     routine: Routine
     timeline: Timeline
-    clips: Mapping[str, numpy.ndarray]  # speech text -> int16 samples (in memory, or speech.StoredClips)
+    clips: Mapping[str, numpy.ndarray]  # speech text -> int16 samples (in memory, or speech.stored.StoredClips)
     tones: dict[str, numpy.ndarray]  # tone name -> int16 samples
     music: Music | None = None  # music under the voice, decoded as it plays (music/)
 

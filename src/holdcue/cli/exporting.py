@@ -61,7 +61,7 @@ def export(
     holdcue export --all -o ~/Music/holdcue --jobs 2
     """
     from holdcue import export as exporter
-    from holdcue import speech
+    from holdcue.speech import workers
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to export, or give --all (not both).")
@@ -90,7 +90,7 @@ def export(
             output.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
-    if len(routines) > 1 and (jobs or speech.cores()) > 1:
+    if len(routines) > 1 and (jobs or workers.cores()) > 1:
         export_side_by_side(routines, targets, fmt, volume, jobs)
         not_done(broken, "exported")
         return

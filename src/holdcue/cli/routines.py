@@ -99,11 +99,12 @@ def validate(files: tuple[str, ...]) -> None:
     holdcue validate ~/.config/holdcue/routines/*.yaml
     """
     from holdcue import library
+    from holdcue.speech import espeak
 
     failed = 0
     for file in files:
         try:
-            loaded = library.load_file(file)
+            loaded = library.load_file(file, voice_check=espeak.cannot_speak)
         except errors.RoutineError as error:
             failed += 1
             for problem in error.problems:
@@ -203,9 +204,9 @@ def voices(language: str | None, engine: str | None) -> None:
 
 
 def _espeak_voices(language: str | None) -> int:
-    from holdcue import speech
+    from holdcue.speech import espeak
 
-    found = speech.list_voices(language)
+    found = espeak.list_voices(language)
     if not found:
         return 0
     rows = [("id", "languages", "name")]
@@ -216,7 +217,7 @@ def _espeak_voices(language: str | None) -> int:
     if language:
         try:
             echo(
-                f'A routine with "language: {language}" speaks with {speech.find_voice(language, found).id}.', err=True
+                f'A routine with "language: {language}" speaks with {espeak.find_voice(language, found).id}.', err=True
             )
         except errors.SpeechError:
             pass  # a prefix of languages ("en-gb-x"), not one itself
@@ -225,8 +226,8 @@ def _espeak_voices(language: str | None) -> int:
 
 
 def _piper_voices(language: str | None, blank_line: bool) -> int:
-    """The Piper models found by name (piper.py), with where each comes from."""
-    from holdcue import piper
+    """The Piper models found by name (speech/piper.py), with where each comes from."""
+    from holdcue.speech import piper
 
     wanted = (language or "").lower().replace("_", "-")
     models = [
