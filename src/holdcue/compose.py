@@ -3,12 +3,12 @@ the built-in library for the areas asked, with the tools at hand, put in the gui
 order, their holds set inside the guidance's bounds so that the session lasts the minutes
 asked, as the compiler measures it.
 
-``compose(areas, minutes, tools)`` gives a ``Composed``: the routine and its routine file
-text. It is deterministic (the same ask gives the same routine) and its length is the
-compiler's, with each spoken clip's length estimated from its words, as ``holdcue list``
-estimates a routine whose speech is not prepared: the speech cache is not read, so that
-what is composed does not change once its speech is cached. Asks that cannot be met raise
-ComposeError (errors.py) with a message that says what would be met.
+``compose(areas, minutes, tools)`` gives a ``Composed``: the routine, its routine file
+text and its length. It is deterministic (the same ask gives the same routine) and pure:
+its length is the compiler's, with each spoken clip's length estimated from its words, as
+``holdcue list`` estimates a routine whose speech is not prepared. A ``measure`` given
+(session.spoken_seconds: the real speech) corrects the fit by what the estimate was off.
+Asks that cannot be met raise ComposeError (errors.py) with a message that says what can.
 
 How a session is made:
 
@@ -24,6 +24,7 @@ How a session is made:
    from their lower bounds (t = 0) through the library's own times (t = 0.5) to their upper
    bounds (t = 1). The size whose holds as written come nearest the minutes asked is
    chosen among those that can meet them, and t is found by bisection with the compiler.
+   Each step rounds its hold to 5 s at its own point of t, so the holds grow one by one.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ STEP_MS = 5000  # holds are whole multiples of 5 s: "forty-five seconds", not "f
 WORK_ORDER = {"roll": 0, "compress": 1, "hold": 1, "release": 1, "stretch": 2}  # broad first, stretch last
 MAX_MINUTES = 120.0
 CORRECTIONS = 3  # fits again with the real speech's length: once is nearly always enough
+NEAR = 0.25  # a session this near the minutes asked (a share of the tolerance) is not fitted further
 _GOLDEN = 0.6180339887  # spreads the steps' rounding points evenly over a step of 5 s
 _GOES_ON = re.compile(r"(keep|stay|now)\b", re.IGNORECASE)  # words that continue the step before
 _AGAIN = re.compile(r"\bagain\b", re.IGNORECASE)  # a closing rest that refers back to one before it
@@ -164,6 +166,7 @@ def known_areas() -> tuple[str, ...]:
 
 
 def known_tools() -> tuple[str, ...]:
+    """The tools that may be named, as the built-in routines name them."""
     return tuple(sorted(TOOLS))
 
 
@@ -195,19 +198,20 @@ def compose(
     longest = _measure(_routine(sizes[-1], 1.0, ask))
     if longest < goal - slack:
         raise ComposeError(_too_long(ask, longest))
-    routine, estimated = _nearest(sizes, ask, goal)
-    seconds = estimated if measure is None else measure(routine)
-    aim = goal
-    for _ in range(CORRECTIONS):
-        if measure is None or abs(seconds - goal) <= slack / 4:
-            break
-        aim += goal - seconds  # what the estimate was off by, the other way
-        again, _ = _nearest(sizes, ask, aim)
-        if again == routine:
-            break
-        real = measure(again)
-        if abs(real - goal) < abs(seconds - goal):
-            routine, seconds = again, real
+    routine, seconds = _nearest(sizes, ask, goal)
+    if measure is not None:
+        aim, tried = goal, routine
+        seconds = real = measure(routine)
+        for _ in range(CORRECTIONS):
+            if abs(seconds - goal) <= slack * NEAR:
+                break
+            aim += goal - real  # aim off by as much as the estimate was, the other way
+            again, _ = _nearest(sizes, ask, aim)
+            if again == tried:
+                break
+            tried, real = again, measure(again)
+            if abs(real - goal) < abs(seconds - goal):
+                routine, seconds = again, real
     if abs(seconds - goal) > slack:  # near the shortest or longest, the real speech took it past
         raise ComposeError(_too_short(ask, seconds) if seconds > goal else _too_long(ask, seconds))
     how = "with the speech's length estimated from its words" if measure is None else "with the speech as it is heard"
@@ -233,7 +237,7 @@ def _nearest(sizes: list[_Size], ask: _Ask, goal: float) -> tuple[Routine, float
         routine, seconds = _fit(size, goal, ask)
         if best is None or abs(seconds - goal) < best[0]:
             best = (abs(seconds - goal), routine, seconds)
-        if abs(seconds - goal) <= slack / 4:  # near enough: keep the holds nearest the library's
+        if abs(seconds - goal) <= slack * NEAR:  # near enough: keep the holds nearest the library's
             break
     if best is None:  # only when goal is beyond what the sizes reach: the nearest end
         ends = [(sizes[0], 0.0), (sizes[-1], 1.0)]
@@ -325,7 +329,7 @@ def _areas(areas: Iterable[str]) -> tuple[str, ...]:
 
 def _tools(tools: Iterable[str]) -> tuple[frozenset[str] | None, tuple[str, ...]]:
     """(what the tools named give, None for any tool; the tools named, known and each once)."""
-    named = tuple(dict.fromkeys(_name(tool) for tool in tools))
+    named = tuple(sorted({_name(tool) for tool in tools}))  # in any order, the same ask
     unknown = [tool for tool in named if tool not in TOOLS]
     if unknown:
         which = listing([f'"{tool}"' for tool in unknown])
@@ -475,7 +479,7 @@ def _tool_names(units: list[Unit], ask: _Ask) -> tuple[str, ...]:
     return tuple(names)
 
 
-def bounds(step: Step) -> tuple[int, int] | None:
+def _bounds(step: Step) -> tuple[int, int] | None:
     """(lowest, highest) milliseconds of a step's hold; None when it is kept as written (a
     counted movement, or a kind without bounds)."""
     if step.count or step.kind not in BOUNDS:
@@ -490,7 +494,7 @@ def _timed(step: Step, t: float, n: int) -> Step:
     Each step (``n``: its place) rounds to 5 s at another point, so that as t grows the holds
     grow one at a time: rounded alike, they would all jump at once, and the session's length
     with them."""
-    limits = bounds(step)
+    limits = _bounds(step)
     if limits is None:
         return step
     low, high = limits
