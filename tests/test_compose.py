@@ -113,6 +113,10 @@ def check_session(made: compose.Composed, areas: list[str], minutes: float, tool
     # the order: warm-ups first, the areas from large to small, a finisher last
     kinds = [step.kind for step in back.steps]
     assert kinds[0] == "warm-up" and kinds[-1] in ("finish", "rest")
+    warm_ups = [step for step in back.steps if step.kind == "warm-up"]
+    assert len({step.title for step in warm_ups}) == len(warm_ups)  # no warm-up twice
+    whole_body = [n for n, step in enumerate(warm_ups) if step.target == "whole body"]
+    assert whole_body in ([], [0])  # the whole body's warm-up before an area's own
     work = kinds[kinds.index(next(k for k in kinds if k != "warm-up")) : -1]
     assert "warm-up" not in work and "finish" not in work and "rest" not in work
     wanted = [area for area in LARGE_TO_SMALL if area in {a.replace("-", " ") for a in areas}]

@@ -347,7 +347,7 @@ class _Ask:
     named: tuple[str, ...]  # the tools named
 
     def __str__(self) -> str:
-        """How a message names the ask: "the calves and neck with a foam roller"."""
+        """How a message names the ask: "the calves and neck with foam roller"."""
         return f"the {listing(self.areas)}" + (f" with {listing(self.named)}" if self.named else "")
 
     @property
@@ -403,8 +403,10 @@ def _warm_ups(units: list[Unit], wanted: tuple[str, ...]) -> list[Unit]:
     one of each title (two routines' "Shoulder rolls" are not done twice)."""
     own = [u for u in units if u.kind == "warm-up" and set(u.areas) & set(wanted)]
     own.sort(key=lambda u: min(wanted.index(a) for a in u.areas if a in wanted))
-    every = own + [u for u in units if u.kind == "warm-up" and not u.areas]
-    return list({_title_of(u): u for u in reversed(every)}.values())[::-1]
+    first: dict[str, Unit] = {}
+    for unit in own + [u for u in units if u.kind == "warm-up" and not u.areas]:
+        first.setdefault(_title_of(unit), unit)
+    return list(first.values())
 
 
 def _title_of(unit: Unit) -> str:
