@@ -9,6 +9,7 @@ that cannot be met names a length that can, and that length is then met."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -20,11 +21,12 @@ from click.testing import CliRunner
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from holdcue import compiler, compose, library, loader, session, speech
+from holdcue import compiler, compose, errors, library, loader, play, session, speech, terminal
 from holdcue.cli import cli
 from holdcue.errors import ComposeError
 from holdcue.exitcodes import ExitCode
 from holdcue.routine import SIDES, Routine
+from play_helpers import short_session
 from speech_support import espeak_test
 
 # The guidance's bounds of a hold, in seconds (docs/compose.md cites where each comes from).
@@ -315,3 +317,31 @@ def test_compose_says_what_is_wrong_with_the_ask(folders, args, code, message):
     assert message in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.output
+
+
+def test_compose_plays_the_routine_of_the_file_it_wrote(folders, monkeypatch):
+    played = {}
+    monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short_session(), routine=routine))
+    monkeypatch.setattr(terminal, "play", lambda ready, **kw: played.update(routine=ready.routine, **kw))
+    monkeypatch.setattr(play, "output", lambda keep_alive=False: contextlib.nullcontext(None))
+    monkeypatch.setattr(session, "spoken_seconds", lambda routine, **kw: compiler.estimate_seconds(routine))
+    target = folders / "neck.yaml"
+    result = run("compose", "neck", "--minutes", "5", "-o", str(target), "--play", "--volume", "0.5")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert result.stdout == "" and result.stderr.startswith(f"Wrote {target}: Neck, ")
+    assert played["routine"].source == str(target) and played["volume"] == 0.5
+    assert comparable(played["routine"]) == comparable(loader.load(target.read_text(), "x.yaml", routine_id="neck"))
+
+
+def test_compose_without_a_file_plays_the_session_and_says_how_to_export_it_without_a_device(folders, monkeypatch):
+    def no_device(*args, **kwargs):
+        raise errors.AudioDeviceError("No sound device could be opened.")
+
+    monkeypatch.setattr(session, "build", lambda routine, **kw: dataclasses.replace(short_session(), routine=routine))
+    monkeypatch.setattr(terminal, "play", no_device)
+    monkeypatch.setattr(play, "output", lambda keep_alive=False: contextlib.nullcontext(None))
+    monkeypatch.setattr(session, "spoken_seconds", lambda routine, **kw: compiler.estimate_seconds(routine))
+    result = run("compose", "neck", "--minutes", "5", "--play")
+    assert result.exit_code == ExitCode.AUDIO_UNAVAILABLE
+    assert "write the session to a file with -o FILE, export that" in result.stderr
+    assert result.stdout == ""

@@ -127,8 +127,12 @@ def play_recorded(
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
-        ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
-        hint = f"To listen anyway, export the session to a file and play that: holdcue export {ref} -o {routine.id}.mp3"
+        if routine.source:
+            ref = routine.id if routine.source.startswith("builtin:") else routine.source
+            export = f"holdcue export {ref} -o {routine.id}.mp3"
+            hint = f"To listen anyway, export the session to a file and play that: {export}"
+        else:  # composed, in no file yet
+            hint = "To listen anyway, write the session to a file with -o FILE, export that and play the export."
         raise errors.AudioDeviceError(f"{error}\n{hint}") from error
 
 
