@@ -345,3 +345,18 @@ def test_compose_without_a_file_plays_the_session_and_says_how_to_export_it_with
     assert result.exit_code == ExitCode.AUDIO_UNAVAILABLE
     assert "write the session to a file with -o FILE, export that" in result.stderr
     assert result.stdout == ""
+
+
+def test_compose_writes_through_a_link_and_not_into_a_folder(folders, monkeypatch):
+    monkeypatch.setattr(session, "spoken_seconds", lambda routine, **kw: compiler.estimate_seconds(routine))
+    mine = folders / "mine.yaml"
+    mine.write_text("old")
+    link = folders / "link.yaml"
+    link.symlink_to(mine)
+    assert run("compose", "neck", "--minutes", "5", "-o", str(link), "--force").exit_code == ExitCode.OK
+    assert link.is_symlink() and loader.load(mine.read_text(), "mine.yaml").areas == ("neck",)
+    (folders / "folder.yaml").symlink_to(folders)
+    for folder in (folders, folders / "folder.yaml"):
+        into = run("compose", "neck", "--minutes", "5", "-o", str(folder))
+        assert into.exit_code == ExitCode.USAGE
+        assert f"File '{folder}' is a directory." in into.stderr

@@ -353,14 +353,14 @@ def _spoken_length():
 
 
 def _write_new(output: str, text: str, force: bool) -> None:
-    """Write ``text`` to ``output`` whole or not at all; an existing file only with --force."""
+    """Write ``text`` to ``output`` whole or not at all; an existing file only with --force
+    (through a symbolic link: the link is kept and the file it names replaced)."""
+    import os
     from pathlib import Path
 
     from holdcue import atomic
 
-    target = Path(output).expanduser()
-    if target.is_dir():
-        raise Failure(f"{output} is a folder; give a file name in it, e.g. {target / 'session.yaml'}", ExitCode.USAGE)
+    target = Path(os.path.realpath(Path(output).expanduser()))  # a folder: refused by click.Path
     if target.exists() and not force:
         raise Failure(f"{output} is already there; add --force to replace it.", ExitCode.OUTPUT_FAILED)
     try:
