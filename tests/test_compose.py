@@ -14,7 +14,9 @@ import dataclasses
 import functools
 import itertools
 import re
+import shlex
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -38,7 +40,7 @@ HOLDS = {
     "finish": (20, 60),
     "rest": (10, 30),
 }
-BALL_COMPRESS = (30, 60)  # a ball held on a knot: 30-45 s, a minute a side under the back
+BALL_COMPRESS = (30, 45)  # the tennis ball release: pause on the most painful point 30-45 s
 LARGE_TO_SMALL = [
     "upper back",
     "mid back",
@@ -360,3 +362,14 @@ def test_compose_writes_through_a_link_and_not_into_a_folder(folders, monkeypatc
         into = run("compose", "neck", "--minutes", "5", "-o", str(folder))
         assert into.exit_code == ExitCode.USAGE
         assert f"File '{folder}' is a directory." in into.stderr
+
+
+def test_the_messages_docs_compose_shows_are_those_given(folders):
+    """docs/compose.md's examples of asks that cannot be met, word for word."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "compose.md").read_text()
+    shown = re.findall(r"^\$ holdcue (compose .*)\n(Error: .*)$", page, re.M)
+    assert len(shown) == 3
+    for command, message in shown:
+        result = run(*shlex.split(command))
+        assert result.exit_code == ExitCode.USAGE
+        assert result.stderr == message + "\n"

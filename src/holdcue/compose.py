@@ -114,7 +114,7 @@ BOUNDS = {
     "finish": (20_000, 60_000),  # light strokes, 30 s of child's pose, a minute of pigeon pose
     "rest": (10_000, 30_000),
 }
-BALL_COMPRESS = (30_000, 60_000)  # a ball held on a knot: 30-45 s, a minute a side under the back
+BALL_COMPRESS = (30_000, 45_000)  # a ball held on the most tender point: 30-45 s
 STEP_MS = 5000  # holds are whole multiples of 5 s: "forty-five seconds", not "forty-three"
 WORK_ORDER = {"roll": 0, "compress": 1, "hold": 1, "release": 1, "stretch": 2}  # broad first, stretch last
 MAX_MINUTES = 120.0

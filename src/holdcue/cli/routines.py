@@ -290,7 +290,7 @@ def tones(language: str, list_only: bool, volume: float) -> None:
 
 @click.command()
 @click.argument("areas", nargs=-1, required=True, metavar="AREA...")
-@click.option("--minutes", type=float, required=True, help="How long the session lasts (within 5 %, or 20 s).")
+@click.option("--minutes", type=float, required=True, metavar="N", help="The session's length (within 5 %, or 20 s).")
 @click.option("--tool", "tools", multiple=True, metavar="TOOL", help="A tool you have (again for more); none: any.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the routine to this file.")
 @click.option("--force", is_flag=True, help="With -o: replace the file if it is there.")
