@@ -107,6 +107,8 @@ def check_session(made: compose.Composed, areas: list[str], minutes: float, tool
         low, high = BALL_COMPRESS if step.kind == "compress" and re.search(r"\bball\b", step.text) else HOLDS[step.kind]
         assert low * 1000 <= step.time_ms <= high * 1000, (step.title, step.time_ms)
         assert step.time_ms % 5000 == 0
+    # timed throughout: no hold or preparation waits for a press, so the length is known
+    assert not back.cues.prep_press and not any(step.until for step in back.steps)
     # sides balanced: both or none, and each left hold as long as its right one
     assert all(step.sides in ((), SIDES) for step in back.steps)
     timeline = compiler.compile(back, lambda text: 22050, lambda name: 4410)

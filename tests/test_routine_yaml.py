@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from holdcue import library, loader, routine_yaml
-from holdcue.routine import Cues, Music, Routine, Say, Step, Voice
+from holdcue.routine import PRESS_WAIT_MS, Cues, Music, Routine, Say, Step, Voice
 
 
 def comparable(routine: Routine) -> Routine:
@@ -30,9 +30,19 @@ def test_what_differs_from_the_defaults_is_written_and_read_back():
             Step("hold", "Press {side}: hold.", 45_000, sides=("left",), repeat=3, rest_ms=1500, target="neck"),
             Step("stretch", "Move slowly.", 30_000, count=5, say=(Say("Ease off.", at_ms=12_000),)),
             Step("compress", "Lean in.", 20_000, say=(Say("Soften.", at_fraction=0.25),)),
+            Step("roll", "Roll until it eases.", 90_000, until="press", remind_ms=0),
+            Step("roll", "Roll again.", 90_000, until="press", remind_ms=45_000),
         ),
         voice=Voice(language="en-gb", rate=140, volume=0.5),
-        cues=Cues(prep_ms=0, countdown=5, countdown_style="spoken", halfway=False, time_left_every_ms=0, legend=True),
+        cues=Cues(
+            prep_ms=PRESS_WAIT_MS,
+            prep_press=True,
+            countdown=5,
+            countdown_style="spoken",
+            halfway=False,
+            time_left_every_ms=0,
+            legend=True,
+        ),
         side_words=(("left", "port"), ("right", "starboard")),
     )
     back = loader.load(routine_yaml.dump(routine), "all.yaml", routine_id="all")

@@ -448,7 +448,9 @@ def _routine(size: _Size, t: float, ask: _Ask) -> Routine:
     steps = tuple(_timed(step, t, n) for n, step in enumerate(step for unit in units for step in unit.steps))
     sources: dict[str, Routine] = {unit.source.id: unit.source for unit in units}
     safety = tuple(dict.fromkeys(line for source in sources.values() for line in source.safety))
-    prep = max(source.cues.prep_ms for source in sources.values())
+    # the longest time to get into position of the routines the steps come from, never a
+    # wait for a press: a composed session is timed throughout, so that its length is known
+    prep = max((s.cues.prep_ms for s in sources.values() if not s.cues.prep_press), default=Cues().prep_ms)
     areas = [area for area, _ in size.work]
     title = _title(areas)
     return Routine(
@@ -498,14 +500,14 @@ def _timed(step: Step, t: float, n: int) -> Step:
     with them."""
     limits = _bounds(step)
     if limits is None:
-        return step
+        return dataclasses.replace(step, until="", group="", line=0)
     low, high = limits
     written = min(max(step.time_ms, low), high)
     exact = low + (written - low) * t * 2 if t <= 0.5 else written + (high - written) * (t - 0.5) * 2
     phase = (n * _GOLDEN) % 1 - 0.5
     time_ms = min(max(round(exact / STEP_MS + phase) * STEP_MS, low), high)
     says = tuple(say for say in step.say if say.at_ms is None or say.at_ms < time_ms - 1000)
-    return dataclasses.replace(step, time_ms=time_ms, say=says, group="", line=0)
+    return dataclasses.replace(step, time_ms=time_ms, say=says, until="", group="", line=0)
 
 
 def _measure(routine: Routine) -> float:

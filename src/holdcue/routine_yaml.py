@@ -2,8 +2,9 @@
 ``holdcue compose`` prints. Loading the text gives the same routine again.
 
 Written: the title, summary, areas, tools, safety, the voice and cues that differ from the
-defaults, side words, and each step's kind, text, title, time (or count and each), sides,
-repeat, rest, target, side words and cues. What names a file (tones, music) and
+defaults (a preparation that waits for a press as ``prep: press``), side words, and each
+step's kind, text, title, time (or count and each), sides, repeat, rest, target, until and
+remind, side words and cues. What names a file (tones, music) and
 pronunciations are not written: a routine that has them is refused with ValueError, rather
 than written without them.
 """
@@ -15,7 +16,7 @@ from dataclasses import fields
 import yaml
 
 from holdcue.durations import format_duration
-from holdcue.routine import SIDES, Cues, Routine, Say, Step, Voice
+from holdcue.routine import REMIND_MS, SIDES, Cues, Routine, Say, Step, Voice
 
 _SIDES = {SIDES: "both", ("left",): "left", ("right",): "right"}
 
@@ -71,6 +72,9 @@ def _cues(cues: Cues) -> dict:
     default, written = Cues(), dict[str, object]()
     for name, (key, duration) in _CUE_KEYS.items():
         value = getattr(cues, name)
+        if name == "prep_ms" and cues.prep_press:
+            written[key] = "press"  # the time is then the longest wait for it, as the loader sets it
+            continue
         if value == getattr(default, name):
             continue
         if duration and name.endswith("_every_ms") and value == 0:
@@ -97,6 +101,10 @@ def _step(step: Step) -> dict:
         written["rest"] = format_duration(step.rest_ms)
     if step.target:
         written["target"] = step.target
+    if step.until:
+        written["until"] = step.until
+        if step.remind_ms != REMIND_MS:
+            written["remind"] = format_duration(step.remind_ms) if step.remind_ms else False
     if step.side_words:
         written["side_words"] = dict(step.side_words)
     if step.say:
