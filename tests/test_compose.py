@@ -13,12 +13,15 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import json
 import re
 import shlex
 from collections import Counter
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 from click.testing import CliRunner
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -63,6 +66,7 @@ def english_builtins() -> list[Routine]:
     return [routine for routine in routines if routine.voice.language.startswith("en")]
 
 
+SCHEMA = jsonschema.Draft202012Validator(json.loads(loader.SCHEMA_PATH.read_text(encoding="utf-8")))
 LIBRARY_STEPS = {(step.kind, step.text): step for routine in english_builtins() for step in routine.steps}
 AREAS = sorted({area for routine in english_builtins() for area in routine.areas})
 TOOLS = sorted({tool for routine in english_builtins() for tool in routine.tools})
@@ -92,6 +96,7 @@ def check_session(made: compose.Composed, areas: list[str], minutes: float, tool
     back = loader.load(made.text, "composed.yaml", routine_id=routine.id)
     assert comparable(back) == comparable(routine)
     assert not back.warnings, back.warnings
+    SCHEMA.validate(yaml.safe_load(made.text))  # and one an editor's schema accepts
     # as long as asked, as the compiler measures it (the estimate holdcue list shows)
     seconds = compiler.estimate_seconds(back)
     assert seconds == pytest.approx(made.seconds)
