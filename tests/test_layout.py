@@ -26,7 +26,8 @@ COMMAND_LINE = {name for name in MODULES if name == "cli" or name.startswith("cl
 # pipeline (it imports the compiler), the core drives sessions, the command line adds the
 # user's wording.
 TOP = COMMAND_LINE | {"__main__", "exitcodes"}
-ORCHESTRATION = {"session", "batch", "core", "core.catalog", "core.controller"}  # the web layer drives the core only
+# The web layer drives the core only; compose measures what it makes with the compiler.
+ORCHESTRATION = {"session", "batch", "compose", "core", "core.catalog", "core.controller"}
 
 
 def holdcue_module(dotted: str) -> str | None:
@@ -64,6 +65,7 @@ GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
 def test_the_graph_was_read():
     assert {"cli", "compiler", "loader", "library", "session", "speech", "render", "play", "export"} <= GRAPH.keys()
     assert "compiler" in GRAPH["session"] and "loader" in GRAPH["library"]
+    assert {"compiler", "library", "routine_yaml"} <= GRAPH["compose"] and "compose" in GRAPH["cli.routines"]
     assert {"core", "core.controller", "terminal"} <= GRAPH.keys() and "core.controller" in GRAPH["core"]
     assert {"web", "web.auth", "web.routes", "web.server", "web.page"} <= GRAPH.keys()
     assert "web.server" in GRAPH["web"] and "web.auth" in GRAPH["web.server"]

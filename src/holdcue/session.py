@@ -159,6 +159,26 @@ def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_na
         return None
 
 
+def spoken_seconds(
+    routine: Routine,
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    progress: Progress | None = None,
+) -> float:
+    """The session's length with its real speech: the clips not in the cache are synthesized
+    into it first (as ``prepare`` does), then measured as ``exact_seconds``; the estimate from
+    the words when the cache cannot hold them (a cache folder that cannot be written).
+    Raises SpeechError when speech cannot be synthesized."""
+    from holdcue import speech
+
+    cache = cache if cache is not None else speech.ClipCache()
+    said = {routine.voice: said_texts(routine).values()}
+    speech.cache_all(said, cache=cache, engine_factory=engine_factory, progress=progress)
+    exact = exact_seconds(routine, cache=cache, engine_name=engine_factory().name if engine_factory else None)
+    return exact if exact is not None else compiler.estimate_seconds(routine)
+
+
 def said_texts(routine: Routine, texts: Iterable[str] | None = None) -> dict[str, str]:
     """What the voice says for each written text (default: every text the routine speaks):
     the routine's lexicon applied (pronounce.py). The speech cache keeps clips by these."""

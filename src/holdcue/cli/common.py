@@ -82,6 +82,7 @@ def _translate(error: errors.HoldcueError) -> click.ClickException:
         errors.SpeechError: ExitCode.SPEECH_UNAVAILABLE,
         errors.AudioDeviceError: ExitCode.AUDIO_UNAVAILABLE,
         errors.OutputError: ExitCode.OUTPUT_FAILED,
+        errors.ComposeError: ExitCode.USAGE,
     }
     return Failure(str(error), codes.get(type(error), ExitCode.ERROR))
 

@@ -289,4 +289,87 @@ def tones(language: str, list_only: bool, volume: float) -> None:
     terminal.play(ready, volume=volume)
 
 
-COMMANDS = (list_, validate, show, voices, tones)
+@click.command()
+@click.argument("areas", nargs=-1, required=True, metavar="AREA...")
+@click.option("--minutes", type=float, required=True, metavar="N", help="The session's length (within 5 %, or 20 s).")
+@click.option("--tool", "tools", multiple=True, metavar="TOOL", help="A tool you have (again for more); none: any.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the routine to this file.")
+@click.option("--force", is_flag=True, help="With -o: replace the file if it is there.")
+@click.option("--play", "play_now", is_flag=True, help="Play the session at once.")
+@volume_option()
+def compose(
+    areas: tuple[str, ...],
+    minutes: float,
+    tools: tuple[str, ...],
+    output: str | None,
+    force: bool,
+    play_now: bool,
+    volume: float,
+) -> None:
+    """Compose a session for these areas from the built-in routines' steps, as long as asked.
+
+    The areas are those `holdcue list --json` names (write "upper back" or upper-back).
+    Without -o the routine file is printed; the same ask always gives the same routine.
+    The rules it follows are in docs/compose.md.
+
+    \b
+    holdcue compose neck shoulders --minutes 8
+    holdcue compose upper-back glutes calves --minutes 15 --tool "foam roller"
+    holdcue compose calves --minutes 6 -o calves.yaml
+    holdcue compose neck --minutes 5 --play
+    """
+    from holdcue import compose as composing
+
+    if force and output is None:
+        raise click.UsageError("--force replaces the file of -o FILE; give -o FILE too.")
+    made = composing.compose(areas, minutes, tools, measure=_spoken_length())
+    if output is None and not play_now:
+        echo(made.text, nl=False)
+        return
+    routine = made.routine
+    if output is not None:
+        _write_new(output, made.text, force)
+        echo(f"Wrote {printable(output)}: {printable(routine.title)}, {clock(made.seconds)}.", err=play_now)
+    if play_now:
+        from holdcue import library
+        from holdcue.cli.sessions import play_routine
+
+        # from the file when there is one, so that holdcue resume finds it again
+        play_routine(library.load_file(output) if output is not None else routine, volume=volume)
+
+
+def _spoken_length():
+    """compose's measure: a session's length with its speech as it will be heard (the voice
+    of the config file), synthesized into the cache where it is not there yet."""
+    from holdcue import choices, session
+
+    def measure(routine) -> float:
+        update, finish = progress_bar("Preparing speech to measure the session")
+        try:
+            return session.spoken_seconds(choices.resolve(routine, settings()).routine, progress=update)
+        finally:
+            finish()
+
+    return measure
+
+
+def _write_new(output: str, text: str, force: bool) -> None:
+    """Write ``text`` to ``output`` whole or not at all; an existing file only with --force
+    (through a symbolic link: the link is kept and the file it names replaced)."""
+    import os
+    from pathlib import Path
+
+    from holdcue import atomic
+
+    target = Path(os.path.realpath(Path(output).expanduser()))  # a folder: refused by click.Path
+    if target.exists() and not force:
+        raise Failure(f"{output} is already there; add --force to replace it.", ExitCode.OUTPUT_FAILED)
+    try:
+        with atomic.replacing(target) as file:
+            file.write(text.encode("utf-8"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise Failure(f"cannot write {output}: {reason}; nothing was written.", ExitCode.OUTPUT_FAILED) from error
+
+
+COMMANDS = (list_, validate, show, voices, tones, compose)

@@ -23,6 +23,7 @@ from holdcue.cli.common import (
     overrides,
     speech_options,
     volume_option,
+    warned,
 )
 from holdcue.exitcodes import ExitCode
 from holdcue.text import clock, printable
@@ -62,19 +63,34 @@ def play(
     holdcue play my-routine.yaml --start-at 3
     holdcue play shoulders-and-chest --legend
     """
-
     from holdcue import play as playback
 
     with playback.output(keep_alive) as sink:  # opened first: the device settles while the session is made ready
         given = overrides(engine, model, fallback, music_file, no_music, legend)
-        loaded = heard([load(routine)], given)[0]
-        session = build_session(loaded, playback.own_words(loaded))
-        if start_at is not None:
-            try:
-                playback.start_position(session.timeline, start_at)
-            except ValueError as error:
-                raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
-        play_recorded(session, sink, start_at=start_at, volume=volume, lead_in=lead_in)
+        play_loaded(load(routine), sink, given, start_at=start_at, volume=volume, lead_in=lead_in)
+
+
+def play_routine(routine, volume: float = 1.0) -> None:
+    """Play a routine that is in no library (holdcue compose --play) as holdcue play plays one."""
+    from holdcue import play as playback
+
+    with playback.output() as sink:
+        play_loaded(warned(routine), sink, None, start_at=None, volume=volume, lead_in=LEAD_IN)
+
+
+def play_loaded(routine, sink, given, *, start_at: str | None, volume: float, lead_in: float) -> None:
+    """Make the loaded routine ready as it will be heard (``given``: the command line's
+    overrides) and play it on ``sink``, from ``start_at``."""
+    from holdcue import play as playback
+
+    loaded = heard([routine], given)[0]
+    session = build_session(loaded, playback.own_words(loaded))
+    if start_at is not None:
+        try:
+            playback.start_position(session.timeline, start_at)
+        except ValueError as error:
+            raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
+    play_recorded(session, sink, start_at=start_at, volume=volume, lead_in=lead_in)
 
 
 def play_recorded(
@@ -111,8 +127,12 @@ def play_recorded(
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
-        ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
-        hint = f"To listen anyway, export the session to a file and play that: holdcue export {ref} -o {routine.id}.mp3"
+        if routine.source:
+            ref = routine.id if routine.source.startswith("builtin:") else routine.source
+            export = f"holdcue export {ref} -o {routine.id}.mp3"
+            hint = f"To listen anyway, export the session to a file and play that: {export}"
+        else:  # composed, in no file yet
+            hint = "To listen anyway, write the session to a file with -o FILE, export that and play the export."
         raise errors.AudioDeviceError(f"{error}\n{hint}") from error
 
 
