@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from holdcue.routine import Routine
     from holdcue.timeline import Session
 
+# Seconds of silence a streamed take starts with, at least: a sound server may drop the first
+# milliseconds of a stream that starts again (9.3 ms through PulseAudio's ALSA plugin, measured),
+# and they should be silence, not a tone's attack.
+LANDING = 0.015
 LEAD_IN = 0.15  # seconds a device plays after it opens before the first sound: 5x what one was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold
 TICK = 0.2  # seconds between status refreshes (and the longest wait for a key)
@@ -585,9 +589,11 @@ class Player:
         sink has played since it opened. The lead-in is for a device settling after it opens;
         one opened while the session was made ready (as `holdcue play` does) has settled
         meanwhile, and one kept open (the service's, or this session's for its later takes)
-        has long since."""
+        has long since. A streamed take starts with LANDING at least, for what the sound server
+        may drop as the stream starts again."""
         if isinstance(self.sink, StreamingSink):
-            return max(0, self.lead_in - round(self.sink.running_for() * self.timeline.rate))
+            landing = round(LANDING * self.timeline.rate)
+            return max(landing, self.lead_in - round(self.sink.running_for() * self.timeline.rate))
         return self.lead_in
 
     def buffer(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[numpy.ndarray, int]:
