@@ -302,16 +302,20 @@ def test_an_observer_that_fails_does_not_stop_playback(tmp_path, monkeypatch, ca
 def test_the_catalog_is_the_library_and_follows_the_users_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path))
     catalog = Catalog()
-    listed = catalog.summaries()
+    estimated = lambda routine: (compiler.estimate_seconds(routine), False)  # noqa: E731
+    listed = catalog.summaries(estimated)
     assert [r["id"] for r in listed] == library.builtin_ids()
     first = library.load_routine(listed[0]["id"])
-    assert listed[0]["duration"] == round(compiler.estimate_seconds(first), 1)
+    assert listed[0]["duration"] == round(compiler.estimate_seconds(first), 1) and listed[0]["exact"] is False
     assert listed[0]["areas"] == list(first.areas) and listed[0]["tools"] == list(first.tools)
     folder = tmp_path / "routines"
     folder.mkdir()
     (folder / "mine.yaml").write_text("title: Mine\nsteps:\n  - hold: Breathe.\n    time: 10s\n")
     (folder / "bad.yaml").write_text("title: Bad\nsteps: 3\n")
-    assert "mine" in [r["id"] for r in catalog.summaries()]
+    listed = {r["id"]: r for r in catalog.summaries(estimated)}
+    assert "mine" in listed and not listed["mine"]["problem"]
+    # a routine with errors is listed with its first problem, not dropped
+    assert listed["bad"]["duration"] is None and "steps" in listed["bad"]["problem"]
     assert catalog.get("mine").title == "Mine"
     with pytest.raises(WrongState, match="has errors"):
         catalog.get("bad")
