@@ -59,9 +59,9 @@ class Catalog:
             return self._routines[rid]
 
     def summaries(self, length: Callable[[Routine], tuple[float, bool]]) -> list[dict[str, Any]]:
-        """Every routine as the page and the API list it, sorted by id: each playable one
+        """Every routine as the page and the API list it, by id: each playable one
         with its length as ``length`` gives it, (seconds, exact); each of the user's that
-        has errors with its first problem (``problem``), so that it is not missed."""
+        has errors with its first problem (``problem``), so that it is not missed, after them."""
         self.refresh()
         with self._lock:
             routines, broken = list(self._routines.values()), list(self._broken.values())
@@ -96,7 +96,7 @@ class Catalog:
                     "problem": first,
                 }
             )
-        return sorted(listed, key=lambda r: r["id"])
+        return sorted(listed, key=lambda r: (bool(r["problem"]), r["id"]))  # those with errors last
 
 
 def _folder_signature(folder: Path) -> object:

@@ -12,10 +12,10 @@ function clock(seconds) {
 }
 
 function showMessage(text) {
-  const message = byId("message");
-  message.textContent = text;
-  message.hidden = !text;
+  byId("message-text").textContent = text;
+  byId("message").hidden = !text;
 }
+byId("message-close").addEventListener("click", () => showMessage(""));
 
 const DOING = {
   intro: "Introduction",
@@ -268,7 +268,7 @@ function connection(state) {
   document.body.dataset.connection = state;
   const banner = byId("connection");
   if (state === "lost") {
-    banner.textContent = "No connection to the speaker. Trying again…";
+    banner.textContent = "No connection. Trying again…";
     banner.hidden = false;
   } else if (state === "open" && was === "lost") {
     banner.textContent = "Connected again.";
