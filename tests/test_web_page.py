@@ -279,6 +279,7 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, phone):
         screen.accessible("playing")
         page.emulate_media(color_scheme="dark")
         screen.accessible("playing, dark")
+        screen.screenshot("playing-dark")
         page.emulate_media(color_scheme="light")
         screen.screenshot("playing")
 
