@@ -313,4 +313,12 @@ function listen() {
   };
 }
 
+// the phone itself knows when it leaves the network: said at once, tried again when it is back
+window.addEventListener("offline", () => connection("lost"));
+window.addEventListener("online", () => {
+  if (events) events.close();
+  delay = 2000;
+  listen();
+});
+
 listen();
