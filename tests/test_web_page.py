@@ -582,6 +582,11 @@ def test_the_connection_is_shown_when_the_service_goes_and_comes_back(service, p
         page.get_by_role("button", name=re.compile(r"^Quick check ")).click()  # it works again, without a reload
         expect(page.locator("body")).to_have_attribute("data-state", "playing", timeout=15_000)
         stop_session(page)
+        # the phone leaving the network is said at once too, and it comes back by itself
+        page.context.set_offline(True)
+        expect(page.get_by_role("status")).to_have_text("No connection. Trying again…", timeout=1_000)
+        page.context.set_offline(False)
+        expect(page.get_by_role("status")).to_have_text("Connected again.", timeout=10_000)
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
