@@ -21,10 +21,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from audio_stack import NullSink, Recorder, holdcue, missing
+from audio_stack import NullSink, Recorder, between, holdcue, loud, missing
 from holdcue import journal, library, web
 from holdcue.core import Catalog, Core
 from holdcue.plan import WEEKDAYS
@@ -59,6 +58,19 @@ steps:
   - hold: Relax your hands.
     title: Hands
     time: 8s
+"""
+PRESS = """\
+title: Press check
+voice: {language: en, rate: 220}
+cues: {prep: 1s, countdown: 0}
+steps:
+  - compress: Press the ball under your foot and hold still until it eases.
+    title: Foot press
+    time: 60s
+    until: press
+  - hold: Relax your hands.
+    title: Hands
+    time: 3s
 """
 
 BROKEN = "title: Broken one\nsteps: 3\n"
@@ -98,6 +110,7 @@ def service(stack, tmp_path_factory):
     (config / "routines").mkdir()
     (config / "routines" / "quick-check.yaml").write_text(QUICK)
     (config / "routines" / "broken-one.yaml").write_text(BROKEN)
+    (config / "routines" / "press-check.yaml").write_text(PRESS)
     (config / "plan.yaml").write_text("".join(f"{day}: quick-check\n" for day in WEEKDAYS))  # today, whatever day
     env = {
         **stack.env,
@@ -106,7 +119,9 @@ def service(stack, tmp_path_factory):
         "HOLDCUE_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "PYTHONPATH": str(ROOT / "src"),
     }
-    subprocess.run(holdcue("prepare", "quick-check"), env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        holdcue("prepare", "quick-check", "press-check"), env=env, check=True, capture_output=True, timeout=120
+    )
     process = subprocess.Popen(
         holdcue("serve", "--port", "0", "--no-prepare"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -128,15 +143,6 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
-
-
-def loud(samples: np.ndarray) -> bool:
-    return samples.size > 0 and int(np.abs(samples.astype(np.int32)).max()) > 1000
-
-
-def between(recorder: Recorder, start: float, stop: float) -> np.ndarray:
-    recording = recorder.recording()
-    return recording.samples[max(0, recording.sample_at(start)) : max(0, recording.sample_at(stop))]
 
 
 class Phone:
@@ -165,9 +171,8 @@ class Phone:
         """axe-core finds no violation (the experimental check that a control's name
         contains its visible text included)."""
         if not self.page.evaluate("typeof window.axe === 'object'"):
-            self.page.evaluate(
-                AXE.read_text(encoding="utf-8") + "\n;0"
-            )  # not a script tag: the CSP refuses inline ones
+            # evaluated, not added as a script tag: the page's CSP refuses inline scripts
+            self.page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
         found = self.page.evaluate(
             """() => axe.run(document, {
                 rules: {"label-content-name-mismatch": {enabled: true}},
@@ -242,7 +247,7 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, phone):
 
     # the library: every routine once, the user's among the built-in ones, each with its length
     ids = page.locator("button[data-routine]").evaluate_all("buttons => buttons.map(b => b.dataset.routine)")
-    assert sorted(ids) == sorted({entry.id for entry in library.entries()} | {"quick-check"})
+    assert sorted(ids) == sorted({entry.id for entry in library.entries()} | {"quick-check", "press-check"})
     today = page.get_by_role("button", name=re.compile(r"^Today Quick check 0:\d\d$"))
     assert today.is_visible() and today.bounding_box()["y"] < PHONE["height"] / 2  # first on the page
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing sticks out sideways
@@ -362,6 +367,30 @@ def test_today_and_resume_last_from_the_page(service, stack, phone):
     )
     assert first["outcome"] == "stopped" and first["step"] == 2
     assert history["plan"]["planned"] >= 1
+
+
+def test_the_page_s_next_ends_a_hold_that_lasts_until_a_press_with_its_end_tone(service, stack, phone):
+    base, _, _ = service
+    screen = phone()
+    page = screen.page
+    page.goto(base + "/")
+    with Recorder(stack.env) as recorder:
+        page.get_by_role("button", name=re.compile(r"^Press check ")).click()
+        expect(page.locator("#doing")).to_have_text("Hold until you press Next", timeout=15_000)
+        expect(page.locator(".left")).to_have_text(re.compile(r"^0:5\d at most$"))  # the most it lasts
+        screen.accessible("a hold until a press")
+        screen.screenshot("until-press")
+        time.sleep(2.0)  # the start tone has ended: the hold is quiet
+        pressed = time.monotonic()
+        page.get_by_role("button", name="Next", exact=True).click()
+        expect(page.locator("#step")).to_have_text(re.compile(r"^Step 2 of 2 · Hands$"), timeout=15_000)
+        expect(page.locator(".left")).to_have_text(re.compile(r"^0:\d\d left$"))
+        time.sleep(0.5)
+        stop_session(page)
+    assert not loud(between(recorder, pressed - 1.0, pressed))
+    assert loud(between(recorder, pressed, pressed + 0.15))  # the end tone, at once
+    [held] = api(page, "/api/history")[1]["sessions"][0]["holds"]
+    assert held["pressed"] and 2.0 <= held["held"] < 4.0 and held["longest"] == 60.0
 
 
 def test_a_session_that_finishes_says_so_and_closes(service, phone):

@@ -39,6 +39,7 @@ class Status:
     left: float  # seconds left in this segment: in a hold, the hold's time left
     next: str  # what comes after this part: "right side", "step 3: Calf roll", "the end"
     volume: float = 1.0  # the master volume (1.0 as mixed)
+    until: str = ""  # "press": the segment lasts until Next is pressed (``left`` is then the most)
 
 
 def shown(status: Status) -> Status:
@@ -63,7 +64,7 @@ def heading(status: Status, words: Phrases = ENGLISH) -> str:
 def doing(status: Status, words: Phrases = ENGLISH) -> str:
     """What the listener is doing now, with the time left in it."""
     left = clock(status.left + 0.999)  # a countdown shows 0:01 until the last moment
-    return words.label_phase(status.phase, left)
+    return words.label_phase(status.phase, left, status.until)
 
 
 def volume_text(volume: float, words: Phrases = ENGLISH) -> str:
@@ -173,6 +174,16 @@ class TerminalDisplay:
             self._write(f"\r\x1b[1A\x1b[2K{block[0]}\n\x1b[2K{block[1]}")
             self.shown = self.shown[:-2] + block
 
+    def note(self, text: str) -> None:
+        """``text`` on a line of its own where the status was; the status is drawn again
+        under it at the next show."""
+        if self.shown is None:
+            self._write(f"{text}\n")
+            return
+        rows = len(self.shown) - 1
+        self._write("\r" + (f"\x1b[{rows}A" if rows else "") + f"\x1b[J{text}\n")
+        self.shown = None
+
     def _write(self, text: str) -> None:
         if self.gone:
             return
@@ -218,7 +229,10 @@ class LineDisplay:
         if status.step == 0:
             return status.title
         length = clock(status.left + 0.999)
-        return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length)}"
+        return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length, status.until)}"
+
+    def note(self, text: str) -> None:
+        self._write(text)
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")

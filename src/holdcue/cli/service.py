@@ -211,10 +211,11 @@ def serve(
         controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
-    button = None
+    button = assistant = None
     try:
         controller.start()
         button = _start_button(controller, configured, log)
+        assistant = _start_homeassistant(controller, configured)
         if token is None:
             echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
         elif sys.stdout.isatty():
@@ -228,6 +229,8 @@ def serve(
     finally:
         if button is not None:
             button.close()
+        if assistant is not None:
+            assistant.close()  # "offline" while the core still runs: no command arrives at a closed core
         controller.close("interrupted")  # silence first; the journal records the session as interrupted
         server.close()
         log.info("stopped")
@@ -247,14 +250,16 @@ def _sink(name: str, keep_alive: bool):
 
 def _service_settings(log):
     """config.yaml for the service, read once; None when it has errors, which are logged: the
-    service runs on its defaults, without the button, until it is fixed and restarted
-    (exiting would make systemd, Restart=on-failure, start it again and again)."""
+    service runs on its defaults, without the button or Home Assistant, until it is fixed and
+    restarted (exiting would make systemd, Restart=on-failure, start it again and again)."""
     from holdcue import config
 
     try:
         return config.load_config()
     except errors.ConfigError as error:
-        log.error("the config file has errors; running on the defaults, without the button:\n%s", error)
+        log.error(
+            "the config file has errors; running on the defaults, without the button or Home Assistant:\n%s", error
+        )
         return None
 
 
@@ -265,6 +270,13 @@ def _start_button(controller, configured, log):
     if configured is None:
         return None
     return button.start_button(configured, button.Remote(controller), log.info)
+
+
+def _start_homeassistant(controller, configured):
+    """Home Assistant over MQTT as config.yaml's mqtt: says, or None (none there, or a config with errors)."""
+    from holdcue import homeassistant
+
+    return homeassistant.start_homeassistant(controller, configured)
 
 
 @click.command()

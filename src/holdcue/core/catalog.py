@@ -45,6 +45,12 @@ class Catalog:
         with self._lock:
             return list(self._routines.values())
 
+    def ids(self) -> list[str]:
+        """The ids of the routines it can play, sorted."""
+        self.refresh()
+        with self._lock:
+            return sorted(self._routines)
+
     def get(self, rid: object) -> Routine:
         """The routine with this id; UnknownRoutine for anything else (a path, a typo),
         WrongState for a routine of the user's that has errors."""

@@ -153,6 +153,7 @@ class Core:
         self._ended = False  # the current session's end was told to observers
         self._error = ""  # why the last session stopped, when a device failed
         self.failure: AudioDeviceError | None = None  # that failure, for a front end to raise
+        self.notice = ""  # what a front end should say once about the session under way (its music stopped)
         self._step: tuple[int, str, int] | None = None  # (step, side, round) last told
         self._pending: list[Change] = []
         self._telling = threading.Lock()  # observers hear the changes in the order they happened
@@ -296,7 +297,7 @@ class Core:
                 if not self._ended:
                     self._end("replaced")
                 self._current = None
-            self._error = ""
+            self._error = self.notice = ""
             self._ended = False
             try:
                 self._current = _Current(ready, self._start_player(ready, origin, self.volume))
@@ -609,6 +610,10 @@ class Core:
         except AudioDeviceError as error:
             self._failed(error)
             return
+        lost = current.player.music_lost
+        if lost is not None and not self.notice:
+            self.notice = f"The music stopped ({lost}); the session goes on without it."
+            log.warning("%s", self.notice)
         if current.player.state == "finished" and not self._ended:
             self._end("finished")
             log.info("finished %s", current.session.routine.id)
@@ -623,8 +628,9 @@ class Core:
 
     def _end(self, outcome: str) -> None:
         assert self._current is not None
-        self._ended = True
         played = self._account()
+        self._held(played)  # a hold that ended with the session is told before its end
+        self._ended = True
         routine = self._current.session.routine.id
         self._pending.append(Change("end", routine, self._snapshot(), outcome, played, resumed_from=self._resumed_from))
 
@@ -642,6 +648,7 @@ class Core:
     def _publish(self) -> Snapshot:
         """Take a fresh status; a change wakes the event streams (and a new step is told)."""
         played = self._account()
+        self._held(played)
         status = self._snapshot()
         if status != self._status:
             self._status = status
@@ -654,6 +661,18 @@ class Core:
                 self._pending.append(Change("step", routine, status, played=played, resumed_from=self._resumed_from))
             self._step = step
         return status
+
+    def _held(self, played: float) -> None:
+        """Tell of the holds that last until a press which ended since the last look."""
+        current = self._current
+        if current is None or self._ended:
+            return
+        for held in current.player.take_ended():
+            routine = current.session.routine.id
+            status = self._snapshot()
+            self._pending.append(
+                Change("held", routine, status, played=played, held=held, resumed_from=self._resumed_from)
+            )
 
     def _tell(self) -> None:
         """Observers hear what happened, outside the lock: a slow one never holds up the controls."""
@@ -689,6 +708,7 @@ class Core:
             position=int(status.position),
             duration=round(status.duration, 1),
             left=math.ceil(status.left - 1e-6) if state != "finished" else 0,
+            until=status.until if state != "finished" else "",
             next=status.next if state != "finished" else "",
             volume=self.volume,
             error="",

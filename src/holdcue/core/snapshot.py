@@ -25,6 +25,7 @@ class Snapshot:
     position: int = 0  # whole seconds into the session (a new status once a second while playing)
     duration: float = 0  # seconds, to a tenth; 0 (not 0.0) with nothing under way, as the API has always said
     left: int = 0  # whole seconds left of what it is doing
+    until: str = ""  # "press": what it is doing lasts until Next is pressed, ``left`` at most
     next: str = ""  # what comes next ("right side", "step 2: Hands")
     volume: float = 1.0  # the master volume, 0 to 2
     error: str = ""  # why the last session stopped, when the sound device failed

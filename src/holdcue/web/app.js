@@ -133,7 +133,11 @@ function show(status) {
   if (status.state === "idle" && status.error) showMessage("Stopped: " + status.error);
 
   byId("routine").textContent = status.title || "Nothing playing";
-  byId("doing").textContent = status.state === "finished" ? "Finished" : DOING[status.phase] || status.phase;
+  // a hold that lasts until Next is pressed: the time shown is the most it lasts
+  const waits = status.until === "press";
+  const doing = DOING[status.phase] || status.phase;
+  byId("doing").textContent = status.state === "finished" ? "Finished" : waits ? `${doing} until you press Next` : doing;
+  byId("left-word").textContent = waits ? "at most" : "left";
   byId("step").textContent = status.state === "finished" ? "Session complete" : heading(status);
   byId("left").textContent = clock(status.left);
   byId("next").textContent = active && status.next ? `Next: ${status.next}` : "";
