@@ -378,6 +378,7 @@ def test_the_page_s_next_ends_a_hold_that_lasts_until_a_press_with_its_end_tone(
         page.get_by_role("button", name=re.compile(r"^Press check ")).click()
         expect(page.locator("#doing")).to_have_text("Hold until you press Next", timeout=15_000)
         expect(page.locator(".left")).to_have_text(re.compile(r"^0:5\d at most$"))  # the most it lasts
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
         screen.accessible("a hold until a press")
         screen.screenshot("until-press")
         time.sleep(2.0)  # the start tone has ended: the hold is quiet
