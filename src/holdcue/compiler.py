@@ -17,6 +17,10 @@ Guarantees (tests/test_compiler*.py): a hold's start and end tones are exactly i
 duration apart; no two sounds overlap; when speech does not fit the gap it was meant for,
 the gap grows, a hold never shrinks; events are sorted; segments tile the session.
 
+The introduction is said in full, or short (``cues.short_intro``: one reminder instead of
+the tools and the safety reminders), as the routine passed in says: choices.resolve
+decides which, from the journal and the settings, so compiling stays pure.
+
 holdcue's own words come from phrases.py in the language of the routine's voice; {side}
 says the step's side words, else the routine's, else the language's (Step.side_words).
 """
@@ -339,10 +343,14 @@ class _Compiler:
     def intro(self) -> None:
         r = self.routine
         self.speak(self.words.intro(r.title, self.minutes))
-        if r.tools:
-            self.speak(self.words.tools(r.tools))
-        for reminder in r.safety:
-            self.speak(reminder)
+        if self.cues.short_intro:  # played already today (choices.resolve): the tools are out
+            if r.tools or r.safety:
+                self.speak(self.words.drill())
+        else:
+            if r.tools:
+                self.speak(self.words.tools(r.tools))
+            for reminder in r.safety:
+                self.speak(reminder)
         if self.cues.legend:
             self.legend(_used_tones(r, self.rate))
         self.segment(self.words.introduction_title(), "intro", self.t)

@@ -10,6 +10,8 @@ composer, fields.Checker), with every problem reported by file, line and column.
       engine: piper             # the engine of routines that name none: espeak (default) or piper
       model: en_US-joe-medium   # the Piper model to use (docs/voices.md)
       fallback: true            # speak with espeak-ng when Piper or the model is missing
+    reminders: daily            # the tools, safety reminders and legend in full in the day's first
+                                # session of a routine, one short line after; full: every session
     mqtt:                       # Home Assistant over MQTT (homeassistant.py, docs/controls.md)
       host: homeassistant.local # the broker
       port: 1883                # default 1883; 8883 with tls
@@ -20,7 +22,7 @@ composer, fields.Checker), with every problem reported by file, line and column.
       node_id: pi-livingroom    # default: this machine's name
 
 A missing file is the defaults: a button on GPIO17, no music, espeak-ng, no fallback, no
-MQTT. Relative paths (music, password_file, ca_file) start at the config folder.
+MQTT, reminders daily. Relative paths (music, password_file, ca_file) start at the config folder.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import yaml
 from holdcue import files
 from holdcue.errors import ConfigError, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, given, optional
-from holdcue.routine import ENGINES, MODEL_PATTERN, Music
+from holdcue.routine import ENGINES, MODEL_PATTERN, REMINDERS, Music
 from holdcue.yamlsafe import NULL, describe, scalar
 
 FILE_NAME = "config.yaml"
@@ -75,6 +77,7 @@ class Config:
     model: str = ""  # the Piper model for them
     fallback: bool = False  # espeak-ng when the chosen engine or model is missing
     mqtt: Mqtt | None = None  # Home Assistant over MQTT; None: not used
+    reminders: str = "daily"  # of routines that say none (cues.reminders): "daily" or "full"
 
 
 def config_path() -> Path:
@@ -106,7 +109,7 @@ def parse(text: str, source: str) -> Config:
     root = loader.compose(checker, text, empty=None, kind="a config file")  # an empty file: the defaults
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
-        keys = checker.mapping(root, "", ("button", "music", "voice", "mqtt"))
+        keys = checker.mapping(root, "", ("button", "music", "voice", "mqtt", "reminders"))
         if "button" in keys:
             config = dataclasses.replace(config, button_pin=_button_pin(checker, keys["button"]))
         if "music" in keys:
@@ -117,6 +120,9 @@ def parse(text: str, source: str) -> Config:
             config = dataclasses.replace(config, music=bed)
         if "voice" in keys:
             config = dataclasses.replace(config, **_voice(checker, keys["voice"]))
+        if "reminders" in keys:
+            reminders = checker.choice(keys["reminders"], "reminders", REMINDERS)
+            config = dataclasses.replace(config, **given(reminders=reminders))
         if "mqtt" in keys:
             config = dataclasses.replace(config, mqtt=_mqtt(checker, keys["mqtt"], Path(source).parent))
     problems = [p for p in checker.all_problems() if p.severity == "error"]

@@ -29,6 +29,7 @@ from holdcue.routine import (
     PLACEHOLDERS,
     PRESS_WAIT_MS,
     REMIND_MS,
+    REMINDERS,
     SIDES,
     STEP_KINDS,
     TONE_NAMES,
@@ -316,7 +317,18 @@ def _engine(c: _FileChecker, keys: dict[str, yaml.Node]) -> tuple[str | None, st
 
 
 def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
-    names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones", "legend")
+    names = (
+        "prep",
+        "countdown",
+        "countdown_style",
+        "halfway",
+        "time_left",
+        "breathe",
+        "switch",
+        "tones",
+        "legend",
+        "reminders",
+    )
     keys = c.mapping(node, "cues", names)
     press = "prep" in keys and _is_press(c, keys["prep"])
     return Cues(
@@ -331,6 +343,7 @@ def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
             switch_ms=optional(keys, "switch", "cues", c.duration, zero=True),
             tones=_tones(c, keys["tones"]) if "tones" in keys else None,
             legend=optional(keys, "legend", "cues", c.boolean),
+            reminders=optional(keys, "reminders", "cues", c.choice, REMINDERS),
         )
     )
 

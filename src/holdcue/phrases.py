@@ -92,6 +92,19 @@ def _numbers() -> dict[str, list[str]]:
     return table if isinstance(table, dict) else {}
 
 
+# Words a tool's name may start with that already say which one: "your hands", "a wall", "two balls"
+_DETERMINERS = frozenset("a an the your my his her their our this that these those some any two three four one".split())
+
+
+def with_article(tool: str) -> str:
+    """An English tool's name as said in a list: "a foam roller", "an exercise band"; one that
+    starts with a determiner ("your hands") or is plural ("yoga blocks") is said as written."""
+    words = tool.split()
+    if not words or words[0].lower() in _DETERMINERS or (words[-1].endswith("s") and not words[-1].endswith("ss")):
+        return tool
+    return ("an " if words[0][0].lower() in "aeiou" else "a ") + tool
+
+
 def sentence_start(text: str) -> str:
     """The text with its first letter made a capital (and the rest left as it is: German nouns)."""
     return text[:1].upper() + text[1:]
@@ -173,7 +186,18 @@ class Phrases:
         return self._("{title}. About {minutes}.").format(title=title, minutes=self.minutes(minutes))
 
     def tools(self, tools: Iterable[str]) -> str:
-        return self._("You will need: {tools}.").format(tools=self.listing(tools))
+        """ "You will need a foam roller and a tennis ball." Routines name their tools as bare
+        nouns ("foam roller"); English says each with its article (``with_article``), the
+        catalogues list them after a colon, where a bare noun reads right."""
+        items = [with_article(tool) for tool in tools] if self.language == FALLBACK else list(tools)
+        # TRANSLATORS: {tools} lists the routine's tools as written, bare nouns ("foam roller and
+        # tennis ball"): English adds "a"; list them after a colon where a bare noun needs one.
+        return self._("You will need {tools}.").format(tools=self.listing(items))
+
+    def drill(self) -> str:
+        # TRANSLATORS: said instead of the tools and the safety reminders when the routine was
+        # already played today: a short, friendly reminder of the two rules that matter most.
+        return self._("You know the drill: press lightly, stop if it hurts sharply.")
 
     def next(self, instruction: str) -> str:
         # TRANSLATORS: announces a step; {instruction} is the step's own sentence.
