@@ -95,7 +95,7 @@ def test_the_routine_s_reminders_come_before_the_config_s(routine_says, config_s
 
 def record(path, ref: str, step: int, started: float, routine_id: str = ROUTINE) -> None:
     source = ref if ref.startswith(journal.BUILTIN_PREFIX) else ""
-    with journal.Journal.open(path) as kept:
+    with journal.Journal.open(path, timeout=10.0) as kept:  # the service's writer may hold it a moment
         row = kept.begin(routine_id=routine_id, title="T", source=source, steps=5, planned=400.0, at=started)
         if step:
             kept.step(row, step, 30.0, at=started + 30)
@@ -244,6 +244,7 @@ def test_the_service_plays_the_short_introduction_after_the_first_session_of_the
     try:
         rig.controller.play("tiny")
         assert built[-1].cues.short_intro is False
+        rig.controller.keeper.flush()
         record(path, "", 1, time.time(), "tiny")
         rig.controller.play("tiny")
         assert built[-1].cues.short_intro is True

@@ -18,7 +18,8 @@ service's requests and button) calls ``resolve``, so that config.yaml's ``voice:
                             legend only with --legend. show and export never ask: always full.
 
 The language follows from the voice (phrases.py), the levels from the music (its level
-and duck) and from render.py's fixed targets.
+and duck), config.yaml's ``tones: {level: ...}`` (the tones against the voice) and
+render.py's targets.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def resolve(
         speech.Choice(settings.engine, settings.model, settings.fallback),
     )
     music = None if overrides.no_music else overrides.music or routine.music or settings.music
-    cues = dataclasses.replace(routine.cues, legend=True) if overrides.legend else routine.cues
+    cues = dataclasses.replace(routine.cues, legend=overrides.legend or routine.cues.legend)
+    cues = dataclasses.replace(cues, tone_level_db=settings.tone_level_db)
     if played_today and (cues.reminders or settings.reminders) == "daily":
         cues = dataclasses.replace(cues, short_intro=True, legend=overrides.legend)
     return Resolved(dataclasses.replace(routine, voice=voice, music=music, cues=cues), note)
