@@ -189,3 +189,33 @@ def test_the_service_and_its_button_hear_the_config(configured):
         assert len(built) == 1 and heard_as_configured(built[0], folder)
     finally:
         controller.close()
+
+
+# -- the tones' level against the voice -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written, level", [("", -3.0), ("tones: {level: 0 dB}\n", 0.0), ("tones:\n  level: -9dB\n", -9.0)]
+)
+def test_config_tones_level_reaches_the_export_and_the_player(tmp_path, written, level):
+    """config.yaml's tones: {level: ...} is carried as the voice's volume is: on the routine
+    as heard, into the renderer of an export and of live play; measured in the export."""
+    from holdcue import config, export, render
+
+    path = tmp_path / "config.yaml"
+    path.write_text(written or "# nothing\n")
+    settings = config.load_config(path)
+    heard = choices.resolve(short_session().routine, settings).routine
+    assert heard.cues.tone_level_db == level
+    ready = dataclasses.replace(short_session(), routine=heard)
+    out = export.export(ready, tmp_path / "out.wav")
+    samples, rate = soundfile.read(out, dtype="int16")
+    timeline = ready.timeline
+
+    def loudness(kind: str, name: str = "") -> float:
+        event = next(e for e in timeline.events if e.kind == kind and (not name or e.name == name))
+        return 20 * np.log10(render.loudness(samples[event.start : event.end], rate))
+
+    assert abs(loudness("tone", "start") - loudness("speech") - level) < 0.5
+    clock = RealClock()
+    assert playback.Player(ready, sink=Sink(clock), clock=clock).levels.tone_db == level

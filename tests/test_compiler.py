@@ -35,7 +35,7 @@ def test_listener_hears_intro_announcements_switches_and_outro():
     timeline = compile_(shoulders())
     said = [e.text for e in timeline.events if e.kind == "speech"]
     assert said[0].startswith("Shoulders and chest. About ")
-    assert said[1] == "You will need: tennis ball and wall."
+    assert said[1] == "You will need a tennis ball and a wall."
     assert said[2] == "Start gently."
     assert "Next: Lean into the ball just below your left collarbone. One minute, each side. Get into position." in said
     assert "Switch to your right side. Lean into the ball just below your right collarbone." in said

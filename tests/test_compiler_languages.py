@@ -328,3 +328,58 @@ def test_every_routine_in_the_languages_docs_loads_and_is_spoken_in_its_language
         assert routine.warnings == () and language in LANGUAGES
         for said in compiler.spoken_texts(routine):
             assert not english_words(said, language) and not re.search(r"[0-9]", said), said
+
+
+def sided(language: str, text: str, extra: str = "") -> str:
+    return (
+        f"title: T\nvoice: {{language: {language}}}\n{extra}steps:\n  - hold: {text}\n    time: 10s\n    sides: both\n"
+    )
+
+
+def test_side_in_a_language_without_words_warns_what_to_write():
+    routine = loader.load(sided("ru", "Держи {side} ногу."), "ru.yaml")
+    (language, side) = routine.warnings
+    assert language.path == "voice.language"
+    assert (side.path, side.line, side.column) == ("steps[0].hold", 4, 11)
+    assert '{side} will say "left" and "right" in English' in side.message
+    assert "add side_words: {left: WORD, right: WORD} to the routine, or to this step" in side.message
+    given = loader.load(sided("ru", "Держи {side} ногу.", "side_words: {left: левую, right: правую}\n"), "ru.yaml")
+    assert [w.path for w in given.warnings] == ["voice.language"]
+    assert "Switch to your right side. Держи правую ногу." in compiler.spoken_texts(given)
+
+
+@pytest.mark.parametrize(
+    "language, text, left, right",
+    [
+        ("de", "Lege den Ball unter dein {side} Schulterblatt.", "unter dein linkes Schulterblatt", "dein rechtes"),
+        ("de", "Drücke auf deinen {side} Fuß.", "auf deinen linken Fuß", "deinen rechten Fuß"),
+        ("de", "Bleib auf der {side} Seite.", "auf der linken Seite", "der rechten Seite"),
+        ("de", "Heb die {side} Hand.", "die linke Hand", "die rechte Hand"),
+        ("de", "Rolle am {side} Bein.", "am linken Bein", "am rechten Bein"),
+        ("fr", "Lève ta main {side}.", "ta main gauche", "ta main droite"),
+        ("fr", "Pose la balle sous la cuisse {side}.", "la cuisse gauche", "la cuisse droite"),
+        ("fr", "Pose la balle sous ton pied {side}.", "ton pied gauche", "ton pied droit"),
+    ],
+)
+def test_the_languages_side_word_agrees_with_its_noun_where_the_article_tells(language, text, left, right):
+    routine = loader.load(sided(language, text), "x.yaml")
+    assert routine.warnings == ()
+    said = " ".join(compiler.spoken_texts(routine))
+    assert left in said and right in said
+
+
+@pytest.mark.parametrize(
+    "language, text, says, advice",
+    [
+        ("fr", "Pose la balle sous ton omoplate {side}.", "ton omoplate droit", "{left: gauche, right: droite}"),
+        ("de", "Der {side} Fuß ruht.", "Der rechten Fuß", "{left: linker, right: rechter}"),
+    ],
+)
+def test_where_the_article_does_not_tell_the_warning_says_what_to_write(language, text, says, advice):
+    routine = loader.load(sided(language, text), "x.yaml")
+    (warning,) = routine.warnings
+    assert (warning.path, warning.line, warning.column) == ("steps[0].hold", 4, 11)
+    assert "add side_words to this step, e.g. side_words: " + advice in warning.message
+    assert any(says in text for text in compiler.spoken_texts(routine))
+    fixed = sided(language, text).replace("sides: both\n", f"sides: both\n    side_words: {advice}\n")
+    assert loader.load(fixed, "x.yaml").warnings == ()

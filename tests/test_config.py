@@ -190,3 +190,19 @@ def test_the_mqtt_example_of_the_docs_is_read_as_they_say(tmp_path, doc):
     (tmp_path / "mqtt-password").write_text("secret\n")
     settings = load(tmp_path, example).mqtt
     assert settings == config.Mqtt("homeassistant.local", 1883, username="holdcue", password="secret")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("tones: {level: loud}\n", 'DIR/config.yaml:1:16: tones.level: "loud": write a level against the voice'),
+        ("tones: {level: -30 dB}\n", 'DIR/config.yaml:1:16: tones.level: "-30 dB": write a level against the voice'),
+        ("tones: 3\n", "DIR/config.yaml:1:8: tones: must be like {level: -3 dB}, not the number 3"),
+        ("tones: {}\n", "DIR/config.yaml:1:8: tones.level: missing; write the tones' level against the voice"),
+    ],
+)
+def test_the_tones_level_is_read_in_decibels_and_checked_with_its_line(tmp_path, text, expected):
+    assert load(tmp_path, "tones: {level: +2.5 dB}\n").tone_level_db == 2.5
+    assert load(tmp_path, "").tone_level_db == -3.0
+    (problem,) = problems(tmp_path, text)
+    assert problem.startswith(expected), problem

@@ -71,7 +71,10 @@ def setup(tmp_path_factory):
     t = np.arange(RATE * 4) / RATE
     chord = sum(np.sin(2 * np.pi * f * t) for f in (196.0, 246.9, 293.7)) / 3
     soundfile.write(folder / "chord.ogg", np.stack([chord, chord], 1).astype(np.float32), RATE)
-    (folder / "config.yaml").write_text(f"music: chord.ogg\nvoice:\n  engine: piper\n  model: {TEST_MODEL}\n")
+    # reminders in full every time: each way below plays the same session, as built here
+    (folder / "config.yaml").write_text(
+        f"music: chord.ogg\nreminders: full\nvoice:\n  engine: piper\n  model: {TEST_MODEL}\n"
+    )
     env = {
         **os.environ,
         "HOLDCUE_CONFIG_DIR": str(folder),

@@ -187,6 +187,40 @@ def test_phrases_keep_the_capitals_of_the_language():
     assert german.tools(["Ball", "Wand", "Matte"]) == "Du brauchst: Ball, Wand und Matte."
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_catalogue_has_its_own_short_reminder(language):
+    """The line that stands for the tools and safety reminders once a routine was played today."""
+    english = phrases.for_language("en").drill()
+    assert english == "You know the drill: press lightly, stop if it hurts sharply."
+    said = phrases.for_language(language).drill()
+    assert said != english and said.endswith(".") and len(said.split()) >= 6
+
+
+def test_english_says_each_tool_with_its_article():
+    english = phrases.for_language("en")
+    assert english.tools(["foam roller"]) == "You will need a foam roller."
+    assert english.tools(["tennis ball", "wall"]) == "You will need a tennis ball and a wall."
+    assert english.tools(["your hands", "massage ball"]) == "You will need your hands and a massage ball."
+    assert english.tools(["exercise band", "yoga blocks"]) == "You will need an exercise band and yoga blocks."
+
+
+@pytest.mark.parametrize(
+    "language, said",
+    [
+        ("de", "Du brauchst: Faszienrolle."),
+        ("es", "Necesitarás: rodillo."),
+        ("fr", "Il te faut : rouleau."),
+        ("it", "Ecco cosa ti serve: rullo."),
+        ("nl", "Je hebt nodig: foamroller."),
+    ],
+)
+def test_the_catalogues_list_bare_tool_names_after_a_colon(language, said):
+    """A routine names a tool as a bare noun: after a colon, as a list, that reads right in
+    every catalogue (and Italian's "ti serve" agrees with one tool as with several)."""
+    words = phrases.for_language(language)
+    assert words.tools([said.split(": ")[1].rstrip(".")]) == said
+
+
 def test_the_catalogue_says_its_own_switch_with_its_own_agreement():
     assert phrases.for_language("de").switch("right") == "Wechsle zur rechten Seite."
     assert phrases.for_language("fr").switch("right") == "Passe au côté droit."
@@ -200,6 +234,7 @@ def test_every_phrase_and_label_is_complete_text(language):
     said = [
         words.intro("T", 7),
         words.tools(["a", "b", "c"]),
+        words.drill(),
         words.next("x"),
         words.each_side(),
         words.rounds(3),

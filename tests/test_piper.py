@@ -21,7 +21,7 @@ from holdcue.cli import cli
 from holdcue.errors import ConfigError, RoutineError, SpeechError
 from holdcue.exitcodes import ExitCode
 from holdcue.loader import load as parse_routine
-from holdcue.routine import Voice
+from holdcue.routine import TONE_LEVEL_DB, Voice
 from holdcue.speech import espeak, piper
 from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
 from speech_support import TEST_MODEL, espeak_test, piper_test
@@ -89,7 +89,7 @@ def test_another_model_is_another_cache_key(tmp_path, monkeypatch):
 @piper_test
 def test_both_engines_come_out_equally_loud_against_the_tones():
     """Switching engines does not change the balance: after rendering, each engine's clip is at
-    SPEECH_DBFS and a tone TONE_BELOW_DB under it, however loud the engine itself spoke."""
+    SPEECH_DBFS and a tone TONE_LEVEL_DB from it, however loud the engine itself spoke."""
     espeak_clip = speech.synthesize_all([PHRASE], Voice(), workers=1)[PHRASE]
     piper_clip = speech.synthesize_all([PHRASE], PIPER, workers=1)[PHRASE]
     # The two engines speak within a decibel or two of each other, and Piper's varies from run to
@@ -114,7 +114,7 @@ def test_both_engines_come_out_equally_loud_against_the_tones():
     assert abs(raw["espeak"] - raw["piper"]) > 6.0, raw  # what went in differs
     for k in clips:
         assert abs(heard[k] - render.SPEECH_DBFS) < 0.5, (k, heard)
-        assert abs(heard[k] - tone_heard - render.TONE_BELOW_DB) < 0.5, (k, heard, tone_heard)
+        assert abs(tone_heard - heard[k] - TONE_LEVEL_DB) < 0.5, (k, heard, tone_heard)
 
 
 @piper_test

@@ -144,7 +144,7 @@ def test_the_session_shows_the_written_words_and_synthesizes_the_said_ones(tmp_p
     assert set(ready.clips) == set(texts)
     said = next(text for text in engine.said if text.startswith("Next:"))
     assert "Sit on the la-crosse ball under your peer-i-form-is, then your glue-tee-us mee-dee-us." in said
-    assert "You will need: la-crosse ball." in engine.said
+    assert "You will need a la-crosse ball." in engine.said
     # the cache keys on what is said: the written text is not in it, the said one is
     assert cache.get(engine.name, routine.voice, said) is not None
     assert cache.get(engine.name, routine.voice, step) is None

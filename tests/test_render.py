@@ -9,6 +9,7 @@ import pytest
 from compiler_helpers import clip_length, shoulders, tone_length
 from holdcue import compiler, render
 from holdcue.errors import HoldcueError
+from holdcue.routine import TONE_LEVEL_DB
 from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
 
 RATE = SAMPLE_RATE
@@ -96,12 +97,16 @@ def test_compiled_routine_renders_every_cue_in_place():
     for e in timeline.events:
         busy[e.start : e.end] = True
     assert not out[~busy].any()
-    # every spoken cue comes out equally loud, the tones 6 dB below
-    levels = {e.kind: [] for e in timeline.events}
+    # every spoken cue comes out equally loud, the tones TONE_LEVEL_DB from them (a short
+    # one raised as much as it is heard quieter)
     for e in timeline.events:
-        levels[e.kind].append(20 * np.log10(render.loudness(out[e.start : e.end], RATE)))
-    assert np.allclose(levels["speech"], render.SPEECH_DBFS, atol=0.3)
-    assert np.allclose(levels["tone"], render.SPEECH_DBFS - render.TONE_BELOW_DB, atol=0.3)
+        heard = 20 * np.log10(render.loudness(out[e.start : e.end], RATE))
+        if e.kind == "speech":
+            assert abs(heard - render.SPEECH_DBFS) <= 0.3
+        else:
+            boost = render.short_boost_db(tones[e.name], RATE)
+            assert (boost > 3) == (e.name == "tick")
+            assert abs(heard - (render.SPEECH_DBFS + TONE_LEVEL_DB + boost)) <= 0.3
 
 
 @pytest.mark.parametrize("block", [1, 1000, 4096, render.BLOCK, 100_000])
@@ -152,7 +157,7 @@ def test_overlapping_cues_do_not_clip(sounds):
         for at, sound, target in [
             (0, clips["Loud."], render.SPEECH_DBFS),
             (5000, clips["Also loud."], render.SPEECH_DBFS),
-            (8000, tones["start"], render.SPEECH_DBFS - render.TONE_BELOW_DB),
+            (8000, tones["start"], render.SPEECH_DBFS + TONE_LEVEL_DB + render.short_boost_db(tones["start"], RATE)),
         ]:
             mix[at : at + len(sound)] += sound * render.gain(sound, RATE, target)
         mix *= volume
@@ -314,3 +319,54 @@ def test_music_that_fails_part_way_is_dropped_when_asked_and_ends_the_blocks_oth
     assert correlation(out[15 * RATE : timeline.events[-1].end], clips["Next step."]) > 0.999  # the last cue
     with pytest.raises(MusicError, match="cut.flac"):
         list(render.render_blocks(timeline, clips, tones, music=music))
+
+
+def peak_db(samples: np.ndarray) -> float:
+    return 20 * np.log10(np.abs(samples.astype(np.float64)).max() / 32768)
+
+
+def test_the_countdown_tick_is_heard_as_loud_as_the_other_tones_and_peaks_with_the_voice():
+    """A 60 ms tick levelled by its RMS alone peaked some 10 dB below the voice and was
+    missed across a room: it is raised by as much as the ear hears it quieter than a long
+    tone, so it peaks as high as the voice does; the long tones stay at TONE_LEVEL_DB."""
+    from holdcue import speech, tones
+    from holdcue.routine import Voice
+
+    clip = speech.synthesize_all(["Next: lean into the ball."], Voice(), workers=1)["Next: lean into the ball."]
+    designed = tones.load_tones(RATE)
+    events = [Event(0, len(clip), "speech", text="voice")]
+    at = len(clip) + RATE
+    for name in ("start", "tick", "end"):
+        events.append(Event(at, at + len(designed[name]), "tone", name=name))
+        at += len(designed[name]) + RATE // 2
+    timeline = timeline_of(events, at)
+    out = render.render(timeline, {"voice": clip}, designed)
+    heard = {e.name or "voice": out[e.start : e.end] for e in events}
+    loud = {name: 20 * np.log10(render.loudness(samples, RATE)) for name, samples in heard.items()}
+    assert abs(loud["voice"] - render.SPEECH_DBFS) < 0.3
+    for name in ("start", "end"):
+        assert abs(loud[name] - (render.SPEECH_DBFS + TONE_LEVEL_DB)) < 0.3
+    assert 5.0 < render.short_boost_db(designed["tick"], RATE) <= render.SHORT_BOOST_MAX_DB
+    assert peak_db(heard["tick"]) > peak_db(heard["voice"]) - 3.0, (peak_db(heard["tick"]), peak_db(heard["voice"]))
+    assert peak_db(heard["tick"]) <= 20 * np.log10(render.CEILING) + 0.01
+
+
+@pytest.mark.parametrize("tone_db", [-12.0, 0.0, 6.0])
+def test_the_tones_level_against_the_voice_is_the_one_asked_for(tone_db):
+    clips = {"voice": burst(20_000, "voice")}
+    tones = {"start": burst(8000, "start", 0.6)}
+    timeline = timeline_of([speech(0, "voice", clips), tone(25_000, "start", tones)], 40_000)
+    out = render.render(timeline, clips, tones, tone_db=tone_db)
+    voice, chime = (20 * np.log10(render.loudness(out[a : a + n], RATE)) for a, n in ((0, 20_000), (25_000, 8000)))
+    assert abs(chime - voice - tone_db) < 0.3
+
+
+def test_short_boost_counts_only_the_sounding_part_of_a_sound():
+    long = burst(RATE, "long")
+    sounding = 5 * round(RATE * render.FRAME_SECONDS)  # 50 ms, then silence
+    tick = np.concatenate([burst(sounding, "tick"), np.zeros(RATE // 2, np.int16)])
+    assert render.short_boost_db(long, RATE) == 0.0
+    expected = 10 * np.log10(render.INTEGRATION_SECONDS / (sounding / RATE))
+    assert abs(render.short_boost_db(tick, RATE) - expected) < 0.1
+    assert render.short_boost_db(np.zeros(100, np.int16), RATE) == 0.0
+    assert render.short_boost_db(burst(20, "click"), RATE) == render.SHORT_BOOST_MAX_DB

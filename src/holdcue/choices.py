@@ -10,9 +10,16 @@ service's requests and button) calls ``resolve``, so that config.yaml's ``voice:
                             espeak-ng only when ``fallback`` is set (command line or config)
     music:                  none with --no-music; else --music's file; else the routine's
                             ``music:``; else config.yaml's; else none
+    introduction:           in full (the tools, the safety reminders, the legend) unless
+                            the caller says the routine was already played today
+                            (``played_today``: play, resume, today and the service ask the
+                            journal) and the routine's ``cues.reminders``, else config.yaml's
+                            ``reminders``, is "daily"; then one short reminder, and the
+                            legend only with --legend. show and export never ask: always full.
 
 The language follows from the voice (phrases.py), the levels from the music (its level
-and duck) and from render.py's fixed targets.
+and duck), config.yaml's ``tones: {level: ...}`` (the tones against the voice) and
+render.py's targets.
 """
 
 from __future__ import annotations
@@ -46,14 +53,21 @@ class Resolved:
     note: str = ""  # why the voice fell back to espeak-ng; "" when it did not
 
 
-def resolve(routine: Routine, settings: Config, overrides: Overrides = Overrides()) -> Resolved:
-    """The routine with the voice and music that apply. Raises SpeechError (with what to
-    install) when the chosen engine or model is missing and no fallback is allowed."""
+def resolve(
+    routine: Routine, settings: Config, overrides: Overrides = Overrides(), *, played_today: bool = False
+) -> Resolved:
+    """The routine with the voice and music that apply. ``played_today``: a session of the
+    routine already got past its introduction today (journal.played_today). Raises
+    SpeechError (with what to install) when the chosen engine or model is missing and no
+    fallback is allowed."""
     voice, note = speech.choose(
         routine.voice,
         speech.Choice(overrides.engine, overrides.model, overrides.fallback),
         speech.Choice(settings.engine, settings.model, settings.fallback),
     )
     music = None if overrides.no_music else overrides.music or routine.music or settings.music
-    cues = dataclasses.replace(routine.cues, legend=True) if overrides.legend else routine.cues
+    cues = dataclasses.replace(routine.cues, legend=overrides.legend or routine.cues.legend)
+    cues = dataclasses.replace(cues, tone_level_db=settings.tone_level_db)
+    if played_today and (cues.reminders or settings.reminders) == "daily":
+        cues = dataclasses.replace(cues, short_intro=True, legend=overrides.legend)
     return Resolved(dataclasses.replace(routine, voice=voice, music=music, cues=cues), note)

@@ -17,8 +17,13 @@ Guarantees (tests/test_compiler*.py): a hold's start and end tones are exactly i
 duration apart; no two sounds overlap; when speech does not fit the gap it was meant for,
 the gap grows, a hold never shrinks; events are sorted; segments tile the session.
 
+The introduction is said in full, or short (``cues.short_intro``: one reminder instead of
+the tools and the safety reminders), as the routine passed in says: choices.resolve
+decides which, from the journal and the settings, so compiling stays pure.
+
 holdcue's own words come from phrases.py in the language of the routine's voice; {side}
-says the step's side words, else the routine's, else the language's (Step.side_words).
+says the step's side words, else the routine's, else the language's (Step.side_words), in
+the form that agrees with its noun where the words before it tell (phrases.side_agreed).
 """
 
 from __future__ import annotations
@@ -184,10 +189,11 @@ class Place:
 class Fill:
     """What a step's placeholders say: {side}, {time}, {round} (of {rounds}) and {next}."""
 
-    side: str = ""
+    side: str = ""  # the routine's or step's own words for this side; "" : the language's (``of``)
     time: str = ""
     round: int = 1
     next: str = ""
+    of: str = ""  # the side, "left" or "right": the language's word for it agrees with each text's noun
 
 
 @dataclass
@@ -339,10 +345,14 @@ class _Compiler:
     def intro(self) -> None:
         r = self.routine
         self.speak(self.words.intro(r.title, self.minutes))
-        if r.tools:
-            self.speak(self.words.tools(r.tools))
-        for reminder in r.safety:
-            self.speak(reminder)
+        if self.cues.short_intro:  # played already today (choices.resolve): the tools are out
+            if r.tools or r.safety:
+                self.speak(self.words.drill())
+        else:
+            if r.tools:
+                self.speak(self.words.tools(r.tools))
+            for reminder in r.safety:
+                self.speak(reminder)
         if self.cues.legend:
             self.legend(_used_tones(r, self.rate))
         self.segment(self.words.introduction_title(), "intro", self.t)
@@ -377,7 +387,7 @@ class _Compiler:
         for round_ in range(1, step.repeat + 1):
             for n, side in enumerate(sides):
                 where = Place(index, side, round_ if rounds else 0, rounds)
-                values = Fill(self.side_word(step, side), time, round_, self.next_title(index))
+                values = Fill(self.own_side_word(step, side), time, round_, self.next_title(index), side)
                 text = _sentence(fill(step.text, step, values, self.words))
                 if round_ == 1 and n == 0:
                     self.speak(f"{self.words.next(text)}{self.length_note(step)}{self.prep_note()}", title)
@@ -422,10 +432,10 @@ class _Compiler:
         following = self.titles[index + 1 :]
         return following[0] if following else self.words.end_of_session()
 
-    def side_word(self, step: Step, side: str) -> str:
-        """What {side} says: the step's side words, the routine's, or the language's."""
-        own = dict(step.side_words or self.routine.side_words)
-        return own.get(side) or self.words.side_word(side)
+    def own_side_word(self, step: Step, side: str) -> str:
+        """What {side} says by the step's side words, or the routine's; "" : the language's,
+        made to agree with each text's noun by ``fill``."""
+        return dict(step.side_words or self.routine.side_words).get(side, "")
 
     def hold(self, step: Step, title: str, where: Place, values: Fill) -> None:
         """The hold itself: exact start and end tones; the counted movements or the
@@ -521,9 +531,14 @@ class _Compiler:
 
 
 def fill(text: str, step: Step, values: Fill, words: Phrases = ENGLISH) -> str:
-    """The text with its placeholders filled in; ``{{`` and ``}}`` are literal braces."""
+    """The text with its placeholders filled in; ``{{`` and ``}}`` are literal braces.
+    {side} says the routine's own side word, else the language's in the form the words
+    before it ask for ("dein linkes Bein", "deinen linken Fuß")."""
+    side = values.side
+    if not side and values.of and "{side}" in text:
+        side = words.side_word(values.of, text[: text.index("{side}")])
     return text.format(
-        side=values.side,
+        side=side,
         time=values.time,
         round=words.number(values.round) if "{round}" in text else "",
         rounds=words.number(step.repeat) if "{rounds}" in text else "",

@@ -10,6 +10,10 @@ composer, fields.Checker), with every problem reported by file, line and column.
       engine: piper             # the engine of routines that name none: espeak (default) or piper
       model: en_US-joe-medium   # the Piper model to use (docs/voices.md)
       fallback: true            # speak with espeak-ng when Piper or the model is missing
+    tones:
+      level: -3 dB              # the tones' loudness against the voice's (-20 dB to +6 dB)
+    reminders: daily            # the tools, safety reminders and legend in full in the day's first
+                                # session of a routine, one short line after; full: every session
     mqtt:                       # Home Assistant over MQTT (homeassistant.py, docs/controls.md)
       host: homeassistant.local # the broker
       port: 1883                # default 1883; 8883 with tls
@@ -20,7 +24,8 @@ composer, fields.Checker), with every problem reported by file, line and column.
       node_id: pi-livingroom    # default: this machine's name
 
 A missing file is the defaults: a button on GPIO17, no music, espeak-ng, no fallback, no
-MQTT. Relative paths (music, password_file, ca_file) start at the config folder.
+MQTT, reminders daily, tones 3 dB below the voice. Relative paths (music, password_file,
+ca_file) start at the config folder.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import yaml
 from holdcue import files
 from holdcue.errors import ConfigError, RoutineError, RoutineNotFound
 from holdcue.fields import Checker, given, optional
-from holdcue.routine import ENGINES, MODEL_PATTERN, Music
+from holdcue.routine import ENGINES, MODEL_PATTERN, REMINDERS, TONE_LEVEL_DB, TONE_LEVEL_RANGE, Music
 from holdcue.yamlsafe import NULL, describe, scalar
 
 FILE_NAME = "config.yaml"
@@ -75,6 +80,8 @@ class Config:
     model: str = ""  # the Piper model for them
     fallback: bool = False  # espeak-ng when the chosen engine or model is missing
     mqtt: Mqtt | None = None  # Home Assistant over MQTT; None: not used
+    reminders: str = "daily"  # of routines that say none (cues.reminders): "daily" or "full"
+    tone_level_db: float = TONE_LEVEL_DB  # the tones' loudness against the voice's (render.py)
 
 
 def config_path() -> Path:
@@ -106,7 +113,7 @@ def parse(text: str, source: str) -> Config:
     root = loader.compose(checker, text, empty=None, kind="a config file")  # an empty file: the defaults
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
-        keys = checker.mapping(root, "", ("button", "music", "voice", "mqtt"))
+        keys = checker.mapping(root, "", ("button", "music", "voice", "mqtt", "reminders", "tones"))
         if "button" in keys:
             config = dataclasses.replace(config, button_pin=_button_pin(checker, keys["button"]))
         if "music" in keys:
@@ -117,6 +124,11 @@ def parse(text: str, source: str) -> Config:
             config = dataclasses.replace(config, music=bed)
         if "voice" in keys:
             config = dataclasses.replace(config, **_voice(checker, keys["voice"]))
+        if "reminders" in keys:
+            reminders = checker.choice(keys["reminders"], "reminders", REMINDERS)
+            config = dataclasses.replace(config, **given(reminders=reminders))
+        if "tones" in keys:
+            config = dataclasses.replace(config, **given(tone_level_db=_tones(checker, keys["tones"])))
         if "mqtt" in keys:
             config = dataclasses.replace(config, mqtt=_mqtt(checker, keys["mqtt"], Path(source).parent))
     problems = [p for p in checker.all_problems() if p.severity == "error"]
@@ -158,6 +170,30 @@ def _voice(checker: Checker, node: yaml.Node) -> dict:
         )
     fallback = checker.boolean(keys["fallback"], "voice.fallback") if "fallback" in keys else None
     return given(engine=engine, model=model, fallback=fallback)
+
+
+DECIBELS = re.compile(r"([+-]?[0-9]+(?:\.[0-9]+)?)\s*dB", re.IGNORECASE)
+
+
+def _tones(checker: Checker, node: yaml.Node) -> float | None:
+    """``tones: {level: -3 dB}``: the tones' loudness against the voice's, in dB."""
+    example = "{level: -3 dB}"
+    if not isinstance(node, yaml.MappingNode):
+        checker.report(node, "tones", f"must be like {example}, not {describe(node)}")
+        return None
+    keys = checker.mapping(node, "tones", ("level",))
+    if "level" not in keys:
+        checker.missing(node, "tones.level", f"write the tones' level against the voice, e.g. tones: {example}")
+        return None
+    value = scalar(keys["level"])
+    match = DECIBELS.fullmatch(value.strip()) if isinstance(value, str) else None
+    low, high = TONE_LEVEL_RANGE
+    if match is None or not low <= float(match[1]) <= high:
+        said = f'"{value}"' if isinstance(value, str) else describe(keys["level"])
+        advice = f"write a level against the voice from {low:g} dB to +{high:g} dB, like -3 dB (0 dB: as loud)"
+        checker.report(keys["level"], "tones.level", f"{said}: {advice}")
+        return None
+    return float(match[1])
 
 
 MQTT_KEYS = ("host", "port", "username", "password_file", "tls", "ca_file", "discovery_prefix", "node_id")

@@ -89,7 +89,14 @@ def export(
             "hours at this rate, as WAV sizes are 32-bit); export it as FLAC, OGG or MP3, or make the session shorter"
         )
     blocks = render_blocks(
-        timeline, clips, tones, block=BLOCK, volume=volume, speech_volume=speech_volume, music=session.music
+        timeline,
+        clips,
+        tones,
+        block=BLOCK,
+        volume=volume,
+        speech_volume=speech_volume,
+        tone_db=session.routine.cues.tone_level_db,
+        music=session.music,
     )
     marks = chapters(timeline, phrases.for_language(session.routine.voice.language))
     tags = _Tags(title or timeline.title, summary, marks, timeline.rate, timeline.length)

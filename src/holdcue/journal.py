@@ -463,6 +463,28 @@ def plan_followed(journal: Journal, routines: tuple[str | None, ...], today: dt.
     return days
 
 
+def routine_ref(source: str, routine_id: str) -> str:
+    """What names a routine in the journal (Record.ref) for a routine loaded from ``source``."""
+    return routine_source(source) or routine_id
+
+
+def played_today(ref: str, path: Path | None = None, now: dt.datetime | None = None) -> bool:
+    """Whether a session of the routine ``ref`` (Record.ref) started today (local time) and
+    got past its introduction, so its safety reminders were heard in full. A journal that
+    cannot be read says no: the reminders are then said in full, the safe side."""
+    today = (now or dt.datetime.now()).astimezone().date()
+    start = dt.datetime.combine(today, dt.time()).timestamp()
+    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time()).timestamp()
+    try:
+        with Journal.read(path) as kept, kept._guard():
+            rows = kept.connection.execute(
+                f"{SELECT} WHERE started >= ? AND started < ? AND step > 0", (start, end)
+            ).fetchall()
+    except JournalError:
+        return False
+    return any(_record(row).ref == ref for row in rows)
+
+
 def counts(record: Record) -> bool:
     """A session that counts for the plan: finished, or played at least FOLLOWED_FRACTION of its length."""
     return record.outcome == "finished" or (record.planned > 0 and record.played >= FOLLOWED_FRACTION * record.planned)

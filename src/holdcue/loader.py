@@ -29,6 +29,7 @@ from holdcue.routine import (
     PLACEHOLDERS,
     PRESS_WAIT_MS,
     REMIND_MS,
+    REMINDERS,
     SIDES,
     STEP_KINDS,
     TONE_NAMES,
@@ -316,7 +317,18 @@ def _engine(c: _FileChecker, keys: dict[str, yaml.Node]) -> tuple[str | None, st
 
 
 def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
-    names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones", "legend")
+    names = (
+        "prep",
+        "countdown",
+        "countdown_style",
+        "halfway",
+        "time_left",
+        "breathe",
+        "switch",
+        "tones",
+        "legend",
+        "reminders",
+    )
     keys = c.mapping(node, "cues", names)
     press = "prep" in keys and _is_press(c, keys["prep"])
     return Cues(
@@ -331,6 +343,7 @@ def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
             switch_ms=optional(keys, "switch", "cues", c.duration, zero=True),
             tones=_tones(c, keys["tones"]) if "tones" in keys else None,
             legend=optional(keys, "legend", "cues", c.boolean),
+            reminders=optional(keys, "reminders", "cues", c.choice, REMINDERS),
         )
     )
 
@@ -455,7 +468,7 @@ def _steps(c: _FileChecker, node: yaml.Node, routine: Routine, chain: tuple) -> 
             if len(steps) > MAX_STEPS:
                 break  # reported by _include: nothing more to learn from including more
         else:
-            step = _step(c, item, path, routine.tools)
+            step = _step(c, item, path, routine)
             if step is not None:
                 steps.append(step)
     return dataclasses.replace(routine, steps=tuple(steps))
@@ -541,7 +554,7 @@ def _merged(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     return first + tuple(item for item in second if item not in first)
 
 
-def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -> Step | None:
+def _step(c: _FileChecker, node: yaml.Node, path: str, routine: Routine) -> Step | None:
     if not isinstance(node, yaml.MappingNode):
         example = '"- hold: Press and hold." with "time: 30s"'
         c.report(node, path, f"a step is a mapping like {example}, not {describe(node)}")
@@ -612,8 +625,32 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
     )
     if text:
         _placeholders(c, keys[kind], join(path, kind), text, bool(sides))
-    safety.check_step(c, node, path, keys, step, tools)
+        if sides and not (step.side_words or routine.side_words or "side_words" in keys):
+            _side_advice(c, keys[kind], join(path, kind), text, routine.voice.language)
+    safety.check_step(c, node, path, keys, step, routine.tools)
     return step
+
+
+def _side_advice(c: _FileChecker, node: yaml.Node, path: str, text: str, language: str) -> None:
+    """Warns where {side} will say the language's side word and it may be wrong: English
+    words in a language holdcue has no words for ("left" in a Russian sentence), or a form
+    that may not agree with its noun (German, French); says what to write instead."""
+    if "{side}" not in text.replace("{{", ""):
+        return
+    before = text[: text.index("{side}")]
+    write = "add side_words: {left: WORD, right: WORD} to the routine, or to this step"
+    if phrases.catalogue_language(language) is None:
+        why = f'{{side}} will say "left" and "right" in English, as holdcue has no words for "{language}"'
+        c.warn(node, path, f"{why}; {write}, with the words for left and right in the routine's language")
+        return
+    words = phrases.for_language(language)
+    advice = words.side_agreement_advice(before)
+    if advice:
+        why, example = advice
+        said = words.side_word("left"), words.side_word("right")
+        where = " ".join([*before.split()[-2:], "{side}"])
+        message = f'"{where}": {why}; it will say "{said[0]}" and "{said[1]}". If they do not agree'
+        c.warn(node, path, f"{message}, add side_words to this step, e.g. {example}")
 
 
 def _step_side_words(c: _FileChecker, keys: dict, path: str, sides: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

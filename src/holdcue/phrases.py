@@ -35,6 +35,44 @@ _BEFORE_NOUN: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 
 
+# What {side} says where the side word must agree with its noun, read from the words just
+# before {side}: (pattern, left, right), the first match wins; no match: the catalogue's
+# side words, and the loader warns that they may not agree (side_agreement_advice).
+_SIDE_AGREEMENT: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # German: the adjective's ending follows the article or possessive before it
+    "de": (
+        # dative and genitive, and the accusative masculine: "deinen linken Fuß", "am linken Bein"
+        (r"\b(?:[dm]?einen|[dm]?einem|[dm]?einer|[dm]?eines|den|dem|des|am|im|zum|vom|beim)\s*$", "linken", "rechten"),
+        # "der" after a preposition is dative: "auf der linken Seite"
+        (
+            r"\b(?:auf|an|in|mit|von|zu|bei|aus|nach|unter|über|vor|hinter|neben|zwischen)\s+der\s*$",
+            "linken",
+            "rechten",
+        ),
+        (r"\b(?:die|das|[dm]?eine)\s*$", "linke", "rechte"),  # "die linke Hand", "deine linke Schulter"
+        (r"\b(?:[dm]?ein)\s*$", "linkes", "rechtes"),  # "dein linkes Bein", "dein linkes Schulterblatt"
+    ),
+    # French: the adjective follows its noun and agrees with it, known from the article
+    "fr": (
+        (r"\b(?:la|ta|ma|sa|une|cette)\s+[\w-]+\s*$", "gauche", "droite"),  # "ta main droite"
+        (r"\b(?:le|un|ce|cet|du|au)\s+[\w-]+\s*$", "gauche", "droit"),  # "le pied droit"
+        (r"\b(?:ton|mon|son)\s+[^\Waeiouyhàâéèêëîïôûü][\w-]*\s*$", "gauche", "droit"),  # "ton pied droit"
+    ),
+}
+
+# Where no rule above decides: why, and an example of what to write
+_SIDE_ADVICE = {
+    "de": (
+        "in German {side} takes the ending its article asks for, and these words do not tell it",
+        'side_words: {left: linker, right: rechter} for "dein linker Fuß"',
+    ),
+    "fr": (
+        "in French {side} agrees with its noun, and these words do not tell its gender or number",
+        "side_words: {left: gauche, right: droite} for a feminine noun",
+    ),
+}
+
+
 def catalogue_language(voice_language: str) -> str | None:
     """The language of holdcue's phrases for a voice name: "de", "de-DE", "gmw/de", "de+f3"
     and "de_AT" all give "de"; None when holdcue has no phrases in that language."""
@@ -90,6 +128,19 @@ def _numbers() -> dict[str, list[str]]:
     except (OSError, ValueError):
         return {}
     return table if isinstance(table, dict) else {}
+
+
+# Words a tool's name may start with that already say which one: "your hands", "a wall", "two balls"
+_DETERMINERS = frozenset("a an the your my his her their our this that these those some any two three four one".split())
+
+
+def with_article(tool: str) -> str:
+    """An English tool's name as said in a list: "a foam roller", "an exercise band"; one that
+    starts with a determiner ("your hands") or is plural ("yoga blocks") is said as written."""
+    words = tool.split()
+    if not words or words[0].lower() in _DETERMINERS or (words[-1].endswith("s") and not words[-1].endswith("ss")):
+        return tool
+    return ("an " if words[0][0].lower() in "aeiou" else "a ") + tool
 
 
 def sentence_start(text: str) -> str:
@@ -173,7 +224,18 @@ class Phrases:
         return self._("{title}. About {minutes}.").format(title=title, minutes=self.minutes(minutes))
 
     def tools(self, tools: Iterable[str]) -> str:
-        return self._("You will need: {tools}.").format(tools=self.listing(tools))
+        """ "You will need a foam roller and a tennis ball." Routines name their tools as bare
+        nouns ("foam roller"); English says each with its article (``with_article``), the
+        catalogues list them after a colon, where a bare noun reads right."""
+        items = [with_article(tool) for tool in tools] if self.language == FALLBACK else list(tools)
+        # TRANSLATORS: {tools} lists the routine's tools as written, bare nouns ("foam roller and
+        # tennis ball"): English adds "a"; list them after a colon where a bare noun needs one.
+        return self._("You will need {tools}.").format(tools=self.listing(items))
+
+    def drill(self) -> str:
+        # TRANSLATORS: said instead of the tools and the safety reminders when the routine was
+        # already played today: a short, friendly reminder of the two rules that matter most.
+        return self._("You know the drill: press lightly, stop if it hurts sharply.")
 
     def next(self, instruction: str) -> str:
         # TRANSLATORS: announces a step; {instruction} is the step's own sentence.
@@ -269,8 +331,28 @@ class Phrases:
         # TRANSLATORS: what {next} says in the last step: "Next: the end of the session".
         return self._("the end of the session")
 
-    def side_word(self, side: str) -> str:
-        """What {side} says when the routine gives no side words of its own."""
+    def side_agreed(self, side: str, before: str) -> str | None:
+        """What {side} says after the words ``before`` it, where the language makes it agree
+        with its noun and the words tell how ("dein linkes Bein", "ta main droite"); None
+        where they do not tell (or the language needs no agreement)."""
+        for pattern, left, right in _SIDE_AGREEMENT.get(self.language, ()):
+            if re.search(pattern, before, re.IGNORECASE):
+                return left if side == "left" else right
+        return None
+
+    def side_agreement_advice(self, before: str) -> tuple[str, str] | None:
+        """Why {side} after ``before`` may not agree with its noun, and an example of the
+        side words to write; None when it will agree."""
+        if self.language not in _SIDE_AGREEMENT or self.side_agreed("left", before) is not None:
+            return None
+        return _SIDE_ADVICE[self.language]
+
+    def side_word(self, side: str, before: str = "") -> str:
+        """What {side} says when the routine gives no side words of its own; ``before``: the
+        words before {side}, which choose the form that agrees where the language has one."""
+        agreed = self.side_agreed(side, before)
+        if agreed is not None:
+            return agreed
         # TRANSLATORS: {side} in a step's text, before a body part: "your left shoulder"
         # ("deinen linken Fuß"). Choose the form that fits most instructions.
         if side == "left":

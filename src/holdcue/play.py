@@ -29,6 +29,7 @@ from holdcue.controls import Command
 from holdcue.display import Status
 from holdcue.errors import AudioDeviceError, MusicError
 from holdcue.phrases import Phrases
+from holdcue.routine import TONE_LEVEL_DB
 from holdcue.stream import OUTPUTS as OUTPUTS  # HOLDCUE_OUTPUT's values
 from holdcue.stream import Feed, alsa_messages, output_name, take_early
 from holdcue.stream import StreamSink as StreamSink  # the sink the service and the CLI use
@@ -166,11 +167,12 @@ class PlayResult:
 
 @dataclass(frozen=True)
 class Levels:
-    """What the renderer is given: the master volume (0..2, 1 as mixed) and the routine's
-    speech volume."""
+    """What the renderer is given: the master volume (0..2, 1 as mixed), the routine's
+    speech volume and its tones' level against the voice (as config.yaml sets it)."""
 
     volume: float = 1.0
     speech_volume: float = 1.0
+    tone_db: float = TONE_LEVEL_DB
 
 
 Word = tuple[str, str]  # ("speech", text) or ("tone", name): one sound said before a take's timeline
@@ -231,7 +233,7 @@ class Player:
         self.speak = speak
         self.spoken: dict[str, numpy.ndarray] = {}  # what speak made, by text
         self.lead_in = round(lead_in * timeline.rate)
-        self.levels = Levels(volume, session.routine.voice.volume)
+        self.levels = Levels(volume, session.routine.voice.volume, session.routine.cues.tone_level_db)
         self.state = "stopped"  # "playing", "paused", "finished" or "stopped"
         self.take: _Take | None = None
         self.aside: Handle | None = None  # words said outside the session: "Paused.", "Session ended."
@@ -565,7 +567,12 @@ class Player:
         prefix = np.zeros(lead_in + alone.length + gap, np.int16)
         if alone.events:
             prefix[lead_in : lead_in + alone.length] = render(
-                alone, clips, self.tones, volume=self.levels.volume, speech_volume=self.levels.speech_volume
+                alone,
+                clips,
+                self.tones,
+                volume=self.levels.volume,
+                speech_volume=self.levels.speech_volume,
+                tone_db=self.levels.tone_db,
             )
         rest = render_blocks(
             self.take_timeline(origin, under_way, keep_from),
@@ -574,6 +581,7 @@ class Player:
             start=origin,
             volume=self.levels.volume,
             speech_volume=self.levels.speech_volume,
+            tone_db=self.levels.tone_db,
             music=self.music,
             music_lost=self._lose_music,
         )

@@ -2,7 +2,11 @@
 
 Levels: every speech clip is brought to one loudness (``SPEECH_DBFS``: the RMS of its
 voiced 10 ms frames, those within 30 dB of its loudest), so clips of different voices and
-volumes sound alike; tones sit ``TONE_BELOW_DB`` below speech, measured the same way. No
+volumes sound alike; tones sit ``tone_db`` from speech (the routine's ``cues.tone_level_db``,
+``TONE_LEVEL_DB`` unless config.yaml's ``tones: {level: ...}`` says otherwise), measured
+the same way, and a tone shorter than the ear's integration time (``INTEGRATION_SECONDS``:
+a 60 ms tick is heard some 7 dB quieter than a long tone of the same RMS) is raised by
+``short_boost_db`` to be heard as loud as the others. No
 levelled sound peaks above ``CEILING`` (-1 dBFS): a clip whose peaks would is turned down
 further. Sounds are mixed in float32; where cues meet and the sum passes ``CEILING``, a soft
 limiter bends the excess smoothly (tanh) so that it stays below full scale: nothing clips.
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from holdcue.errors import HoldcueError, MusicError
+from holdcue.routine import TONE_LEVEL_DB
 
 if TYPE_CHECKING:
     import numpy
@@ -31,7 +36,8 @@ if TYPE_CHECKING:
 
 BLOCK = 16384  # samples per block: about 0.75 s at 22050 Hz
 SPEECH_DBFS = -20.0  # loudness of speech
-TONE_BELOW_DB = 6.0  # tones are this much quieter than speech
+INTEGRATION_SECONDS = 0.2  # the ear sums a sound's energy over about this long: a shorter one sounds quieter
+SHORT_BOOST_MAX_DB = 10.0  # the most a short tone is raised for that
 CEILING = 10 ** (-1 / 20)  # no levelled sound peaks above -1 dBFS; the limiter starts here
 FRAME_SECONDS = 0.01  # loudness is measured over frames this long
 GATE_DB = 30.0  # frames quieter than the loudest by more than this are not "voiced"
@@ -47,13 +53,15 @@ def render_blocks(
     block: int = BLOCK,
     volume: float = 1.0,
     speech_volume: float = 1.0,
+    tone_db: float = TONE_LEVEL_DB,
     music: Music | None = None,
     music_lost: Callable[[MusicError], None] | None = None,
 ) -> Iterator[numpy.ndarray]:
     """int16 blocks of at most ``block`` samples covering samples [start, stop) of the
     timeline (``stop`` defaults to its end). ``volume`` scales everything, ``speech_volume``
-    the speech only. ``music``: music under the cues, ducked around this timeline's events,
-    faded in from ``start`` and out to the timeline's end. ``music_lost``: told when the
+    the speech only; ``tone_db``: the tones' loudness against the speech's. ``music``:
+    music under the cues, ducked around this timeline's events, faded in from ``start``
+    and out to the timeline's end. ``music_lost``: told when the
     music fails part-way (a file damaged after its header, cut short by a copy), and the
     blocks go on without it; without it, the failure ends the blocks (an export fails).
 
@@ -66,7 +74,7 @@ def render_blocks(
         raise ValueError(f"window [{start}, {stop}) is not inside the timeline [0, {timeline.length})")
     if block < 1:
         raise ValueError("block must be at least one sample")
-    placed = _place(timeline, clips, tones, start, stop, volume, speech_volume)
+    placed = _place(timeline, clips, tones, start, stop, volume, speech_volume, tone_db)
     bed = None
     if music is not None and start < stop:  # nothing to play (words said aside at the end): no file opened
         from holdcue.music import Bed
@@ -85,13 +93,22 @@ def render(
     stop: int | None = None,
     volume: float = 1.0,
     speech_volume: float = 1.0,
+    tone_db: float = TONE_LEVEL_DB,
     music: Music | None = None,
 ) -> numpy.ndarray:
     """Samples [start, stop) of the mixed timeline as one int16 array."""
     import numpy as np
 
     blocks = render_blocks(
-        timeline, clips, tones, start=start, stop=stop, volume=volume, speech_volume=speech_volume, music=music
+        timeline,
+        clips,
+        tones,
+        start=start,
+        stop=stop,
+        volume=volume,
+        speech_volume=speech_volume,
+        tone_db=tone_db,
+        music=music,
     )
     out = np.empty((timeline.length if stop is None else stop) - start, np.int16)
     at = 0
@@ -132,6 +149,26 @@ def loudness(samples: numpy.ndarray, rate: int) -> float:
     return float(np.sqrt(voiced.mean()))
 
 
+def short_boost_db(samples: numpy.ndarray, rate: int) -> float:
+    """How much louder int16 ``samples`` must be to sound as loud as a long sound of the same
+    loudness: a sound's voiced frames (as ``loudness`` counts them) shorter than
+    INTEGRATION_SECONDS are heard some 10 dB quieter per tenfold shortening (the ear's
+    temporal integration), at most SHORT_BOOST_MAX_DB; 0.0 for a long sound or silence."""
+    import numpy as np
+
+    frame = max(1, round(rate * FRAME_SECONDS))
+    count = -(-len(samples) // frame)
+    if count == 0:
+        return 0.0
+    padded = np.zeros(count * frame, np.float64)
+    padded[: len(samples)] = samples
+    energy = np.mean((padded / 32768.0).reshape(count, frame) ** 2, axis=1)
+    if energy.max() <= 0:
+        return 0.0
+    voiced = int(np.count_nonzero(energy >= energy.max() * 10 ** (-GATE_DB / 10))) * frame / rate
+    return min(SHORT_BOOST_MAX_DB, max(0.0, 10 * np.log10(INTEGRATION_SECONDS / voiced)))
+
+
 def gain(samples: numpy.ndarray, rate: int, target_dbfs: float) -> float:
     """The factor that takes int16 ``samples`` to float (full scale = 1.0) at
     ``target_dbfs`` loudness, their peak at most ``CEILING``; 0.0 for silence."""
@@ -155,7 +192,7 @@ def gain_of(measured: Level, target_dbfs: float) -> float:
     return min(10 ** (target_dbfs / 20) / loud, CEILING / peak) / 32768.0
 
 
-def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[_Placed]:
+def _place(timeline, clips, tones, start, stop, volume, speech_volume, tone_db) -> list[_Placed]:
     """Every event that reaches into [start, stop), in the order they start: its sound is
     ``sounds[key]``, read when it starts to sound. Each sound's length is checked now;
     its level is measured when it first sounds (_mix), so that the first block is not kept
@@ -169,7 +206,7 @@ def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[_
             key, sounds, what, target, scale = event.text, clips, "speech clip", SPEECH_DBFS, volume * speech_volume
             measured = clips_told
         else:
-            key, sounds, what, target, scale = event.name, tones, "tone", SPEECH_DBFS - TONE_BELOW_DB, volume
+            key, sounds, what, target, scale = event.name, tones, "tone", SPEECH_DBFS + tone_db, volume
             measured = tones_told
         if key not in sounds:
             raise HoldcueError(f"no {what} for {key!r}: the sounds given do not match the timeline")
@@ -179,7 +216,8 @@ def _place(timeline, clips, tones, start, stop, volume, speech_volume) -> list[_
                 f"the {what} for {key!r} is {length} samples long but its event lasts "
                 f"{event.end - event.start}: compile the timeline with the lengths of these sounds"
             )
-        placed.append(_Placed(event.start, event.end, sounds, key, target, scale, measured))
+        short = event.kind == "tone" and not measured  # a tone's shortness is measured from its samples
+        placed.append(_Placed(event.start, event.end, sounds, key, target, scale, measured, short))
     placed.sort(key=lambda p: p.start)
     return placed
 
@@ -197,6 +235,7 @@ class _Placed:
     target: float
     scale: float
     measured: bool
+    short: bool = False  # raised by short_boost_db when it is short
 
 
 def _mix(
@@ -228,7 +267,8 @@ def _mix(
                 known = (id(p.sounds), p.key, p.target, p.scale)
                 if known not in gains:
                     how_loud = cast(Measured, p.sounds).level(p.key) if p.measured else level(sound, rate)
-                    gains[known] = np.float32(gain_of(how_loud, p.target) * p.scale)
+                    target = p.target + (short_boost_db(sound, rate) if p.short else 0.0)
+                    gains[known] = np.float32(gain_of(how_loud, target) * p.scale)
                 active.append((p.start, p.end, sound, gains[known]))
                 upcoming += 1
             active = [a for a in active if a[1] > begin]

@@ -20,6 +20,9 @@ TONE_NAMES = ("start", "end", "halfway", "tick", "switch")
 
 PLACEHOLDERS = ("side", "time", "round", "rounds", "next")
 
+TONE_LEVEL_DB = -3.0  # the tones' loudness against the speech's (render.py), unless config.yaml says
+TONE_LEVEL_RANGE = (-20.0, 6.0)  # dB: what config.yaml's tones: {level: ...} may say
+REMINDERS = ("full", "daily")  # cues.reminders and config.yaml's reminders
 UNTIL = ("press",)  # what may end a hold before its time: a press of Next
 PRESS_WAIT_MS = 60_000  # the longest "get into position" waits for a press (cues.prep: press)
 REMIND_MS = 30_000  # a hold that waits for a press says its reminder this often, unless told
@@ -53,6 +56,10 @@ class Cues:
     switch_ms: int = 5000  # between sides: time to change over after "switch sides"
     tones: tuple[tuple[str, str], ...] = ()  # (tone name, absolute path of a WAV) overrides
     legend: bool = False  # the intro plays each tone the session uses after saying what it means
+    reminders: str = ""  # "full": every session says the tools, safety reminders and legend in full;
+    # "daily": only the day's first of the routine does; "" : as config.yaml says (choices.resolve)
+    tone_level_db: float = TONE_LEVEL_DB  # as heard (config.yaml's tones: {level: ...}): tones against the voice
+    short_intro: bool = False  # as heard (choices.resolve decides): the one-line reminder, no tools or legend
 
 
 @dataclass(frozen=True)

@@ -268,15 +268,17 @@ def overrides(engine=None, model=None, fallback=False, music_file=None, no_music
     return choices.Overrides(engine or "", model or "", fallback, given_music(music_file, no_music), no_music, legend)
 
 
-def heard(routines, given=None) -> list:
+def heard(routines, given=None, *, played: bool = False) -> list:
     """The routines as they will be heard (choices.resolve): the voice and the music of the
     command line (``given``), the routine and config.yaml; a fallback to espeak-ng is said
-    once on stderr."""
-    from holdcue import choices
+    once on stderr. ``played``: a session to play now, whose introduction is short when the
+    journal says the routine was played today (show and export are always in full)."""
+    from holdcue import choices, journal
 
     out, said = [], set()
     for routine in routines:
-        resolved = choices.resolve(routine, settings(), given or choices.Overrides())
+        today = played and journal.played_today(journal.routine_ref(routine.source, routine.id))
+        resolved = choices.resolve(routine, settings(), given or choices.Overrides(), played_today=today)
         if resolved.note and resolved.note not in said:
             said.add(resolved.note)
             echo(f"holdcue: {resolved.note}", err=True)

@@ -84,7 +84,7 @@ def play_loaded(routine, sink, given, *, start_at: str | None, volume: float, le
     overrides) and play it on ``sink``, from ``start_at``."""
     from holdcue import play as playback
 
-    loaded = heard([routine], given)[0]
+    loaded = heard([routine], given, played=True)[0]
     session = build_session(loaded, playback.own_words(loaded))
     if start_at is not None:
         try:
@@ -257,7 +257,7 @@ def resume_session(record, sink, volume: float) -> None:
     """Play the journal's ``record`` again from the start of its step."""
     from holdcue import play as playback
 
-    loaded = heard([load(record.ref)])[0]
+    loaded = heard([load(record.ref)], played=True)[0]
     session = build_session(loaded, playback.own_words(loaded))
     start_at = str(record.step) if record.step else None
     if start_at is not None:

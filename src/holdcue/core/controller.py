@@ -146,7 +146,7 @@ class Core:
         self._changed = threading.Condition(self._lock)
         self._speech = threading.Lock()  # espeak-ng: one engine per process, one user at a time
         self._playing = threading.Lock()  # one play request at a time (build, then swap)
-        self._sessions: OrderedDict[tuple[str, int], Session] = OrderedDict()
+        self._sessions: OrderedDict[tuple[str, int, bool], Session] = OrderedDict()
         self._exact: dict[tuple[str, int], float] = {}  # exact lengths found, by routine
         self._current: _Current | None = None
         self._last: playback.Player | None = None  # the player of the session that ended last
@@ -559,12 +559,13 @@ class Core:
     def _session(self, routine: Routine) -> Session:
         """The routine ready to hear, as config.yaml says it is heard: from memory, or built
         (speech from the warm cache)."""
-        key = (routine.id, id(routine))  # a routine loaded again is a new object: built again
+        today = self._played_today(routine)
+        key = (routine.id, id(routine), today)  # a routine loaded again is a new object: built again
         with self._lock:
             if key in self._sessions:
                 self._sessions.move_to_end(key)
                 return self._sessions[key]
-        resolved = choices.resolve(routine, self.settings)
+        resolved = choices.resolve(routine, self.settings, played_today=today)
         if resolved.note:
             log.warning("%s: %s", routine.id, resolved.note)
         began = time.monotonic()
@@ -576,6 +577,14 @@ class Core:
             while len(self._sessions) > SESSIONS_KEPT:
                 self._sessions.popitem(last=False)
         return ready
+
+    def _played_today(self, routine: Routine) -> bool:
+        """Whether the journal has a session of the routine today past its introduction (once
+        what was heard so far is written): its next introduction is then short."""
+        if self.keeper is None:
+            return False
+        self.keeper.flush()
+        return journal.played_today(journal.routine_ref(routine.source, routine.id), self.keeper.path)
 
     def _start_player(self, ready: Session, origin: int, volume: float) -> playback.Player:
         if isinstance(self.sink, _TrackedSink):
