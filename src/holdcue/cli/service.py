@@ -222,7 +222,7 @@ def serve(
         else:  # the journal is no place for the token
             echo(f"holdcue is listening on {web.pairing_url(host, server.port, None)}; run holdcue pair for the link")
         sys.stdout.flush()
-        server.serve_forever(poll_interval=0.5)
+        server.serve_forever()
     except errors.Terminated as stopped:  # SIGTERM or SIGHUP (HoldcueGroup): a service stopping is no failure
         log.info("stopping (%s)", signal.Signals(stopped.signum).name)
     finally:
