@@ -315,3 +315,22 @@ def test_the_catalog_is_the_library_and_follows_the_users_folder(tmp_path, monke
     assert catalog.get("mine").title == "Mine"
     with pytest.raises(WrongState, match="has errors"):
         catalog.get("bad")
+
+
+def test_a_dangling_link_in_the_users_folder_is_reported_and_the_rest_load(tmp_path, monkeypatch, caplog):
+    """A routine file whose stat fails (a link to nothing) is one broken entry: the built-ins
+    and the user's other routines still load, and it is logged."""
+    monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path))
+    folder = tmp_path / "routines"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text("title: Mine\nsteps:\n  - hold: Breathe.\n    time: 10s\n")
+    (folder / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    catalog = Catalog()
+    ids = [r["id"] for r in catalog.summaries()]
+    assert "mine" in ids and set(library.builtin_ids()) <= set(ids)
+    with pytest.raises(WrongState, match="gone.yaml"):
+        catalog.get("gone")
+    assert "routine gone has errors" in caplog.text
+    (folder / "gone.yaml").unlink()  # mended: the folder changed, the library follows
+    (folder / "gone.yaml").write_text("title: Back\nsteps:\n  - hold: Breathe.\n    time: 10s\n")
+    assert catalog.get("gone").title == "Back"
