@@ -101,5 +101,5 @@ def _folder_signature(folder: Path) -> object:
             info = path.stat()
             signature.append((path.name, info.st_mtime_ns, info.st_size))
         except OSError as error:
-            signature.append((path.name, -1, error.errno))
+            signature.append((path.name, -1, error.errno or 0))
     return signature
