@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
 import resource
+import signal
 import socket
 import threading
 import time
@@ -95,8 +97,10 @@ class Server:
         self._ended = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._quit: asyncio.Event | None = None
-        self._waiting: OrderedDict[asyncio.StreamWriter, None] = OrderedDict()  # oldest first
-        self._busy = 0
+        self._watcher: Watcher | None = None
+        self._open = 0  # connections accepted and not yet closed
+        self._waiting: OrderedDict[asyncio.Transport, None] = OrderedDict()  # waiting for a request, oldest first
+        self._tasks: set[asyncio.Task[None]] = set()
         self._dropped = {"late": 0, "made room": 0, "turned away": 0}  # since the last report
         self._reported = time.monotonic()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -113,18 +117,23 @@ class Server:
 
     @property
     def connections(self) -> int:
-        return len(self._waiting) + self._busy
+        return self._open
 
     # -- life ----------------------------------------------------------------------------
 
     def serve_forever(self) -> None:
-        """Serve in this thread until stop() (from another thread) or an exception raised in
-        it (a signal's): then every connection is closed and the workers let go."""
+        """Serve in this thread until stop() (from another thread) or a signal: every
+        connection is then closed and the workers let go. In the main thread, SIGTERM,
+        SIGHUP and SIGINT stop the loop first and then reach the handlers that were there
+        (which raise, as they would have), since an exception raised inside the loop's
+        callbacks would be caught and logged by asyncio instead."""
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="holdcue-web")
         loop.set_default_executor(workers)
         self._loop = loop
+        caught: list[int] = []
+        handlers = self._take_signals(loop, caught)
         try:
             loop.run_until_complete(self._serve())
         finally:
@@ -137,9 +146,32 @@ class Server:
                     loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             finally:
                 workers.shutdown(wait=False, cancel_futures=True)  # a command under way ends with the core
+                for signum, handler in handlers.items():
+                    loop.remove_signal_handler(signum)
+                    signal.signal(signum, handler)
                 asyncio.set_event_loop(None)
                 loop.close()
                 self._ended.set()
+        if caught:
+            handlers[caught[0]](caught[0], None)
+
+    def _take_signals(self, loop: asyncio.AbstractEventLoop, caught: list[int]) -> dict[int, Any]:
+        """The signals whose Python handlers the loop stands in for while it runs: {signal: handler}."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        handlers: dict[int, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                handlers[signum] = handler
+                loop.add_signal_handler(signum, self._signalled, signum, caught)
+        return handlers
+
+    def _signalled(self, signum: int, caught: list[int]) -> None:
+        caught.append(signum)
+        self.stopping.set()
+        if self._quit is not None:
+            self._quit.set()
 
     def stop(self) -> None:
         """Stop serving (from another thread than serve_forever's) and end every event stream."""
@@ -154,6 +186,8 @@ class Server:
     def close(self) -> None:
         self.stopping.set()
         self.socket.close()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)  # at most one wait on the core's status
 
     async def _serve(self) -> None:
         self._quit = asyncio.Event()
@@ -162,26 +196,50 @@ class Server:
         watcher = Watcher(self.controller, asyncio.get_running_loop(), self.stopping)
         self._watcher = watcher
         watcher.start()
-        listening = await asyncio.start_server(self._connection, sock=self.socket, limit=MAX_HEAD)
+        self.socket.setblocking(False)
+        accepting = asyncio.ensure_future(self._accept())
         try:
             await self._quit.wait()
         finally:
-            self.stopping.set()
-            listening.close()
-            watcher.wake()  # streams see the server stopping
-            deadline = time.monotonic() + 2
-            while self.connections and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-            watcher.join()
+            self.stopping.set()  # every connection, event streams too, is cancelled by serve_forever at once
+            accepting.cancel()
 
     # -- connections ---------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self._admit():
-            writer.transport.abort()
+    async def _accept(self) -> None:
+        """Accepts one connection at a time, each only when there is room for it (asyncio's
+        own servers accept a backlog's worth before any of them is looked at)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                connection, address = await loop.sock_accept(self.socket)
+            except OSError as error:  # out of descriptors after all: wait for some to be let go
+                if error.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self._count("turned away")
+                await asyncio.sleep(0.1)
+                continue
+            if not self._admit():
+                connection.close()
+                continue
+            self._open += 1
+            task = loop.create_task(self._connection(connection, str(address[0])))
+            self._tasks.add(task)  # kept until done: the loop holds tasks weakly
+            task.add_done_callback(self._tasks.discard)
+            await asyncio.sleep(0)  # a connection closed to make room is closed before the next is accepted
+
+    async def _connection(self, connection: socket.socket, peer: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            reader = asyncio.StreamReader(limit=MAX_HEAD)
+            protocol = asyncio.StreamReaderProtocol(reader)
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, connection)
+        except OSError:
+            connection.close()
+            self._open -= 1
             return
-        self._waiting[writer] = None
-        peer = str((writer.get_extra_info("peername") or ("-",))[0])
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        self._waiting[transport] = None
         try:
             try:
                 request = await asyncio.wait_for(self._read(reader, writer, peer), self.request_timeout)
@@ -189,27 +247,24 @@ class Server:
                 self._count("late")
                 return
             except Refused as refusal:
-                if writer.transport.is_closing():
-                    return  # made room for a newer connection while its body came
+                if transport.is_closing():
+                    return  # closed to make room for a newer connection while its body came
                 log.warning("%s %d: %s", peer, refusal.status, refusal)
                 await self._discard(reader, refusal.status)
                 await self._write(writer, self._refusal(refusal), "GET")
                 return
             if request is None:
-                return  # closed before a whole request, or made room for a newer connection
-            del self._waiting[writer]
-            self._busy += 1
-            try:
-                await self._exchange(request, reader, writer)
-            finally:
-                self._busy -= 1
+                return  # closed before a whole request, or to make room for a newer connection
+            del self._waiting[transport]
+            await self._exchange(request, reader, writer)
         except (ConnectionError, TimeoutError):
             pass  # the client went away
         except Exception:
             log.exception("%s: the connection failed", peer)
         finally:
-            self._waiting.pop(writer, None)
-            writer.transport.abort()  # nothing is left to send: closed at once, the descriptor freed
+            self._waiting.pop(transport, None)
+            transport.abort()  # nothing is left to send: closed at once, the descriptor freed
+            self._open -= 1
 
     def _admit(self) -> bool:
         """Room for one more connection: made, when all are taken, by closing the connection
@@ -223,7 +278,7 @@ class Server:
             self._count("turned away")
             return False
         oldest, _ = self._waiting.popitem(last=False)
-        oldest.transport.abort()  # its read ends at once, its descriptor freed
+        oldest.abort()  # its read ends at once, its descriptor freed
         self._count("made room")
         return True
 
@@ -347,6 +402,7 @@ class Server:
         self.open_streams += 1
         gone = asyncio.ensure_future(reader.read(1024))  # the page closed (or sent what a stream never takes)
         watcher = self._watcher
+        assert watcher is not None  # made before the first connection
         try:
             head = _head(STREAM, None)
             writer.write(head + b"retry: 2000\n\n")  # milliseconds before the browser reconnects
