@@ -67,3 +67,13 @@ def test_a_file_that_is_not_text_is_refused(tmp_path):
     path.write_bytes(b"button:\n  pin: \xff\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         config.load_config(path)
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path):
+    text = "service:\n  trusted_proxies: [192.168.1.5, 10.0.0.0/8, 'fd00::1']\n"
+    assert load(tmp_path, text).trusted_proxies == ("192.168.1.5", "10.0.0.0/8", "fd00::1")
+    assert load(tmp_path, "button: false\n").trusted_proxies == ()
+    assert problems(tmp_path, "service:\n  trusted_proxies: [pi.local]\n") == [
+        'DIR/config.yaml:2:20: service.trusted_proxies: "pi.local" is not an address (192.168.1.5) '
+        "or a network (192.168.1.0/24)"
+    ]

@@ -10,6 +10,9 @@ composer, fields.Checker), with every problem reported by file, line and column.
       engine: piper             # the engine of routines that name none: espeak (default) or piper
       model: en_US-joe-medium   # the Piper model to use (docs/voices.md)
       fallback: true            # speak with espeak-ng when Piper or the model is missing
+    service:
+      trusted_proxies: [192.168.1.5]   # TLS proxies on other machines whose X-Forwarded-Proto
+                                       # is believed (one on this machine always is)
 
 A missing file is the defaults: a button on GPIO17, no music, espeak-ng, no fallback. A
 relative music path starts at the config folder.
@@ -18,6 +21,7 @@ relative music path starts at the config folder.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +47,7 @@ class Config:
     engine: str = ""  # speech engine of routines that name none; "" : espeak-ng
     model: str = ""  # the Piper model for them
     fallback: bool = False  # espeak-ng when the chosen engine or model is missing
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks of TLS proxies in front of holdcue serve
 
 
 def config_path() -> Path:
@@ -74,7 +79,7 @@ def parse(text: str, source: str) -> Config:
     root = loader.compose(checker, text, empty=None, kind="a config file")  # an empty file: the defaults
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
-        keys = checker.mapping(root, "", ("button", "music", "voice"))
+        keys = checker.mapping(root, "", ("button", "music", "voice", "service"))
         if "button" in keys:
             config = dataclasses.replace(config, button_pin=_button_pin(checker, keys["button"]))
         if "music" in keys:
@@ -85,6 +90,8 @@ def parse(text: str, source: str) -> Config:
             config = dataclasses.replace(config, music=bed)
         if "voice" in keys:
             config = dataclasses.replace(config, **_voice(checker, keys["voice"]))
+        if "service" in keys:
+            config = dataclasses.replace(config, trusted_proxies=_service(checker, keys["service"]))
     problems = [p for p in checker.all_problems() if p.severity == "error"]
     if problems:
         raise ConfigError(problems)
@@ -124,3 +131,23 @@ def _voice(checker: Checker, node: yaml.Node) -> dict:
         )
     fallback = checker.boolean(keys["fallback"], "voice.fallback") if "fallback" in keys else None
     return given(engine=engine, model=model, fallback=fallback)
+
+
+def _service(checker: Checker, node: yaml.Node) -> tuple[str, ...]:
+    """``service: {trusted_proxies: [ADDRESS or NETWORK, ...]}``."""
+    if not isinstance(node, yaml.MappingNode):
+        checker.report(node, "service", f"must be like {{trusted_proxies: [192.168.1.5]}}, not {describe(node)}")
+        return ()
+    keys = checker.mapping(node, "service", ("trusted_proxies",))
+    if "trusted_proxies" not in keys:
+        return ()
+    proxies, path = keys["trusted_proxies"], "service.trusted_proxies"
+    found = []
+    for text in checker.texts(proxies, path):
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            checker.report(proxies, path, f'"{text}" is not an address (192.168.1.5) or a network (192.168.1.0/24)')
+            continue
+        found.append(text)
+    return tuple(found)

@@ -206,7 +206,8 @@ def serve(
         plan=weekly.current,
     )
     try:
-        server = web.Server(controller, host, port, token=token)
+        proxies = configured.trusted_proxies if configured is not None else ()
+        server = web.Server(controller, host, port, token=token, trusted_proxies=proxies)
     except OSError as error:
         controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
