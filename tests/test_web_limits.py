@@ -303,3 +303,36 @@ def test_the_token_file_never_changes_what_a_link_points_to(tmp_path):
     web.TokenFile(tmp_path / "token").renew()  # the link is replaced by a file of its own
     assert not (tmp_path / "token").is_symlink() and target.read_text() == "x" * 43 + "\n"
     assert (tmp_path / "token").stat().st_mode & 0o777 == 0o600
+
+
+# -- the pairing link and what serve listens on ---------------------------------------------
+
+
+def test_pair_says_when_serve_listens_on_loopback_only_and_what_fixes_it(tmp_path, start):
+    api = start()  # 127.0.0.1, as serve listens by default
+    port = api.server.port
+    env = {
+        **os.environ,
+        "HOLDCUE_CONFIG_DIR": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    shown = subprocess.run(holdcue("pair", "--port", str(port)), env=env, capture_output=True, text=True)
+    assert shown.returncode == 0 and "?token=" in shown.stdout
+    assert "listens on 127.0.0.1 only" in shown.stderr
+    assert f"holdcue serve --host 0.0.0.0 --port {port}" in shown.stderr
+    unit = tmp_path / "xdg" / "systemd" / "user" / "holdcue.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=holdcue serve\n")
+    shown = subprocess.run(holdcue("pair", "--port", str(port)), env=env, capture_output=True, text=True)
+    assert f"holdcue service install --force --host 0.0.0.0 --port {port}" in shown.stderr
+    api.close()
+    shown = subprocess.run(holdcue("pair", "--port", str(port)), env=env, capture_output=True, text=True)
+    assert f"nothing answers on port {port}" in shown.stderr
+
+
+def test_pair_says_nothing_more_when_phones_can_reach_serve(tmp_path, start):
+    api = start(host="0.0.0.0", token=web.TokenFile(tmp_path / "token"))
+    env = {**os.environ, "HOLDCUE_CONFIG_DIR": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
+    shown = subprocess.run(holdcue("pair", "--port", str(api.server.port)), env=env, capture_output=True, text=True)
+    assert shown.returncode == 0 and "?token=" in shown.stdout and shown.stderr == ""

@@ -5,6 +5,7 @@ boot with systemd)."""
 from __future__ import annotations
 
 import sys
+from urllib.parse import urlsplit
 
 import click
 
@@ -286,7 +287,28 @@ def pair(host: str | None, port: int, renew: bool) -> None:
 
     token_file = _token_file()
     token = token_file.renew() if renew else token_file.load()
-    _show_pairing(web.pairing_url(host or "0.0.0.0", port, token))
+    url = web.pairing_url(host or "0.0.0.0", port, token)
+    _show_pairing(url)
+    _check_reachable(str(urlsplit(url).hostname), port)
+
+
+def _check_reachable(host: str, port: int) -> None:
+    """Say so when phones cannot open the link: serve listens on loopback only, or not at
+    all; and the command that makes it listen on the network."""
+    from holdcue import systemd, web
+
+    if web.answers(host, port):
+        return
+    options = "--host 0.0.0.0" + (f" --port {port}" if port != 8765 else "")
+    if systemd.unit_path().exists():
+        fix = f"holdcue service install --force {options}"
+    else:
+        fix = f"holdcue serve {options}"
+    if web.answers("127.0.0.1", port):
+        why = "holdcue serve listens on 127.0.0.1 only (this machine), so phones cannot open this link"
+    else:
+        why = f"nothing answers on port {port} yet"
+    echo(f"Note: {why}. For phones on the network (every request then needs the token), run:\n    {fix}", err=True)
 
 
 COMMANDS = (serve, pair, service)

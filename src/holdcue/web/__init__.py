@@ -13,7 +13,7 @@ that uses it, a front end of the core like the terminal and the button.
 index.html, app.js, style.css and favicon.svg sit beside them: the page's files.
 """
 
-from holdcue.web.auth import TokenFile, is_loopback, lan_address, pairing_url
+from holdcue.web.auth import TokenFile, answers, is_loopback, lan_address, pairing_url
 from holdcue.web.errors import Refused
 from holdcue.web.server import DEFAULT_PORT, Server
 
@@ -22,6 +22,7 @@ __all__ = [
     "Refused",
     "Server",
     "TokenFile",
+    "answers",
     "is_loopback",
     "lan_address",
     "pairing_url",
