@@ -48,7 +48,9 @@ FD_RESERVE = 128  # descriptors never given to connections: the player's clips, 
 WORKERS = 4  # threads answering requests
 HEARTBEAT = 15.0  # seconds between comments on a quiet event stream (proxies and phones drop silent ones)
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its whole request, and to take an answer
-REPORT_EVERY = 60.0  # seconds between log lines counting the connections dropped or turned away
+MAKE_ROOM_AFTER = 1.0  # seconds a connection waits for its request before it may be closed to make room
+BACKLOG = 128  # connections the kernel holds for the server while it has no room: they cost it no descriptor
+REPORT_EVERY = 60.0  # seconds between log lines counting the connections dropped
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -99,12 +101,13 @@ class Server:
         self._quit: asyncio.Event | None = None
         self._watcher: Watcher | None = None
         self._open = 0  # connections accepted and not yet closed
-        self._waiting: OrderedDict[asyncio.Transport, None] = OrderedDict()  # waiting for a request, oldest first
+        # the connections waiting for their request, oldest first: when each was accepted
+        self._waiting: OrderedDict[asyncio.Transport, float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._dropped = {"late": 0, "made room": 0, "turned away": 0}  # since the last report
+        self._dropped = {"late": 0, "made room": 0, "out of descriptors": 0}  # since the last report
         self._reported = time.monotonic()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = socket.create_server((host, port), family=family, backlog=64)
+        self.socket = socket.create_server((host, port), family=family, backlog=BACKLOG)
         self.max_connections = connection_cap(max_connections)
 
     @property
@@ -207,26 +210,44 @@ class Server:
     # -- connections ---------------------------------------------------------------------
 
     async def _accept(self) -> None:
-        """Accepts one connection at a time, each only when there is room for it (asyncio's
-        own servers accept a backlog's worth before any of them is looked at)."""
+        """Accepts a connection when there is room for it, one at a time (asyncio's own
+        servers accept a backlog's worth before any of them is looked at). Without room,
+        new connections wait in the kernel's backlog, which costs no descriptor, and a
+        client closed to make room cannot make the server spin by connecting again at once."""
         loop = asyncio.get_running_loop()
         while True:
+            await self._room()
             try:
                 connection, address = await loop.sock_accept(self.socket)
             except OSError as error:  # out of descriptors after all: wait for some to be let go
                 if error.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     raise
-                self._count("turned away")
+                self._count("out of descriptors")
                 await asyncio.sleep(0.1)
-                continue
-            if not self._admit():
-                connection.close()
                 continue
             self._open += 1
             task = loop.create_task(self._connection(connection, str(address[0])))
             self._tasks.add(task)  # kept until done: the loop holds tasks weakly
             task.add_done_callback(self._tasks.discard)
-            await asyncio.sleep(0)  # a connection closed to make room is closed before the next is accepted
+
+    async def _room(self) -> None:
+        """Returns when one more connection may be accepted: when all are taken, room is
+        made by closing the connection that has waited longest for its request, once it has
+        waited MAKE_ROOM_AFTER seconds (a real client sends its request at once)."""
+        self._report()
+        while self._open >= self.max_connections:
+            if self._waiting:
+                oldest, since = next(iter(self._waiting.items()))
+                left = since + MAKE_ROOM_AFTER - time.monotonic()
+                if left <= 0:
+                    del self._waiting[oldest]
+                    oldest.abort()  # its read ends at once, its descriptor freed
+                    self._count("made room")
+                    await asyncio.sleep(0)  # closed before the next is accepted
+                    continue
+                await asyncio.sleep(min(left, 0.1))
+            else:
+                await asyncio.sleep(0.05)  # every connection is being answered or streams: one will end
 
     async def _connection(self, connection: socket.socket, peer: str) -> None:
         loop = asyncio.get_running_loop()
@@ -239,7 +260,7 @@ class Server:
             self._open -= 1
             return
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        self._waiting[transport] = None
+        self._waiting[transport] = time.monotonic()
         try:
             try:
                 request = await asyncio.wait_for(self._read(reader, writer, peer), self.request_timeout)
@@ -265,22 +286,6 @@ class Server:
             self._waiting.pop(transport, None)
             transport.abort()  # nothing is left to send: closed at once, the descriptor freed
             self._open -= 1
-
-    def _admit(self) -> bool:
-        """Room for one more connection: made, when all are taken, by closing the connection
-        that has waited longest for its request."""
-        self._report()
-        if self.stopping.is_set():
-            return False
-        if self.connections < self.max_connections:
-            return True
-        if not self._waiting:
-            self._count("turned away")
-            return False
-        oldest, _ = self._waiting.popitem(last=False)
-        oldest.abort()  # its read ends at once, its descriptor freed
-        self._count("made room")
-        return True
 
     def _count(self, why: str) -> None:
         self._dropped[why] += 1
