@@ -48,7 +48,8 @@ FD_RESERVE = 128  # descriptors never given to connections: the player's clips, 
 WORKERS = 4  # threads answering requests
 HEARTBEAT = 15.0  # seconds between comments on a quiet event stream (proxies and phones drop silent ones)
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its whole request, and to take an answer
-MAKE_ROOM_AFTER = 1.0  # seconds a connection waits for its request before it may be closed to make room
+PROBATION = 32  # of the connections, those accepted while the others are all taken, each for GRACE at most
+GRACE = 0.1  # seconds a connection accepted on probation has to send its request's line and headers
 BACKLOG = 128  # connections the kernel holds for the server while it has no room: they cost it no descriptor
 REPORT_EVERY = 60.0  # seconds between log lines counting the connections dropped
 SECURITY_HEADERS = {
@@ -104,11 +105,13 @@ class Server:
         # the connections waiting for their request, oldest first: when each was accepted
         self._waiting: OrderedDict[asyncio.Transport, float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._dropped = {"late": 0, "made room": 0, "out of descriptors": 0}  # since the last report
+        self._freed = asyncio.Event()  # set when a connection is closed
+        self._dropped = {"late": 0, "made room": 0, "turned away": 0, "out of descriptors": 0}  # since the last report
         self._reported = time.monotonic()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=BACKLOG)
         self.max_connections = connection_cap(max_connections)
+        self.probation = min(PROBATION, self.max_connections // 4)
 
     @property
     def port(self) -> int:
@@ -210,10 +213,11 @@ class Server:
     # -- connections ---------------------------------------------------------------------
 
     async def _accept(self) -> None:
-        """Accepts a connection when there is room for it, one at a time (asyncio's own
-        servers accept a backlog's worth before any of them is looked at). Without room,
-        new connections wait in the kernel's backlog, which costs no descriptor, and a
-        client closed to make room cannot make the server spin by connecting again at once."""
+        """Accepts connections one at a time (asyncio's own servers accept a backlog's worth
+        before any of them is looked at). While the connections are all taken, a new one
+        whose request's head has arrived with it takes the place of the connection that has
+        waited longest for its request; another is on probation, with GRACE to send it; and
+        with the probation full too, new ones wait in the kernel's backlog."""
         loop = asyncio.get_running_loop()
         while True:
             await self._room()
@@ -225,41 +229,78 @@ class Server:
                 self._count("out of descriptors")
                 await asyncio.sleep(0.1)
                 continue
+            on_probation = False
+            if self._open >= self.max_connections - self.probation:
+                if _whole_head_waiting(connection):
+                    self._make_room()
+                else:
+                    on_probation = True
             self._open += 1
-            task = loop.create_task(self._connection(connection, str(address[0])))
+            task = loop.create_task(self._connection(connection, str(address[0]), on_probation))
             self._tasks.add(task)  # kept until done: the loop holds tasks weakly
             task.add_done_callback(self._tasks.discard)
 
     async def _room(self) -> None:
-        """Returns when one more connection may be accepted: when all are taken, room is
-        made by closing the connection that has waited longest for its request, once it has
-        waited MAKE_ROOM_AFTER seconds (a real client sends its request at once)."""
+        """Returns when one more connection may be accepted."""
         self._report()
         while self._open >= self.max_connections:
-            if self._waiting:
-                oldest, since = next(iter(self._waiting.items()))
-                left = since + MAKE_ROOM_AFTER - time.monotonic()
-                if left <= 0:
-                    del self._waiting[oldest]
-                    oldest.abort()  # its read ends at once, its descriptor freed
-                    self._count("made room")
-                    await asyncio.sleep(0)  # closed before the next is accepted
-                    continue
-                await asyncio.sleep(min(left, 0.1))
-            else:
-                await asyncio.sleep(0.05)  # every connection is being answered or streams: one will end
+            self._freed.clear()
+            await self._freed.wait()
 
-    async def _connection(self, connection: socket.socket, peer: str) -> None:
+    def _make_room(self) -> None:
+        """Closes the connection that has waited longest for its request, if there is one."""
+        if self._waiting:
+            oldest, _ = self._waiting.popitem(last=False)
+            oldest.abort()  # its read ends at once, its descriptor freed
+            self._count("made room")
+
+    async def _streams(
+        self, connection: socket.socket, on_probation: bool
+    ) -> tuple[asyncio.Transport, asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The connection as a transport and its streams; None when it is turned away."""
         loop = asyncio.get_running_loop()
+        received = await self._probation(connection) if on_probation else b""
+        if received is None:
+            return None
+        reader = asyncio.StreamReader(limit=MAX_HEAD)
+        reader.feed_data(received)
+        protocol = asyncio.StreamReaderProtocol(reader)
         try:
-            reader = asyncio.StreamReader(limit=MAX_HEAD)
-            protocol = asyncio.StreamReaderProtocol(reader)
             transport, _ = await loop.connect_accepted_socket(lambda: protocol, connection)
         except OSError:
+            return None
+        return transport, reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+    async def _probation(self, connection: socket.socket) -> bytes | None:
+        """What a connection on probation sent within GRACE: its request's line and headers
+        (and what came with them), or None (closed, or too slow: turned away)."""
+        loop = asyncio.get_running_loop()
+        received = b""
+        try:
+            async with asyncio.timeout(GRACE):
+                while b"\r\n\r\n" not in received and len(received) <= MAX_HEAD:
+                    chunk = await loop.sock_recv(connection, 65536)
+                    if not chunk:
+                        return None
+                    received += chunk
+        except (TimeoutError, OSError):
+            self._count("turned away")
+            return None
+        self._make_room()
+        return received
+
+    async def _connection(self, connection: socket.socket, peer: str, on_probation: bool) -> None:
+        try:
+            opened = await self._streams(connection, on_probation)
+        except BaseException:  # cancelled: the server is stopping
             connection.close()
-            self._open -= 1
+            self._closed()
+            raise
+        if opened is None:
+            connection.close()
+            self._closed()
             return
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        transport, reader, writer = opened
         self._waiting[transport] = time.monotonic()
         try:
             try:
@@ -285,7 +326,11 @@ class Server:
         finally:
             self._waiting.pop(transport, None)
             transport.abort()  # nothing is left to send: closed at once, the descriptor freed
-            self._open -= 1
+            self._closed()
+
+    def _closed(self) -> None:
+        self._open -= 1
+        self._freed.set()
 
     def _count(self, why: str) -> None:
         self._dropped[why] += 1
@@ -515,3 +560,12 @@ SERVED: dict[str, Callable[[Server, str], Answer]] = {
     **{path: Server._static for path in STATIC},
     "/api/events": Server._events,
 }
+
+
+def _whole_head_waiting(connection: socket.socket) -> bool:
+    """Whether a request's line and headers have arrived on a new connection (looked at,
+    not read)."""
+    try:
+        return b"\r\n\r\n" in connection.recv(MAX_HEAD, socket.MSG_PEEK)
+    except OSError:  # nothing yet (BlockingIOError), or reset
+        return False
