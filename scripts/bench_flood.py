@@ -170,7 +170,8 @@ def under_flood(service: Service, env: dict[str, str], routine: str, args: argpa
             text=True,
         )
         time.sleep(2.0)  # the connections are open
-        asking = threading.Thread(target=ask, args=(service.port, time.monotonic() + args.seconds - 4, args.rate, results))
+        until = time.monotonic() + args.seconds - 4
+        asking = threading.Thread(target=ask, args=(service.port, until, args.rate, results))
         asking.start()
         asking.join()
         out, _ = flooding.communicate(timeout=args.seconds + 60)
