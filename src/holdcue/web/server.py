@@ -35,7 +35,7 @@ from holdcue.core import Core
 from holdcue.web.auth import Access, TokenFile
 from holdcue.web.errors import Refused
 from holdcue.web.page import STATIC, Page
-from holdcue.web.request import MAX_HEAD, Request, body_length, json_body, parse_head, shown
+from holdcue.web.request import MAX_BODY, MAX_HEAD, Request, body_length, json_body, parse_head, shown
 from holdcue.web.routes import Body, allowed_methods, handle
 from holdcue.web.status import status_json
 
@@ -50,7 +50,7 @@ HEARTBEAT = 15.0  # seconds between comments on a quiet event stream (proxies an
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its whole request, and to take an answer
 PROBATION = 32  # of the connections, those accepted while the others are all taken, each for GRACE at most
 GRACE = 0.1  # seconds a connection accepted on probation has to send its request's line and headers
-BACKLOG = 128  # connections the kernel holds for the server while it has no room: they cost it no descriptor
+BACKLOG = 1024  # connections the kernel holds for the server until it accepts them: they cost it no descriptor
 REPORT_EVERY = 60.0  # seconds between log lines counting the connections dropped
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -376,7 +376,7 @@ class Server:
             return
         with contextlib.suppress(TimeoutError, ConnectionError):
             async with asyncio.timeout(1.0):
-                left = 4 * 16 * 1024
+                left = 4 * MAX_BODY
                 while left > 0 and (chunk := await reader.read(min(left, 65536))):
                     left -= len(chunk)
 
