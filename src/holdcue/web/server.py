@@ -6,9 +6,11 @@ Bounded on purpose (docs/service.md, "Limits"): at most ``max_connections`` conn
 fewer when the process's descriptor limit would leave the player less than FD_RESERVE
 descriptors for its clips, the journal and the sound server; a whole request must arrive
 within ``request_timeout`` seconds of the connection (a client sending a header line now
-and then is dropped, however it paces them); when the connections are all taken, the
-oldest one still waiting for its request makes room for the new one, so a flood of slow
-clients delays a real request, never locks it out. One request per connection."""
+and then is dropped, however it paces them); when all but a few are taken, a new
+connection whose request line and headers came with it takes the place of the oldest one
+still waiting for its request, and one without them is closed at once, so a flood of slow
+clients neither locks a real request out nor holds more descriptors. One request per
+connection."""
 
 from __future__ import annotations
 
@@ -48,8 +50,7 @@ FD_RESERVE = 128  # descriptors never given to connections: the player's clips, 
 WORKERS = 4  # threads answering requests
 HEARTBEAT = 15.0  # seconds between comments on a quiet event stream (proxies and phones drop silent ones)
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its whole request, and to take an answer
-PROBATION = 32  # of the connections, those accepted while the others are all taken, each for GRACE at most
-GRACE = 0.1  # seconds a connection accepted on probation has to send its request's line and headers
+SPARE = 32  # of the connections, those kept for real requests while slow clients take all the others
 BACKLOG = 1024  # connections the kernel holds for the server until it accepts them: they cost it no descriptor
 REPORT_EVERY = 60.0  # seconds between log lines counting the connections dropped
 SECURITY_HEADERS = {
@@ -110,8 +111,12 @@ class Server:
         self._reported = time.monotonic()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        # a connection is accepted once its first bytes have come (or after a second): a
+        # real request's line and headers have come with them, when it is looked at
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
         self.max_connections = connection_cap(max_connections)
-        self.probation = min(PROBATION, self.max_connections // 4)
+        self.spare = min(SPARE, self.max_connections // 4)
 
     @property
     def port(self) -> int:
@@ -214,10 +219,11 @@ class Server:
 
     async def _accept(self) -> None:
         """Accepts connections one at a time (asyncio's own servers accept a backlog's worth
-        before any of them is looked at). While the connections are all taken, a new one
-        whose request's head has arrived with it takes the place of the connection that has
-        waited longest for its request; another is on probation, with GRACE to send it; and
-        with the probation full too, new ones wait in the kernel's backlog."""
+        before any of them is looked at). While all but SPARE are taken, a new connection
+        whose request line and headers have come takes the place of the connection that has
+        waited longest for its request, and one without them is closed at once: slow
+        clients cannot hold the spare places, and closing them costs a few system calls.
+        With every place taken (by requests being answered), new ones wait in the backlog."""
         loop = asyncio.get_running_loop()
         while True:
             await self._room()
@@ -229,14 +235,14 @@ class Server:
                 self._count("out of descriptors")
                 await asyncio.sleep(0.1)
                 continue
-            on_probation = False
-            if self._open >= self.max_connections - self.probation:
-                if _whole_head_waiting(connection):
-                    self._make_room()
-                else:
-                    on_probation = True
+            if self._open >= self.max_connections - self.spare:
+                if not _whole_head_waiting(connection):
+                    connection.close()
+                    self._count("turned away")
+                    continue
+                self._make_room()
             self._open += 1
-            task = loop.create_task(self._connection(connection, str(address[0]), on_probation))
+            task = loop.create_task(self._connection(connection, str(address[0])))
             self._tasks.add(task)  # kept until done: the loop holds tasks weakly
             task.add_done_callback(self._tasks.discard)
 
@@ -255,15 +261,11 @@ class Server:
             self._count("made room")
 
     async def _streams(
-        self, connection: socket.socket, on_probation: bool
+        self, connection: socket.socket
     ) -> tuple[asyncio.Transport, asyncio.StreamReader, asyncio.StreamWriter] | None:
-        """The connection as a transport and its streams; None when it is turned away."""
+        """The connection as a transport and its streams; None when that fails."""
         loop = asyncio.get_running_loop()
-        received = await self._probation(connection) if on_probation else b""
-        if received is None:
-            return None
         reader = asyncio.StreamReader(limit=MAX_HEAD)
-        reader.feed_data(received)
         protocol = asyncio.StreamReaderProtocol(reader)
         try:
             transport, _ = await loop.connect_accepted_socket(lambda: protocol, connection)
@@ -271,27 +273,9 @@ class Server:
             return None
         return transport, reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
-    async def _probation(self, connection: socket.socket) -> bytes | None:
-        """What a connection on probation sent within GRACE: its request's line and headers
-        (and what came with them), or None (closed, or too slow: turned away)."""
-        loop = asyncio.get_running_loop()
-        received = b""
+    async def _connection(self, connection: socket.socket, peer: str) -> None:
         try:
-            async with asyncio.timeout(GRACE):
-                while b"\r\n\r\n" not in received and len(received) <= MAX_HEAD:
-                    chunk = await loop.sock_recv(connection, 65536)
-                    if not chunk:
-                        return None
-                    received += chunk
-        except (TimeoutError, OSError):
-            self._count("turned away")
-            return None
-        self._make_room()
-        return received
-
-    async def _connection(self, connection: socket.socket, peer: str, on_probation: bool) -> None:
-        try:
-            opened = await self._streams(connection, on_probation)
+            opened = await self._streams(connection)
         except BaseException:  # cancelled: the server is stopping
             connection.close()
             self._closed()
