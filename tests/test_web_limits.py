@@ -193,6 +193,7 @@ BAD_REQUESTS = [
     (b"POST /api/play HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \xb2\r\n\r\nxx", 400),
     (b"POST /api/play HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400),
     (b"GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
+    (b"GET /?" + b"&".join(b"f%d=1" % n for n in range(30)) + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
     (b"GET /api/status HTTP/1.1 extra\r\n\r\n", 400),
     (b"GET /api/status HTTP/2.0\r\n\r\n", 400),
     (b"GET api/status HTTP/1.1\r\n\r\n", 400),

@@ -50,10 +50,11 @@ def parse_head(head: bytes, peer: str) -> Request:
         raise Refused(400, "the path must start with /")
     try:
         parts = urlsplit(target)  # "//[" is taken as an address: ValueError
+        query = parse_qs(parts.query, max_num_fields=20)  # more: ValueError
         headers = http.client.parse_headers(io.BytesIO(rest))
     except (ValueError, http.client.HTTPException) as error:
-        raise Refused(400, "the request's path or headers cannot be read") from error
-    return Request(method, parts.path, parse_qs(parts.query, max_num_fields=20), headers, peer)
+        raise Refused(400, "the request's path, query or headers cannot be read") from error
+    return Request(method, parts.path, query, headers, peer)
 
 
 def body_length(headers: Message) -> int:
