@@ -31,6 +31,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -59,9 +60,15 @@ ROUTINE = "shoulders-and-chest"  # for the latencies: it starts with speech
 class Service:
     """`holdcue serve --port 0` in the environment given, and requests to it."""
 
-    def __init__(self, env: dict[str, str], sink: str, log: Path):
+    def __init__(self, env: dict[str, str], sink: str, log: Path, descriptors: int | None = None):
+        """``descriptors``: the service's descriptor limit (systemd's default is 1,024)."""
         self.log = log
         self.lead_in = 0.0 if sink == "stream" else play.LEAD_IN  # serve's default for each output
+
+        def limit() -> None:
+            if descriptors is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
         # its log to a file: a line per request would fill a pipe nobody reads, and block it
         with open(log, "wb") as stderr:
             self.process = subprocess.Popen(
@@ -69,6 +76,7 @@ class Service:
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
+                preexec_fn=limit,
             )
         line = self.process.stdout.readline().decode()
         if "listening on http://127.0.0.1:" not in line:

@@ -206,3 +206,13 @@ def test_the_tones_level_is_read_in_decibels_and_checked_with_its_line(tmp_path,
     assert load(tmp_path, "").tone_level_db == -3.0
     (problem,) = problems(tmp_path, text)
     assert problem.startswith(expected), problem
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path):
+    text = "service:\n  trusted_proxies: [192.168.1.5, 10.0.0.0/8, 'fd00::1']\n"
+    assert load(tmp_path, text).trusted_proxies == ("192.168.1.5", "10.0.0.0/8", "fd00::1")
+    assert load(tmp_path, "button: false\n").trusted_proxies == ()
+    assert problems(tmp_path, "service:\n  trusted_proxies: [pi.local]\n") == [
+        'DIR/config.yaml:2:20: service.trusted_proxies: "pi.local" is not an address (192.168.1.5) '
+        "or a network (192.168.1.0/24)"
+    ]

@@ -344,3 +344,22 @@ def test_go_to_a_step_of_the_session_under_way(rig):
     assert rig.kinds() == [("start", "tiny", ""), ("step", "tiny", ""), ("step", "tiny", "")]  # one session
     c.stop()
     assert c.steps() == {"routine": None, "steps": []}
+
+
+def test_a_dangling_link_in_the_users_folder_is_reported_and_the_rest_load(tmp_path, monkeypatch, caplog):
+    """A routine file whose stat fails (a link to nothing) is one broken entry: the built-ins
+    and the user's other routines still load, and it is logged."""
+    monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path))
+    folder = tmp_path / "routines"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text("title: Mine\nsteps:\n  - hold: Breathe.\n    time: 10s\n")
+    (folder / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    catalog = Catalog()
+    ids = catalog.ids()
+    assert "mine" in ids and set(library.builtin_ids()) <= set(ids)
+    with pytest.raises(WrongState, match="gone.yaml"):
+        catalog.get("gone")
+    assert "routine gone has errors" in caplog.text
+    (folder / "gone.yaml").unlink()  # mended: the folder changed, the library follows
+    (folder / "gone.yaml").write_text("title: Back\nsteps:\n  - hold: Breathe.\n    time: 10s\n")
+    assert catalog.get("gone").title == "Back"

@@ -41,7 +41,7 @@ class Running:
         )
         self.controller.start()
         self.server = web.Server(self.controller, host, 0, **options)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.host = "127.0.0.1" if host in ("0.0.0.0", "127.0.0.1") else host
         self.origin = f"http://{self.host}:{self.server.port}"

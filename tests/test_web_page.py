@@ -633,7 +633,7 @@ def paired_only(tmp_path, monkeypatch):
     core = Core(Catalog(), sink=Sink(clock), build=make_session, clock=clock, tick=0.05)
     core.start()
     server = web.Server(core, "127.0.0.1", 0, token=token, require_token=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.port}", token.current()
     core.close()

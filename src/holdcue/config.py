@@ -22,6 +22,9 @@ composer, fields.Checker), with every problem reported by file, line and column.
       tls: true                 # optional; ca_file: the broker's CA certificate (default: the system's)
       discovery_prefix: homeassistant
       node_id: pi-livingroom    # default: this machine's name
+    service:
+      trusted_proxies: [192.168.1.5]   # TLS proxies on other machines whose X-Forwarded-Proto
+                                       # is believed (one on this machine always is)
 
 A missing file is the defaults: a button on GPIO17, no music, espeak-ng, no fallback, no
 MQTT, reminders daily, tones 3 dB below the voice. Relative paths (music, password_file,
@@ -31,6 +34,7 @@ ca_file) start at the config folder.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +86,7 @@ class Config:
     mqtt: Mqtt | None = None  # Home Assistant over MQTT; None: not used
     reminders: str = "daily"  # of routines that say none (cues.reminders): "daily" or "full"
     tone_level_db: float = TONE_LEVEL_DB  # the tones' loudness against the voice's (render.py)
+    trusted_proxies: tuple[str, ...] = ()  # addresses or networks of TLS proxies in front of holdcue serve
 
 
 def config_path() -> Path:
@@ -113,7 +118,7 @@ def parse(text: str, source: str) -> Config:
     root = loader.compose(checker, text, empty=None, kind="a config file")  # an empty file: the defaults
     config = Config(source=source)
     if root is not None and not (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
-        keys = checker.mapping(root, "", ("button", "music", "voice", "mqtt", "reminders", "tones"))
+        keys = checker.mapping(root, "", ("button", "music", "voice", "mqtt", "reminders", "tones", "service"))
         if "button" in keys:
             config = dataclasses.replace(config, button_pin=_button_pin(checker, keys["button"]))
         if "music" in keys:
@@ -131,6 +136,8 @@ def parse(text: str, source: str) -> Config:
             config = dataclasses.replace(config, **given(tone_level_db=_tones(checker, keys["tones"])))
         if "mqtt" in keys:
             config = dataclasses.replace(config, mqtt=_mqtt(checker, keys["mqtt"], Path(source).parent))
+        if "service" in keys:
+            config = dataclasses.replace(config, trusted_proxies=_service(checker, keys["service"]))
     problems = [p for p in checker.all_problems() if p.severity == "error"]
     if problems:
         raise ConfigError(problems)
@@ -297,3 +304,23 @@ def _certificate(node: yaml.Node, path: str, checker: Checker, folder: Path) -> 
     """The broker's CA certificate file, readable now, as an absolute path."""
     read = _file(node, path, checker, folder, MAX_CERTIFICATE_BYTES)
     return str(read[0].resolve()) if read is not None else None
+
+
+def _service(checker: Checker, node: yaml.Node) -> tuple[str, ...]:
+    """``service: {trusted_proxies: [ADDRESS or NETWORK, ...]}``."""
+    if not isinstance(node, yaml.MappingNode):
+        checker.report(node, "service", f"must be like {{trusted_proxies: [192.168.1.5]}}, not {describe(node)}")
+        return ()
+    keys = checker.mapping(node, "service", ("trusted_proxies",))
+    if "trusted_proxies" not in keys:
+        return ()
+    proxies, path = keys["trusted_proxies"], "service.trusted_proxies"
+    found = []
+    for text in checker.texts(proxies, path):
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            checker.report(proxies, path, f'"{text}" is not an address (192.168.1.5) or a network (192.168.1.0/24)')
+            continue
+        found.append(text)
+    return tuple(found)

@@ -5,6 +5,7 @@ boot with systemd)."""
 from __future__ import annotations
 
 import sys
+from urllib.parse import urlsplit
 
 import click
 
@@ -206,7 +207,8 @@ def serve(
         plan=weekly.current,
     )
     try:
-        server = web.Server(controller, host, port, token=token)
+        proxies = configured.trusted_proxies if configured is not None else ()
+        server = web.Server(controller, host, port, token=token, trusted_proxies=proxies)
     except OSError as error:
         controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
@@ -223,7 +225,7 @@ def serve(
         else:  # the journal is no place for the token
             echo(f"holdcue is listening on {web.pairing_url(host, server.port, None)}; run holdcue pair for the link")
         sys.stdout.flush()
-        server.serve_forever(poll_interval=0.5)
+        server.serve_forever()
     except errors.Terminated as stopped:  # SIGTERM or SIGHUP (HoldcueGroup): a service stopping is no failure
         log.info("stopping (%s)", signal.Signals(stopped.signum).name)
     finally:
@@ -297,7 +299,28 @@ def pair(host: str | None, port: int, renew: bool) -> None:
 
     token_file = _token_file()
     token = token_file.renew() if renew else token_file.load()
-    _show_pairing(web.pairing_url(host or "0.0.0.0", port, token))
+    url = web.pairing_url(host or "0.0.0.0", port, token)
+    _show_pairing(url)
+    _check_reachable(str(urlsplit(url).hostname), port)
+
+
+def _check_reachable(host: str, port: int) -> None:
+    """Say so when phones cannot open the link: serve listens on loopback only, or not at
+    all; and the command that makes it listen on the network."""
+    from holdcue import systemd, web
+
+    if web.answers(host, port):
+        return
+    options = "--host 0.0.0.0" + (f" --port {port}" if port != 8765 else "")
+    if systemd.unit_path().exists():
+        fix = f"holdcue service install --force {options}"
+    else:
+        fix = f"holdcue serve {options}"
+    if web.answers("127.0.0.1", port):
+        why = "holdcue serve listens on 127.0.0.1 only (this machine), so phones cannot open this link"
+    else:
+        why = f"nothing answers on port {port} yet"
+    echo(f"Note: {why}. For phones on the network (every request then needs the token), run:\n    {fix}", err=True)
 
 
 COMMANDS = (serve, pair, service)

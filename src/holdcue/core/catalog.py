@@ -22,7 +22,7 @@ class Catalog:
     def __init__(self, load: Callable[[], session.Library] = session.load_all):
         self._load = load
         self._lock = threading.Lock()
-        self._signature: object = None
+        self._signature: object = NOT_LOADED
         self._routines: dict[str, Routine] = {}
         self._broken: dict[str, library.Entry] = {}
 
@@ -105,9 +105,22 @@ class Catalog:
         return sorted(listed, key=lambda r: (bool(r["problem"]), r["id"]))  # those with errors last
 
 
+NOT_LOADED = object()  # the signature before the first load: equal to no folder's
+
+
 def _folder_signature(folder: Path) -> object:
-    """What changes when a routine file in ``folder`` is added, removed or edited."""
+    """What changes when a routine file in ``folder`` is added, removed or edited. A file
+    whose stat fails (a link to nothing, no permission) is in it by name: it is loaded as
+    an entry with errors, and the others load."""
+    signature = []
     try:
-        return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.yaml"))
-    except OSError:
-        return None
+        paths = sorted(folder.glob("*.yaml"))
+    except OSError as error:  # the folder cannot be listed: nothing of it loads until that changes
+        return ("unlisted", error.errno)
+    for path in paths:
+        try:
+            info = path.stat()
+            signature.append((path.name, info.st_mtime_ns, info.st_size))
+        except OSError as error:
+            signature.append((path.name, -1, error.errno or 0))
+    return signature

@@ -18,11 +18,11 @@ import logging
 import os
 import secrets
 import socket
+import stat
 from email.message import Message
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from holdcue import files
 from holdcue.errors import HoldcueError
 from holdcue.web.errors import Refused
 
@@ -47,7 +47,7 @@ class TokenFile:
 
     def load(self, create: bool = True) -> str:
         """The token, made first when there is none (and ``create``)."""
-        if create and not self.path.exists():
+        if create and not self.path.is_symlink() and not self.path.exists():
             self._write(secrets.token_urlsafe(TOKEN_BYTES), replace=False)
         return self.current()
 
@@ -56,22 +56,30 @@ class TokenFile:
         return self.current()
 
     def current(self) -> str:
-        try:
-            info = os.stat(self.path)
+        """The token; HoldcueError (saying what to run) when the file is gone, is not a
+        regular file of its owner's (a link is never followed), or is damaged."""
+        try:  # opened without following a link and without blocking (a FIFO): checked and read on the open file
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError as error:
             raise HoldcueError(f"the token file {self.path} is gone: run holdcue pair to make a new one") from error
-        seen = (info.st_ino, info.st_mtime_ns, info.st_size)
-        if seen != self._seen:
+        except OSError as error:  # ELOOP: a symbolic link
+            raise HoldcueError(
+                f"the token file {self.path} cannot be read ({error.strerror}): run holdcue pair --renew"
+            ) from error
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(fd)
+            seen = (info.st_ino, info.st_mtime_ns, info.st_size)
+            if seen == self._seen:
+                return self._token
+            if not stat.S_ISREG(info.st_mode) or info.st_size > 1024:
+                raise HoldcueError(f"the token file {self.path} cannot be read: run holdcue pair --renew")
             if info.st_mode & 0o077:
-                os.chmod(self.path, 0o600)
+                os.fchmod(fd, 0o600)  # this file, not what a link might point to
                 log.warning("%s could be read by others: made readable by its owner only", self.path)
-            try:  # a regular file of a few bytes: never a FIFO waited on, nor a huge file read
-                token = files.read_regular(self.path, 1024).decode("ascii", errors="replace").strip()
-            except OSError as error:
-                raise HoldcueError(f"the token file {self.path} cannot be read: run holdcue pair --renew") from error
-            if len(token) < 32 or not all(c.isalnum() or c in "-_" for c in token):
-                raise HoldcueError(f"the token file {self.path} is damaged: run holdcue pair --renew")
-            self._token, self._seen = token, seen
+            token = file.read(1024).decode("ascii", errors="replace").strip()
+        if len(token) < 32 or not all(c.isalnum() or c in "-_" for c in token):
+            raise HoldcueError(f"the token file {self.path} is damaged: run holdcue pair --renew")
+        self._token, self._seen = token, seen
         return self._token
 
     def matches(self, candidate: str | None) -> bool:
@@ -103,12 +111,22 @@ class TokenFile:
 class Access:
     """The checks of one server: what it listens on says whether a token is needed."""
 
-    def __init__(self, host: str, token: TokenFile | None = None, require_token: bool | None = None):
-        """``require_token``: None: a token is needed on any address but a loopback one."""
+    def __init__(
+        self,
+        host: str,
+        token: TokenFile | None = None,
+        require_token: bool | None = None,
+        trusted_proxies: tuple[str, ...] = (),
+    ):
+        """``require_token``: None: a token is needed on any address but a loopback one.
+        ``trusted_proxies``: addresses (or networks) besides loopback whose
+        ``X-Forwarded-Proto`` is believed: the TLS proxies in front of the service."""
+        self.proxies = [ipaddress.ip_network(address, strict=False) for address in trusted_proxies]
         self.require_token = not is_loopback(host) if require_token is None else require_token
         if self.require_token and token is None:
             raise ValueError("a server that requires a token needs the token file")
         self.token = token
+        self._problem = ""  # what is wrong with the token file, as last logged
         self.allowed_hosts = {"localhost", "127.0.0.1", "[::1]", host if ":" not in host else f"[{host}]"}
 
     def check_host(self, headers: Message) -> None:
@@ -124,23 +142,59 @@ class Access:
     def check_token(self, headers: Message) -> None:
         if not self.require_token:
             return
-        assert self.token is not None
         header = headers.get("Authorization") or ""
         bearer = header[7:].strip() if header[:7].lower() == "bearer " else None
-        if self.token.matches(bearer) or self.token.matches(_cookie(headers)):
+        if self._matches(bearer) or self._matches(_cookie(headers)):
             return
         raise Refused(401, "a token is needed: open the link that holdcue pair shows, or send Authorization: Bearer")
 
-    def check_origin(self, headers: Message) -> None:
+    def _matches(self, candidate: str | None) -> bool:
+        """Whether ``candidate`` is the token; never when the token file cannot be read
+        (gone, damaged, a link): that is logged, and every request is refused until
+        holdcue pair makes the file again."""
+        if candidate is None:
+            return False
+        assert self.token is not None
+        try:
+            matches = self.token.matches(candidate)
+        except HoldcueError as error:
+            if str(error) != self._problem:  # once, not once a request
+                log.error("every request is refused: %s", error)
+                self._problem = str(error)
+            return False
+        if self._problem:
+            log.info("the token file can be read again")
+            self._problem = ""
+        return matches
+
+    def check_origin(self, headers: Message, peer: str) -> None:
         """A POST from a page of another origin (a form or script elsewhere) is refused;
-        programs that send neither Origin nor Referer (curl, home automation) are not."""
-        own = f"http://{headers.get('Host') or ''}".lower()
+        programs that send neither Origin nor Referer (curl, home automation) are not.
+        The service's own origin is the scheme, host and port the browser used: behind a
+        TLS proxy (on loopback, or a trusted address) the scheme is the proxy's
+        ``X-Forwarded-Proto``, and the proxy must pass the Host header on as it came."""
         origin = headers.get("Origin")
         if origin is None and headers.get("Referer"):
-            referer = urlsplit(headers["Referer"])
-            origin = f"{referer.scheme}://{referer.netloc}"
-        if origin is not None and origin.lower() != own:
+            origin = headers["Referer"]
+        if origin is None:
+            return
+        scheme = "http"
+        forwarded = (headers.get("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+        if forwarded in ("http", "https") and self.trusts(peer):
+            scheme = forwarded
+        own = _site(f"{scheme}://{headers.get('Host') or ''}")
+        if own is None or _site(origin) != own:
             raise Refused(403, "requests from another site's page are refused")
+
+    def trusts(self, peer: str) -> bool:
+        """Whether ``peer`` is a proxy whose forwarded headers are believed."""
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.is_loopback or any(address in network for network in self.proxies)
 
     def pair(self, candidate: str) -> dict[str, str]:
         """The headers of the pairing link's answer (a redirect to ``/``): the token becomes
@@ -148,10 +202,23 @@ class Access:
         if not self.require_token:
             return {"Location": "/"}
         assert self.token is not None
-        if not self.token.matches(candidate):
+        if not self._matches(candidate):
             raise Refused(401, "this pairing link is no longer valid: run holdcue pair for the current one")
         cookie = f"{COOKIE}={self.token.current()}; Path=/; Max-Age={COOKIE_AGE}; HttpOnly; SameSite=Strict"
         return {"Location": "/", "Set-Cookie": cookie}
+
+
+def _site(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL, the port filled in from the scheme; None for what is
+    not an http(s) URL."""
+    try:
+        parts = urlsplit(url.strip().lower())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def _cookie(headers: Message) -> str | None:
@@ -192,3 +259,12 @@ def pairing_url(host: str, port: int, token: str | None) -> str:
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+def answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts connections at ``host``:``port`` (nothing is sent)."""
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,37 +1,58 @@
-"""The HTTP server: a ThreadingHTTPServer (a thread per connection, plenty for the few
-phones of one household) and its request handler, which checks who asks (auth.py), finds
-the route (routes.py), reads the body within its limits, serves the page (page.py) and the
-event stream, and sends every answer with the security headers. Standard library only."""
+"""The HTTP server: one asyncio event loop holds every connection, and a few worker threads
+answer the requests (a command of the core may wait for a session to be built). Standard
+library only.
+
+Bounded on purpose (docs/service.md, "Limits"): at most ``max_connections`` connections,
+fewer when the process's descriptor limit would leave the player less than FD_RESERVE
+descriptors for its clips, the journal and the sound server; a whole request must arrive
+within ``request_timeout`` seconds of the connection (a client sending a header line now
+and then is dropped, however it paces them); when all but a few are taken, a new
+connection whose request line and headers came with it takes the place of the oldest one
+still waiting for its request, and one without them is closed at once, so a flood of slow
+clients neither locks a real request out nor holds more descriptors. One request per
+connection."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
 import json
 import logging
-import select
+import os
+import resource
+import signal
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from holdcue.core import Core
-from holdcue.text import printable
 from holdcue.web.auth import Access, TokenFile
 from holdcue.web.errors import Refused
 from holdcue.web.page import FILES, PUBLIC, Page, refusal_page, wants_html
+from holdcue.web.request import MAX_BODY, MAX_HEAD, Request, body_length, json_body, parse_head, shown
 from holdcue.web.routes import Body, allowed_methods, handle
 from holdcue.web.status import status_json
 
 log = logging.getLogger("holdcue.web")  # one logger for the web layer, as the service's log has always named it
 
 DEFAULT_PORT = 8765
-MAX_BODY = 16 * 1024  # bytes: the API's requests are a few dozen
-MAX_STREAMS = 64  # event streams at once: each holds a thread
+MAX_STREAMS = 64  # event streams at once
+MAX_CONNECTIONS = 256  # connections at once, event streams included
+FD_RESERVE = 128  # descriptors never given to connections: the player's clips, the journal, the sound server
+WORKERS = 4  # threads answering requests
 HEARTBEAT = 15.0  # seconds between comments on a quiet event stream (proxies and phones drop silent ones)
-REQUEST_TIMEOUT = 20.0  # seconds a client may take to send its request
+REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its whole request, and to take an answer
+SPARE = 32  # of the connections, those kept for real requests while slow clients take all the others
+BACKLOG = 1024  # connections the kernel holds for the server until it accepts them: they cost it no descriptor
+REPORT_EVERY = 60.0  # seconds between log lines counting the connections dropped
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -40,9 +61,20 @@ SECURITY_HEADERS = {
 }
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True  # a stuck client never holds up the exit; streams end on stopping
-    request_queue_size = 32
+@dataclass
+class Answer:
+    status: int
+    data: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+STREAM = Answer(200, content_type="text/event-stream; charset=utf-8")  # the request's answer is the event stream
+
+
+class Server:
+    """Listens from its making (so a taken port fails at once); serves from serve_forever()
+    until stop(), SIGTERM or Ctrl-C."""
 
     def __init__(
         self,
@@ -54,95 +86,329 @@ class Server(ThreadingHTTPServer):
         require_token: bool | None = None,
         heartbeat: float = HEARTBEAT,
         max_streams: int = MAX_STREAMS,
+        max_connections: int = MAX_CONNECTIONS,
+        request_timeout: float = REQUEST_TIMEOUT,
+        trusted_proxies: tuple[str, ...] = (),
     ):
         self.controller = controller
-        self.access = Access(host, token, require_token)
+        self.access = Access(host, token, require_token, trusted_proxies)
         self.heartbeat = heartbeat
-        self.stopping = threading.Event()
         self.max_streams = max_streams
-        self.streams = threading.BoundedSemaphore(max_streams)
-        self.open_streams = 0
-        self.counting = threading.Lock()
+        self.request_timeout = request_timeout
         self.page = Page()
-        if ":" in host:
-            self.address_family = socket.AF_INET6
-        super().__init__((host, port), Handler)
+        self.open_streams = 0
+        self.stopping = threading.Event()
+        self._ended = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._quit: asyncio.Event | None = None
+        self._watcher: Watcher | None = None
+        self._open = 0  # connections accepted and not yet closed
+        # the connections waiting for their request, oldest first: when each was accepted
+        self._waiting: OrderedDict[asyncio.Transport, float] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()  # set when a connection is closed
+        self._dropped = {"late": 0, "made room": 0, "turned away": 0, "out of descriptors": 0}  # since the last report
+        self._reported = time.monotonic()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        # a connection is accepted once its first bytes have come (or after a second): a
+        # real request's line and headers have come with them, when it is looked at
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+        self.max_connections = connection_cap(max_connections)
+        self.spare = min(SPARE, self.max_connections // 4)
 
     @property
     def port(self) -> int:
-        return int(self.server_address[1])
+        return int(self.socket.getsockname()[1])
 
     @property
     def require_token(self) -> bool:
         return self.access.require_token
 
+    @property
+    def connections(self) -> int:
+        return self._open
+
+    # -- life ----------------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until stop() (from another thread) or a signal: every
+        connection is then closed and the workers let go. In the main thread, SIGTERM,
+        SIGHUP and SIGINT stop the loop first and then reach the handlers that were there
+        (which raise, as they would have), since an exception raised inside the loop's
+        callbacks would be caught and logged by asyncio instead."""
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="holdcue-web")
+        loop.set_default_executor(workers)
+        self._loop = loop
+        caught: list[int] = []
+        handlers = self._take_signals(loop, caught)
+        try:
+            loop.run_until_complete(self._serve())
+        finally:
+            self.stopping.set()
+            try:
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            finally:
+                workers.shutdown(wait=False, cancel_futures=True)  # a command under way ends with the core
+                for signum, handler in handlers.items():
+                    loop.remove_signal_handler(signum)
+                    signal.signal(signum, handler)
+                asyncio.set_event_loop(None)
+                loop.close()
+                self._ended.set()
+        if caught:
+            handlers[caught[0]](caught[0], None)
+
+    def _take_signals(self, loop: asyncio.AbstractEventLoop, caught: list[int]) -> dict[int, Any]:
+        """The signals whose Python handlers the loop stands in for while it runs: {signal: handler}."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        handlers: dict[int, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                handlers[signum] = handler
+                loop.add_signal_handler(signum, self._signalled, signum, caught)
+        return handlers
+
+    def _signalled(self, signum: int, caught: list[int]) -> None:
+        caught.append(signum)
+        self.stopping.set()
+        if self._quit is not None:
+            self._quit.set()
+
     def stop(self) -> None:
         """Stop serving (from another thread than serve_forever's) and end every event stream."""
         self.stopping.set()
-        self.shutdown()
+        loop, quit_ = self._loop, self._quit
+        if loop is not None and quit_ is not None and not self._ended.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(quit_.set)
+            self._ended.wait(5)
         self.close()
 
     def close(self) -> None:
         self.stopping.set()
-        deadline = time.monotonic() + 2
-        while self.open_streams and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self.server_close()
+        self.socket.close()
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)  # at most one wait on the core's status
 
-
-class Handler(BaseHTTPRequestHandler):
-    server: Server
-    server_version = "holdcue"
-    sys_version = ""
-    timeout = REQUEST_TIMEOUT
-
-    # -- entry points ---------------------------------------------------------------------
-
-    def do_GET(self) -> None:
-        self._answer("GET")
-
-    def do_POST(self) -> None:
-        self._answer("POST")
-
-    def do_PUT(self) -> None:
-        self._answer("PUT")
-
-    def do_DELETE(self) -> None:
-        self._answer("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._answer("PATCH")
-
-    def do_HEAD(self) -> None:
-        self._answer("HEAD")
-
-    def do_OPTIONS(self) -> None:
-        self._answer("OPTIONS")
-
-    def _answer(self, method: str) -> None:
+    async def _serve(self) -> None:
+        self._quit = asyncio.Event()
+        if self.stopping.is_set():
+            return
+        watcher = Watcher(self.controller, asyncio.get_running_loop(), self.stopping)
+        self._watcher = watcher
+        watcher.start()
+        self.socket.setblocking(False)
+        accepting = asyncio.ensure_future(self._accept())
         try:
-            self._route(method)
-        except Refused as refusal:
-            if wants_html(self.headers.get("Accept"), self._path()):  # a person's browser: a page to read
-                page = refusal_page(refusal.status, str(refusal)).encode()
-                self._send(refusal.status, page, "text/html; charset=utf-8", refusal.headers)
-            else:
-                self._send_json(refusal.status, {"error": str(refusal)}, refusal.headers)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            self.close_connection = True
-        except Exception:
-            log.exception("%s %s failed", method, self._path())
-            self._send_json(500, {"error": "internal error: see the service's log"})
+            await self._quit.wait()
+        finally:
+            self.stopping.set()  # every connection, event streams too, is cancelled by serve_forever at once
+            accepting.cancel()
 
-    def _route(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        path, query = parts.path, parse_qs(parts.query)
-        access = self.server.access
-        access.check_host(self.headers)
-        if method == "GET" and path == "/" and "token" in query:
-            return self._send(303, b"", "text/plain", access.pair(query["token"][0]))
-        if path not in PUBLIC:
-            access.check_token(self.headers)
+    # -- connections ---------------------------------------------------------------------
+
+    async def _accept(self) -> None:
+        """Accepts connections one at a time (asyncio's own servers accept a backlog's worth
+        before any of them is looked at). While all but SPARE are taken, a new connection
+        whose request line and headers have come takes the place of the connection that has
+        waited longest for its request, and one without them is closed at once: slow
+        clients cannot hold the spare places, and closing them costs a few system calls.
+        With every place taken (by requests being answered), new ones wait in the backlog."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._room()
+            try:
+                connection, address = await loop.sock_accept(self.socket)
+            except OSError as error:  # out of descriptors after all: wait for some to be let go
+                if error.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self._count("out of descriptors")
+                await asyncio.sleep(0.1)
+                continue
+            if self._open >= self.max_connections - self.spare:
+                if not _whole_head_waiting(connection):
+                    connection.close()
+                    self._count("turned away")
+                    continue
+                self._make_room()
+            self._open += 1
+            task = loop.create_task(self._connection(connection, str(address[0])))
+            self._tasks.add(task)  # kept until done: the loop holds tasks weakly
+            task.add_done_callback(self._tasks.discard)
+
+    async def _room(self) -> None:
+        """Returns when one more connection may be accepted."""
+        self._report()
+        while self._open >= self.max_connections:
+            self._freed.clear()
+            await self._freed.wait()
+
+    def _make_room(self) -> None:
+        """Closes the connection that has waited longest for its request, if there is one."""
+        if self._waiting:
+            oldest, _ = self._waiting.popitem(last=False)
+            oldest.abort()  # its read ends at once, its descriptor freed
+            self._count("made room")
+
+    async def _streams(
+        self, connection: socket.socket
+    ) -> tuple[asyncio.Transport, asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """The connection as a transport and its streams; None when that fails."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_HEAD)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, connection)
+        except OSError:
+            return None
+        return transport, reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+    async def _connection(self, connection: socket.socket, peer: str) -> None:
+        try:
+            opened = await self._streams(connection)
+        except BaseException:  # cancelled: the server is stopping
+            connection.close()
+            self._closed()
+            raise
+        if opened is None:
+            connection.close()
+            self._closed()
+            return
+        transport, reader, writer = opened
+        self._waiting[transport] = time.monotonic()
+        try:
+            try:
+                request = await asyncio.wait_for(self._read(reader, writer, peer), self.request_timeout)
+            except TimeoutError:
+                self._count("late")
+                return
+            except Refused as refusal:
+                if transport.is_closing():
+                    return  # closed to make room for a newer connection while its body came
+                log.warning("%s %d: %s", peer, refusal.status, refusal)
+                await self._discard(reader, refusal.status)
+                await self._write(writer, self._refusal(refusal), "GET")
+                return
+            if request is None:
+                return  # closed before a whole request, or to make room for a newer connection
+            del self._waiting[transport]
+            await self._exchange(request, reader, writer)
+        except (ConnectionError, TimeoutError):
+            pass  # the client went away
+        except Exception:
+            log.exception("%s: the connection failed", peer)
+        finally:
+            self._waiting.pop(transport, None)
+            transport.abort()  # nothing is left to send: closed at once, the descriptor freed
+            self._closed()
+
+    def _closed(self) -> None:
+        self._open -= 1
+        self._freed.set()
+
+    def _count(self, why: str) -> None:
+        self._dropped[why] += 1
+
+    def _report(self) -> None:
+        """One log line a minute at most for the connections dropped: a flood of them must
+        not flood the log (and the SD card) too."""
+        if time.monotonic() - self._reported < REPORT_EVERY:
+            return
+        self._reported = time.monotonic()
+        if any(self._dropped.values()):
+            counts = ", ".join(f"{n} {why}" for why, n in self._dropped.items() if n)
+            log.warning(
+                "connections dropped lately: %s (late: no whole request within %g s; at most %d at once)",
+                counts,
+                self.request_timeout,
+                self.max_connections,
+            )
+            self._dropped = dict.fromkeys(self._dropped, 0)
+
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> Request | None:
+        """The whole request (head and body), or None if the connection ended first."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError as error:
+            raise Refused(431, f"the request line and headers are over {MAX_HEAD} bytes") from error
+        except asyncio.IncompleteReadError:
+            return None
+        request = parse_head(head.lstrip(b"\r\n"), peer)
+        length = body_length(request.headers)
+        if length and (request.headers.get("Expect") or "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            request.body = await reader.readexactly(length) if length else b""
+        except asyncio.IncompleteReadError as error:
+            raise Refused(400, "the body is shorter than its Content-Length") from error
+        return request
+
+    async def _discard(self, reader: asyncio.StreamReader, status: int) -> None:
+        """Read (a bounded part of) a refused body, so closing the connection does not reset
+        it before the client has read the answer."""
+        if status != 413:
+            return
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(1.0):
+                left = 4 * MAX_BODY
+                while left > 0 and (chunk := await reader.read(min(left, 65536))):
+                    left -= len(chunk)
+
+    async def _exchange(self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answer = await asyncio.get_running_loop().run_in_executor(None, self._answer, request)
+        if answer is STREAM:
+            if self.open_streams >= self.max_streams:
+                answer = self._refusal(
+                    Refused(503, f"too many event streams (at most {self.max_streams})", {"Retry-After": "10"})
+                )
+            else:
+                log.info("%s %s %s %d", request.peer, request.method, shown(request.path), 200)
+                await self._stream(reader, writer)
+                return
+        await self._write(writer, answer, request.method)
+        log.info("%s %s %s %d", request.peer, request.method, shown(request.path), answer.status)
+
+    async def _write(self, writer: asyncio.StreamWriter, answer: Answer, method: str) -> None:
+        writer.write(_head(answer, len(answer.data)) + (answer.data if method != "HEAD" else b""))
+        async with asyncio.timeout(self.request_timeout):
+            await writer.drain()
+
+    # -- answers (in a worker thread) ----------------------------------------------------
+
+    def _answer(self, request: Request) -> Answer:
+        try:
+            return self._route(request)
+        except Refused as refusal:
+            return self._refusal(refusal, request)
+        except Exception:
+            log.exception("%s %s failed", request.method, shown(request.path))
+            return _json(500, {"error": "internal error: see the service's log"})
+
+    def _refusal(self, refusal: Refused, request: Request | None = None) -> Answer:
+        """JSON for a program; for a person's browser (it asks for HTML), a page to read."""
+        if request is not None and wants_html(request.headers.get("Accept"), request.path):
+            page = refusal_page(refusal.status, str(refusal)).encode()
+            return Answer(refusal.status, page, "text/html; charset=utf-8", refusal.headers)
+        return _json(refusal.status, {"error": str(refusal)}, refusal.headers)
+
+    def _route(self, request: Request) -> Answer:
+        method, path, headers = request.method, request.path, request.headers
+        access = self.access
+        access.check_host(headers)
+        if method == "GET" and path == "/" and "token" in request.query:
+            return Answer(303, b"", "text/plain", access.pair(request.query["token"][0]))
+        if path not in PUBLIC:  # the page's style, icons and manifest: browsers fetch them without cookies
+            access.check_token(headers)
         served = SERVED.get(path)
         allowed = ["GET"] if served is not None else allowed_methods(path)
         if not allowed:
@@ -153,140 +419,142 @@ class Handler(BaseHTTPRequestHandler):
             return served(self, path)
         body: Body = {}
         if method == "POST":
-            access.check_origin(self.headers)
-            body = self._body()
-        self._send_json(200, handle(self.server.controller, method, path, body))
+            access.check_origin(headers, request.peer)
+            body = json_body(request.body)
+        return _json(200, handle(self.controller, method, path, body))
 
-    # -- the request's body -----------------------------------------------------------------
+    def _page(self, path: str) -> Answer:
+        return Answer(200, self.page.render(self.controller).encode(), "text/html; charset=utf-8")
 
-    def _body(self) -> dict[str, Any]:
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            raise Refused(411, "send the body with a Content-Length (chunked bodies are refused)")
-        text = self.headers.get("Content-Length") or "0"
-        if not text.isdigit() or len(text) > 12:
-            raise Refused(400, "Content-Length is not a number")
-        length = int(text)
-        if length > MAX_BODY:
-            self._discard(length)
-            raise Refused(413, f"the body is {length} bytes; at most {MAX_BODY} are accepted")
-        data = self.rfile.read(length) if length else b""
-        if len(data) < length:
-            raise Refused(400, "the body is shorter than its Content-Length")
-        if not data.strip():
-            return {}
-        try:
-            value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-        except (UnicodeDecodeError, ValueError) as error:
-            raise Refused(400, f"the body is not valid JSON: {error}") from error
-        if not isinstance(value, dict):
-            raise Refused(400, "the body must be a JSON object")
-        return value
+    def _static(self, path: str) -> Answer:
+        data, kind = self.page.files[path]
+        return Answer(200, data, kind)
 
-    def _discard(self, length: int) -> None:
-        """Read (a bounded part of) a refused body, so closing the connection does not reset
-        it before the client has read the answer."""
-        self.close_connection = True
-        self.connection.settimeout(1.0)
-        left = min(length, 4 * MAX_BODY)
-        try:
-            while left > 0 and (chunk := self.rfile.read1(min(left, 65536))):
-                left -= len(chunk)
-        except OSError:
-            pass
+    def _events(self, path: str) -> Answer:
+        return STREAM
 
-    # -- what the server serves itself (GET) ------------------------------------------------
+    # -- the event stream ------------------------------------------------------------------
 
-    def _page(self, path: str) -> None:
-        self._send(200, self.server.page.render(self.server.controller).encode(), "text/html; charset=utf-8")
-
-    def _static(self, path: str) -> None:
-        data, kind = self.server.page.files[path]
-        self._send(200, data, kind)
-
-    def _events(self, path: str) -> None:
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """The status as Server-Sent Events: now, then whenever it changes; a comment line
-        when it has been quiet for a heartbeat. Ends when the server stops."""
-        server = self.server
-        if not server.streams.acquire(blocking=False):
-            raise Refused(503, f"too many event streams (at most {server.max_streams})", {"Retry-After": "10"})
-        with server.counting:
-            server.open_streams += 1
-        self.close_connection = True
+        when it has been quiet for a heartbeat. Ends when the client goes or the server stops."""
+        self.open_streams += 1
+        gone = asyncio.ensure_future(reader.read(1024))  # the page closed (or sent what a stream never takes)
+        watcher = self._watcher
+        assert watcher is not None  # made before the first connection
         try:
-            self.send_response(200)
-            self._common_headers()
-            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(b"retry: 2000\n\n")  # milliseconds before the browser reconnects
-            version, quiet_since = -1, time.monotonic()
-            while not server.stopping.is_set() and not server.controller.closed and not self._client_gone():
-                latest, status = server.controller.wait(version, timeout=min(1.0, server.heartbeat))
-                if latest != version:
-                    version = latest
-                    self.wfile.write(f"id: {version}\ndata: {json.dumps(status_json(status))}\n\n".encode())
+            head = _head(STREAM, None)
+            writer.write(head + b"retry: 2000\n\n")  # milliseconds before the browser reconnects
+            sent, quiet_since = -1, time.monotonic()
+            while not self.stopping.is_set() and not watcher.closed:
+                if watcher.version != sent:
+                    sent = watcher.version
+                    writer.write(f"id: {sent}\ndata: {watcher.data}\n\n".encode())
                     quiet_since = time.monotonic()
-                elif time.monotonic() - quiet_since >= server.heartbeat:
-                    self.wfile.write(b": heartbeat\n\n")
+                elif time.monotonic() - quiet_since >= self.heartbeat:
+                    writer.write(b": heartbeat\n\n")
                     quiet_since = time.monotonic()
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass  # the page was closed
+                async with asyncio.timeout(self.request_timeout):  # a client that stopped reading is let go
+                    await writer.drain()
+                changed = asyncio.ensure_future(watcher.changed.wait())
+                wait = max(0.0, quiet_since + self.heartbeat - time.monotonic())
+                await asyncio.wait({gone, changed}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+                if gone.done():
+                    break
         finally:
-            with server.counting:
-                server.open_streams -= 1
-            server.streams.release()
+            gone.cancel()
+            self.open_streams -= 1
 
-    def _client_gone(self) -> bool:
-        """The page was closed: its end of the connection is shut (noticed within a second,
-        not at the next failed write, which may be a heartbeat away)."""
-        try:
-            if not select.select([self.connection], [], [], 0)[0]:
-                return False
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
 
-    # -- answers --------------------------------------------------------------------------
+class Watcher(threading.Thread):
+    """Waits on the core's status in a thread of its own and hands each new one to the
+    event loop: every event stream is woken by the same change, none holds a thread."""
 
-    def _common_headers(self) -> None:
-        for name, value in SECURITY_HEADERS.items():
-            self.send_header(name, value)
+    def __init__(self, controller: Core, loop: asyncio.AbstractEventLoop, stopping: threading.Event):
+        super().__init__(name="holdcue-web-status", daemon=True)
+        self.controller, self.loop, self.stopping = controller, loop, stopping
+        self.version, self.data, self.closed = -1, "", False
+        self.changed = asyncio.Event()  # made in the loop's thread; set there only
 
-    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self._common_headers()
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+    def run(self) -> None:
+        version = -1
+        while not self.stopping.is_set() and not self.controller.closed:
+            latest, status = self.controller.wait(version, timeout=0.5)
+            if latest != version:
+                version = latest
+                data = json.dumps(status_json(status))
+                with contextlib.suppress(RuntimeError):  # the loop has closed
+                    self.loop.call_soon_threadsafe(self._publish, latest, data)
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._end)
 
-    def _send_json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(value).encode(), "application/json", headers)
+    def _publish(self, version: int, data: str) -> None:
+        self.version, self.data = version, data
+        self.changed.set()
+        self.changed = asyncio.Event()
 
-    def _path(self) -> str:
-        """The path without its query: the pairing link's token never goes to the log."""
-        return urlsplit(getattr(self, "path", "")).path
+    def _end(self) -> None:
+        self.closed = True
+        self.changed.set()
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        status = code.value if isinstance(code, HTTPStatus) else code
-        # the request's words are the client's: control characters in them are shown, not sent to the log's terminal
-        log.info("%s %s %s %s", self.address_string(), printable(str(self.command)), printable(self._path()), status)
+    def wake(self) -> None:
+        self.changed.set()
 
-    def log_error(self, format: str, *args: Any) -> None:
-        log.warning("%s %s", self.address_string(), printable(format % args))
+
+def connection_cap(wanted: int) -> int:
+    """``wanted``, or fewer when the descriptor limit (systemd's default is 1,024) would
+    leave less than FD_RESERVE descriptors free with every connection open."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 64
+    room = soft - in_use - FD_RESERVE - 8  # 8: the event loop's own and the workers'
+    if room < wanted:
+        log.warning(
+            "at most %d connections at once: the descriptor limit is %d (LimitNOFILE), %d are open, "
+            "%d are kept for playback",
+            max(room, 8),
+            soft,
+            in_use,
+            FD_RESERVE,
+        )
+    return max(8, min(wanted, room))
+
+
+def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, json.dumps(value).encode(), "application/json", headers or {})
+
+
+def _head(answer: Answer, length: int | None) -> bytes:
+    """The status line and headers of an answer; ``length`` None: the body runs until the
+    connection closes (the event stream)."""
+    phrase = HTTPStatus(answer.status).phrase if answer.status in HTTPStatus._value2member_map_ else ""
+    lines = [f"HTTP/1.1 {answer.status} {phrase}", "Server: holdcue", f"Date: {formatdate(usegmt=True)}"]
+    lines += [f"{name}: {value}" for name, value in SECURITY_HEADERS.items()]
+    lines.append(f"Content-Type: {answer.content_type}")
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    lines += [f"{name}: {value}" for name, value in answer.headers.items()]
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 # The paths the server answers itself, GET only: the page, its files, the event stream.
-SERVED: dict[str, Callable[[Handler, str], None]] = {
-    "/": Handler._page,
-    **{path: Handler._static for path in FILES},
-    "/api/events": Handler._events,
+SERVED: dict[str, Callable[[Server, str], Answer]] = {
+    "/": Server._page,
+    **{path: Server._static for path in FILES},
+    "/api/events": Server._events,
 }
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
+def _whole_head_waiting(connection: socket.socket) -> bool:
+    """Whether a request's line and headers have arrived on a new connection (looked at,
+    not read)."""
+    try:
+        return b"\r\n\r\n" in connection.recv(MAX_HEAD, socket.MSG_PEEK)
+    except OSError:  # nothing yet (BlockingIOError), or reset
+        return False
