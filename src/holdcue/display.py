@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -19,6 +20,7 @@ from holdcue.text import clock, printable
 ENGLISH = phrases.for_language(phrases.FALLBACK)
 KEYS_HELP, *KEYS_SHORT = ENGLISH.label_keys()  # the help line, then shorter ones for narrower widths
 GAP = "   "  # between the parts of the second status line
+DIM, PLAIN = "\x1b[2m", "\x1b[0m"  # a note is drawn dim, as less important than the status
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,18 @@ class TerminalDisplay:
             self._write(f"\r\x1b[1A\x1b[2K{block[0]}\n\x1b[2K{block[1]}")
             self.shown = self.shown[:-2] + block
 
+    def note(self, text: str) -> None:
+        """A line for the listener, dim, above the status block (drawn again under it)."""
+        columns = self.columns()
+        lines = textwrap.wrap(printable(text), max(10, columns - 1)) or [""]
+        dim = "".join(f"{DIM}{line}{PLAIN}\n" for line in lines)
+        if self.shown is None:
+            self._write(dim)
+            return
+        rows = sum(max(1, math.ceil(len(line) / columns)) for line in self.shown) - 1
+        up = f"\x1b[{rows}A" if rows else ""
+        self._write(f"\r{up}\x1b[J{dim}" + "\n".join(self.shown))
+
     def _write(self, text: str) -> None:
         if self.gone:
             return
@@ -219,6 +233,14 @@ class LineDisplay:
             return status.title
         length = clock(status.left + 0.999)
         return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length)}"
+
+    def note(self, text: str) -> None:
+        """A line for the listener: on stderr, so that the status lines stay one per change."""
+        try:
+            sys.stderr.write(printable(text) + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr closed: the note is not worth failing for
+            pass
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")

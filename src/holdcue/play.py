@@ -118,6 +118,8 @@ class Keys(Protocol):
 class Display(Protocol):
     def show(self, status: Status) -> None: ...
 
+    def note(self, text: str) -> None: ...  # a line for the listener beside the status (MPRIS is off)
+
     def close(self) -> None: ...
 
 

@@ -211,10 +211,11 @@ def serve(
         controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
-    button = None
+    button = remote = None
     try:
         controller.start()
         button = _start_button(controller, configured, log)
+        remote = _start_mpris(controller, log)
         if token is None:
             echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
         elif sys.stdout.isatty():
@@ -228,6 +229,8 @@ def serve(
     finally:
         if button is not None:
             button.close()
+        if remote is not None:
+            remote.close()
         controller.close("interrupted")  # silence first; the journal records the session as interrupted
         server.close()
         log.info("stopped")
@@ -265,6 +268,15 @@ def _start_button(controller, configured, log):
     if configured is None:
         return None
     return button.start_button(configured, button.Remote(controller), log.info)
+
+
+def _start_mpris(controller, log):
+    """The MPRIS player on the session bus, connecting in the background (docs/controls.md):
+    Play with nothing under way plays today's session, as the button does; Quit is refused
+    (the service keeps running). Its commands and whether it is on go to the log."""
+    from holdcue import mpris
+
+    return mpris.start(controller, note=log.info, log=log.info, play_when_idle=True, can_quit=False)
 
 
 @click.command()

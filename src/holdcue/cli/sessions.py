@@ -110,12 +110,21 @@ def play_recorded(
             lead_in=lead_in,
             recorder=recorder,
             resumed_from=resumed_from,
+            remote=_mpris,
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
         ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
         hint = f"To listen anyway, export the session to a file and play that: holdcue export {ref} -o {routine.id}.mp3"
         raise errors.AudioDeviceError(f"{error}\n{hint}") from error
+
+
+def _mpris(core, note):
+    """The MPRIS player of holdcue play (docs/controls.md): Play and PlayPause go on with a
+    paused session, Quit ends it as q does; a note when it is off."""
+    from holdcue import mpris
+
+    return mpris.start(core, note=note, play_when_idle=False, can_quit=True)
 
 
 # -- the journal: every session played, history and resume -----------------------------------
