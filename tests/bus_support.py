@@ -57,7 +57,7 @@ class SessionBus:
         return done
 
     def players(self) -> list[str]:
-        return self.playerctl("--list-all", check=False).stdout.split()
+        return self.playerctl("-l", check=False).stdout.split()
 
     def wait_for_player(self, name: str = "holdcue", timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

@@ -145,6 +145,8 @@ def test_playerctl_steers_holdcue_serve_and_each_command_is_heard(env, bus, stac
             bus.wait_for("holdcue", ("status",), "Playing", timeout=20)
             bus.wait_for("holdcue", ("metadata", "xesam:title"), "Step 1 of 2 · Foot press", timeout=20)
             meta = bus.metadata("holdcue")
+            shown = {" ".join(line.split()) for line in bus.ask("holdcue", "metadata").splitlines()}  # docs/controls.md
+            assert {"holdcue xesam:title Step 1 of 2 · Foot press", "holdcue xesam:album Quick check"} <= shown
             assert meta["xesam:album"] == "Quick check"
             assert meta["mpris:trackid"] == "/org/holdcue/track/quick_2dcheck/1"
             assert 8_000_000 < int(meta["mpris:length"]) < 20_000_000  # the step, announcement and all
