@@ -19,7 +19,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["espeak-ng", "libespeak-ng1", "libasound2-dev", "libportaudio2", "alsa-utils", "gcc"]
 DEBIAN_PY = ["python3.11-dev", "python3.11-venv"]
-TEST_EXTRA = ["pulseaudio", "pulseaudio-utils", "libasound2-plugins", "chromium", "systemd"]
+TEST_EXTRA = [
+    "pulseaudio",
+    "pulseaudio-utils",
+    "libasound2-plugins",
+    "chromium",
+    "systemd",
+    "dbus-daemon",
+    "playerctl",
+    "bluez",
+]
 # The real programs scripts/setup and the stand-ins run; sudo, apt-get, dpkg-query, id and
 # python3 are not among them.
 TOOLS = [
