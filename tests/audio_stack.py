@@ -163,6 +163,17 @@ class Recorder:
         return Recording(samples, start)
 
 
+def loud(samples: np.ndarray) -> bool:
+    """Whether anything is heard in these samples (the null sink's silence is all zeros)."""
+    return samples.size > 0 and int(np.abs(samples.astype(np.int32)).max()) > 1000
+
+
+def between(recorder: Recorder, start: float, stop: float) -> np.ndarray:
+    """What was recorded between two monotonic times."""
+    recording = recorder.recording()
+    return recording.samples[max(0, recording.sample_at(start)) : max(0, recording.sample_at(stop))]
+
+
 def correlation(signal: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Normalized cross-correlation of ``template`` at every offset of ``signal``: 1.0
     where the signal is the template scaled."""

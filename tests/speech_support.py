@@ -7,7 +7,10 @@ import ctypes.util
 import os
 import shutil
 
+import numpy as np
 import pytest
+
+from holdcue.routine import Voice
 
 HAVE_ESPEAK = bool(shutil.which("espeak-ng") and ctypes.util.find_library("espeak-ng"))
 
@@ -35,7 +38,7 @@ ctypes.cdll.LoadLibrary = _refuse_espeak
 
 
 def _have_piper() -> bool:
-    from holdcue import piper
+    from holdcue.speech import piper
 
     return piper.available() and any(model.name == TEST_MODEL for model in piper.list_models())
 
@@ -53,3 +56,15 @@ def piper_test(test):
         reason="Piper or its test voice is not installed (scripts/setup --test installs both)",
     )
     return skip(pytest.mark.piper(test))
+
+
+class CountingEngine:
+    """Says every text as a short tone; counts its calls (a test resets ``calls``)."""
+
+    name = "counting"
+    calls: list[str] = []
+
+    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+        CountingEngine.calls.append(text)
+        n = 400 + 10 * len(text)
+        return (8000 * np.sin(np.arange(n) * 0.3)).astype(np.int16) + 1

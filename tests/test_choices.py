@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from holdcue import choices, cli, journal, library, session, speech
 from holdcue import play as playback
 from holdcue.config import Config
+from holdcue.errors import SpeechError
 from holdcue.routine import Music, Voice
 from play_helpers import short_session
 from service_support import RealClock, Sink, make_session, wait_until
@@ -50,7 +51,7 @@ def test_the_command_line_comes_before_the_routine_and_no_music_before_all(tmp_p
 def test_a_missing_piper_model_falls_back_to_espeak_only_when_allowed():
     routine = library.load_routine(ROUTINE)
     missing = Config(engine="piper", model="xx_XX-nobody-low")
-    with pytest.raises(speech.SpeechError, match="xx_XX-nobody-low"):
+    with pytest.raises(SpeechError, match="xx_XX-nobody-low"):
         choices.resolve(routine, missing)
     resolved = choices.resolve(routine, dataclasses.replace(missing, fallback=True))
     assert resolved.routine.voice.engine == "" and "Speaking with espeak-ng instead" in resolved.note

@@ -26,6 +26,7 @@ def test_every_pipeline_command_exists():
         "voices",
         "export",
         "play",
+        "compose",
         "tones",
         "history",
         "resume",

@@ -8,6 +8,7 @@ through the real code path; one test synthesizes with real espeak-ng.
 import io
 import shutil
 import sys
+import wave
 import zlib
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from mutagen.mp3 import MP3
 from holdcue import export, library, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from holdcue.speech import espeak
+from holdcue.text import clock
+from holdcue.timeline import SAMPLE_RATE
 from speech_support import espeak_test
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines" / "valid"
@@ -27,8 +31,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "routines" / "valid"
 
 def fake_clip(text: str) -> np.ndarray:
     """A made-up clip: a vowel-like buzz about as long as the words would take."""
-    n = int(speech.SAMPLE_RATE * (0.3 + 0.06 * len(text)))
-    t = np.arange(n) / speech.SAMPLE_RATE
+    n = int(SAMPLE_RATE * (0.3 + 0.06 * len(text)))
+    t = np.arange(n) / SAMPLE_RATE
     pitch = 110 + zlib.crc32(text.encode()) % 60
     return (8000 * np.sin(2 * np.pi * pitch * t) * np.sin(np.pi * t * 3) ** 2).astype(np.int16)
 
@@ -42,7 +46,7 @@ def home(tmp_path, monkeypatch):
     def no_synthesis(self, text, voice):
         raise AssertionError(f"not in the cache: {text!r}")
 
-    monkeypatch.setattr(speech.Pyttsx3Engine, "synthesize", no_synthesis)
+    monkeypatch.setattr(espeak.Pyttsx3Engine, "synthesize", no_synthesis)
     return tmp_path
 
 
@@ -51,7 +55,7 @@ def cache_speech(*refs: str) -> None:
     for ref in refs:
         routine = library.load_routine(ref)
         for said in session.said_texts(routine).values():  # the cache keeps clips by what is said
-            cache.put(speech.Pyttsx3Engine.name, routine.voice, said, fake_clip(said))
+            cache.put(espeak.Pyttsx3Engine.name, routine.voice, said, fake_clip(said))
 
 
 def run(*args: str):
@@ -76,6 +80,25 @@ def test_export_one_routine_to_mp3_with_transcript(home):
     assert sorted(p.name for p in home.iterdir()) == ["cache", "shoulders.mp3", "shoulders.vtt"]
 
 
+def test_holds_until_a_press_are_exported_at_their_full_time_and_the_line_says_so(home):
+    path = str(FIXTURES / "until-press.yaml")
+    cache_speech(path)
+    out = home / "until-press.wav"
+    result = run(path, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    routine = library.load_routine(path)
+    timeline = session.build(routine).timeline
+    with wave.open(str(out)) as written:
+        assert written.getnframes() == timeline.length
+    waiting = [s for s in timeline.segments if s.until]
+    assert [round((s.end - s.start) / timeline.rate) for s in waiting if s.phase == "hold"] == [90, 60, 60, 80]
+    assert [round((s.end - s.start) / timeline.rate) for s in waiting if s.phase == "prepare"] == [60, 60, 60, 60]
+    line = f"{out}  {clock(timeline.duration, millis=True)}"
+    assert result.stdout.splitlines()[-1] == (
+        f"{line}  (at full time: 3 steps hold until you press, getting into position waits for a press)"
+    )
+
+
 def test_export_a_routine_file_into_an_existing_folder(home):
     cache_speech(str(FIXTURES / "cues-and-voice.yaml"))
     folder = home / "out"
@@ -83,7 +106,7 @@ def test_export_a_routine_file_into_an_existing_folder(home):
     result = run(str(FIXTURES / "cues-and-voice.yaml"), "-o", str(folder), "--volume", "0.5")
     assert result.exit_code == 0, result.output
     data, rate = soundfile.read(folder / "cues-and-voice.mp3", dtype="int16")
-    assert rate == speech.SAMPLE_RATE and len(data) > 60 * rate and np.abs(data).max() > 1000
+    assert rate == SAMPLE_RATE and len(data) > 60 * rate and np.abs(data).max() > 1000
 
 
 def test_export_several_routines_into_a_new_folder_in_a_given_format(home):
@@ -111,14 +134,17 @@ def test_export_all_writes_every_routine_of_the_library(home):
     assert soundfile.info(home / "all" / "my-durations.flac").duration > 600
 
 
-def test_export_all_with_a_broken_routine_names_its_problems_and_writes_nothing(home):
+def test_export_all_with_a_broken_routine_names_its_problems_and_exports_the_rest(home):
     user = home / "config" / "routines"
     user.mkdir(parents=True)
     (user / "broken.yaml").write_text("title: Broken\nsteps:\n  - hold: Hold.\n    time: 45\n")
-    result = run("--all", "-o", str(home / "all"))
+    ids = [entry.id for entry in library.entries() if entry.id != "broken"]
+    cache_speech(*ids)
+    result = run("--all", "-o", str(home / "all"), "--format", "wav")
     assert result.exit_code == ExitCode.INVALID_ROUTINE
     assert 'broken.yaml:4:11: steps[0].time: "45" has no unit; write "45s"' in result.output
-    assert not (home / "all").exists()
+    assert result.output.rstrip().endswith("Error: 1 routine not exported: fix the errors above.")
+    assert sorted(p.name for p in (home / "all").iterdir()) == sorted(f"{i}.wav" for i in ids)
 
 
 @pytest.mark.parametrize(

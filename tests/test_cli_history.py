@@ -133,6 +133,28 @@ def test_play_records_the_session_and_history_shows_it(data_dir, monkeypatch):
     assert f"  {today:%a %Y-%m-%d}  1 session " in table.stdout
 
 
+def test_the_time_held_in_holds_until_a_press_is_recorded_and_shown(data_dir, tmp_path, monkeypatch):
+    path = tmp_path / "until-press.yaml"
+    path.write_text(ROUTINE.replace("    sides: both\n", "    sides: both\n    until: press\n", 1))
+    timeline = make_session_for(path).timeline
+    left, right = [s for s in timeline.segments if s.phase == "hold" and s.step == 0]
+    assert (left.until, right.until) == ("press", "press")
+    press_at = left.start / timeline.rate + play.LEAD_IN + 7  # seven seconds into the left hold
+    Fakes(monkeypatch.setattr, keys=[(press_at, Command.NEXT)])
+    result = invoke("play", str(path))
+    assert result.exit_code == 0, result.output
+    [entry] = history()["sessions"]
+    assert entry["outcome"] == "finished"
+    pressed, full = entry["holds"]
+    assert (pressed["step"], pressed["side"], pressed["pressed"], pressed["longest"]) == (1, "left", True, 20.0)
+    assert pressed["held"] == pytest.approx(7.0, abs=0.11)
+    assert full == {"step": 1, "side": "right", "round": None, "held": 20.0, "longest": 20.0, "pressed": False}
+    # the session was that much shorter than planned: the rest of the left hold was not played
+    assert entry["played"] == pytest.approx(timeline.duration - 13, abs=play.TICK + 0.2)
+    lines = invoke("history").stdout.splitlines()
+    assert lines[2] == f"  held until pressed: step 1 left 0:0{int(pressed['held'])} of 0:20, right 0:20 (full time)"
+
+
 def test_history_lists_the_most_recent_sessions_up_to_the_limit(data_dir):
     with Journal.open() as kept:
         for n in range(25):

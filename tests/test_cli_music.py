@@ -14,6 +14,7 @@ from holdcue import cli, compiler, library, play, render, session, speech, termi
 from holdcue.controls import Command
 from holdcue.exitcodes import ExitCode
 from holdcue.routine import Music
+from holdcue.speech import espeak
 from play_helpers import RATE as PLAY_RATE
 from play_helpers import run, short_session
 from test_cli_export import fake_clip
@@ -36,7 +37,7 @@ def home(tmp_path, monkeypatch):
     cache = speech.ClipCache()
     routine = library.load_routine(ROUTINE)
     for text in compiler.spoken_texts(routine):
-        cache.put(speech.Pyttsx3Engine.name, routine.voice, text, fake_clip(text))
+        cache.put(espeak.Pyttsx3Engine.name, routine.voice, text, fake_clip(text))
     return tmp_path
 
 
@@ -172,3 +173,15 @@ def test_prepare_without_music_decodes_nothing(home):
     result = CliRunner().invoke(cli.cli, ["prepare", ROUTINE], catch_exceptions=False)
     assert result.exit_code == ExitCode.OK, result.output
     assert not (home / "cache" / "music").exists()
+
+
+def test_prepare_of_routines_with_their_own_music_decodes_it(home):
+    """A user routine with music: of its own (prepare once took its music for a config's)."""
+    tone_file(home / "config" / "own.wav", 440, seconds=30)
+    (home / "config" / "routines").mkdir()
+    text = library.find_id(ROUTINE)[0]
+    (home / "config" / "routines" / "mine.yaml").write_text(f"music: {{file: ../own.wav, loop: false}}\n{text}")
+    for args in (["prepare", "mine"], ["prepare", "--all"]):
+        result = CliRunner().invoke(cli.cli, args, catch_exceptions=False)
+        assert result.exit_code == ExitCode.OK, result.output
+    assert len(list((home / "cache" / "music").iterdir())) == 1

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from holdcue import library
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from speech_support import espeak_test
 
 FIXTURES = Path(__file__).parent / "fixtures" / "routines"
 VALID = FIXTURES / "valid" / "shoulders-and-chest.yaml"
@@ -44,6 +45,34 @@ def test_validate_an_invalid_file_shows_every_problem_on_stderr():
     lines = result.stderr.splitlines()
     assert [line.replace(str(INVALID), INVALID.name) for line in lines[:-1]] == expected
     assert lines[-1] == "Error: errors in 1 of 1 file."
+    assert result.stdout == ""
+
+
+def routine_in(folder: Path, language: str) -> Path:
+    path = folder / "spoken.yaml"
+    path.write_text(f'title: Spoken\nvoice:\n  language: "{language}"\nsteps:\n  - rest: Breathe.\n    time: 5s\n')
+    return path
+
+
+@espeak_test
+@pytest.mark.parametrize("language", ["de-DE", "de_AT", "de+f3", "gmw/de", "en_US"])
+def test_validate_accepts_the_spellings_a_voice_speaks(tmp_path, language):
+    path = routine_in(tmp_path, language)
+    result = run("validate", str(path))
+    assert result.exit_code == ExitCode.OK, result.output
+    assert result.stdout == f"{path}: ok, 1 steps\n" and result.stderr == ""
+
+
+@espeak_test
+@pytest.mark.parametrize("language", ["xx", "xx-DE", "q+f3"])
+def test_validate_reports_a_language_no_voice_speaks_with_its_line_and_field(tmp_path, language):
+    path = routine_in(tmp_path, language)
+    result = run("validate", str(path))
+    assert result.exit_code == ExitCode.INVALID_ROUTINE
+    assert (
+        f'{path}:3:13: voice.language: "{language}": espeak-ng has no voice for this language; use an id or '
+        'a language that `holdcue voices` lists, like "en", "en-us" or "de"'
+    ) in result.stderr.splitlines()
     assert result.stdout == ""
 
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from holdcue import compiler, library, play, session, speech
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
+from holdcue.speech import choice, espeak
 from speech_support import WITHOUT_ESPEAK, espeak_test
 
 
@@ -47,7 +48,7 @@ def test_prepare_fills_the_cache_once(tmp_path):
     assert first.exit_code == 0, first.output
     assert f"1 routine ready: {needed} spoken cues, {needed} synthesized now, 0 already in the cache." in first.stdout
     assert len(list((tmp_path / "cache" / "speech").glob("*.wav"))) == needed
-    assert speech.ClipCache().get(speech.Pyttsx3Engine.name, routine.voice, "Paused.") is not None
+    assert speech.ClipCache().get(espeak.Pyttsx3Engine.name, routine.voice, "Paused.") is not None
 
     again = run("prepare", rid)
     assert again.exit_code == 0
@@ -55,7 +56,7 @@ def test_prepare_fills_the_cache_once(tmp_path):
 
 
 def test_prepare_all_prepares_the_good_routines_and_reports_the_broken_ones(tmp_path, monkeypatch):
-    monkeypatch.setattr(speech, "Pyttsx3Engine", ToneEngine)
+    monkeypatch.setattr(choice, "Pyttsx3Engine", ToneEngine)
     routines = tmp_path / "config" / "routines"
     routines.mkdir(parents=True)
     (routines / "broken.yaml").write_text("title: Broken\nsteps: []\n")
@@ -93,7 +94,7 @@ def test_voices_lists_ids_languages_and_names():
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["id", "languages", "name"]
     assert any(line.split()[:2] == ["gmw/en-us", "en-us"] for line in lines)
-    assert len(lines) == len(speech.list_voices()) + 1
+    assert len(lines) == len(espeak.list_voices()) + 1
     both = run("voices")  # then Piper's models, after a blank line (or how to get Piper, on stderr)
     assert both.stdout.startswith(result.stdout)
     assert both.stdout == result.stdout or both.stdout[len(result.stdout) :].startswith("\npiper model")
@@ -107,6 +108,14 @@ def test_voices_for_a_language_and_the_voice_it_gets():
     assert "gmw/en" in ids and "gmw/en-us" in ids
     assert all(voice_id.split("/")[-1].startswith("en") for voice_id in ids)  # no vi-vn-x-central
     assert '"language: en" speaks with gmw/en.' in result.stderr
+
+
+@espeak_test
+def test_voices_for_a_region_espeak_has_no_voice_for_lists_its_language():
+    result = run("voices", "--language", "de_AT", "--engine", "espeak")
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["gmw/de"]
+    assert '"language: de_AT" speaks with gmw/de.' in result.stderr
 
 
 @espeak_test
@@ -129,6 +138,21 @@ main()
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert result.returncode == ExitCode.SPEECH_UNAVAILABLE
     assert "sudo apt-get install espeak-ng" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_espeak_validate_checks_the_rest_of_the_file(tmp_path):
+    """Whether espeak-ng has a voice for the language cannot be known without it: validate
+    checks the file (play then says what to install)."""
+    path = tmp_path / "r.yaml"
+    path.write_text('title: R\nvoice: {language: "xx"}\nsteps:\n  - rest: Breathe.\n    time: 5s\n')
+    program = (
+        WITHOUT_ESPEAK
+        + f"import sys\nfrom holdcue.cli import main\nsys.argv = ['holdcue', 'validate', {str(path)!r}]\nmain()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.returncode == ExitCode.OK, result.stderr
+    assert result.stdout == f"{path}: ok, 1 steps, 1 warning\n"
     assert "Traceback" not in result.stderr
 
 
@@ -161,12 +185,12 @@ def test_ctrl_c_during_prepare_stops_cleanly(tmp_path):
     cache = speech.ClipCache(folder)
     loaded = [library.load_routine(rid) for rid in library.builtin_ids()]
     wanted = {
-        cache.path(speech.Pyttsx3Engine.name, r.voice, said): (r.voice, said)
+        cache.path(espeak.Pyttsx3Engine.name, r.voice, said): (r.voice, said)
         for r in loaded
         for said in session.said_texts(r).values()
     }
     written = list(folder.glob("*.wav"))
-    assert written and all(cache.get(speech.Pyttsx3Engine.name, *wanted[path]) is not None for path in written)
+    assert written and all(cache.get(espeak.Pyttsx3Engine.name, *wanted[path]) is not None for path in written)
 
 
 class Terminal(io.StringIO):

@@ -4,6 +4,7 @@ side words the routine gives (or the language's)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -13,12 +14,15 @@ from click.testing import CliRunner
 from compiler_helpers import RATE, clip_length, tone_length
 from holdcue import compiler, library, loader, phrases
 from holdcue.cli import cli
+from holdcue.phrases import sentence_start
+from holdcue.routine import PRESS_WAIT_MS
 
 # Words of holdcue's English phrases: none may be heard in another language's session.
 ENGLISH = {
     *"next second seconds minute minutes hour hours side sides each round rounds switch left right".split(),
     *"rest session complete well done about you will need get into position half and of the end".split(),
     *"breathe breathing breath keep slow easy let out soften muscle your to".split(),
+    *"press when it eases up start".split(),
     *"one two three four five six seven eight nine ten eleven twelve twenty thirty forty".split(),
 }
 # English words that are words of the language too, spelled the same
@@ -191,6 +195,23 @@ def test_every_kind_of_phrase_is_heard_from_the_catalogue(language):
     ]
     for phrase in expected:
         assert phrase in heard, phrase
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_holds_until_a_press_are_spoken_wholly_in_the_language(language):
+    plain = routine_in(language)
+    routine = dataclasses.replace(
+        plain,
+        cues=dataclasses.replace(plain.cues, prep_ms=PRESS_WAIT_MS, prep_press=True),
+        steps=tuple(dataclasses.replace(s, until="press") if s.kind == "compress" else s for s in plain.steps),
+    )
+    words = phrases.for_language(language)
+    said = compiler.spoken_texts(routine)
+    heard = " | ".join(said)
+    for phrase in (words.press_reminder(), words.get_into_position_and_press(), sentence_start(words.up_to(90_000))):
+        assert phrase in heard, phrase
+    for text in said:
+        assert not english_words(text, language), text
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

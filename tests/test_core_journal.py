@@ -23,6 +23,7 @@ from gpiozero.pins.mock import MockFactory
 from holdcue import button, core, journal, plan
 from holdcue.cli import cli
 from holdcue.config import Config
+from holdcue.core import recording
 from holdcue.journal import Journal
 from service_support import RealClock, Sink, make_session, says, wait_until
 from test_core import Rig, tiny
@@ -136,7 +137,7 @@ def test_a_damaged_journal_is_logged_once_and_sessions_play_on(rigs, folders, ca
     assert len(said) == 1 and "is damaged" in said[0] and "journal.sqlite3" in said[0]
 
 
-def test_a_locked_journal_is_logged_once_and_recording_starts_again_when_it_is_free(rigs, folders, caplog):
+def test_a_locked_journal_is_logged_once_and_what_it_missed_is_written_when_it_is_free(rigs, folders, caplog):
     path = folders / "journal.sqlite3"
     Journal.open(path).close()
     locker = sqlite3.connect(path, isolation_level=None)
@@ -146,6 +147,7 @@ def test_a_locked_journal_is_logged_once_and_recording_starts_again_when_it_is_f
         began = time.monotonic()
         assert rig.controller.play("tiny").state == "playing"
         assert time.monotonic() - began < 0.5  # the controls never wait for the journal
+        stopped = time.time()
         rig.controller.stop()
         rig.controller.keeper.flush()
         locker.execute("ROLLBACK")
@@ -156,7 +158,31 @@ def test_a_locked_journal_is_logged_once_and_recording_starts_again_when_it_is_f
     messages = [r.getMessage() for r in caplog.records]
     assert sum("not recorded in the journal" in m and "in use" in m for m in messages) == 1
     assert any("is written again" in m for m in messages)
-    assert [(r.routine_id, r.outcome) for r in records(path)] == [("other", "stopped")]
+    kept = records(path)
+    assert [(r.routine_id, r.outcome) for r in kept] == [("other", "stopped"), ("tiny", "stopped")]
+    assert kept[1].ended is not None and abs(kept[1].ended - stopped) < 1.0  # when it happened, not when written
+
+
+def test_a_session_that_ends_while_the_journal_is_locked_is_recorded_as_ended_once_it_is_free(rigs, folders):
+    """The service's writer tries again by itself: nothing else need happen."""
+    path = folders / "journal.sqlite3"
+    Journal.open(path).close()
+    rig = rigs()
+    rig.controller.play("tiny")
+    rig.controller.keeper.flush()
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        rig.controller.stop()
+        rig.controller.keeper.flush()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    [row] = records(path)
+    assert row.routine_id == "tiny" and row.ended is None  # still "playing", for now
+    wait_until(lambda: records(path)[0].outcome == "stopped", timeout=recording.RETRY * 3, what="the retried end")
+    with Journal.read(path) as kept:
+        assert kept.to_resume() is not None and kept.to_resume().routine_id == "tiny"  # stopped: resumable, once
 
 
 # -- resume and today --------------------------------------------------------------------------
@@ -187,8 +213,8 @@ def test_today_plays_the_plans_session_and_a_rest_day_names_the_next(rigs):
     on = {"day": THURSDAY}
     rig = rigs(plan=lambda: week, date=lambda: on["day"])
     today = rig.controller.today()
-    assert today == {"routine": "other", "title": "Other", "duration": today["duration"], "rest": False,
-                     "message": "Today: Other, about 1 minute."}  # fmt: skip
+    assert (today.routine, today.title, today.rest) == ("other", "Other", False)
+    assert today.message == "Today: Other, about 1 minute." and 0 < today.seconds < 90
     assert rig.controller.play_today().routine == "other"
     on["day"] = THURSDAY + dt.timedelta(days=1)  # Friday: rest; next is Monday
     with pytest.raises(core.RestDay, match=r"^Today is a rest day\. Next: Monday, Tiny, about 1 minute\.$"):
@@ -406,3 +432,28 @@ def test_serve_without_gpio_says_so_once(folders):
             process.kill()
     log = process.stderr.read().decode()
     assert len(re.findall(r"button: ", log)) == 1 and "running without the button" in log, log
+
+
+def test_next_over_http_ends_a_hold_until_a_press_and_the_journal_keeps_the_time_held(served, folders):
+    from holdcue import loader, play
+
+    text = "title: Knot\nsteps:\n  - compress: Press into the knot.\n    time: 40s\n    until: press\n"
+    ready = make_session(loader.load(text, source="knot.yaml", routine_id="knot"))
+    hold = next(s for s in ready.timeline.segments if s.phase == "hold")
+    api = served()
+    api.controller.play_ready(ready, hold.start)
+    time.sleep(0.6)
+    status, _, body = api.request("POST", "/api/next")
+    assert status == 200 and body["state"] == "playing"
+    take = api.sink.takes[-1]
+    # the rest from the hold's end
+    assert api.controller.player_status().position == pytest.approx(hold.end / ready.timeline.rate, abs=0.3)
+    assert take.samples.any()
+    api.request("POST", "/api/stop")
+    path = folders / "journal.sqlite3"
+    [record] = wait_until(lambda: [r for r in records(path) if r.outcome == "stopped"], what="the session's end")
+    [held] = record.holds
+    assert (held.step, held.side, held.round, held.longest, held.pressed) == (1, "", 0, 40.0, True)
+    assert 0.6 - play.LEAD_IN <= held.held < 2.0  # held from the start tone, after the take's lead-in
+    status, _, body = api.request("GET", "/api/history")
+    assert body["sessions"][0]["holds"][0]["pressed"] is True

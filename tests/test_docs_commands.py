@@ -154,10 +154,12 @@ def audio(tmp_path_factory, workspace):
 
 
 def plays(line: str) -> bool:
-    """Whether the command plays sound: play, resume, today without --show, tones without --list."""
+    """Whether the command plays sound: play, resume, today without --show, tones without
+    --list, compose with --play."""
     words = without_comment(line).split()
     return (
         words[1] in ("play", "resume")
+        or (words[1] == "compose" and "--play" in words)
         or (words[1] == "today" and "--show" not in words)
         or (words[1] == "tones" and "--list" not in words)
     )
@@ -168,7 +170,23 @@ def serves(line: str) -> bool:
 
 
 def named_files(line: str) -> list[str]:
-    return [word for word in without_comment(line).split() if word.endswith((".yaml", ".yml"))]
+    """The routine files a command reads (not those it writes with -o)."""
+    words = without_comment(line).split()
+    written = {words[n + 1] for n, word in enumerate(words[:-1]) if word == "-o"}
+    return [word for word in words if word.endswith((".yaml", ".yml")) and word not in written]
+
+
+def make_named_files(line: str, env: dict[str, str]) -> None:
+    """Make the files a command reads that another command shown writes (holdcue compose
+    ... -o calves.yaml before holdcue play calves.yaml), when they are not there yet."""
+    for name in named_files(line):
+        if Path(env["PWD"], name).exists():
+            continue
+        maker = next(other for other in RUN if f"-o {name}" in without_comment(other))
+        done = subprocess.run(
+            ["bash", "-c", SHELL + maker], cwd=env["PWD"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, f"{RUN[maker]}: {maker!r} failed:\n{done.stderr}"
 
 
 @pytest.mark.parametrize("line", [line for line in RUN if line.startswith("pybabel")], ids=without_comment)
@@ -193,6 +211,7 @@ def test_command(line, workspace):
         if os.environ.get("CI") == "true":
             pytest.fail(f"{line!r} needs Piper and its test voice (CI=true: scripts/setup --test installs both)")
         pytest.skip("Piper or its test voice is not installed (scripts/setup --test installs both)")
+    make_named_files(line, workspace)
     for name in named_files(line):
         assert Path(workspace["PWD"], name).exists(), f"{RUN[line]}: {line!r} names {name}, which no example makes"
     done = subprocess.run(
@@ -280,6 +299,7 @@ def test_play_command(line, audio, tmp_path):
     audio = {**audio, "HOLDCUE_DATA_DIR": str(tmp_path / "data")}
     if without_comment(line).split()[1] == "resume":  # something to resume: a session stopped early
         assert interrupted("holdcue play tennis-ball-release", audio) == 130
+    make_named_files(line, audio)
     process = subprocess.Popen(
         ["bash", "-c", SHELL + line],
         cwd=audio["PWD"],

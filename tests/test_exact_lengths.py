@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from holdcue import library, pronounce, session, speech, tones
 from holdcue.cli import cli
 from holdcue.routine import Voice
+from holdcue.speech import choice
 from holdcue.text import clock
 
 
@@ -73,7 +74,7 @@ def run(*args):
 def test_list_marks_estimates_and_shows_exact_lengths_once_prepared(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setattr(speech, "Pyttsx3Engine", ToneEngine)
+    monkeypatch.setattr(choice, "Pyttsx3Engine", ToneEngine)
     rid = "neck-and-upper-trapezius"
 
     def row():

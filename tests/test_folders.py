@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from holdcue import config, folders, journal, library, music, piper, plan, speech
+from holdcue import config, folders, journal, library, music, plan
+from holdcue.speech import cache as speech_cache
+from holdcue.speech import piper
 
 VARIABLES = ("HOLDCUE_CONFIG_DIR", "HOLDCUE_DATA_DIR", "HOLDCUE_CACHE_DIR")
 
@@ -43,7 +45,7 @@ def test_every_store_lives_in_its_folder(home, monkeypatch):
     assert plan.user_plan_path() == home / "c" / "plan.yaml"
     assert journal.default_path() == home / "d" / "journal.sqlite3"
     assert piper.voices_dir() == home / "d" / "voices"
-    assert speech.default_cache_dir() == home / "k" / "speech"
+    assert speech_cache.default_cache_dir() == home / "k" / "speech"
     assert music.default_cache_dir() == home / "k" / "music"
 
 

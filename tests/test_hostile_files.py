@@ -85,6 +85,7 @@ def test_a_control_character_in_the_config_is_placed_by_line_and_column(tmp_path
         ("!!python/name:os.system button: {pin: 17}\n", "1:1:"),
         ('"b\\e[2Jutton\\u202e": {pin: 17}\n', "1:1: b\\e[2Jutton\\u202e: unknown key"),
         ("button: [" * 40 + "]" * 40 + "\n", "nested too deeply"),
+        ("button: &b {pin: 17}\nmusic: *b\n", "2:8: YAML aliases (*name) are not supported in holdcue's files"),
     ],
 )
 def test_tags_huge_values_and_control_characters_in_the_config(tmp_path, text, where):
@@ -95,6 +96,7 @@ def test_tags_huge_values_and_control_characters_in_the_config(tmp_path, text, w
     except ConfigError as error:
         shown = "\n".join(str(p) for p in error.problems)
         assert not RAW.search(shown) and where in shown, shown
+        assert "routine" not in shown, shown  # it is the config file
         assert all(p.line > 0 for p in error.problems)
     else:  # a tag on a mapping changes nothing: the values are read by their own tags
         assert where == "" and loaded.button_pin == 17
@@ -115,7 +117,7 @@ def test_a_plan_that_is_a_fifo_is_refused_not_passed_over_or_waited_on(config_di
     with pytest.raises(PlanError) as error:
         at_once(plan.current)
     assert [str(p) for p in error.value.problems] == [
-        f"{config_dir / 'plan.yaml'}: is not a regular file (a folder, FIFO or device); give a routine file"
+        f"{config_dir / 'plan.yaml'}: is not a regular file (a folder, FIFO or device); give a plan file"
     ]
     for command in (["plan"], ["today", "--show"]):  # in a process of its own: signals need the main thread
         result = subprocess.run([sys.executable, "-m", "holdcue", *command], capture_output=True, text=True, timeout=30)
@@ -133,6 +135,7 @@ def test_a_plan_that_is_a_fifo_is_refused_not_passed_over_or_waited_on(config_di
         ('monday: "neck\\e]52;c;eA==\\a"\n', 'no routine called "neck\\e]52;c;eA==\\x07"'),
         ("monday: [" * 40 + "]" * 40 + "\n", "nested too deeply"),
         ("- " * 30000 + "\n", "plan.yaml:1:"),
+        ("monday: &x rest\ntuesday: *x\n", "plan.yaml:2:10: YAML aliases (*name) are not supported in holdcue's files"),
     ],
 )
 def test_tags_huge_values_and_control_characters_in_the_plan(config_dir, text, expected):

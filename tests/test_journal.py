@@ -94,7 +94,7 @@ def test_a_new_journal_is_created_in_wal_mode_with_its_schema_version(path):
         pass
     with sqlite3.connect(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert other.execute("PRAGMA user_version").fetchone()[0] == journal.SCHEMA_VERSION == 1
+        assert other.execute("PRAGMA user_version").fetchone()[0] == journal.SCHEMA_VERSION == 2
         columns = [row[1] for row in other.execute("PRAGMA table_info(sessions)")]
     assert columns == [
         "id",
@@ -122,13 +122,65 @@ def test_reading_a_journal_that_does_not_exist_creates_nothing(path):
 def test_an_older_journal_is_migrated_and_keeps_its_sessions(path, monkeypatch):
     with Journal.open(path) as kept:
         row = kept.begin(routine_id="neck", title="Neck", source="builtin:neck", steps=3, planned=300.0, at=100.0)
-    monkeypatch.setitem(journal.MIGRATIONS, 2, ("ALTER TABLE sessions ADD COLUMN plan TEXT",))
-    monkeypatch.setattr(journal, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(journal.MIGRATIONS, 3, ("ALTER TABLE sessions ADD COLUMN plan TEXT",))
+    monkeypatch.setattr(journal, "SCHEMA_VERSION", 3)
     with Journal.open(path) as kept:
         assert kept.get(row).routine_id == "neck"
     with sqlite3.connect(path) as other:
-        assert other.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert other.execute("PRAGMA user_version").fetchone()[0] == 3
         assert other.execute("SELECT routine_id, plan FROM sessions").fetchall() == [("neck", None)]
+
+
+def test_a_first_version_journal_gains_the_holds_table_and_keeps_its_sessions(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as first:
+        for statement in journal.MIGRATIONS[1]:
+            first.execute(statement)
+        first.execute("PRAGMA user_version = 1")
+        first.execute(
+            "INSERT INTO sessions (routine_id, title, source, started, updated, steps, planned)"
+            " VALUES ('neck', 'Neck', 'builtin:neck', 100, 100, 3, 300)"
+        )
+    first.close()
+    with Journal.open(path) as kept:
+        [record] = kept.recent()
+        assert (record.routine_id, record.holds) == ("neck", ())
+        kept.hold(record.id, journal.Hold(2, "left", 0, 41.5, 90.0, True), played=120.0, at=160.0)
+        assert kept.get(record.id).holds == (journal.Hold(2, "left", 0, 41.5, 90.0, True),)
+        assert kept.get(record.id).played == 120.0
+    with sqlite3.connect(path) as other:
+        assert other.execute("PRAGMA user_version").fetchone()[0] == 2
+    other.close()
+
+
+def test_holds_are_read_back_with_their_sessions_in_order_and_as_json(path):
+    with Journal.open(path) as kept:
+        one = kept.begin(routine_id="a", title="A", source="", steps=2, planned=60.0, at=100.0)
+        two = kept.begin(routine_id="b", title="B", source="", steps=2, planned=60.0, at=200.0)
+        kept.hold(one, journal.Hold(1, "left", 0, 12.25, 60.0, True), played=20.0)
+        kept.hold(one, journal.Hold(1, "right", 0, 60.0, 60.0, False), played=90.0)
+        by_id = {record.id: record for record in kept.recent()}
+    assert [h.side for h in by_id[one].holds] == ["left", "right"] and by_id[two].holds == ()
+    assert journal.record_json(by_id[one])["holds"] == [
+        {"step": 1, "side": "left", "round": None, "held": 12.2, "longest": 60.0, "pressed": True},
+        {"step": 1, "side": "right", "round": None, "held": 60.0, "longest": 60.0, "pressed": False},
+    ]
+
+
+def test_a_hold_is_written_whole_or_not_at_all_so_a_retry_writes_it_once(path):
+    with Journal.open(path) as kept:
+        row = kept.begin(routine_id="a", title="A", source="", steps=1, planned=60.0, at=100.0)
+    with sqlite3.connect(path) as other:  # the session's update fails after the hold's insert
+        other.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sessions BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    other.close()
+    hold = journal.Hold(1, "", 0, 30.0, 60.0, True)
+    with Journal.open(path) as kept:
+        with pytest.raises(JournalError, match="refused"):
+            kept.hold(row, hold, played=40.0)
+        assert kept.get(row).holds == ()
+        kept.connection.execute("DROP TRIGGER refuse")
+        kept.hold(row, hold, played=40.0)  # tried again, as the writer does
+        assert kept.get(row).holds == (hold,) and kept.get(row).played == 40.0
 
 
 def test_a_journal_from_a_newer_holdcue_is_refused_and_left_alone(path):
@@ -138,7 +190,7 @@ def test_a_journal_from_a_newer_holdcue_is_refused_and_left_alone(path):
         other.execute("PRAGMA user_version = 9")
     before = path.read_bytes()
     for opening in (Journal.open, Journal.read):
-        with pytest.raises(JournalError, match=r"newer holdcue \(schema 9, this one knows 1\)"):
+        with pytest.raises(JournalError, match=r"newer holdcue \(schema 9, this one knows 2\)"):
             opening(path)
     assert path.read_bytes() == before
 
@@ -363,6 +415,35 @@ def test_a_journal_locked_in_the_middle_keeps_what_was_written_and_the_session_p
     # nothing after: the row reads as cut off.
     [record] = Journal.read(path).recent()
     assert (record.outcome, record.step) == ("interrupted", 3)
+
+
+class FreedAtStep2(RecordingDisplay):
+    """Another program holds the journal's write lock as the session starts, until step 2."""
+
+    def __init__(self, holder: sqlite3.Connection):
+        super().__init__()
+        self.holder = holder
+
+    def show(self, status) -> None:
+        super().show(status)
+        if status.step == 2 and self.holder.in_transaction:
+            self.holder.execute("ROLLBACK")
+
+
+def test_what_a_briefly_locked_journal_missed_is_written_once_it_is_free(session, path):
+    with Journal.open(path):
+        pass
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    started = time.time()
+    try:
+        result, recorder, shown, _ = play_recorded(session, path, display=FreedAtStep2(holder), timeout=0.05)
+    finally:
+        holder.close()
+    assert result.finished and "database is locked" in str(recorder.error)
+    [record] = Journal.read(path).recent()  # its start was missed, and written later
+    assert record.outcome == "finished" and record.step == len(session.routine.steps)
+    assert abs(record.started - started) < 1.0  # when it started, not when it was written
 
 
 READ_ONLY_CHILD = """

@@ -26,7 +26,8 @@ COMMAND_LINE = {name for name in MODULES if name == "cli" or name.startswith("cl
 # pipeline (it imports the compiler), the core drives sessions, the command line adds the
 # user's wording.
 TOP = COMMAND_LINE | {"__main__", "exitcodes"}
-ORCHESTRATION = {"session", "batch", "core", "core.catalog", "core.controller"}  # the web layer drives the core only
+# The web layer drives the core only; compose measures what it makes with the compiler.
+ORCHESTRATION = {"session", "batch", "compose", "core", "core.catalog", "core.controller"}
 
 
 def holdcue_module(dotted: str) -> str | None:
@@ -64,9 +65,13 @@ GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
 def test_the_graph_was_read():
     assert {"cli", "compiler", "loader", "library", "session", "speech", "render", "play", "export"} <= GRAPH.keys()
     assert "compiler" in GRAPH["session"] and "loader" in GRAPH["library"]
+    assert {"compiler", "library", "routine_yaml"} <= GRAPH["compose"] and "compose" in GRAPH["cli.routines"]
     assert {"core", "core.controller", "terminal"} <= GRAPH.keys() and "core.controller" in GRAPH["core"]
     assert {"web", "web.auth", "web.routes", "web.server", "web.page"} <= GRAPH.keys()
     assert "web.server" in GRAPH["web"] and "web.auth" in GRAPH["web.server"]
+    assert {"button", "homeassistant"} <= GRAPH.keys() and "core" in GRAPH["homeassistant"]
+    assert {"speech.engine", "speech.espeak", "speech.piper", "speech.cache", "speech.workers"} <= GRAPH.keys()
+    assert "speech.synthesis" in GRAPH["speech"] and "speech.engine" in GRAPH["speech.espeak"]
 
 
 def test_inside_music_imports_run_one_way():
@@ -83,6 +88,27 @@ def test_inside_music_imports_run_one_way():
     assert GRAPH["music"] >= files
 
 
+def test_inside_speech_imports_run_one_way():
+    """speech/: engine.py (what an engine and a clip are) at the bottom, each engine and the
+    cache on it, choosing an engine on the engines, synthesis.py at the top; none of them
+    imports the package, whose __init__ only re-exports them. Piper's driver is imported only
+    where a voice names it (choosing) or its models are listed (holdcue voices)."""
+    files = {name for name in GRAPH if name.startswith("speech.")}
+    inside = {name: {used for used in GRAPH[name] if used == "speech" or used.startswith("speech.")} for name in files}
+    assert inside == {
+        "speech.engine": set(),
+        "speech.espeak": {"speech.engine"},
+        "speech.piper": {"speech.engine"},
+        "speech.cache": {"speech.engine"},
+        "speech.choice": {"speech.engine", "speech.espeak", "speech.piper"},
+        "speech.stored": {"speech.cache"},
+        "speech.workers": {"speech.cache", "speech.engine"},
+        "speech.synthesis": {"speech.cache", "speech.choice", "speech.engine", "speech.stored", "speech.workers"},
+    }
+    assert GRAPH["speech"] <= files
+    assert {name for name, used in GRAPH.items() if "speech.piper" in used} == {"speech.choice", "cli.routines"}
+
+
 def test_only_the_core_makes_a_player():
     """One driver of the player: the core. Every front end (terminal, web, button) reaches
     the player through the core's commands."""
@@ -94,6 +120,13 @@ def test_only_the_core_makes_a_player():
                 if called == "Player":
                     makers.add(name)
     assert makers == {"core.controller"}
+
+
+@pytest.mark.parametrize("front_end", ["button", "homeassistant"])
+def test_a_control_drives_the_core_and_nothing_below_it(front_end):
+    """The button and Home Assistant reach sessions, sound and the journal through the core's
+    commands only: they read config.yaml's settings and the core's errors, nothing else."""
+    assert GRAPH[front_end] <= {"core", "config", "errors"}, GRAPH[front_end]
 
 
 def test_no_module_imports_another_in_a_circle():
@@ -127,7 +160,7 @@ def test_the_command_line_is_the_cli_package_and_its_modules():
     assert {"cli", "cli.common"} <= COMMAND_LINE <= TOP
 
 
-@pytest.mark.parametrize("module", sorted(set(GRAPH) - COMMAND_LINE))
+@pytest.mark.parametrize("module", sorted(set(GRAPH) - TOP))  # __main__ is the command's entry, before click
 def test_the_core_never_prints(module):
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     calls = [

@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from compiler_helpers import RATE, clip_length, shoulders, tone_length
-from holdcue import compiler, loader, phrases, session, speech, terminal
+from holdcue import compiler, loader, phrases, session, terminal
 from holdcue.cli import cli
 from holdcue.errors import RoutineError
 from holdcue.routine import Cues, Routine, Step, Voice
+from holdcue.speech import choice
 from play_helpers import FakeClock, FakeHandle, RecordingDisplay
 
 GAP = round(compiler.GAP_MS * RATE / 1000)
@@ -127,7 +128,7 @@ class ToneEngine:
 def fake_speech(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setattr(speech, "Pyttsx3Engine", ToneEngine)
+    monkeypatch.setattr(choice, "Pyttsx3Engine", ToneEngine)
 
 
 def test_tones_plays_the_legend(fake_speech, monkeypatch):
@@ -173,3 +174,16 @@ def test_play_legend_puts_the_legend_in_the_intro(fake_speech, monkeypatch):
     with_it, without = played
     assert with_it.routine.cues.legend and not without.routine.cues.legend
     assert legend_of(with_it.timeline) and not legend_of(without.timeline)
+
+
+def test_show_legend_shows_the_legend_in_the_intro(fake_speech):
+    """show --legend shows the session play --legend plays: each tone after its meaning."""
+    words = phrases.for_language("en")
+    with_it = CliRunner().invoke(cli, ["show", "tennis-ball-release", "--legend"])
+    without = CliRunner().invoke(cli, ["show", "tennis-ball-release"])
+    assert with_it.exit_code == 0 and without.exit_code == 0, with_it.output
+    meaning = words.legend("start")
+    lines = with_it.output.splitlines()
+    said = next(i for i, line in enumerate(lines) if line.endswith(meaning))
+    assert lines[said + 1].endswith("[start tone]")
+    assert meaning not in without.output

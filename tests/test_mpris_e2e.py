@@ -241,7 +241,7 @@ def test_playerctl_steers_holdcue_play_on_its_terminal(env, bus, stack, tmp_path
         finally:
             child.close()
     assert code == 0, child.text()
-    assert "Session ended at 0:" in child.text().rstrip().splitlines()[-1]
+    assert "Session ended at 0:" in child.text()  # (a busy machine's underruns are counted on the line after)
     assert "mpris" not in child.text()  # on the bus: nothing to say
     assert loud(between(recorder, paused, paused + 1.2)), "the pause was not confirmed aloud"
     assert not loud(between(recorder, paused + 1.6, resumed - 0.1)), "sound went on while paused"

@@ -72,3 +72,35 @@ def test_music_is_heard_as_mixed_and_the_cues_keep_their_samples(tmp_path, monke
     gaps = plain[: len(heard)] == 0
     assert gaps.sum() > RATE * 3
     assert correlation(heard[gaps], mixed[: len(heard)][gaps]) > 0.98
+
+
+def test_music_damaged_part_way_is_dropped_and_the_session_plays_on(tmp_path, monkeypatch):
+    """A FLAC cut short by an interrupted copy: its header promises 30 s, its frames end at
+    about 12 s. The session goes on without the music from there, says once why (naming
+    the file), and ends as it should: not "the sound device stopped playing"."""
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
+    if LACKING:
+        pytest.fail(f"the audio end-to-end tests need {', '.join(LACKING)} (CI=true: they may not be skipped)")
+    t = np.arange(44100 * 30) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    whole = tmp_path / "whole.flac"
+    soundfile.write(whole, np.stack([tone, tone], 1), 44100)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])
+    built = session.build(library.load_routine(FIXTURE), cache=ClipCache(tmp_path / "cache" / "speech"))
+    assert built.timeline.length > 15 * RATE  # the music fails within the session
+    with NullSink(tmp_path / "pulse") as stack:
+        env = {**stack.env, "HOLDCUE_CACHE_DIR": str(tmp_path / "cache")}
+        with Recorder(env) as recorder:
+            done = subprocess.run(
+                holdcue("play", FIXTURE, "--music", str(cut)), env=env, capture_output=True, text=True, timeout=120
+            )
+            time.sleep(0.3)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = [line for line in done.stdout.splitlines() if "music stopped" in line]
+    assert len(said) == 1 and str(cut) in said[0], done.stdout
+    assert "Session complete" in done.stdout.splitlines()[-1]
+    # the last cue is heard: the session played to its end
+    plain = render(built.timeline, built.clips, built.tones)
+    last = built.timeline.events[-1]
+    assert find(recorder.recording().samples, plain[last.start : last.start + RATE // 2], 0.9), "the end was not heard"

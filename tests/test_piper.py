@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from holdcue import config, piper, render, speech
+from holdcue import config, render, speech
 from holdcue.cli import cli
 from holdcue.errors import ConfigError, RoutineError, SpeechError
 from holdcue.exitcodes import ExitCode
 from holdcue.loader import load as parse_routine
 from holdcue.routine import Voice
+from holdcue.speech import espeak, piper
 from holdcue.timeline import SAMPLE_RATE, Event, Segment, Timeline
 from speech_support import TEST_MODEL, espeak_test, piper_test
 
@@ -62,7 +63,7 @@ def test_synthesize_all_caches_by_engine_and_model(tmp_path):
     engine = piper.PiperEngine(TEST_MODEL)
     assert engine.name.startswith(f"piper/{TEST_MODEL}/")
     # the same text in espeak-ng's voice is another file: clips of engines never mix
-    assert cache.path(engine.name, PIPER, PHRASE) != cache.path(speech.Pyttsx3Engine.name, Voice(), PHRASE)
+    assert cache.path(engine.name, PIPER, PHRASE) != cache.path(espeak.Pyttsx3Engine.name, Voice(), PHRASE)
     assert np.array_equal(cache.get(engine.name, PIPER, PHRASE), clips[PHRASE])
     started = time.monotonic()
     again = speech.synthesize_all([PHRASE, "Rest."], PIPER, cache=cache, workers=1)
@@ -131,7 +132,7 @@ def test_the_piper_child_dies_with_its_parent_and_prints_nothing():
     program = textwrap.dedent(
         f"""
         import os, sys, time
-        from holdcue import piper
+        from holdcue.speech import piper
         from holdcue.routine import Voice
         engine = piper.PiperEngine({TEST_MODEL!r})
         engine.synthesize("Rest.", Voice(engine="piper", model={TEST_MODEL!r}))
@@ -271,7 +272,8 @@ def test_the_schema_agrees_on_engine_and_model():
 def test_holdcue_never_imports_piper():
     """GPL code stays in its own process: finding it, listing models and choosing do not import it."""
     program = (
-        "import sys\nfrom holdcue import cli, piper, speech\nfrom holdcue.routine import Voice\n"
+        "import sys\nfrom holdcue import cli, speech\nfrom holdcue.speech import piper\n"
+        "from holdcue.routine import Voice\n"
         "piper.available(); piper.list_models()\n"
         "try:\n    speech.choose(Voice(), speech.Choice('piper', 'en_US-joe-medium'))\nexcept Exception:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('piper', 'onnxruntime')))"

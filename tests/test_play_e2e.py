@@ -318,3 +318,36 @@ def test_sighup_stops_the_sound_exits_129_and_restores_the_terminal(env, fixture
     rec = recorder.recording()
     after = rec.samples[rec.sample_at(hung_up_at + 0.4) :]
     assert len(after) > RATE // 2 and not np.any(after != 0)
+
+
+def test_alsas_own_lines_are_counted_not_shown(env, fixture):
+    """A machine too busy to feed the device (the process stopped three times for 0.8 s):
+    alsa-lib writes "underrun occurred" to stderr from the audio thread. None of it reaches
+    the terminal; one line at the end says how many there were, and the session ends well."""
+    process = subprocess.Popen(holdcue("play", FIXTURE), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(3)
+        for _ in range(3):
+            process.send_signal(signal.SIGSTOP)
+            time.sleep(0.8)
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.5)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert out.decode().splitlines()[-1].endswith("Session complete")
+    said = err.decode().splitlines()
+    assert not [line for line in said if line.startswith("ALSA lib")], said
+    if env["HOLDCUE_OUTPUT"] == "stream":  # simpleaudio's short takes may not run dry
+        assert len(said) == 1 and said[0].startswith("holdcue: ALSA said 'underrun occurred'"), said
+
+
+def test_a_routine_that_does_not_exist_is_said_alone(env):
+    """The device is opened before the arguments are read (for a quicker start): what
+    ALSA says while it opens and closes stays out of the way of the one line that matters."""
+    done = subprocess.run(holdcue("play", "nosuchroutine"), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    expected = 'Error: no routine called "nosuchroutine". Run "holdcue list" to see every routine.'
+    assert done.stderr.splitlines() == [expected]

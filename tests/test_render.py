@@ -284,3 +284,33 @@ def test_a_sound_is_measured_when_it_first_sounds_not_before_the_first_block(tol
     rest = list(blocks)
     assert len(clips.measured if told else measured) == 6
     assert np.array_equal(np.concatenate([first, *rest]), whole)
+
+
+def test_music_that_fails_part_way_is_dropped_when_asked_and_ends_the_blocks_otherwise(sounds, tmp_path, monkeypatch):
+    """A FLAC cut short (its header says 20 s, its frames end near 8 s): with ``music_lost``
+    the blocks go on to the end, without music from where it failed, and it is told once;
+    without it (an export), the failure ends the blocks."""
+    import soundfile
+
+    from holdcue.errors import MusicError
+    from holdcue.routine import Music
+
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
+    t = np.arange(RATE * 20) / RATE
+    whole = tmp_path / "whole.flac"
+    soundfile.write(whole, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), RATE)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])
+    clips, tones = sounds
+    timeline = timeline_of([speech(RATE, "Hello there.", clips), speech(15 * RATE, "Next step.", clips)], 16 * RATE)
+    music = Music(str(cut))
+    lost: list[MusicError] = []
+    blocks = list(render.render_blocks(timeline, clips, tones, music=music, music_lost=lost.append))
+    out = np.concatenate(blocks)
+    assert len(out) == timeline.length
+    assert len(lost) == 1 and str(cut) in str(lost[0])
+    assert np.abs(out[3 * RATE : 4 * RATE]).max() > 1000  # the music, before it failed
+    assert not out[12 * RATE : 15 * RATE].any()  # after: silence between the cues
+    assert correlation(out[15 * RATE : timeline.events[-1].end], clips["Next step."]) > 0.999  # the last cue
+    with pytest.raises(MusicError, match="cut.flac"):
+        list(render.render_blocks(timeline, clips, tones, music=music))

@@ -186,7 +186,8 @@ def test_all_problems_are_reported_sorted_by_line():
         '1:1: title: missing; add a line like "title: Shoulders and chest"',
         '3:11: steps[0].time: "45" has no unit; write "45s"',
         "6:13: steps[1].repeat: 100 is out of range; use a whole number from 1 to 50",
-        '7:14: cues.prep: "soon" is not a time; write it like "45s", "1m30s" or "500ms"',
+        '7:14: cues.prep: "soon" is neither a time nor press; give a time like "5s", or "press" to wait until '
+        "Next is pressed (at most 1m)",
     ]
 
 

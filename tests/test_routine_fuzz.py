@@ -217,7 +217,7 @@ def test_an_alias_bomb_is_refused_at_once_without_growing():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert [str(p) for p in error.value.problems] == [
-        "bomb.yaml:2:10: YAML aliases (*name) are not supported in routine files; write the value out"
+        "bomb.yaml:2:10: YAML aliases (*name) are not supported in holdcue's files; write the value out"
     ]
     assert elapsed < 5.0  # expanded, it would take hours; the margin is for a Raspberry Pi (3-4x slower)
     assert peak < 5_000_000

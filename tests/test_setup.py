@@ -25,6 +25,8 @@ TEST_EXTRA = [
     "libasound2-plugins",
     "chromium",
     "systemd",
+    "mosquitto",
+    "openssl",
     "dbus-daemon",
     "playerctl",
     "bluez",

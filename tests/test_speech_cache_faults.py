@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from holdcue.routine import Voice
-from holdcue.speech import MAX_ENTRY_BYTES, ClipCache, trim_silence
+from holdcue.speech import ClipCache
+from holdcue.speech.cache import MAX_ENTRY_BYTES
+from holdcue.speech.engine import trim_silence
 
 ENGINE = "tone"
 TEXT = "Hold."

@@ -1,4 +1,4 @@
-"""Clips left in the speech cache and read as they sound (speech.StoredClips, the service's
+"""Clips left in the speech cache and read as they sound (StoredClips, the service's
 sessions): the same sound as clips held in memory, memory that does not grow with the
 session, and a clip gone from the cache mid-session heard as silence, not a stopped session."""
 
@@ -13,6 +13,8 @@ import numpy as np
 from holdcue import render, session, speech
 from holdcue.core import controller
 from holdcue.library import load_routine
+from holdcue.speech import synthesis
+from holdcue.speech.stored import StoredClips
 from holdcue.timeline import SAMPLE_RATE
 
 STEPS = 60  # distinct texts, far more than StoredClips.KEPT
@@ -48,7 +50,7 @@ def built(tmp_path, stored):
 def test_a_stored_session_sounds_exactly_as_one_held_in_memory(tmp_path):
     held = built(tmp_path, stored=False)
     kept = built(tmp_path, stored=True)
-    assert isinstance(kept.clips, speech.StoredClips) and not isinstance(held.clips, speech.StoredClips)
+    assert isinstance(kept.clips, StoredClips) and not isinstance(held.clips, StoredClips)
     assert kept.timeline == held.timeline and set(kept.clips) == set(held.clips)
     for text in held.clips:
         assert np.array_equal(kept.clips[text], held.clips[text])
@@ -80,7 +82,7 @@ def test_a_stored_session_holds_only_the_clips_that_sound(tmp_path):
         tracemalloc.stop()
     largest = 2 * 2 * SAMPLE_RATE  # bytes of the longest clip VaryingEngine makes
     assert held_bytes - kept_bytes > 0.9 * speech_bytes, (held_bytes, kept_bytes, speech_bytes)
-    assert rendering < (speech.StoredClips.KEPT + 4) * largest < speech_bytes, (rendering, speech_bytes)
+    assert rendering < (StoredClips.KEPT + 4) * largest < speech_bytes, (rendering, speech_bytes)
 
 
 def test_a_clip_gone_from_the_cache_sounds_as_silence_and_the_session_goes_on(tmp_path, caplog):
@@ -111,5 +113,5 @@ def test_a_clip_the_cache_could_not_keep_stays_in_memory(tmp_path):
 
 def test_the_service_builds_its_sessions_stored(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(speech, "factory_for", lambda voice: VaryingEngine)
-    assert isinstance(controller._build_stored(many_texts(tmp_path)).clips, speech.StoredClips)
+    monkeypatch.setattr(synthesis, "factory_for", lambda voice: VaryingEngine)
+    assert isinstance(controller._build_stored(many_texts(tmp_path)).clips, StoredClips)

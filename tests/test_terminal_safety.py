@@ -14,9 +14,10 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from holdcue import display, session, speech
+from holdcue import display, session
 from holdcue.cli import cli
 from holdcue.errors import Problem
+from holdcue.speech import espeak
 from holdcue.text import json_text, printable
 from play_helpers import make_session
 from test_cli_history import Fakes
@@ -261,7 +262,7 @@ def test_export_prints_file_names_escaped(tmp_path, evil_file, fake_speech):
 
 
 def test_voices_from_the_engine_are_escaped_too(monkeypatch):
-    found = [speech.VoiceInfo(id="gmw/en\x1b[2J", name="English \u202eevil\x9b", languages=("en\x07",))]
-    monkeypatch.setattr(speech, "list_voices", lambda language=None: found)
+    found = [espeak.VoiceInfo(id="gmw/en\x1b[2J", name="English \u202eevil\x9b", languages=("en\x07",))]
+    monkeypatch.setattr(espeak, "list_voices", lambda language=None: found)
     result = run("voices")
     assert result.exit_code == 0 and "gmw/en\\e[2J" in result.stdout and "English \\u202eevil\\x9b" in result.stdout

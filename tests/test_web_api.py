@@ -120,8 +120,8 @@ def test_the_status_is_sent_as_the_docs_show_it():
     idle = json.dumps(status_json(Snapshot(volume=1.0)))
     assert idle == (
         '{"state": "idle", "routine": null, "title": null, "step": 0, "steps": 0, "step_title": "", "phase": "", '
-        '"side": "", "round": 0, "rounds": 0, "position": 0, "duration": 0, "left": 0, "next": "", "volume": 1.0, '
-        '"error": ""}'
+        '"side": "", "round": 0, "rounds": 0, "position": 0, "duration": 0, "left": 0, "until": "", "next": "", '
+        '"volume": 1.0, "error": ""}'
     )
 
 

@@ -14,10 +14,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from audio_stack import NullSink, Recorder, holdcue, missing
+from audio_stack import NullSink, Recorder, between, holdcue, loud, missing
 from holdcue import journal, library
 from holdcue.plan import WEEKDAYS
 from speech_support import HAVE_ESPEAK
@@ -47,6 +46,19 @@ steps:
   - hold: Relax your hands.
     title: Hands
     time: 8s
+"""
+PRESS = """\
+title: Press check
+voice: {language: en, rate: 220}
+cues: {prep: 1s, countdown: 0}
+steps:
+  - compress: Press the ball under your foot and hold still until it eases.
+    title: Foot press
+    time: 60s
+    until: press
+  - hold: Relax your hands.
+    title: Hands
+    time: 3s
 """
 
 try:
@@ -82,6 +94,7 @@ def service(stack, tmp_path_factory):
     config = tmp_path_factory.mktemp("config")
     (config / "routines").mkdir()
     (config / "routines" / "quick-check.yaml").write_text(QUICK)
+    (config / "routines" / "press-check.yaml").write_text(PRESS)
     (config / "plan.yaml").write_text("".join(f"{day}: quick-check\n" for day in WEEKDAYS))  # today, whatever day
     env = {
         **stack.env,
@@ -90,7 +103,9 @@ def service(stack, tmp_path_factory):
         "HOLDCUE_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "PYTHONPATH": str(ROOT / "src"),
     }
-    subprocess.run(holdcue("prepare", "quick-check"), env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        holdcue("prepare", "quick-check", "press-check"), env=env, check=True, capture_output=True, timeout=120
+    )
     process = subprocess.Popen(
         holdcue("serve", "--port", "0", "--no-prepare"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -114,15 +129,6 @@ def browser():
         launched.close()
 
 
-def loud(samples: np.ndarray) -> bool:
-    return samples.size > 0 and int(np.abs(samples.astype(np.int32)).max()) > 1000
-
-
-def between(recorder: Recorder, start: float, stop: float) -> np.ndarray:
-    recording = recorder.recording()
-    return recording.samples[max(0, recording.sample_at(start)) : max(0, recording.sample_at(stop))]
-
-
 def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
     base, _ = service
     page = browser.new_page(viewport={"width": 360, "height": 740})
@@ -135,7 +141,7 @@ def test_a_phone_plays_pauses_and_stops_a_session(service, stack, browser):
 
     # the library: every routine, the user's among the built-in ones, each with its length
     ids = set(page.locator("button[data-routine]").evaluate_all("buttons => buttons.map(b => b.dataset.routine)"))
-    assert ids == {entry.id for entry in library.entries()} | {"quick-check"}
+    assert ids == {entry.id for entry in library.entries()} | {"quick-check", "press-check"}
     today = page.get_by_role("button", name=re.compile(r"^Play today's session: Quick check, 0:\d\d$"))
     assert today.is_visible()  # first on the page, from the weekly plan
     assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing sticks out sideways
@@ -217,6 +223,28 @@ def test_today_and_resume_last_from_the_page(service, stack, browser):
     )
     assert first["outcome"] == "stopped" and first["step"] == 2
     assert history["plan"]["planned"] >= 1
+    page.close()
+
+
+def test_the_page_s_next_ends_a_hold_that_lasts_until_a_press_with_its_end_tone(service, stack, browser):
+    base, _ = service
+    page = browser.new_page(viewport={"width": 360, "height": 740})
+    page.goto(base + "/")
+    with Recorder(stack.env) as recorder:
+        page.evaluate("fetch('/api/play', {method: 'POST', body: JSON.stringify({routine: 'press-check'})})")
+        doing = page.locator("#doing")
+        expect(doing).to_have_text(re.compile(r"^hold until you press Next · at most 0:5\d$"), timeout=15_000)
+        time.sleep(2.0)  # the start tone has ended: the hold is quiet
+        pressed = time.monotonic()
+        page.get_by_role("button", name="Next step").click()
+        expect(page.locator("#step")).to_have_text(re.compile(r"^Step 2 of 2 · Hands$"), timeout=15_000)
+        time.sleep(0.5)
+        page.get_by_role("button", name="Stop the session").click()
+        expect(page.locator("body")).to_have_attribute("data-state", "idle")
+    assert not loud(between(recorder, pressed - 1.0, pressed))
+    assert loud(between(recorder, pressed, pressed + 0.15))  # the end tone, at once
+    [held] = page.evaluate("fetch('/api/history').then(r => r.json())")["sessions"][0]["holds"]
+    assert held["pressed"] and 2.0 <= held["held"] < 4.0 and held["longest"] == 60.0
     page.close()
 
 

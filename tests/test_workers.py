@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdcue import errors, speech
+from holdcue import errors
 from holdcue.routine import Voice
-from holdcue.speech import ClipCache, synthesize_all
+from holdcue.speech import ClipCache, espeak, synthesis, synthesize_all
+from holdcue.timeline import SAMPLE_RATE
 from speech_support import espeak_test
 
 SLOW = 20.0  # seconds a SlowEngine takes for most texts: far longer than any test waits
@@ -168,7 +169,7 @@ def interrupt_by_signal():
 
 @pytest.mark.parametrize("interrupt", [interrupt_by_progress, interrupt_by_signal])
 def test_an_interrupt_stops_busy_workers_at_once(tmp_path, interrupt):
-    texts = [f"text {n}" for n in range(speech.SMALL_BATCH + 4)]
+    texts = [f"text {n}" for n in range(synthesis.SMALL_BATCH + 4)]
     before = children()
     seen: set[int] = set()
     progress = interrupt()
@@ -201,8 +202,8 @@ def test_a_worker_whose_parent_is_already_gone_ends(parent):
     (the worker was then given to another process)."""
     code = (
         "import os, sys\n"
-        "from holdcue import speech\n"
-        f"speech.die_with({'os.getppid() + 1000000' if parent == 'dead' else 'os.getppid()'})\n"
+        "from holdcue.speech import workers\n"
+        f"workers.die_with({'os.getppid() + 1000000' if parent == 'dead' else 'os.getppid()'})\n"
         "import ctypes\n"
         "signal = ctypes.c_int()\n"
         "ctypes.CDLL(None).prctl(2, ctypes.byref(signal), 0, 0, 0)  # PR_GET_PDEATHSIG\n"
@@ -253,9 +254,9 @@ WITHOUT_TMPFILE = textwrap.dedent(
 
 
 def made_up_clip(text: str) -> np.ndarray:
-    n = int(speech.SAMPLE_RATE * (0.3 + 0.06 * len(text)))
+    n = int(SAMPLE_RATE * (0.3 + 0.06 * len(text)))
     pitch = 110 + zlib.crc32(text.encode()) % 60
-    return (8000 * np.sin(2 * np.pi * pitch * np.arange(n) / speech.SAMPLE_RATE)).astype(np.int16)
+    return (8000 * np.sin(2 * np.pi * pitch * np.arange(n) / SAMPLE_RATE)).astype(np.int16)
 
 
 def export_env(folder: Path) -> dict[str, str]:
@@ -267,7 +268,7 @@ def export_env(folder: Path) -> dict[str, str]:
         for rid in LONG:
             routine = library.load_routine(rid)
             for said in session.said_texts(routine).values():
-                cache.put(speech.Pyttsx3Engine.name, routine.voice, said, made_up_clip(said))
+                cache.put(espeak.Pyttsx3Engine.name, routine.voice, said, made_up_clip(said))
     return dict(os.environ, HOLDCUE_CACHE_DIR=str(folder / "cache"), HOLDCUE_CONFIG_DIR=str(folder / "config"))
 
 
@@ -411,8 +412,8 @@ def test_two_processes_saying_the_same_texts_share_one_cache(tmp_path):
     with ProcessPoolExecutor(2, get_context("spawn")) as pool:
         made = list(pool.map(_say_all, [str(tmp_path)] * 2, [texts] * 2))
     cache = ClipCache(tmp_path)
-    names = {cache.path(speech.Pyttsx3Engine.name, Voice(), text).name: text for text in texts}
+    names = {cache.path(espeak.Pyttsx3Engine.name, Voice(), text).name: text for text in texts}
     assert sorted(os.listdir(tmp_path)) == sorted(names)
     for text in texts:
-        clip = cache.get(speech.Pyttsx3Engine.name, Voice(), text)
+        clip = cache.get(espeak.Pyttsx3Engine.name, Voice(), text)
         assert clip is not None and zlib.crc32(clip.tobytes()) in {made[0][text], made[1][text]}

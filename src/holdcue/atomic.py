@@ -1,7 +1,9 @@
 """New files that appear whole or not at all, for exports and the speech cache.
 
 A file is written unnamed (Linux's O_TMPFILE) in the folder of its target, then given a
-name and renamed over the target in one step once complete. Until then nothing of it can
+name and renamed over the target in one step once complete (``commit``), or linked as the
+target only while nothing has that name (``create``: of several processes creating one
+file at once, the first keeps it). Until then nothing of it can
 be seen, and a process killed part way (even by SIGKILL) leaves nothing behind: the kernel
 frees an unnamed file when its last descriptor closes. Where O_TMPFILE is not supported
 (other systems, some file systems) the file is a hidden ``.NAME.xxxxxxxx.part`` instead,
@@ -69,6 +71,26 @@ class NewFile:
         self._hidden = None
         self.file.close()
 
+    def create(self, sync: bool = True) -> bool:
+        """Flush the file and give it the target's name, unless something has that name
+        already: True when it did; False when the name is taken, and then the file is still
+        here, to ``commit`` over whatever has it or to ``discard``. A hard link never
+        replaces anything, so of processes creating one target at once exactly one does, and
+        what it created is never changed by the others. OSError (EPERM) on a file system
+        without hard links (FAT)."""
+        self.file.flush()
+        if sync:
+            os.fsync(self.file.fileno())
+        try:
+            if self._hidden is None:
+                self._link_as(self.target.name)
+            else:
+                os.link(self._hidden, self.target, follow_symlinks=False)
+        except FileExistsError:
+            return False
+        self.discard()  # the target has the data now: only the temporary name (if any) goes
+        return True
+
     def discard(self) -> None:
         with contextlib.suppress(OSError):  # flushing what is thrown away may fail (a full disk): it still closes
             self.file.close()
@@ -77,22 +99,26 @@ class NewFile:
             self._hidden = None
 
     def _link(self) -> Path:
-        """A name for the unnamed file, to rename over the target (a link cannot replace a file).
+        """A name for the unnamed file, to rename over the target (a link cannot replace a file)."""
+        for _ in range(_LINK_TRIES):
+            name = f".{self.target.name}.{secrets.token_hex(4)}.part"
+            try:
+                self._link_as(name)
+                return self.folder / name
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"no free temporary name beside {self.target}")
+
+    def _link_as(self, name: str) -> None:
+        """Give the unnamed file ``name`` in its folder; FileExistsError when that is taken.
         linkat follows /proc's link to the open file only when given a directory descriptor:
         os.link without one calls link(2), which would link the /proc entry itself."""
         source = f"/proc/self/fd/{self.file.fileno()}"
         folder = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            for _ in range(_LINK_TRIES):
-                name = f".{self.target.name}.{secrets.token_hex(4)}.part"
-                try:
-                    os.link(source, name, dst_dir_fd=folder, follow_symlinks=True)
-                    return self.folder / name
-                except FileExistsError:
-                    continue
+            os.link(source, name, dst_dir_fd=folder, follow_symlinks=True)
         finally:
             os.close(folder)
-        raise FileExistsError(f"no free temporary name beside {self.target}")
 
 
 @contextlib.contextmanager

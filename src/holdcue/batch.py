@@ -15,8 +15,8 @@ Speech not yet in the cache is made first, in this process, for all the routines
 routine at a time does, so every file speaks a text with the same clip, the one the cache
 keeps (espeak-ng does not say a text twice quite alike). Clips the cache then fails to give
 a worker (damaged since) are made by the worker itself, in its own process; were two to
-make the same one, each writes its clip unnamed and renames it into place whole
-(atomic.py), so the cache holds one of them, never a mix.
+make the same one, the first stored stays and both use it (speech/cache.py), so the cache
+holds one of them, whole, and every file speaks it.
 
 Ctrl-C belongs to this process: workers start with SIGINT and SIGHUP blocked, so the
 terminal's Ctrl-C (sent to every process of the command) and hangup reach only this one.
@@ -67,7 +67,7 @@ def export_all(
     written: Callable[[int, float], None] | None = None,
     preparing: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Export every job, ``workers`` at a time (default: one per core, speech.cores()): one
+    """Export every job, ``workers`` at a time (default: one per core, speech.workers.cores()): one
     in this process, the others each by a worker process; ``format`` and ``volume`` as
     export.export's. Speech missing from the cache is made first (``preparing(done,
     total)`` counts its clips).
@@ -82,7 +82,7 @@ def export_all(
     after it already under way are finished (and reported). Then the error of the first job
     that failed, in the order of ``jobs``, is raised: the one exporting them one at a time
     raises. Nothing partial is left behind (export.export's atomic files)."""
-    from holdcue import speech
+    from holdcue.speech import workers as speech_workers
 
     jobs = list(jobs)
     if not jobs:
@@ -92,9 +92,9 @@ def export_all(
 
         session.prepare([job.routine for job in jobs], workers=workers, progress=preparing)
     run = _Run(jobs, format, volume, progress, written)
-    helpers = min(workers or speech.cores(), len(jobs)) - 1  # worker processes beside this one
+    helpers = min(workers or speech_workers.cores(), len(jobs)) - 1  # worker processes beside this one
     if helpers:
-        run.pool = speech.worker_pool(helpers, _start_worker, (run.shared, os.getpid()))
+        run.pool = speech_workers.worker_pool(helpers, _start_worker, (run.shared, os.getpid()))
         run.helpers = helpers
     finished = False
     try:
@@ -270,10 +270,10 @@ def _blocked(signals: set[signal.Signals]) -> Iterator[None]:
 def _stop(pool) -> None:
     """SIGTERM to every worker, then wait for each to end (it removes the file it was
     writing first); one still there after STOP_WAIT seconds is killed."""
-    from holdcue import speech
+    from holdcue.speech import workers
 
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    speech.terminate_workers(pool)
+    workers.terminate_workers(pool)
     for process in processes:
         with contextlib.suppress(OSError, ValueError):
             process.join(STOP_WAIT)
@@ -291,12 +291,12 @@ _stopping = False
 
 def _start_worker(shared, parent: int) -> None:
     """In a worker: it ends on SIGTERM, from the parent or, when the parent ends, the kernel."""
-    from holdcue import speech
+    from holdcue.speech import workers
 
     global _progress
     _progress = shared
     signal.signal(signal.SIGTERM, _on_terminate)
-    speech.die_with(parent, signal.SIGTERM)
+    workers.die_with(parent, signal.SIGTERM)
 
 
 def _on_terminate(signum: int, frame: object) -> None:

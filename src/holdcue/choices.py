@@ -34,6 +34,7 @@ class Overrides:
     fallback: bool = False  # --fallback: espeak-ng when the engine or model is missing
     music: Music | None = None  # --music FILE, already checked
     no_music: bool = False  # --no-music
+    legend: bool = False  # --legend: the tones' legend in the introduction, whatever the routine says
 
 
 @dataclass(frozen=True)
@@ -54,4 +55,5 @@ def resolve(routine: Routine, settings: Config, overrides: Overrides = Overrides
         speech.Choice(settings.engine, settings.model, settings.fallback),
     )
     music = None if overrides.no_music else overrides.music or routine.music or settings.music
-    return Resolved(dataclasses.replace(routine, voice=voice, music=music), note)
+    cues = dataclasses.replace(routine.cues, legend=True) if overrides.legend else routine.cues
+    return Resolved(dataclasses.replace(routine, voice=voice, music=music, cues=cues), note)

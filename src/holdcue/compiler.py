@@ -48,7 +48,8 @@ LEGEND_PAUSE_MS = 750  # quiet after each tone of the legend, before the next me
 
 # Priorities of the cues inside a hold that take the nearest free time: a lower number is
 # placed first and wins its time. The countdown and counted movements come before them all.
-HALFWAY, SAY, TIME_LEFT, BREATHE = range(4)
+HALFWAY, SAY, TIME_LEFT, BREATHE, REMIND = range(5)
+REMIND_BEFORE_END_MS = 5000  # no reminder to press this close to a hold's longest end
 
 
 def compile(
@@ -273,11 +274,12 @@ class _Compiler:
 
     # -- building blocks ---------------------------------------------------------------
 
-    def segment(self, title: str, phase: str, end: int, place: Place = _NOWHERE) -> None:
+    def segment(self, title: str, phase: str, end: int, place: Place = _NOWHERE, until: str = "") -> None:
         """Close the current segment at ``end``: it starts where the last one ended."""
         start = self.segments[-1].end if self.segments else 0
         if end > start:
-            self.segments.append(Segment(title, phase, start, end, place.step, place.side, place.round, place.rounds))
+            where = (place.step, place.side, place.round, place.rounds)
+            self.segments.append(Segment(title, phase, start, end, *where, until=until))
 
     def say(self, text: str, at: int, step: str = "") -> int:
         end = at + self.clip_length(text)
@@ -381,11 +383,12 @@ class _Compiler:
                     self.speak(f"{self.words.next(text)}{self.length_note(step)}{self.prep_note()}", title)
                     self.segment(title, "announce", self.t, where)
                     prep = self.cues.prep_ms
+                    waits = "press" if self.cues.prep_press else ""
                 elif n > 0:
                     self.t = self.tone("switch", self.t, title) + self.gap
                     self.speak(f"{self.words.switch(side)} {text}", title)
                     self.segment(title, "transition", self.t, where)
-                    prep = self.cues.switch_ms
+                    prep, waits = self.cues.switch_ms, ""
                 else:
                     if step.rest_ms:
                         rest_start = self.t
@@ -394,14 +397,16 @@ class _Compiler:
                         self.segment(title, "rest", self.t, replace(where, round=round_ - 1))
                     self.speak(f"{self.words.round_of(round_, step.repeat)} {text}", title)
                     self.segment(title, "announce", self.t, where)
-                    prep = self.cues.switch_ms
+                    prep, waits = self.cues.switch_ms, ""
                 self.t += self.samples(prep)
-                self.segment(title, "prepare", self.t, where)
+                self.segment(title, "prepare", self.t, where, until=waits)
                 self.hold(step, title, where, values)
 
     def length_note(self, step: Step) -> str:
-        """ " Forty-five seconds, each side, two rounds." (the time only when the text lacks it)"""
-        parts = [] if "{time}" in step.text else [self.words.duration(step.time_ms)]
+        """ " Forty-five seconds, each side, two rounds." (the time only when the text lacks it;
+        for a hold that lasts until a press, " Up to forty-five seconds, ...")"""
+        time = self.words.up_to(step.time_ms) if step.until else self.words.duration(step.time_ms)
+        parts = [] if "{time}" in step.text else [time]
         if len(step.sides) == 2:
             parts.append(self.words.each_side())
         if step.repeat > 1:
@@ -409,6 +414,8 @@ class _Compiler:
         return (" " + sentence_start(", ".join(parts)) + ".") if parts else ""
 
     def prep_note(self) -> str:
+        if self.cues.prep_press:
+            return f" {self.words.get_into_position_and_press()}"
         return f" {self.words.get_into_position()}" if self.cues.prep_ms >= 2000 else ""
 
     def next_title(self, index: int) -> str:
@@ -438,7 +445,7 @@ class _Compiler:
             if free is not None:
                 slots.take(free, length)
                 (self.tone if kind == "tone" else self.say)(what, free, title)
-        self.segment(title, "hold", end, where)
+        self.segment(title, "hold", end, where, until=step.until)
         self.t = self.tone("end", end, title) + self.gap
 
     def counted(self, step: Step, start: int, end: int) -> list[tuple[int, str, str]]:
@@ -480,7 +487,9 @@ class _Compiler:
 
     def free_cues(self, step: Step, start: int, end: int, values: Fill) -> list[tuple[int, int, str, str]]:
         """(priority, wanted start, "tone" or "speech", tone name or text) of the cues that
-        take the nearest free time: halfway, the step's own, time left, breathing."""
+        take the nearest free time: halfway, the step's own, time left, breathing. A hold
+        that lasts until a press has the step's own and its reminder to press instead: the
+        others count towards an end the listener does not aim for."""
         cues = self.cues
         length = end - start
         out: list[tuple[int, int, str, str]] = []
@@ -489,6 +498,12 @@ class _Compiler:
                 self.samples(say.at_ms) if say.at_ms is not None else round(length * (say.at_fraction or 0))
             )  # the loader gives one of the two
             out.append((SAY, start + offset, "speech", fill(say.text, step, values, self.words)))
+        if step.until:
+            every = step.remind_ms
+            reminder = self.words.press_reminder()
+            for offset in range(every, step.time_ms - REMIND_BEFORE_END_MS, every) if every else ():
+                out.append((REMIND, start + self.samples(offset), "speech", reminder))
+            return out
         breathe = cues.breathe_every_ms
         if breathe:
             breathing = self.words.breathing()

@@ -8,7 +8,6 @@ import math
 import os
 import shutil
 import sys
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -20,7 +19,6 @@ from holdcue.text import clock, printable
 ENGLISH = phrases.for_language(phrases.FALLBACK)
 KEYS_HELP, *KEYS_SHORT = ENGLISH.label_keys()  # the help line, then shorter ones for narrower widths
 GAP = "   "  # between the parts of the second status line
-DIM, PLAIN = "\x1b[2m", "\x1b[0m"  # a note is drawn dim, as less important than the status
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,7 @@ class Status:
     left: float  # seconds left in this segment: in a hold, the hold's time left
     next: str  # what comes after this part: "right side", "step 3: Calf roll", "the end"
     volume: float = 1.0  # the master volume (1.0 as mixed)
+    until: str = ""  # "press": the segment lasts until Next is pressed (``left`` is then the most)
 
 
 def shown(status: Status) -> Status:
@@ -65,7 +64,7 @@ def heading(status: Status, words: Phrases = ENGLISH) -> str:
 def doing(status: Status, words: Phrases = ENGLISH) -> str:
     """What the listener is doing now, with the time left in it."""
     left = clock(status.left + 0.999)  # a countdown shows 0:01 until the last moment
-    return words.label_phase(status.phase, left)
+    return words.label_phase(status.phase, left, status.until)
 
 
 def volume_text(volume: float, words: Phrases = ENGLISH) -> str:
@@ -176,16 +175,14 @@ class TerminalDisplay:
             self.shown = self.shown[:-2] + block
 
     def note(self, text: str) -> None:
-        """A line for the listener, dim, above the status block (drawn again under it)."""
-        columns = self.columns()
-        lines = textwrap.wrap(printable(text), max(10, columns - 1)) or [""]
-        dim = "".join(f"{DIM}{line}{PLAIN}\n" for line in lines)
+        """``text`` on a line of its own where the status was; the status is drawn again
+        under it at the next show."""
         if self.shown is None:
-            self._write(dim)
+            self._write(f"{text}\n")
             return
-        rows = sum(max(1, math.ceil(len(line) / columns)) for line in self.shown) - 1
-        up = f"\x1b[{rows}A" if rows else ""
-        self._write(f"\r{up}\x1b[J{dim}" + "\n".join(self.shown))
+        rows = len(self.shown) - 1
+        self._write("\r" + (f"\x1b[{rows}A" if rows else "") + f"\x1b[J{text}\n")
+        self.shown = None
 
     def _write(self, text: str) -> None:
         if self.gone:
@@ -232,15 +229,10 @@ class LineDisplay:
         if status.step == 0:
             return status.title
         length = clock(status.left + 0.999)
-        return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length)}"
+        return f"{heading(status, self.words)}: {self.words.label_line(status.phase, length, status.until)}"
 
     def note(self, text: str) -> None:
-        """A line for the listener: on stderr, so that the status lines stay one per change."""
-        try:
-            sys.stderr.write(printable(text) + "\n")
-            sys.stderr.flush()
-        except (OSError, ValueError):  # stderr closed: the note is not worth failing for
-            pass
+        self._write(text)
 
     def _write(self, line: str) -> None:
         self.stream.write(line + "\n")

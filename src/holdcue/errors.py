@@ -112,3 +112,8 @@ class MusicError(HoldcueError):
 
     def __reduce__(self):
         return type(self), (self.path, self.message)
+
+
+class ComposeError(HoldcueError):
+    """A session cannot be composed as asked (compose.py): an unknown area or tool, or a
+    length the library's steps cannot meet; the message says what can be asked instead."""

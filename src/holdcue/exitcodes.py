@@ -6,7 +6,7 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     OK = 0
     ERROR = 1  # an unexpected failure
-    USAGE = 2  # bad options or arguments (click's own code)
+    USAGE = 2  # bad options or arguments (click's own code), or a session compose cannot make
     INVALID_ROUTINE = 3  # a routine file has errors, no routine has that name, or nothing to resume
     SPEECH_UNAVAILABLE = 4  # espeak-ng missing, unknown voice, synthesis failed
     AUDIO_UNAVAILABLE = 5  # no audio device, or it is busy

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from holdcue.display import Status
 
 FILE_NAME = "journal.sqlite3"
-SCHEMA_VERSION = 1  # PRAGMA user_version of a journal this holdcue writes
+SCHEMA_VERSION = 2  # PRAGMA user_version of a journal this holdcue writes
 BUSY_TIMEOUT = 1.0  # seconds a write waits for another writer; the play loop (keys, display) waits with it
 OUTCOMES = ("finished", "stopped", "interrupted")
 UNFINISHED = ("stopped", "interrupted")
@@ -57,6 +57,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE INDEX sessions_started ON sessions (started)",
     ),
+    2: (
+        """CREATE TABLE holds (
+            id INTEGER PRIMARY KEY,
+            session INTEGER NOT NULL REFERENCES sessions(id),
+            step INTEGER NOT NULL,           -- 1-based
+            side TEXT NOT NULL,              -- "left", "right" or ""
+            round INTEGER NOT NULL,          -- 1-based; 0: the step is not done in rounds
+            held REAL NOT NULL,              -- seconds held: a hold that lasts until a press
+            longest REAL NOT NULL,           -- seconds: its full time, the most it could last
+            pressed INTEGER NOT NULL         -- 1: ended by a press; 0: it ran its full time
+        )""",
+        "CREATE INDEX holds_session ON holds (session)",
+    ),
 }
 
 
@@ -67,6 +80,18 @@ class JournalError(HoldcueError):
     def __init__(self, message: str, path: Path | None = None):
         super().__init__(message)
         self.path = path
+
+
+@dataclasses.dataclass(frozen=True)
+class Hold:
+    """A hold that lasts until a press, as it was held in a session."""
+
+    step: int  # 1-based
+    side: str  # "left", "right" or ""
+    round: int  # 0: the step is not done in rounds
+    held: float  # seconds
+    longest: float  # seconds: the step's time
+    pressed: bool  # False: it ran its full time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +111,7 @@ class Record:
     planned: float  # seconds
     played: float  # seconds
     resumed_from: int | None
+    holds: tuple[Hold, ...] = ()  # its holds that last until a press, in the order held
 
     @property
     def ref(self) -> str:
@@ -229,18 +255,43 @@ class Journal:
                 (outcome, step, played, at, at, row),
             )
 
+    def hold(self, row: int, hold: Hold, played: float, at: float | None = None) -> None:
+        """A hold that lasts until a press ended in session ``row``, ``played`` seconds in."""
+        at = time.time() if at is None else at
+        with self._guard(), self._transaction():  # both or neither: a failed write is tried again whole
+            self.connection.execute(
+                "INSERT INTO holds (session, step, side, round, held, longest, pressed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row, hold.step, hold.side, hold.round, hold.held, hold.longest, int(hold.pressed)),
+            )
+            self.connection.execute("UPDATE sessions SET played = ?, updated = ? WHERE id = ?", (played, at, row))
+
     # -- reading --------------------------------------------------------------------------
 
     def recent(self, limit: int = 20) -> list[Record]:
         """The last ``limit`` sessions, newest first."""
         with self._guard():
             rows = self.connection.execute(f"{SELECT} ORDER BY started DESC, id DESC LIMIT ?", (limit,)).fetchall()
-        return [_record(row) for row in rows]
+        return self._with_holds([_record(row) for row in rows])
 
     def get(self, row: int) -> Record | None:
         with self._guard():
             found = self.connection.execute(f"{SELECT} WHERE id = ?", (row,)).fetchone()
-        return _record(found) if found else None
+        return self._with_holds([_record(found)])[0] if found else None
+
+    def _with_holds(self, records: list[Record]) -> list[Record]:
+        """The records with their holds that last until a press."""
+        if not records:
+            return records
+        ids = [record.id for record in records]
+        marks = ", ".join("?" * len(ids))
+        columns = "session, step, side, round, held, longest, pressed"
+        query = f"SELECT {columns} FROM holds WHERE session IN ({marks}) ORDER BY id"
+        with self._guard():
+            rows = self.connection.execute(query, ids).fetchall()
+        holds: dict[int, list[Hold]] = {}
+        for session, step, side, round_, held, longest, pressed in rows:
+            holds.setdefault(session, []).append(Hold(step, side, round_, held, longest, bool(pressed)))
+        return [dataclasses.replace(record, holds=tuple(holds.get(record.id, ()))) for record in records]
 
     def to_resume(self) -> Record | None:
         """The newest session that was stopped or interrupted, unless its routine was played
@@ -288,8 +339,7 @@ class Journal:
             raise self._newer(version)
         # The version is read again inside the write transaction: another process may have
         # created the journal in the meantime.
-        self.connection.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             version = self._version()
             if version > SCHEMA_VERSION:
                 raise self._newer(version)
@@ -297,6 +347,14 @@ class Journal:
                 for statement in MIGRATIONS[number]:
                     self.connection.execute(statement)
             self.connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (each statement commits on its own otherwise): committed at
+        the end, rolled back on any failure."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             self.connection.execute("COMMIT")
         except BaseException:
             if self.connection.in_transaction:
@@ -474,4 +532,15 @@ def record_json(record: Record) -> dict:
         "planned": round(record.planned, 1),
         "played": round(record.played, 1),
         "resumed_from": record.resumed_from,
+        "holds": [
+            {
+                "step": hold.step,
+                "side": hold.side or None,
+                "round": hold.round or None,
+                "held": round(hold.held, 1),
+                "longest": round(hold.longest, 1),
+                "pressed": hold.pressed,
+            }
+            for hold in record.holds
+        ],
     }

@@ -101,9 +101,10 @@ def load_routine(ref: str) -> Routine:
     return loader.load(text, source, base_dir=base_dir, resolve=find_id, routine_id=rid)
 
 
-def load_file(path: str | Path) -> Routine:
-    """The routine in this file (never looked up as an id); its includes resolved by id."""
-    return loader.load_file(path, resolve=find_id)
+def load_file(path: str | Path, *, voice_check: loader.VoiceCheck | None = None) -> Routine:
+    """The routine in this file (never looked up as an id); its includes resolved by id;
+    ``voice_check`` as loader.load's."""
+    return loader.load_file(path, resolve=find_id, voice_check=voice_check)
 
 
 def entries() -> list[Entry]:

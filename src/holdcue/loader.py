@@ -27,9 +27,12 @@ from holdcue.routine import (
     MIN_HOLD_MS,
     MODEL_PATTERN,
     PLACEHOLDERS,
+    PRESS_WAIT_MS,
+    REMIND_MS,
     SIDES,
     STEP_KINDS,
     TONE_NAMES,
+    UNTIL,
     Cues,
     Music,
     Routine,
@@ -51,6 +54,7 @@ MIN_REMINDER_MS = 10_000  # time-left and breathing reminders come at most this 
 SCHEMA_PATH = Path(__file__).with_name("routine.schema.json")
 
 Resolver = Callable[[str], tuple[str, str, Path | None]]
+VoiceCheck = Callable[[str], str | None]  # why no engine speaks a voice language; None: one does
 
 _LANGUAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]*")
 
@@ -60,7 +64,10 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 _PERCENT = re.compile(rf"({_NUMBER.pattern})\s*%")
 
-_STEP_KEYS = (*STEP_KINDS, "time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words")
+_STEP_KEYS = (
+    *STEP_KINDS,
+    *("time", "title", "sides", "repeat", "rest", "count", "each", "say", "target", "side_words", "until", "remind"),
+)
 
 _KIND_KEYS = tuple(kind for kind in STEP_KINDS if kind != "rest")  # "rest:" is also a key of a step: its rest
 
@@ -91,11 +98,19 @@ class _FileChecker(Checker):
     the routines it includes, and the routines already loaded in this load (each file is
     read once, however often it is included)."""
 
-    def __init__(self, source: str, base_dir: Path | None, resolve: Resolver | None, loaded: dict | None = None):
+    def __init__(
+        self,
+        source: str,
+        base_dir: Path | None,
+        resolve: Resolver | None,
+        loaded: dict | None = None,
+        voice_check: VoiceCheck | None = None,
+    ):
         super().__init__(source)
         self.base_dir = base_dir
         self.resolve = resolve
         self.loaded: dict[str, Routine | RoutineError] = {} if loaded is None else loaded
+        self.voice_check = voice_check  # for this file's voice only: an included routine's is not spoken
 
 
 def load(
@@ -105,16 +120,19 @@ def load(
     base_dir: Path | None = None,
     resolve: Resolver | None = None,
     routine_id: str | None = None,
+    voice_check: VoiceCheck | None = None,
 ) -> Routine:
     """Parse and check a routine file's text; every problem found is reported at once.
 
     ``source`` names the file in messages; ``base_dir`` is its folder (for relative tone
     paths); ``resolve(id)`` gives ``(text, source, base_dir)`` of an included routine or
-    raises RoutineNotFound; ``routine_id`` is the id when the file has no ``id:`` key.
-    Raises RoutineError with every problem (warnings included) when there is any error;
+    raises RoutineNotFound; ``routine_id`` is the id when the file has no ``id:`` key;
+    ``voice_check(language)`` says why the voice language written in the file cannot be
+    spoken (holdcue validate's: it may start espeak-ng), else the language is only checked
+    when the routine is spoken. Raises RoutineError with every problem (warnings included) when there is any error;
     otherwise the Routine carries its warnings.
     """
-    return _load(text, _FileChecker(source, base_dir, resolve), routine_id, chain=())
+    return _load(text, _FileChecker(source, base_dir, resolve, voice_check=voice_check), routine_id, chain=())
 
 
 def read_text(path: Path, limit: int = MAX_FILE_BYTES, kind: str = "routine file") -> str:
@@ -144,11 +162,13 @@ def read_text(path: Path, limit: int = MAX_FILE_BYTES, kind: str = "routine file
         raise RoutineError([Problem(str(path), line, column, "", message)]) from None
 
 
-def load_file(path: str | Path, *, resolve: Resolver | None) -> Routine:
+def load_file(path: str | Path, *, resolve: Resolver | None, voice_check: VoiceCheck | None = None) -> Routine:
     """Load a routine file; its id defaults to the file name. ``resolve`` finds included
-    routines by id (``library.find_id``), or None where includes are not allowed."""
+    routines by id (``library.find_id``), or None where includes are not allowed;
+    ``voice_check`` as ``load``'s."""
     path = Path(path)
-    return load(read_text(path), str(path), base_dir=path.parent, resolve=resolve, routine_id=path.stem)
+    text = read_text(path)
+    return load(text, str(path), base_dir=path.parent, resolve=resolve, routine_id=path.stem, voice_check=voice_check)
 
 
 def _load(text: str, checker: _FileChecker, routine_id: str | None, chain: tuple) -> Routine:
@@ -270,6 +290,10 @@ def _voice(c: _FileChecker, node: yaml.Node) -> Voice:
     rate = optional(keys, "rate", "voice", c.integer, 80, 400)
     volume = optional(keys, "volume", "voice", c.number, 0.05, 1)
     engine, model = _engine(c, keys)
+    if language and engine != "piper" and c.voice_check is not None:  # a Piper model speaks its own language
+        why = c.voice_check(language)
+        if why:
+            c.report(keys["language"], "voice.language", f'"{language}": {why}')
     return Voice(**given(language=language, rate=rate, volume=volume, engine=engine, model=model))
 
 
@@ -294,9 +318,11 @@ def _engine(c: _FileChecker, keys: dict[str, yaml.Node]) -> tuple[str | None, st
 def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
     names = ("prep", "countdown", "countdown_style", "halfway", "time_left", "breathe", "switch", "tones", "legend")
     keys = c.mapping(node, "cues", names)
+    press = "prep" in keys and _is_press(c, keys["prep"])
     return Cues(
         **given(
-            prep_ms=optional(keys, "prep", "cues", c.duration, zero=True),
+            prep_ms=PRESS_WAIT_MS if press else optional(keys, "prep", "cues", c.duration, zero=True),
+            prep_press=press or None,
             countdown=optional(keys, "countdown", "cues", c.integer, 0, 10),
             countdown_style=optional(keys, "countdown_style", "cues", c.choice, ("ticks", "spoken")),
             halfway=optional(keys, "halfway", "cues", c.boolean),
@@ -309,12 +335,26 @@ def _cues(c: _FileChecker, node: yaml.Node) -> Cues:
     )
 
 
-def _reminder(c: _FileChecker, keys: dict[str, yaml.Node], name: str) -> int | None:
+def _is_press(c: _FileChecker, node: yaml.Node) -> bool:
+    """Whether cues.prep says "press" (wait for a press); a word that is neither a time nor
+    "press" is reported here, so that the duration's own message does not leave press out."""
+    value = node.value if isinstance(node, yaml.ScalarNode) and node.tag == STR else None
+    if value is None or is_duration(value):
+        return False
+    if value.strip() == "press":
+        return True
+    wait = format_duration(PRESS_WAIT_MS)
+    advice = f'give a time like "5s", or "press" to wait until Next is pressed (at most {wait})'
+    c.report(node, "cues.prep", f'"{value}" is neither a time nor press; {advice}{did_you_mean(value, ("press",))}')
+    return True
+
+
+def _reminder(c: _FileChecker, keys: dict[str, yaml.Node], name: str, path: str = "cues") -> int | None:
     """How often a reminder comes during holds: off (0), or every 10 seconds at the most."""
-    every = optional(keys, name, "cues", c.duration, off=True)
+    every = optional(keys, name, path, c.duration, off=True)
     if every and every < MIN_REMINDER_MS:
         advice = f"a reminder every {format_duration(MIN_REMINDER_MS)} at the most, or false for none"
-        c.report(keys[name], f"cues.{name}", f'"{format_duration(every)}" is too often; give {advice}')
+        c.report(keys[name], join(path, name), f'"{format_duration(every)}" is too often; give {advice}')
         return None
     return every
 
@@ -542,8 +582,9 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
             join(path, where),
             f"a movement every {quick} is too quick to count aloud; allow at least 1s for each",
         )
+    until = optional(keys, "until", path, c.choice, UNTIL) or ""
     if kind == "rest":
-        for name in ("sides", "repeat", "count", "each", "say"):
+        for name in ("sides", "repeat", "count", "each", "say", "until", "remind"):
             if name in keys:
                 c.report(
                     keys[name],
@@ -565,6 +606,8 @@ def _step(c: _FileChecker, node: yaml.Node, path: str, tools: tuple[str, ...]) -
         say=_says(c, keys["say"], join(path, "say"), time_ms, bool(sides)) if "say" in keys else (),
         target=optional(keys, "target", path, c.text) or "",
         side_words=_step_side_words(c, keys, path, sides),
+        until=until if kind != "rest" else "",
+        remind_ms=_remind(c, keys, path, until, count),
         line=node.start_mark.line + 1,
     )
     if text:
@@ -580,6 +623,17 @@ def _step_side_words(c: _FileChecker, keys: dict, path: str, sides: tuple[str, .
     if not sides:
         c.warn(keys["side_words"], join(path, "side_words"), 'has no effect in a step without "sides"')
     return words
+
+
+def _remind(c: _FileChecker, keys: dict, path: str, until: str, count: int) -> int:
+    """How often a hold that waits for a press reminds the listener (``remind``)."""
+    if until and count:
+        message = "a counted step ends with its count, not at a press; leave out until or the count"
+        c.report(keys["until"], join(path, "until"), message)
+    if "remind" in keys and not until and "until" not in keys:
+        c.warn(keys["remind"], join(path, "remind"), 'has no effect without "until: press"')
+    every = _reminder(c, keys, "remind", path)
+    return REMIND_MS if every is None else every
 
 
 def _step_time(c: _FileChecker, node: yaml.Node, path: str, keys: dict, count: int) -> int | None:

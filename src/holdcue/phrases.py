@@ -189,6 +189,21 @@ class Phrases:
     def get_into_position(self) -> str:
         return self._("Get into position.")
 
+    def get_into_position_and_press(self) -> str:
+        # TRANSLATORS: ends a step's announcement when the time to get
+        # into position lasts until the listener presses (cues.prep: press).
+        return self._("Get into position, and press to start.")
+
+    def up_to(self, ms: int) -> str:
+        # TRANSLATORS: the length of a hold that lasts until the listener
+        # presses: "Next: Hold the spot. Up to ninety seconds, each side."
+        return self._("up to {time}").format(time=self.duration(ms))
+
+    def press_reminder(self) -> str:
+        # TRANSLATORS: said every so often in a hold that lasts until the
+        # listener presses, as the discomfort eases.
+        return self._("Breathe. Press when it eases.")
+
     def switch(self, side: str) -> str:
         """ "Switch to your right side." (the catalogue's own agreement, not the side words)"""
         if side == "left":
@@ -322,8 +337,15 @@ class Phrases:
     def label_the_end(self) -> str:
         return self.pgettext("label", "the end")
 
-    def label_phase(self, phase: str, left: str) -> str:
-        """What the listener is doing now, on the screen; ``left`` is a clock time "0:30"."""
+    def label_phase(self, phase: str, left: str, until: str = "") -> str:
+        """What the listener is doing now, on the screen; ``left`` is a clock time "0:30";
+        ``until``: "press" in a part that lasts until a press (``left`` is then the most)."""
+        if until and phase in ("prepare", "hold"):
+            waiting = {
+                "prepare": self.pgettext("label", "get into position · press to start · at most {left}"),
+                "hold": self.pgettext("label", "hold until you press · at most {left}"),
+            }
+            return waiting[phase].format(left=left)
         labels = {
             "intro": self.pgettext("label", "introduction"),
             "announce": self.pgettext("label", "listen"),
@@ -335,8 +357,14 @@ class Phrases:
         }
         return labels.get(phase, phase).format(left=left)
 
-    def label_line(self, phase: str, length: str) -> str:
+    def label_line(self, phase: str, length: str, until: str = "") -> str:
         """A plain line's phase (display.LineDisplay): "hold 0:30"; ``length`` is a clock time."""
+        if until and phase in ("prepare", "hold"):
+            waiting = {
+                "prepare": self.pgettext("label", "get into position until you press, at most {length}"),
+                "hold": self.pgettext("label", "hold until you press, at most {length}"),
+            }
+            return waiting[phase].format(length=length)
         labels = {
             "prepare": self.pgettext("label", "get into position, {length}"),
             "hold": self.pgettext("label", "hold {length}"),

@@ -133,7 +133,7 @@ def load_file(path: Path, source: str | None = None) -> Plan:
     """The plan in a file (read as routine files are: at most 1 MB of UTF-8); ``source``
     names it in messages (default: its path). Raises PlanError with every problem."""
     try:
-        text = loader.read_text(path)
+        text = loader.read_text(path, kind="plan file")
     except RoutineNotFound as error:
         raise PlanError([Problem(source or str(path), 0, 0, "", str(error))]) from None
     except RoutineError as error:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from holdcue import phrases
 from holdcue.controls import Command
 from holdcue.display import Status
-from holdcue.errors import AudioDeviceError
+from holdcue.errors import AudioDeviceError, MusicError
 from holdcue.phrases import Phrases
 from holdcue.stream import OUTPUTS as OUTPUTS  # HOLDCUE_OUTPUT's values
 from holdcue.stream import Feed, alsa_messages, output_name, take_early
@@ -118,7 +118,7 @@ class Keys(Protocol):
 class Display(Protocol):
     def show(self, status: Status) -> None: ...
 
-    def note(self, text: str) -> None: ...  # a line for the listener beside the status (MPRIS is off)
+    def note(self, text: str) -> None: ...  # a line said once, above the status
 
     def close(self) -> None: ...
 
@@ -172,6 +172,18 @@ class Levels:
 Word = tuple[str, str]  # ("speech", text) or ("tone", name): one sound said before a take's timeline
 
 
+@dataclass(frozen=True)
+class Held:
+    """A hold that lasts until a press, as it ended: pressed, or at its full time."""
+
+    step: int  # 1-based
+    side: str  # "left", "right" or ""
+    round: int  # 1-based round of a repeated step; 0 when not repeated
+    seconds: float  # how long it was held (pauses left out)
+    longest: float  # seconds: its full time, the most it could last
+    pressed: bool  # False: it ran its full time
+
+
 @dataclass
 class _Take:
     """One buffer being played: ``prefix`` samples (lead-in, perhaps words and a tone),
@@ -183,6 +195,7 @@ class _Take:
     started: float  # clock time just before the sink started it
     handle: Handle
     words: tuple[Word, ...] = ()  # what the prefix says, to build it again at another volume
+    keep_from: int | None = None  # the segment whose sounds it keeps from origin on (Player.take_timeline)
     played: Callable[[], int] | None = None  # samples played, by the device (streaming sinks)
 
 
@@ -204,6 +217,7 @@ class Player:
         words in its language, its voice's volume) on ``sink``."""
         timeline = session.timeline
         self.music = session.music  # under the whole take, ducked under its cues (render.py)
+        self.music_lost: MusicError | None = None  # why the music stopped part-way: the session goes on without it
         self.timeline = timeline
         self.words = session.words  # what it says by itself
         self.clips = session.clips
@@ -227,6 +241,8 @@ class Player:
             first_heard(timeline, i) for i, s in enumerate(segments) if i == 0 or s.step != segments[i - 1].step
         ]
         self.steps = max((s.step for s in segments), default=-1) + 1
+        self.waiting: int | None = None  # the hold that lasts until a press being heard (segment index)
+        self.ended: list[Held] = []  # such holds ended since the last ``take_ended``
 
     # -- where we are ---------------------------------------------------------------------
 
@@ -266,6 +282,7 @@ class Player:
             left=max(0, segment.end - position) / rate,
             next=self.next_label(index),
             volume=self.levels.volume,
+            until=segment.until,
         )
 
     def next_label(self, index: int) -> str:
@@ -332,9 +349,56 @@ class Player:
         self._begin(self.resume_point(self.held), self.resume_words(self.held))
 
     def next(self) -> None:
-        part = bisect.bisect_right(self.parts, self.position()) - 1
+        """On to the next step; in a part that lasts until a press (a hold, or getting into
+        position), that part ends as it would at its full time (the press)."""
+        position = self.position()
+        index = self.segment_at(position)
+        if self.timeline.segments[index].until and position < self.timeline.segments[index].end:
+            self.press(index, position)
+            return
+        part = bisect.bisect_right(self.parts, position) - 1
         if part + 1 < len(self.parts):
             self.start(self.parts[part + 1])
+
+    def press(self, index: int, position: int) -> None:
+        """End segment ``index`` at ``position``: the session goes on from the segment's end
+        with its end tone (a hold's), as when its time runs out; the position jumps there,
+        so the timeline after it is heard exactly as compiled."""
+        segment = self.timeline.segments[index]
+        if segment.phase == "hold":
+            self._ended_hold(index, position - segment.start, pressed=True)
+        self._stop()
+        self._begin(segment.end, keep_from=index)
+
+    def take_ended(self) -> list[Held]:
+        """The holds that last until a press which ended since the last call (for the journal)."""
+        self._watch()
+        ended, self.ended = self.ended, []
+        return ended
+
+    def _watch(self) -> None:
+        """Notice a hold that lasts until a press being reached, and its full time running out."""
+        position = self.position()
+        if self.waiting is not None and position >= self.timeline.segments[self.waiting].end:
+            segment = self.timeline.segments[self.waiting]
+            self._ended_hold(self.waiting, segment.end - segment.start, pressed=False)
+        if self.state != "playing":
+            return
+        index = self.segment_at(position)
+        here = self.timeline.segments[index]
+        if here.until and here.phase == "hold" and here.start <= position < here.end:
+            self.waiting = index
+        elif index != self.waiting:
+            self.waiting = None  # left it another way (back, or a step skipped): not held to an end
+
+    def _ended_hold(self, index: int, samples: int, pressed: bool) -> None:
+        segment = self.timeline.segments[index]
+        rate = self.timeline.rate
+        held = Held(
+            segment.step + 1, segment.side, segment.round, samples / rate, (segment.end - segment.start) / rate, pressed
+        )
+        self.ended.append(held)
+        self.waiting = None
 
     def previous(self) -> None:
         """Back to the start of this step, as a media player goes back to the start of a
@@ -356,7 +420,7 @@ class Player:
             return
         if self._elapsed(take) < take.prefix:  # still in its lead-in or words: all of it again
             self._stop()
-            self._begin(take.origin, take.words)
+            self._begin(take.origin, take.words, keep_from=take.keep_from)
         else:
             position = self.position()
             self._stop()
@@ -386,10 +450,9 @@ class Player:
         if self._ended_early(take):
             at = self.position()
             self.held, self.take, self.state = at, None, "stopped"
-            raise AudioDeviceError(
-                f"Playback stopped at {clock(at / self.timeline.rate)}: "
-                "the sound device stopped playing (was it unplugged?)."
-            )
+            failure = getattr(take.handle, "failure", None)  # what the take's feed raised (stream.py)
+            why = f"{failure}" if failure is not None else "the sound device stopped playing (was it unplugged?)."
+            raise AudioDeviceError(f"Playback stopped at {clock(at / self.timeline.rate)}: {why}") from failure
         self.held, self.take, self.state = self.timeline.length, None, "finished"
 
     def _ended_early(self, take: _Take) -> bool:
@@ -466,18 +529,22 @@ class Player:
         alone = Timeline(self.timeline.title, rate, at, tuple(events), (Segment("", "hold", 0, at),))
         return alone, clips
 
-    def take_timeline(self, origin: int, under_way: bool = False) -> Timeline:
+    def take_timeline(self, origin: int, under_way: bool = False, keep_from: int | None = None) -> Timeline:
         """The timeline as a take from ``origin`` plays it: sounds already under way there,
         or belonging to an earlier part (the end tone of the hold before), are left out,
-        unless ``under_way`` (the same place at another volume: nothing is cut)."""
+        unless ``under_way`` (the same place at another volume: nothing is cut).
+        ``keep_from``: the segment whose sounds from ``origin`` on are kept (a hold ended
+        by a press: its end tone, which sounds at its end)."""
         if under_way:
             events = tuple(e for e in self.timeline.events if e.end > origin)
         else:
-            first = self.segment_at(origin)
+            first = self.segment_at(origin) if keep_from is None else keep_from
             events = tuple(e for e in self.timeline.events if e.start >= origin and e.segment >= first)
         return replace(self.timeline, events=events)
 
-    def feed(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[Feed, int]:
+    def feed(
+        self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False, keep_from: int | None = None
+    ) -> tuple[Feed, int]:
         """A take from ``origin`` as blocks made when they are asked for, and its prefix
         length (samples before origin): the lead-in, then ``words`` and, after spoken
         words, RECAP_GAP (after a tone, none: the session goes on as it ends, as a hold's
@@ -497,15 +564,21 @@ class Player:
                 alone, clips, self.tones, volume=self.levels.volume, speech_volume=self.levels.speech_volume
             )
         rest = render_blocks(
-            self.take_timeline(origin, under_way),
+            self.take_timeline(origin, under_way, keep_from),
             self.clips,
             self.tones,
             start=origin,
             volume=self.levels.volume,
             speech_volume=self.levels.speech_volume,
             music=self.music,
+            music_lost=self._lose_music,
         )
         return Feed(len(prefix) + self.timeline.length - origin, _chained(prefix, rest)), len(prefix)
+
+    def _lose_music(self, error: MusicError) -> None:
+        """The music failed part-way (told from a take's feeder thread): this take goes on
+        without it, and so do the takes after it (a pause, a skip)."""
+        self.music, self.music_lost = None, error
 
     def _lead_in(self) -> int:
         """Samples of silence before a take's first sound: the lead-in, less what a streaming
@@ -531,14 +604,16 @@ class Player:
             return handle, handle.played
         return self.sink.start(whole(feed), self.timeline.rate), None
 
-    def _begin(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> None:
-        feed, prefix = self.feed(origin, words, under_way)
+    def _begin(
+        self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False, keep_from: int | None = None
+    ) -> None:
+        feed, prefix = self.feed(origin, words, under_way, keep_from)
         if feed.length == 0:
             self.held, self.state = self.timeline.length, "finished"
             return
         started = self.clock.now()
         handle, played = self._play(feed)
-        self.take = _Take(origin, prefix, feed.length, started, handle, words, played)
+        self.take = _Take(origin, prefix, feed.length, started, handle, words, keep_from, played)
         self.state = "playing"
 
     def _say_aside(self, text: str) -> None:

@@ -17,11 +17,11 @@ samples with or without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
-from holdcue.errors import HoldcueError
+from holdcue.errors import HoldcueError, MusicError
 
 if TYPE_CHECKING:
     import numpy
@@ -48,11 +48,14 @@ def render_blocks(
     volume: float = 1.0,
     speech_volume: float = 1.0,
     music: Music | None = None,
+    music_lost: Callable[[MusicError], None] | None = None,
 ) -> Iterator[numpy.ndarray]:
     """int16 blocks of at most ``block`` samples covering samples [start, stop) of the
     timeline (``stop`` defaults to its end). ``volume`` scales everything, ``speech_volume``
     the speech only. ``music``: music under the cues, ducked around this timeline's events,
-    faded in from ``start`` and out to the timeline's end.
+    faded in from ``start`` and out to the timeline's end. ``music_lost``: told when the
+    music fails part-way (a file damaged after its header, cut short by a copy), and the
+    blocks go on without it; without it, the failure ends the blocks (an export fails).
 
     Speech events sound ``clips[event.text]``, tone events ``tones[event.name]``; each
     must last exactly as long as its event. Raises HoldcueError when one is missing or of
@@ -70,7 +73,7 @@ def render_blocks(
 
         cues = [(e.start, e.end) for e in timeline.events]
         bed = Bed(music, timeline.rate, timeline.length, cues, start=start, volume=volume)
-    return _mix(placed, start, stop, block, timeline.rate, bed)
+    return _mix(placed, start, stop, block, timeline.rate, bed, music_lost)
 
 
 def render(
@@ -104,7 +107,7 @@ Level = tuple[float, float]  # (loudness, peak) of a sound, full scale = 1.0: wh
 @runtime_checkable
 class Measured(Protocol):
     """Sounds that tell a sound's length and level without being read: the renderer then
-    reads each one only while it sounds (speech.StoredClips, whose clips stay on disk)."""
+    reads each one only while it sounds (speech.stored.StoredClips, whose clips stay on disk)."""
 
     def frames(self, key: str) -> int: ...
 
@@ -196,10 +199,18 @@ class _Placed:
     measured: bool
 
 
-def _mix(placed: list[_Placed], start: int, stop: int, block: int, rate: int, bed=None) -> Iterator[numpy.ndarray]:
-    """The blocks; ``bed`` (a music.Bed) is mixed under the cues and closed at the end. Each
-    distinct sound is measured once, when it first sounds (by Measured sounds themselves,
-    without reading them)."""
+def _mix(
+    placed: list[_Placed],
+    start: int,
+    stop: int,
+    block: int,
+    rate: int,
+    bed=None,
+    music_lost: Callable[[MusicError], None] | None = None,
+) -> Iterator[numpy.ndarray]:
+    """The blocks; ``bed`` (a music.Bed) is mixed under the cues and closed at the end (or
+    when it fails and ``music_lost`` is told). Each distinct sound is measured once, when it
+    first sounds (by Measured sounds themselves, without reading them)."""
     import numpy as np
 
     silence = np.zeros(block, np.int16)
@@ -225,10 +236,17 @@ def _mix(placed: list[_Placed], start: int, stop: int, block: int, rate: int, be
                 yield silence[: end - begin]
                 continue
             mix = buffer[: end - begin]
+            if bed is not None:
+                try:
+                    bed.take(begin, end, out=mix)
+                except MusicError as error:
+                    if music_lost is None:
+                        raise
+                    bed, lost = None, bed
+                    music_lost(error)
+                    lost.close()
             if bed is None:
                 mix.fill(0.0)
-            else:
-                bed.take(begin, end, out=mix)
             for at, until, sound, factor in active:
                 lo, hi = max(at, begin), min(until, end)
                 mix[lo - begin : hi - begin] += sound[lo - at : hi - at] * factor

@@ -20,9 +20,13 @@ TONE_NAMES = ("start", "end", "halfway", "tick", "switch")
 
 PLACEHOLDERS = ("side", "time", "round", "rounds", "next")
 
+UNTIL = ("press",)  # what may end a hold before its time: a press of Next
+PRESS_WAIT_MS = 60_000  # the longest "get into position" waits for a press (cues.prep: press)
+REMIND_MS = 30_000  # a hold that waits for a press says its reminder this often, unless told
+
 MIN_HOLD_MS = 1000  # a shorter hold can't be followed (and a tone lasts up to this long)
 MAX_HOLD_MS = 10 * 60_000  # no hold, pause or cue interval may be longer than 10 minutes
-ENGINES = ("espeak", "piper")  # speech engines a voice may name (speech.py, piper.py)
+ENGINES = ("espeak", "piper")  # speech engines a voice may name (speech/choice.py)
 # a Piper model is named, never given as a path: a file name without ".onnx"
 MODEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a routine's id: its file name without .yaml
@@ -40,6 +44,7 @@ class Voice:
 @dataclass(frozen=True)
 class Cues:
     prep_ms: int = 5000  # after a step is announced: time to get into position
+    prep_press: bool = False  # True: that time lasts until a press, at most PRESS_WAIT_MS (prep_ms is then that)
     countdown: int = 3  # the last N seconds of a hold are counted down (0: none)
     countdown_style: str = "ticks"  # "ticks" or "spoken"
     halfway: bool = True  # a cue halfway through each hold
@@ -74,7 +79,7 @@ class Say:
 class Step:
     kind: str  # one of STEP_KINDS
     text: str  # the spoken instruction; may hold {side} {time} {round} {rounds} {next}
-    time_ms: int  # length of one hold: per side, per round
+    time_ms: int  # length of one hold: per side, per round (with ``until``: the longest it lasts)
     title: str = ""  # short title for displays and chapters ("" : derived from text)
     sides: tuple[str, ...] = ()  # (), ("left",), ("right",) or ("left", "right")
     repeat: int = 1  # rounds
@@ -83,6 +88,8 @@ class Step:
     say: tuple[Say, ...] = ()
     target: str = ""  # body part worked, when given (used for safety warnings)
     side_words: tuple[tuple[str, str], ...] = ()  # (side, what {side} says) of this step; () : the routine's
+    until: str = ""  # "press": each hold lasts until Next is pressed, at most time_ms ("" : its time)
+    remind_ms: int = REMIND_MS  # with ``until``: how often its reminder is said (0: never)
     group: str = ""  # title of the included routine this step came from ("" : this routine)
     line: int = 0  # where the step starts in its file
 

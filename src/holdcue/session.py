@@ -59,7 +59,7 @@ def build(
     (decoded as it plays, not here). ``also``: more texts to have clips for in the same
     voice (the player's "Paused.", for one). Each clip is keyed by its written text and
     synthesized from what is said (pronounce.py). ``stored``: the clips stay in the cache,
-    read as they sound (speech.StoredClips), rather than held in memory.
+    read as they sound (speech.stored.StoredClips), rather than held in memory.
     ``workers``: speech.synthesize_all's (1: synthesized in this process)."""
     return _ready(routine, compiler.compile, also, cache, engine_factory, progress, routine.music, stored, workers)
 
@@ -93,6 +93,7 @@ def _ready(
 ) -> Session:
     """The session of ``make(routine, ...)`` (compiler.compile or compiler.legend)."""
     from holdcue import speech, tones
+    from holdcue.speech.stored import StoredClips
 
     texts = said_texts(routine, [*compiler.spoken_texts(routine, make), *also])
     made = speech.synthesize_all(
@@ -105,7 +106,7 @@ def _ready(
         stored=stored,
     )
     clips: Mapping[str, numpy.ndarray]
-    if isinstance(made, speech.StoredClips):
+    if isinstance(made, StoredClips):
         clips = made.renamed(texts)
         clip_length: Callable[[str], int] = clips.frames  # not read from the cache for that
     else:
@@ -156,6 +157,26 @@ def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_na
         return compiler.length(routine, clip_length, tone_length.__getitem__, SAMPLE_RATE) / SAMPLE_RATE
     except _NotCached:
         return None
+
+
+def spoken_seconds(
+    routine: Routine,
+    *,
+    cache: ClipCache | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    progress: Progress | None = None,
+) -> float:
+    """The session's length with its real speech: the clips not in the cache are synthesized
+    into it first (as ``prepare`` does), then measured as ``exact_seconds``; the estimate from
+    the words when the cache cannot hold them (a cache folder that cannot be written).
+    Raises SpeechError when speech cannot be synthesized."""
+    from holdcue import speech
+
+    cache = cache if cache is not None else speech.ClipCache()
+    said = {routine.voice: said_texts(routine).values()}
+    speech.cache_all(said, cache=cache, engine_factory=engine_factory, progress=progress)
+    exact = exact_seconds(routine, cache=cache, engine_name=engine_factory().name if engine_factory else None)
+    return exact if exact is not None else compiler.estimate_seconds(routine)
 
 
 def said_texts(routine: Routine, texts: Iterable[str] | None = None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from holdcue import play as playback
 from holdcue.core import Core, JournalWriter
 from holdcue.display import for_stream
 from holdcue.play import TICK, Clock, Display, Keys, PlayResult, Sink, Speak
+from holdcue.text import printable
 from holdcue.timeline import Session
 
 
@@ -97,12 +98,16 @@ def play(
 
 def _run(core: Core, keys: Keys | None, display: Display, clock: Clock, notes: queue.SimpleQueue[str]) -> None:
     """Show the status and follow the keys until the session ends or is stopped."""
+    noted = ""
     while True:
         while not notes.empty():
             display.note(notes.get())
         core.tick()
         if core.failure is not None:
             raise core.failure
+        if core.notice != noted:
+            noted = core.notice
+            display.note(printable(noted))
         status = core.player_status()
         assert status is not None
         display.show(status)

@@ -46,6 +46,7 @@ class Segment:
     side: str = ""  # "left", "right" or ""
     round: int = 0  # 1-based round of a repeated step (0 when not repeated)
     rounds: int = 0
+    until: str = ""  # "press": live, the segment ends at a press of Next, at most at ``end``
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Timeline:
                     "end": s(g.end),
                     "start_sample": g.start,
                     "end_sample": g.end,
+                    "until": g.until or None,
                 }
                 for g in segments
             ],
@@ -124,7 +126,7 @@ class Session:
 
     routine: Routine
     timeline: Timeline
-    clips: Mapping[str, numpy.ndarray]  # speech text -> int16 samples (in memory, or speech.StoredClips)
+    clips: Mapping[str, numpy.ndarray]  # speech text -> int16 samples (in memory, or speech.stored.StoredClips)
     tones: dict[str, numpy.ndarray]  # tone name -> int16 samples
     music: Music | None = None  # music under the voice, decoded as it plays (music/)
 

@@ -21,8 +21,8 @@ _SCALARS = yaml.constructor.SafeConstructor()
 # pattern, not compiled again: that takes milliseconds at every start) what its reader refuses.
 _READ_OTHERWISE = re.compile("[\t\ufeff\x85\u2028\u2029]")
 _REFUSED = yaml.reader.Reader.NON_PRINTABLE
-ALIAS_MESSAGE = "YAML aliases (*name) are not supported in routine files; write the value out"
-NESTING_MESSAGE = "nested too deeply for a routine file"
+ALIAS_MESSAGE = "YAML aliases (*name) are not supported in holdcue's files; write the value out"
+NESTING_MESSAGE = "nested too deeply for a holdcue file"
 
 
 class Refused(Exception):
@@ -44,7 +44,7 @@ class Loader(yaml.SafeLoader):
         self.nodes += 1
         try:
             if self.nodes > MAX_NODES:
-                message = f"holds more than {MAX_NODES} values, far more than a routine needs; split it into routines"
+                message = f"holds more than {MAX_NODES} values, far more than any holdcue file needs; split it"
                 raise Refused(self.peek_event().start_mark, message)
             if self.depth > MAX_NESTING:
                 raise Refused(self.peek_event().start_mark, NESTING_MESSAGE)

@@ -5,7 +5,7 @@ the core's own exceptions into messages and the exit codes of exitcodes.py.
     common.py      what every command shares: echo, the core's errors and signals made
                    messages and exit codes (HoldcueGroup, Failure), progress bars, the
                    options several commands take, settings(), load, heard, build_session
-    routines.py    list, validate, show, voices, tones
+    routines.py    list, validate, show, voices, tones, compose
     sessions.py    play; history and resume (the journal); today and plan (the weekly plan)
     exporting.py   export, prepare
     service.py     serve, pair, service install/uninstall/status

@@ -82,6 +82,7 @@ def _translate(error: errors.HoldcueError) -> click.ClickException:
         errors.SpeechError: ExitCode.SPEECH_UNAVAILABLE,
         errors.AudioDeviceError: ExitCode.AUDIO_UNAVAILABLE,
         errors.OutputError: ExitCode.OUTPUT_FAILED,
+        errors.ComposeError: ExitCode.USAGE,
     }
     return Failure(str(error), codes.get(type(error), ExitCode.ERROR))
 
@@ -169,6 +170,16 @@ def warned(routine):
     return routine
 
 
+def until_press_note(routine) -> str:
+    """ "2 steps hold until you press, getting into position waits for a press"
+    (routine.Step.until, Cues.prep_press), or "" for none."""
+    steps = sum(bool(step.until) for step in routine.steps)
+    parts = [f"{steps} step{'s' * (steps != 1)} hold{'s' * (steps == 1)} until you press"] if steps else []
+    if routine.cues.prep_press:
+        parts.append("getting into position waits for a press")
+    return ", ".join(parts)
+
+
 def progress_bar(label: str):
     """A progress callback (done, total) drawn as a bar on a terminal, silent otherwise."""
     if not sys.stderr.isatty():
@@ -249,12 +260,12 @@ def settings():
     return meta["holdcue.config"]
 
 
-def overrides(engine=None, model=None, fallback=False, music_file=None, no_music=False):
+def overrides(engine=None, model=None, fallback=False, music_file=None, no_music=False, legend=False):
     """What the command line says over the routine and config.yaml (choices.Overrides);
     --music's file is checked now."""
     from holdcue import choices
 
-    return choices.Overrides(engine or "", model or "", fallback, given_music(music_file, no_music), no_music)
+    return choices.Overrides(engine or "", model or "", fallback, given_music(music_file, no_music), no_music, legend)
 
 
 def heard(routines, given=None) -> list:
@@ -292,6 +303,9 @@ def _volume(ctx: click.Context, param: click.Parameter, value: float) -> float:
     if not math.isfinite(value) or not 0 <= value <= 2:
         raise click.BadParameter(f"{value} is not a volume: give a number from 0 (silent) to 2 (twice as loud).")
     return value
+
+
+legend_option = click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
 
 
 def volume_option(help: str = "Master volume, 0 to 2 (2: +6 dB; the limiter keeps peaks below clipping)."):

@@ -20,6 +20,7 @@ from holdcue.cli.common import (
     progress_bar,
     progress_below_lines,
     speech_options,
+    until_press_note,
     volume_option,
     warned,
 )
@@ -60,7 +61,7 @@ def export(
     holdcue export --all -o ~/Music/holdcue --jobs 2
     """
     from holdcue import export as exporter
-    from holdcue import session, speech
+    from holdcue.speech import workers
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to export, or give --all (not both).")
@@ -69,12 +70,12 @@ def export(
     into_folder = all_ or len(routines) > 1 or output.is_dir()
     if into_folder and transcript:
         raise click.UsageError("--transcript names one file: export one routine at a time to get its transcript.")
-    # every routine is loaded and checked before anything is written
+    # every routine is loaded and checked before anything is written; with --all, those
+    # with errors are named and the rest exported
+    broken = 0
     if all_:
-        everything = session.load_all()
-        if everything.problems:
-            raise errors.RoutineError(everything.problems)
-        routines = [warned(routine) for routine in everything.routines]
+        loaded, broken = every_routine()
+        routines = [warned(routine) for routine in loaded]
     else:
         routines = [load(ref) for ref in routines]
     routines = heard(routines, given)
@@ -89,8 +90,9 @@ def export(
             output.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise errors.OutputError(f"cannot create the folder {output}: {error.strerror or error}") from error
-    if len(routines) > 1 and (jobs or speech.cores()) > 1:
+    if len(routines) > 1 and (jobs or workers.cores()) > 1:
         export_side_by_side(routines, targets, fmt, volume, jobs)
+        not_done(broken, "exported")
         return
     for routine, target in zip(routines, targets, strict=True):
         ready = build_session(routine)
@@ -102,7 +104,33 @@ def export(
         echo(
             f"{printable(str(written))}  {clock(ready.timeline.duration, millis=True)}"
             + (f"  (transcript: {printable(transcript)})" if transcript else "")
+            + at_full_time(routine)
         )
+    not_done(broken, "exported")
+
+
+def every_routine() -> tuple[list, int]:
+    """Every built-in and user routine that loads, the problems of the others written to
+    stderr; and how many of those there are."""
+    from holdcue import session
+
+    everything = session.load_all()
+    for problem in everything.problems:
+        echo(str(problem), err=True)
+    return list(everything.routines), len(everything.broken)
+
+
+def not_done(broken: int, done: str) -> None:
+    """With routines that could not be loaded, the command fails once it did the rest."""
+    if broken:
+        message = f"{broken} routine{'s' * (broken != 1)} not {done}: fix the errors above."
+        raise Failure(message, ExitCode.INVALID_ROUTINE)
+
+
+def at_full_time(routine) -> str:
+    """What an export line adds for a routine with parts that last until a press."""
+    waits = until_press_note(routine)
+    return f"  (at full time: {waits})" if waits else ""
 
 
 def export_side_by_side(routines, targets, fmt, volume: float, jobs: int | None) -> None:
@@ -114,7 +142,7 @@ def export_side_by_side(routines, targets, fmt, volume: float, jobs: int | None)
     update, say, finish = progress_below_lines(f"Exporting {len(routines)} files")
 
     def written(index: int, seconds: float) -> None:
-        say(f"{printable(str(targets[index]))}  {clock(seconds, millis=True)}")
+        say(f"{printable(str(targets[index]))}  {clock(seconds, millis=True)}{at_full_time(routines[index])}")
 
     work = [batch.Job(routine, target) for routine, target in zip(routines, targets, strict=True)]
     try:
@@ -148,12 +176,9 @@ def prepare(
 
     if all_ == bool(routines):
         raise click.UsageError("Name the routines to prepare, or give --all (not both).")
-    broken: tuple = ()
+    broken = 0
     if all_:
-        everything = session.load_all()
-        broken, loaded = everything.broken, list(everything.routines)
-        for problem in everything.problems:
-            echo(str(problem), err=True)
+        loaded, broken = every_routine()
     else:
         loaded = [load(ref) for ref in routines]
     loaded = heard(loaded, overrides(engine, model, fallback))
@@ -171,11 +196,7 @@ def prepare(
         f"{len(loaded)} routine{'s' * (len(loaded) != 1)} ready: {needed} spoken cues, "
         f"{made} synthesized now, {needed - made} already in the cache."
     )
-    if broken:
-        raise Failure(
-            f"{len(broken)} routine{'s' * (len(broken) != 1)} not prepared: fix the errors above.",
-            ExitCode.INVALID_ROUTINE,
-        )
+    not_done(broken, "prepared")
 
 
 COMMANDS = (export, prepare)

@@ -12,11 +12,13 @@ from holdcue.cli.common import (
     dump_json,
     echo,
     heard,
+    legend_option,
     load,
     overrides,
     progress_bar,
     settings,
     speech_options,
+    until_press_note,
     volume_option,
 )
 from holdcue.exitcodes import ExitCode
@@ -97,11 +99,12 @@ def validate(files: tuple[str, ...]) -> None:
     holdcue validate ~/.config/holdcue/routines/*.yaml
     """
     from holdcue import library
+    from holdcue.speech import espeak
 
     failed = 0
     for file in files:
         try:
-            loaded = library.load_file(file)
+            loaded = library.load_file(file, voice_check=espeak.cannot_speak)
         except errors.RoutineError as error:
             failed += 1
             for problem in error.problems:
@@ -115,7 +118,9 @@ def validate(files: tuple[str, ...]) -> None:
             echo(str(warning), err=True)
         warned = len(loaded.warnings)
         count = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
-        echo(f"{printable(file)}: ok, {len(loaded.steps)} steps{count}")
+        waits = until_press_note(loaded)
+        waits = f"; {waits} (an export plays them at full time)" if waits else ""
+        echo(f"{printable(file)}: ok, {len(loaded.steps)} steps{count}{waits}")
     if failed:
         raise Failure(f"errors in {failed} of {len(files)} file{'s' * (len(files) != 1)}.", ExitCode.INVALID_ROUTINE)
 
@@ -123,19 +128,22 @@ def validate(files: tuple[str, ...]) -> None:
 @click.command()
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON (docs/timeline.md).")
+@legend_option
 @speech_options
-def show(routine: str, as_json: bool, engine: str | None, model: str | None, fallback: bool) -> None:
+def show(routine: str, as_json: bool, legend: bool, engine: str | None, model: str | None, fallback: bool) -> None:
     """Show the timeline of a routine: every cue with its time, step and side.
 
-    Speech not yet in the cache is synthesized first.
+    Speech not yet in the cache is synthesized first. A part that lasts until you press
+    Next is marked where it starts, and shown (and exported) at its full time.
 
     \b
     holdcue show shoulders-and-chest
     holdcue show my-routine.yaml --json
+    holdcue show shoulders-and-chest --legend
     """
     from holdcue import phrases
 
-    ready = build_session(heard([load(routine)], overrides(engine, model, fallback))[0])
+    ready = build_session(heard([load(routine)], overrides(engine, model, fallback, legend=legend))[0])
     if as_json:
         dump_json(ready.timeline.to_json())
     else:
@@ -143,17 +151,32 @@ def show(routine: str, as_json: bool, engine: str | None, model: str | None, fal
 
 
 def format_table(timeline, words) -> str:
-    """The timeline as a table a person reads: time, step, side (in the routine's language), cue."""
+    """The timeline as a table a person reads: time, step, side (in the routine's language),
+    cue; a part that lasts until a press is marked where it starts."""
+    from holdcue.timeline import Segment
+
     rows = [("time", "step", "side", "cue")]
-    for event in timeline.events:
-        segment = timeline.segments[event.segment] if event.segment >= 0 else None
+    marks = [(s.start, -1, s) for s in timeline.segments if s.until]  # before the sounds at its start
+    cues = [(e.start, n, e) for n, e in enumerate(timeline.events)]
+    for start, _, item in sorted(marks + cues, key=lambda row: row[:2]):
+        segment: Segment | None
+        if isinstance(item, Segment):
+            segment, step = item, item.title
+            longest = clock(timeline.seconds(item.end - item.start))
+            what = "get into position" if item.phase == "prepare" else "hold"
+            cue = f"({what} until you press Next, at most {longest})"
+        else:
+            segment = timeline.segments[item.segment] if item.segment >= 0 else None
+            step = item.step
+            cue = item.text if item.kind == "speech" else f"[{item.name} tone]"
         side = words.label_side_short(segment.side) if segment and segment.side else ""
-        cue = event.text if event.kind == "speech" else f"[{event.name} tone]"
-        at = clock(timeline.seconds(event.start), millis=True)
-        rows.append((at, printable(event.step), side, printable(cue)))
+        rows.append((clock(timeline.seconds(start), millis=True), printable(step), side, printable(cue)))
     step_width = min(36, max(len(r[1]) for r in rows))
     lines = [f"{t:>8}  {s[:step_width]:<{step_width}}  {side:<5}  {cue}" for t, s, side, cue in rows]
-    lines.append(f"total {clock(timeline.duration, millis=True)}")
+    total = f"total {clock(timeline.duration, millis=True)}"
+    if marks:
+        total += " at most (each part that lasts until you press at its full time, as an export plays it)"
+    lines.append(total)
     return "\n".join(lines)
 
 
@@ -181,9 +204,9 @@ def voices(language: str | None, engine: str | None) -> None:
 
 
 def _espeak_voices(language: str | None) -> int:
-    from holdcue import speech
+    from holdcue.speech import espeak
 
-    found = speech.list_voices(language)
+    found = espeak.list_voices(language)
     if not found:
         return 0
     rows = [("id", "languages", "name")]
@@ -194,7 +217,7 @@ def _espeak_voices(language: str | None) -> int:
     if language:
         try:
             echo(
-                f'A routine with "language: {language}" speaks with {speech.find_voice(language, found).id}.', err=True
+                f'A routine with "language: {language}" speaks with {espeak.find_voice(language, found).id}.', err=True
             )
         except errors.SpeechError:
             pass  # a prefix of languages ("en-gb-x"), not one itself
@@ -203,8 +226,8 @@ def _espeak_voices(language: str | None) -> int:
 
 
 def _piper_voices(language: str | None, blank_line: bool) -> int:
-    """The Piper models found by name (piper.py), with where each comes from."""
-    from holdcue import piper
+    """The Piper models found by name (speech/piper.py), with where each comes from."""
+    from holdcue.speech import piper
 
     wanted = (language or "").lower().replace("_", "-")
     models = [
@@ -266,4 +289,87 @@ def tones(language: str, list_only: bool, volume: float) -> None:
     terminal.play(ready, volume=volume)
 
 
-COMMANDS = (list_, validate, show, voices, tones)
+@click.command()
+@click.argument("areas", nargs=-1, required=True, metavar="AREA...")
+@click.option("--minutes", type=float, required=True, metavar="N", help="The session's length (within 5 %, or 20 s).")
+@click.option("--tool", "tools", multiple=True, metavar="TOOL", help="A tool you have (again for more); none: any.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the routine to this file.")
+@click.option("--force", is_flag=True, help="With -o: replace the file if it is there.")
+@click.option("--play", "play_now", is_flag=True, help="Play the session at once.")
+@volume_option()
+def compose(
+    areas: tuple[str, ...],
+    minutes: float,
+    tools: tuple[str, ...],
+    output: str | None,
+    force: bool,
+    play_now: bool,
+    volume: float,
+) -> None:
+    """Compose a session for these areas from the built-in routines' steps, as long as asked.
+
+    The areas are those `holdcue list --json` names (write "upper back" or upper-back).
+    Without -o the routine file is printed; the same ask always gives the same routine.
+    The rules it follows are in docs/compose.md.
+
+    \b
+    holdcue compose neck shoulders --minutes 8
+    holdcue compose upper-back glutes calves --minutes 15 --tool "foam roller"
+    holdcue compose calves --minutes 6 -o calves.yaml
+    holdcue compose neck --minutes 5 --play
+    """
+    from holdcue import compose as composing
+
+    if force and output is None:
+        raise click.UsageError("--force replaces the file of -o FILE; give -o FILE too.")
+    made = composing.compose(areas, minutes, tools, measure=_spoken_length())
+    if output is None and not play_now:
+        echo(made.text, nl=False)
+        return
+    routine = made.routine
+    if output is not None:
+        _write_new(output, made.text, force)
+        echo(f"Wrote {printable(output)}: {printable(routine.title)}, {clock(made.seconds)}.", err=play_now)
+    if play_now:
+        from holdcue import library
+        from holdcue.cli.sessions import play_routine
+
+        # from the file when there is one, so that holdcue resume finds it again
+        play_routine(library.load_file(output) if output is not None else routine, volume=volume)
+
+
+def _spoken_length():
+    """compose's measure: a session's length with its speech as it will be heard (the voice
+    of the config file), synthesized into the cache where it is not there yet."""
+    from holdcue import choices, session
+
+    def measure(routine) -> float:
+        update, finish = progress_bar("Preparing speech to measure the session")
+        try:
+            return session.spoken_seconds(choices.resolve(routine, settings()).routine, progress=update)
+        finally:
+            finish()
+
+    return measure
+
+
+def _write_new(output: str, text: str, force: bool) -> None:
+    """Write ``text`` to ``output`` whole or not at all; an existing file only with --force
+    (through a symbolic link: the link is kept and the file it names replaced)."""
+    import os
+    from pathlib import Path
+
+    from holdcue import atomic
+
+    target = Path(os.path.realpath(Path(output).expanduser()))  # a folder: refused by click.Path
+    if target.exists() and not force:
+        raise Failure(f"{output} is already there; add --force to replace it.", ExitCode.OUTPUT_FAILED)
+    try:
+        with atomic.replacing(target) as file:
+            file.write(text.encode("utf-8"))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise Failure(f"cannot write {output}: {reason}; nothing was written.", ExitCode.OUTPUT_FAILED) from error
+
+
+COMMANDS = (list_, validate, show, voices, tones, compose)

@@ -283,10 +283,11 @@ def serve(
         controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
-    button = remote = None
+    button = assistant = remote = None
     try:
         controller.start()
         button = _start_button(controller, configured, log)
+        assistant = _start_homeassistant(controller, configured)
         remote = _start_mpris(controller, log)
         if token is None:
             echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
@@ -301,6 +302,8 @@ def serve(
     finally:
         if button is not None:
             button.close()
+        if assistant is not None:
+            assistant.close()  # "offline" while the core still runs: no command arrives at a closed core
         if remote is not None:
             remote.close()
         controller.close("interrupted")  # silence first; the journal records the session as interrupted
@@ -322,14 +325,16 @@ def _sink(name: str, keep_alive: bool):
 
 def _service_settings(log):
     """config.yaml for the service, read once; None when it has errors, which are logged: the
-    service runs on its defaults, without the button, until it is fixed and restarted
-    (exiting would make systemd, Restart=on-failure, start it again and again)."""
+    service runs on its defaults, without the button or Home Assistant, until it is fixed and
+    restarted (exiting would make systemd, Restart=on-failure, start it again and again)."""
     from holdcue import config
 
     try:
         return config.load_config()
     except errors.ConfigError as error:
-        log.error("the config file has errors; running on the defaults, without the button:\n%s", error)
+        log.error(
+            "the config file has errors; running on the defaults, without the button or Home Assistant:\n%s", error
+        )
         return None
 
 
@@ -349,6 +354,13 @@ def _start_mpris(controller, log):
     from holdcue import mpris
 
     return mpris.start(controller, note=log.info, log=log.info, play_when_idle=True, can_quit=False)
+
+
+def _start_homeassistant(controller, configured):
+    """Home Assistant over MQTT as config.yaml's mqtt: says, or None (none there, or a config with errors)."""
+    from holdcue import homeassistant
+
+    return homeassistant.start_homeassistant(controller, configured)
 
 
 @click.command()

@@ -16,12 +16,14 @@ from holdcue.cli.common import (
     dump_json,
     echo,
     heard,
+    legend_option,
     load,
     music_options,
     output_options,
     overrides,
     speech_options,
     volume_option,
+    warned,
 )
 from holdcue.exitcodes import ExitCode
 from holdcue.text import clock, printable
@@ -31,7 +33,7 @@ from holdcue.text import clock, printable
 @click.argument("routine")
 @click.option("--start-at", help="Start at this step: its number (1 is the first) or words of its title.")
 @volume_option()
-@click.option("--legend", is_flag=True, help="Begin by playing each tone after saying what it means.")
+@legend_option
 @music_options
 @speech_options
 @output_options
@@ -61,22 +63,34 @@ def play(
     holdcue play my-routine.yaml --start-at 3
     holdcue play shoulders-and-chest --legend
     """
-    import dataclasses
-
     from holdcue import play as playback
 
     with playback.output(keep_alive) as sink:  # opened first: the device settles while the session is made ready
-        given = overrides(engine, model, fallback, music_file, no_music)
-        loaded = heard([load(routine)], given)[0]
-        if legend:
-            loaded = dataclasses.replace(loaded, cues=dataclasses.replace(loaded.cues, legend=True))
-        session = build_session(loaded, playback.own_words(loaded))
-        if start_at is not None:
-            try:
-                playback.start_position(session.timeline, start_at)
-            except ValueError as error:
-                raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
-        play_recorded(session, sink, start_at=start_at, volume=volume, lead_in=lead_in)
+        given = overrides(engine, model, fallback, music_file, no_music, legend)
+        play_loaded(load(routine), sink, given, start_at=start_at, volume=volume, lead_in=lead_in)
+
+
+def play_routine(routine, volume: float = 1.0) -> None:
+    """Play a routine that is in no library (holdcue compose --play) as holdcue play plays one."""
+    from holdcue import play as playback
+
+    with playback.output() as sink:
+        play_loaded(warned(routine), sink, None, start_at=None, volume=volume, lead_in=LEAD_IN)
+
+
+def play_loaded(routine, sink, given, *, start_at: str | None, volume: float, lead_in: float) -> None:
+    """Make the loaded routine ready as it will be heard (``given``: the command line's
+    overrides) and play it on ``sink``, from ``start_at``."""
+    from holdcue import play as playback
+
+    loaded = heard([routine], given)[0]
+    session = build_session(loaded, playback.own_words(loaded))
+    if start_at is not None:
+        try:
+            playback.start_position(session.timeline, start_at)
+        except ValueError as error:
+            raise click.BadParameter(printable(str(error)), param_hint="--start-at") from error
+    play_recorded(session, sink, start_at=start_at, volume=volume, lead_in=lead_in)
 
 
 def play_recorded(
@@ -114,17 +128,30 @@ def play_recorded(
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
-        ref = routine.id if routine.source.startswith("builtin:") or not routine.source else routine.source
-        hint = f"To listen anyway, export the session to a file and play that: holdcue export {ref} -o {routine.id}.mp3"
+        if routine.source:
+            ref = routine.id if routine.source.startswith("builtin:") else routine.source
+            export = f"holdcue export {ref} -o {routine.id}.mp3"
+            hint = f"To listen anyway, export the session to a file and play that: {export}"
+        else:  # composed, in no file yet
+            hint = "To listen anyway, write the session to a file with -o FILE, export that and play the export."
         raise errors.AudioDeviceError(f"{error}\n{hint}") from error
+
+
+DIM, PLAIN = "\x1b[2m", "\x1b[0m"
 
 
 def _mpris(core, note):
     """The MPRIS player of holdcue play (docs/controls.md): Play and PlayPause go on with a
-    paused session, Quit ends it as q does; a note when it is off."""
+    paused session, Quit ends it as q does. Why it is off, if it is: one dim line above the
+    status on a terminal (``note``); nothing without one (a pipe, a log), whose lines stay
+    what they were."""
     from holdcue import mpris
 
-    return mpris.start(core, note=note, play_when_idle=False, can_quit=True)
+    def dim(line: str) -> None:
+        if sys.stdout.isatty():
+            note(f"{DIM}{printable(line)}{PLAIN}")
+
+    return mpris.start(core, note=dim, play_when_idle=False, can_quit=True)
 
 
 # -- the journal: every session played, history and resume -----------------------------------
@@ -177,9 +204,11 @@ def history(limit: int, as_json: bool) -> None:
             played = f"{clock_minutes(record.played)} of {clock_minutes(record.planned)}"
             rows.append((local_time(record.started), printable(record.routine_id), record.outcome, step, played))
         widths = [max(len(row[column]) for row in rows) for column in range(4)]
-        for row in rows:
+        for row, record in zip(rows, [None, *records], strict=True):
             cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
             echo("  ".join([*cells, row[4]]))
+            if record is not None and record.holds:
+                echo(f"  held until pressed: {held_text(record.holds)}")
     else:
         echo("No sessions recorded yet: every session played is recorded from now on.")
     echo()
@@ -260,6 +289,21 @@ def resume_session(record, sink, volume: float) -> None:
     where = f"step {record.step} of {record.steps}" if record.step else "its start"
     echo(f"Resuming {printable(record.title)} at {where} ({record.outcome} {local_time(record.updated)}).")
     play_recorded(session, sink, start_at=start_at, volume=volume, resumed_from=record.id)
+
+
+def held_text(holds) -> str:
+    """ "step 3 left 0:48 of 1:00, right 1:00 (full time)": how long each hold that lasts
+    until a press was held, of the most it could last."""
+    parts = []
+    step = None
+    for hold in holds:
+        where = [f"step {hold.step}"] if hold.step != step else []
+        step = hold.step
+        where += [hold.side] if hold.side else []
+        where += [f"round {hold.round}"] if hold.round else []
+        how = f"{clock(hold.held)} of {clock(hold.longest)}" if hold.pressed else f"{clock(hold.held)} (full time)"
+        parts.append(" ".join([*where, how]))
+    return ", ".join(parts)
 
 
 def local_time(seconds: float) -> str:

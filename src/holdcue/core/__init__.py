@@ -4,7 +4,8 @@ and its HTTP API (web/), the GPIO button (button.py).
     controller.py   Core: one session at a time, its player, the commands every front end
                     sends (play, pause, resume, next, previous, stop, volume, today,
                     resume-last), the events observers hear
-    snapshot.py     Snapshot: the status they all see, typed (the web layer makes its JSON)
+    snapshot.py     Snapshot: the status they all see, typed (the web layer makes its JSON);
+                    Today: what today's session is
     catalog.py      the routines it plays by id, loaded once
     events.py       Change: a session started, reached a step, ended
     recording.py    the journal's one writer, from those events
@@ -25,7 +26,7 @@ from holdcue.core.errors import (
 )
 from holdcue.core.events import END_OUTCOMES, Change, Observer
 from holdcue.core.recording import JournalWriter
-from holdcue.core.snapshot import Snapshot
+from holdcue.core.snapshot import Snapshot, Today
 
 __all__ = [
     "END_OUTCOMES",
@@ -41,6 +42,7 @@ __all__ = [
     "Observer",
     "RestDay",
     "Snapshot",
+    "Today",
     "UnknownRoutine",
     "WrongState",
     "check_volume",

@@ -36,7 +36,7 @@ from holdcue.core.catalog import Catalog
 from holdcue.core.errors import BadValue, NoJournal, NoPlan, NothingToResume, RestDay, UnknownRoutine, WrongState
 from holdcue.core.events import Change, Observer
 from holdcue.core.recording import JournalWriter
-from holdcue.core.snapshot import Snapshot
+from holdcue.core.snapshot import Snapshot, Today
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
 from holdcue.routine import Routine, Voice
 from holdcue.timeline import SAMPLE_RATE
@@ -152,6 +152,7 @@ class Core:
         self._ended = False  # the current session's end was told to observers
         self._error = ""  # why the last session stopped, when a device failed
         self.failure: AudioDeviceError | None = None  # that failure, for a front end to raise
+        self.notice = ""  # what a front end should say once about the session under way (its music stopped)
         self._step: tuple[int, str, int] | None = None  # (step, side, round) last told
         self._pending: list[Change] = []
         self._telling = threading.Lock()  # observers hear the changes in the order they happened
@@ -295,7 +296,7 @@ class Core:
                 if not self._ended:
                     self._end("replaced")
                 self._current = None
-            self._error = ""
+            self._error = self.notice = ""
             self._ended = False
             try:
                 self._current = _Current(ready, self._start_player(ready, origin, self.volume))
@@ -320,36 +321,27 @@ class Core:
         self._tell()
         return status
 
-    def today(self) -> dict[str, Any]:
-        """What "play today" plays today, for the page and the API: {"routine": id or None
-        (a rest day), "title", "duration" (seconds, estimated), "rest", "message"}. Raises
-        NoPlan, PlanError (the plan file has errors)."""
+    def today(self) -> Today:
+        """What "play today" plays today, for the page and the button. Raises NoPlan,
+        PlanError (the plan file has errors)."""
         if self.plan is None:
             raise NoPlan("there is no weekly plan")
         choice = weekly.play_today(self.plan(), self.date())
         day = choice.day
         if choice.routine is None:
             title, seconds = self.catalog.about(day.next.routine) if day.next else ("", 0.0)
-            message = weekly.rest_message(day, title, seconds)
-            return {"routine": None, "title": None, "duration": 0, "rest": True, "message": message}
+            return Today(None, "", 0.0, weekly.rest_message(day, title, seconds))
         title, seconds = self.catalog.about(choice.routine)
-        message = f"Today: {title}, {weekly.about(seconds)}."
-        return {
-            "routine": choice.routine,
-            "title": title,
-            "duration": round(seconds, 1),
-            "rest": False,
-            "message": message,
-        }
+        return Today(choice.routine, title, seconds, f"Today: {title}, {weekly.about(seconds)}.")
 
     def play_today(self) -> Snapshot:
         """Play today's session of the weekly plan (the page, the API and the button alike).
         Raises RestDay (its message names the next session), NoPlan, PlanError, and what
         play raises."""
         today = self.today()
-        if today["routine"] is None:
-            raise RestDay(today["message"])
-        return self.play(today["routine"])
+        if today.routine is None:
+            raise RestDay(today.message)
+        return self.play(today.routine)
 
     def resume_last(self) -> Snapshot:
         """What ``holdcue resume`` does: go on with the last stopped or interrupted session
@@ -546,6 +538,10 @@ class Core:
         except AudioDeviceError as error:
             self._failed(error)
             return
+        lost = current.player.music_lost
+        if lost is not None and not self.notice:
+            self.notice = f"The music stopped ({lost}); the session goes on without it."
+            log.warning("%s", self.notice)
         if current.player.state == "finished" and not self._ended:
             self._end("finished")
             log.info("finished %s", current.session.routine.id)
@@ -560,8 +556,9 @@ class Core:
 
     def _end(self, outcome: str) -> None:
         assert self._current is not None
-        self._ended = True
         played = self._account()
+        self._held(played)  # a hold that ended with the session is told before its end
+        self._ended = True
         routine = self._current.session.routine.id
         self._pending.append(Change("end", routine, self._snapshot(), outcome, played, resumed_from=self._resumed_from))
 
@@ -579,6 +576,7 @@ class Core:
     def _publish(self) -> Snapshot:
         """Take a fresh status; a change wakes the event streams (and a new step is told)."""
         played = self._account()
+        self._held(played)
         status = self._snapshot()
         if status != self._status:
             self._status = status
@@ -591,6 +589,18 @@ class Core:
                 self._pending.append(Change("step", routine, status, played=played, resumed_from=self._resumed_from))
             self._step = step
         return status
+
+    def _held(self, played: float) -> None:
+        """Tell of the holds that last until a press which ended since the last look."""
+        current = self._current
+        if current is None or self._ended:
+            return
+        for held in current.player.take_ended():
+            routine = current.session.routine.id
+            status = self._snapshot()
+            self._pending.append(
+                Change("held", routine, status, played=played, held=held, resumed_from=self._resumed_from)
+            )
 
     def _tell(self) -> None:
         """Observers hear what happened, outside the lock: a slow one never holds up the controls."""
@@ -630,6 +640,7 @@ class Core:
             step_start=timeline.seconds(start),
             step_length=timeline.seconds(end - start),
             left=math.ceil(status.left - 1e-6) if state != "finished" else 0,
+            until=status.until if state != "finished" else "",
             next=status.next if state != "finished" else "",
             volume=self.volume,
             error="",

@@ -27,6 +27,22 @@ class Snapshot:
     step_start: float = 0  # seconds, exactly: where the step under way (or the introduction, or the end) began
     step_length: float = 0  # seconds, exactly: how long that step is, all its sides and rounds
     left: int = 0  # whole seconds left of what it is doing
+    until: str = ""  # "press": what it is doing lasts until Next is pressed, ``left`` at most
     next: str = ""  # what comes next ("right side", "step 2: Hands")
     volume: float = 1.0  # the master volume, 0 to 2
     error: str = ""  # why the last session stopped, when the sound device failed
+
+
+@dataclass(frozen=True)
+class Today:
+    """What "play today" plays today (the page's Today button, POST /api/today, the button):
+    a routine, or a rest day whose ``message`` names the next session."""
+
+    routine: str | None  # the routine's id; None on a rest day
+    title: str  # the routine's title; "" on a rest day
+    seconds: float  # its length, estimated; 0 on a rest day
+    message: str  # "Today: Shoulders, about 7 minutes." or "Today is a rest day. Next: ..."
+
+    @property
+    def rest(self) -> bool:
+        return self.routine is None

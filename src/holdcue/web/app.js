@@ -73,7 +73,9 @@ function show(status) {
       : status.state === "finished" ? `${status.title}: finished`
         : status.state === "paused" ? `${status.title} (paused)` : status.title;
   byId("step").textContent = active ? heading(status) : "";
-  byId("doing").textContent = active ? `${DOING[status.phase] || status.phase} · ${clock(status.left)} left` : "";
+  const waits = status.until === "press" ? ` until you press Next · at most ${clock(status.left)}` : "";
+  byId("doing").textContent = !active ? ""
+    : waits ? `${DOING[status.phase] || status.phase}${waits}` : `${DOING[status.phase] || status.phase} · ${clock(status.left)} left`;
   byId("next").textContent = active && status.next ? `Next: ${status.next}` : "";
   byId("progress").textContent = active || status.state === "finished"
     ? `${clock(status.position)} / ${clock(status.duration)}` : "";

@@ -51,9 +51,9 @@ def today_block(core: Core) -> str:
     except HoldcueError as error:
         log.warning("the weekly plan cannot say what today brings: %s", error)
         return '<p class="quiet" data-plan-error>The weekly plan has errors: run holdcue plan.</p>'
-    if today["routine"] is None:
-        return f'<p class="quiet" data-rest>{html.escape(today["message"])}</p>'
-    title, length = html.escape(today["title"]), clock(today["duration"])
+    if today.routine is None:
+        return f'<p class="quiet" data-rest>{html.escape(today.message)}</p>'
+    title, length = html.escape(today.title), clock(today.seconds)
     return (
         f'<button type="button" class="today" data-today aria-label="Play today\'s session: {title}, {length}">'
         f'<span class="label">Today</span> <span class="name">{title}</span> <span class="time">{length}</span>'

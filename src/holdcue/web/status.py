@@ -25,6 +25,7 @@ def status_json(status: Snapshot) -> dict[str, Any]:
         "position": status.position,
         "duration": status.duration,
         "left": status.left,
+        "until": status.until,
         "next": status.next,
         "volume": status.volume,
         "error": status.error,

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from holdcue.errors import SpeechError
+from holdcue.speech.engine import PIPER
 from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
     from holdcue.routine import Voice
 
-ENGINE = "piper"
+ENGINE = PIPER
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a file name without ".onnx": no folder, no ".."
 INSTALL_ENGINE = "pip install 'holdcue[piper]'"
 INSTALL_MODEL = (
