@@ -6,6 +6,7 @@ sound device) is logged and raised as Refused, for the caller to answer with an 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,7 @@ class Commands:
 
     def set_volume(self, volume: float) -> None:
         low, high = VOLUME_RANGE
-        value = min(max(volume, low), high) if volume == volume else self.core.volume  # NaN: left as it is
+        value = self.core.volume if math.isnan(volume) else min(max(volume, low), high)  # NaN: left as it is
         self._do("Volume", f"volume {value:g}", lambda: self.core.set_volume(value))
 
     def _when(self, states: tuple[str, ...], method: str, what: str, action: Callable[[], object]) -> None:
