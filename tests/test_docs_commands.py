@@ -52,6 +52,12 @@ ELSEWHERE = {
     "speaker-test -c 2 -t wav -l 1": ON_A_PI,
     "loginctl show-user $USER -p Linger": ON_A_PI,
     "journalctl --user -u holdcue -b": ON_A_PI,
+    "journalctl --user -u holdcue -f": ON_A_PI,
+    "systemctl --user status mpris-proxy.service": ON_A_PI,
+    "playerctl -l": "tests/test_mpris_e2e.py (on a private session bus)",
+    "playerctl --player holdcue status": "tests/test_mpris_e2e.py",
+    "playerctl --player holdcue play-pause": "tests/test_mpris_e2e.py",
+    "playerctl --player holdcue metadata": "tests/test_mpris_e2e.py",
 }
 # Requests to a service on the LAN: tests/test_web_api.py makes the same ones to a real server.
 ELSEWHERE_PREFIXES = {"curl ": "tests/test_web_api.py"}

@@ -21,7 +21,7 @@ BASE = ["espeak-ng", "libespeak-ng1", "libasound2-dev", "libportaudio2", "alsa-u
 DEBIAN_PY = ["python3.11-dev", "python3.11-venv"]
 TEST_EXTRA = [
     *("pulseaudio", "pulseaudio-utils", "libasound2-plugins", "chromium", "systemd"),
-    *("mosquitto", "openssl", "nginx-light"),
+    *("mosquitto", "openssl", "nginx-light", "dbus-daemon", "playerctl", "bluez"),
     *("nodejs", "npm"),  # without an npm on the PATH: axe-core for the page tests
 ]
 # The real programs scripts/setup and the stand-ins run; sudo, apt-get, dpkg-query, id and

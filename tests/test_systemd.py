@@ -17,6 +17,7 @@ from holdcue import systemd
 from holdcue.cli import cli
 from holdcue.errors import OutputError, ServiceManagerError, UnitConflict
 from holdcue.exitcodes import ExitCode
+from systemd_support import Recorder
 
 USER = systemd.user_name()
 ANALYZE = shutil.which("systemd-analyze")
@@ -29,27 +30,6 @@ def needs(program: str | None, package: str):
     return pytest.mark.skipif(
         program is None and not IN_CI, reason=f"not installed here (sudo apt-get install {package})"
     )
-
-
-class Recorder:
-    """A runner that records each command and answers like systemctl and loginctl would."""
-
-    def __init__(self, linger: str = "yes", bus: bool = True, **answers: tuple[int, str]):
-        self.calls: list[list[str]] = []
-        self.linger, self.bus, self.answers = linger, bus, answers
-
-    def __call__(self, args):
-        args = list(args)
-        self.calls.append(args)
-        if args[0] == "systemctl" and not self.bus:
-            return subprocess.CompletedProcess(args, 1, "", "Failed to connect to bus: No medium found\n")
-        if args[0] == "loginctl":
-            return subprocess.CompletedProcess(args, 0, f"{self.linger}\n", "")
-        code, out = self.answers.get(args[2].replace("-", "_"), (0, ""))
-        return subprocess.CompletedProcess(args, code, out, "")
-
-    def systemctl(self) -> list[list[str]]:
-        return [call[2:] for call in self.calls if call[0] == "systemctl"]
 
 
 COMMAND = ["/home/pi/my apps/holdcue/.venv/bin/holdcue"]
@@ -291,8 +271,10 @@ def test_without_systemctl_a_message_and_exit_7(no_user_bus, tmp_path):
 
 @pytest.fixture
 def recorded(monkeypatch, tmp_path):
-    """holdcue service through CliRunner, with systemctl and loginctl recorded."""
+    """holdcue service through CliRunner, with systemctl and loginctl recorded, on a machine
+    without bluez (test_headset.py has it)."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
 
     def use(runner: Recorder) -> Recorder:
         monkeypatch.setattr(systemd, "run", runner)
@@ -329,7 +311,11 @@ def test_status_and_uninstall_through_the_command_line(recorded, tmp_path):
     result = CliRunner().invoke(cli, ["service", "status"])
     assert result.exit_code == 0
     unit = tmp_path / "config/systemd/user/holdcue.service"
-    assert result.stdout == (f"unit file: {unit}\nenabled:   enabled\nactive:    active\nlingering: yes\n● running\n")
+    assert result.stdout == (
+        f"unit file: {unit}\nenabled:   enabled\nactive:    active\nlingering: yes\n"
+        "headset:   no mpris-proxy (bluez is not installed): a Bluetooth headset's buttons cannot reach holdcue\n"
+        "● running\n"
+    )
     result = CliRunner().invoke(cli, ["service", "uninstall"])
     assert result.exit_code == 0 and not unit.exists()
     assert CliRunner().invoke(cli, ["service", "uninstall"]).stdout == f"Not installed: there is no {unit}.\n"

@@ -217,7 +217,7 @@ def install(
     path = path or unit_path()
     text = unit_text(command, serve)
     manager.reachable()
-    old = _read(path)
+    old = read_text(path)
     if old is not None and old != text and not force:
         raise UnitConflict(
             f"{path} exists and differs from the unit holdcue writes; it was left alone. "
@@ -257,7 +257,7 @@ def status(command: Sequence[str], *, runner: Runner | None = None, path: Path |
     and the file's state is still given."""
     manager = Manager(runner)
     path = path or unit_path()
-    old = _read(path)
+    old = read_text(path)
     try:  # the same unit, whatever options it gives serve
         current = old is not None and _without_options(old) == _without_options(unit_text(command))
     except OutputError:
@@ -295,7 +295,8 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _read(path: Path) -> str | None:
+def read_text(path: Path) -> str | None:
+    """A unit file's text; None when there is none, "" when it cannot be read."""
     try:  # a FIFO or device there is not waited on, a huge file not read whole (a unit is 1 kB)
         return files.read_regular(path, 100_000).decode("utf-8")
     except FileNotFoundError:

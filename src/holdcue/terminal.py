@@ -10,7 +10,10 @@ first seconds: the step before), + and - volume, q or Esc end.
 from __future__ import annotations
 
 import contextlib
+import queue
 import sys
+from collections.abc import Callable
+from typing import Protocol
 
 from holdcue import play as playback
 from holdcue.core import Core, JournalWriter
@@ -18,6 +21,17 @@ from holdcue.display import for_stream
 from holdcue.play import TICK, Clock, Display, Keys, PlayResult, Sink, Speak
 from holdcue.text import printable
 from holdcue.timeline import Session
+
+
+class Remote(Protocol):
+    """Another front end steering the same core while it plays (MPRIS): ``close()`` ends it."""
+
+    def close(self) -> None: ...
+
+
+# Starts a Remote on the core once the session is heard; it says what the listener should
+# know (that it is off, and why) through the callable it is given, from any thread.
+RemoteStarter = Callable[[Core, Callable[[str], None]], Remote]
 
 
 def play(
@@ -34,6 +48,7 @@ def play(
     keep_alive: bool = False,
     recorder: JournalWriter | None = None,
     resumed_from: int | None = None,
+    remote: RemoteStarter | None = None,
 ) -> PlayResult:
     """Play a session from the start (or from the step ``start_at``) to its end, or until
     the keys say quit. No keys (None): hands-free. No display: the status goes to stdout
@@ -44,7 +59,8 @@ def play(
     ``resumed_from``: the journal row this session goes on from. Raises AudioDeviceError
     when no sound device can be used; Ctrl-C (KeyboardInterrupt) or errors.Terminated (the
     CLI's SIGTERM and SIGHUP) silence it at once on their way out, and the journal records
-    the session as interrupted."""
+    the session as interrupted. ``remote``: another front end (mpris.start) started once the
+    first sound has begun, so that it never delays it; its notes are shown beside the status."""
     origin = 0 if start_at is None else playback.start_position(session.timeline, start_at)
     clock = clock or playback.SystemClock()
     with contextlib.nullcontext(sink) if sink is not None else playback.output(keep_alive) as chosen:
@@ -58,13 +74,19 @@ def play(
             owns_sink=False,
         )
         display = display or for_stream(sys.stdout, controls=keys is not None, words=session.words)
+        notes: queue.SimpleQueue[str] = queue.SimpleQueue()
+        started: Remote | None = None
         try:
             if keys is not None:
                 keys.open()
             core.play_ready(session, origin, resumed_from=resumed_from)
-            _run(core, keys, display, clock)
+            if remote is not None:
+                started = remote(core, notes.put)
+            _run(core, keys, display, clock, notes)
             core.wait_for_words()  # "Session ended.", after q
         finally:
+            if started is not None:
+                started.close()  # no command comes in while the session is closed
             core.close("interrupted")  # silent at once; a session not ended is recorded as interrupted
             if keys is not None:
                 keys.close()
@@ -74,10 +96,12 @@ def play(
         return PlayResult(status.state == "finished", round(status.position * session.timeline.rate))
 
 
-def _run(core: Core, keys: Keys | None, display: Display, clock: Clock) -> None:
+def _run(core: Core, keys: Keys | None, display: Display, clock: Clock, notes: queue.SimpleQueue[str]) -> None:
     """Show the status and follow the keys until the session ends or is stopped."""
     noted = ""
     while True:
+        while not notes.empty():
+            display.note(notes.get())
         core.tick()
         if core.failure is not None:
             raise core.failure

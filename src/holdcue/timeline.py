@@ -64,6 +64,17 @@ class Timeline:
     def seconds(self, sample: int) -> float:
         return sample / self.rate
 
+    def step_span(self, segment: int) -> tuple[int, int]:
+        """(start, end) in samples of the step that segment ``segment`` is part of: the run
+        of segments of that step (every side and round), or the introduction, or the end."""
+        segments = self.segments
+        first = last = segment
+        while first > 0 and segments[first - 1].step == segments[segment].step:
+            first -= 1
+        while last + 1 < len(segments) and segments[last + 1].step == segments[segment].step:
+            last += 1
+        return segments[first].start, segments[last].end
+
     def to_json(self) -> dict:
         """The documented JSON form (docs/timeline.md): times in seconds rounded to the
         millisecond, and exactly in samples (``start_sample``, ``end_sample``)."""

@@ -22,9 +22,9 @@ def service() -> None:
     """Start holdcue at boot: a systemd user service that runs `holdcue serve`.
 
     \b
-    holdcue service install      write the unit, enable and start it
-    holdcue service status       installed? enabled? running? lingering?
-    holdcue service uninstall    stop, disable and remove it
+    holdcue service install      write the unit, enable and start it (and mpris-proxy)
+    holdcue service status       installed? enabled? running? lingering? headset buttons?
+    holdcue service uninstall    stop, disable and remove it (and undo the rest)
     """
 
 
@@ -39,12 +39,25 @@ def _service_failure(error: errors.HoldcueError) -> Failure:
 @click.option("--host", help="Give serve this address: 0.0.0.0 for phones on the network (then a token is needed).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Give serve this port (default 8765).")
 @service_output_options
-def service_install(force: bool, host: str | None, port: int | None, lead_in: float | None, keep_alive: bool) -> None:
+@click.option(
+    "--no-headset-buttons",
+    "headset_buttons",
+    flag_value=False,
+    default=True,
+    help="Leave BlueZ's mpris-proxy alone (a desktop whose own media keys handling suffices).",
+)
+def service_install(
+    force: bool, host: str | None, port: int | None, lead_in: float | None, keep_alive: bool, headset_buttons: bool
+) -> None:
     """Install and start the user service that runs `holdcue serve` at every start.
 
     It runs as you, in your session, where the sound server is. With lingering on, it
     starts at boot without a login and keeps running after you log out. The options
-    after --force go to serve.
+    from --host to --keep-alive go to serve.
+
+    Where bluez is installed, it also has BlueZ's mpris-proxy run in your session, so
+    that a Bluetooth headset's buttons reach holdcue (docs/controls.md), and says what it
+    did; uninstall undoes it.
 
     
     holdcue service install --host 0.0.0.0 --keep-alive
@@ -68,6 +81,55 @@ def service_install(force: bool, host: str | None, port: int | None, lead_in: fl
     echo(f"{systemd.UNIT_NAME} is enabled and started: it runs {' '.join([*command, 'serve', *options])}.")
     echo("Its log: journalctl --user -u holdcue -f")
     _show_lingering(done.lingering, done.user)
+    if headset_buttons:
+        _set_up_headset()
+
+
+def _set_up_headset() -> None:
+    """mpris-proxy for a Bluetooth headset's buttons (headset.py), and what was done."""
+    from holdcue import headset
+
+    try:
+        done = headset.set_up()
+    except (errors.ServiceManagerError, errors.OutputError) as error:
+        raise Failure(
+            f"holdcue.service is installed, but headset buttons are not set up: {error}",
+            ExitCode.SERVICE_UNAVAILABLE,
+        ) from error
+    unit, undo = headset.UNIT_NAME, headset.UNDO
+    said = {
+        "no-bluez": "Headset buttons: bluez is not installed (no mpris-proxy), so nothing was set up for them. "
+        "For a Bluetooth headset: sudo apt install bluez, then holdcue service install again.",
+        "enabled": f"Headset buttons: enabled {unit} (bluez's), which passes a Bluetooth headset's buttons to "
+        f"holdcue; the note {done.path} says holdcue did. To undo it: holdcue service uninstall "
+        f"(or {undo}, and remove the note).",
+        "written": f"Headset buttons: wrote {done.path} (bluez ships no unit for mpris-proxy here) and enabled it: "
+        f"it passes a Bluetooth headset's buttons to holdcue. To undo it: holdcue service uninstall "
+        f"(or {undo}, and remove the file).",
+    }
+    if done.done != "left":
+        echo(said[done.done])
+    elif done.state.startswith("masked"):
+        echo(
+            f"Headset buttons: {unit} is masked, so it was left as it is. Headset buttons need it: "
+            f"systemctl --user unmask {unit}, then holdcue service install again."
+        )
+    else:
+        echo(f"Headset buttons: {unit} was enabled already ({done.state}), so it was left as it is.")
+
+
+def _headset_state() -> str:
+    """The status line of mpris-proxy: "mpris-proxy.service enabled, active (set up by holdcue)"."""
+    from holdcue import headset
+
+    try:
+        proxy = headset.state()
+    except errors.ServiceManagerError as error:
+        return f"unknown ({error})"
+    if proxy.program is None:
+        return "no mpris-proxy (bluez is not installed): a Bluetooth headset's buttons cannot reach holdcue"
+    by = {"unit": " (holdcue's unit)", "note": " (enabled by holdcue)", "": ""}[proxy.ours]
+    return f"{headset.UNIT_NAME} {proxy.enabled}, {proxy.active}{by}"
 
 
 def _show_lingering(lingering: bool | None, user: str) -> None:
@@ -88,21 +150,30 @@ def _show_lingering(lingering: bool | None, user: str) -> None:
 @service.command("uninstall")
 def service_uninstall() -> None:
     """Stop and disable the user service and remove its unit file."""
-    from holdcue import systemd
+    from holdcue import headset, systemd
 
     try:
         removed = systemd.uninstall()
+        undone = headset.undo()
     except errors.ServiceManagerError as error:
         raise _service_failure(error) from error
     if removed:
         echo(f"Stopped and disabled {systemd.UNIT_NAME}; removed {systemd.unit_path()}.")
     else:
         echo(f"Not installed: there is no {systemd.unit_path()}.")
+    if undone is not None and undone.done == "written":
+        echo(f"Stopped and disabled {headset.UNIT_NAME}; removed {undone.path}, which holdcue service install wrote.")
+    elif undone is not None:
+        echo(
+            f"Stopped and disabled {headset.UNIT_NAME} again (holdcue service install had enabled it); "
+            f"removed the note {undone.path}."
+        )
 
 
 @service.command("status")
 def service_status() -> None:
-    """Whether the user service is installed, enabled and running, and lingering is on."""
+    """Whether the user service is installed, enabled and running, lingering is on, and
+    mpris-proxy (a Bluetooth headset's buttons) runs."""
     from holdcue import systemd
 
     state = systemd.status(systemd.holdcue_command())
@@ -118,6 +189,7 @@ def service_status() -> None:
     echo(f"{'lingering:':<11}{lingering}")
     if state.problem:
         raise Failure(state.problem, ExitCode.SERVICE_UNAVAILABLE)
+    echo(f"{'headset:':<11}{_headset_state()}")
     if state.summary:
         echo(state.summary)
     if state.installed and state.lingering is not True:
@@ -213,11 +285,12 @@ def serve(
         controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
-    button = assistant = None
+    button = assistant = remote = None
     try:
         controller.start()
         button = _start_button(controller, configured, log)
         assistant = _start_homeassistant(controller, configured)
+        remote = _start_mpris(controller, log)
         if token is None:
             echo(f"holdcue is listening on http://{host}:{server.port}/ (this machine only)")
         elif sys.stdout.isatty():
@@ -233,6 +306,8 @@ def serve(
             button.close()
         if assistant is not None:
             assistant.close()  # "offline" while the core still runs: no command arrives at a closed core
+        if remote is not None:
+            remote.close()
         controller.close("interrupted")  # silence first; the journal records the session as interrupted
         server.close()
         log.info("stopped")
@@ -272,6 +347,15 @@ def _start_button(controller, configured, log):
     if configured is None:
         return None
     return button.start_button(configured, button.Remote(controller), log.info)
+
+
+def _start_mpris(controller, log):
+    """The MPRIS player on the session bus, connecting in the background (docs/controls.md):
+    Play with nothing under way plays today's session, as the button does; Quit is refused
+    (the service keeps running). Its commands and whether it is on go to the log."""
+    from holdcue import mpris
+
+    return mpris.start(controller, note=log.info, log=log.info, play_when_idle=True, can_quit=False)
 
 
 def _start_homeassistant(controller, configured):

@@ -125,6 +125,7 @@ def play_recorded(
             lead_in=lead_in,
             recorder=recorder,
             resumed_from=resumed_from,
+            remote=_mpris,
         )
     except errors.AudioDeviceError as error:
         routine = session.routine
@@ -135,6 +136,23 @@ def play_recorded(
         else:  # composed, in no file yet
             hint = "To listen anyway, write the session to a file with -o FILE, export that and play the export."
         raise errors.AudioDeviceError(f"{error}\n{hint}") from error
+
+
+DIM, PLAIN = "\x1b[2m", "\x1b[0m"
+
+
+def _mpris(core, note):
+    """The MPRIS player of holdcue play (docs/controls.md): Play and PlayPause go on with a
+    paused session, Quit ends it as q does. Why it is off, if it is: one dim line above the
+    status on a terminal (``note``); nothing without one (a pipe, a log), whose lines stay
+    what they were."""
+    from holdcue import mpris
+
+    def dim(line: str) -> None:
+        if sys.stdout.isatty():
+            note(f"{DIM}{printable(line)}{PLAIN}")
+
+    return mpris.start(core, note=dim, play_when_idle=False, can_quit=True)
 
 
 # -- the journal: every session played, history and resume -----------------------------------

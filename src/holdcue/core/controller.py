@@ -702,6 +702,8 @@ class Core:
         status = current.player.status()
         routine = current.session.routine
         state = status.state if status.state in ("playing", "paused", "finished") else "idle"
+        timeline = current.session.timeline
+        start, end = timeline.step_span(status.segment)
         return Snapshot(
             state=state,
             routine=routine.id,
@@ -716,6 +718,8 @@ class Core:
             # whole seconds: the status changes (and is sent) once a second while playing
             position=int(status.position),
             duration=round(status.duration, 1),
+            step_start=timeline.seconds(start),
+            step_length=timeline.seconds(end - start),
             left=math.ceil(status.left - 1e-6) if state != "finished" else 0,
             until=status.until if state != "finished" else "",
             next=status.next if state != "finished" else "",

@@ -24,6 +24,8 @@ class Snapshot:
     rounds: int = 0  # 0: the step is not done in rounds
     position: int = 0  # whole seconds into the session (a new status once a second while playing)
     duration: float = 0  # seconds, to a tenth; 0 (not 0.0) with nothing under way, as the API has always said
+    step_start: float = 0  # seconds, exactly: where the step under way (or the introduction, or the end) began
+    step_length: float = 0  # seconds, exactly: how long that step is, all its sides and rounds
     left: int = 0  # whole seconds left of what it is doing
     until: str = ""  # "press": what it is doing lasts until Next is pressed, ``left`` at most
     next: str = ""  # what comes next ("right side", "step 2: Hands")
