@@ -7,7 +7,8 @@ block's width is in proportion to its time: the hold dark, getting ready and res
 each side's hold labelled L or R where it is wide enough. Each cue is a tick at its time:
 a spoken one tall, a tone short. A row is a group ``<g class="row" data-step="N">`` (N as
 the status counts steps, 0 for the introduction and the end), so that a front end can mark
-the step under way with a class of its own.
+the step under way with a class of its own; the root's ``data-left`` and ``data-track`` say
+where the time axis runs, for a mark of where the session is.
 
 Pure: a Timeline in, text out. Every word in it comes from a routine file, which may be
 anyone's: all of it is escaped, characters XML cannot hold are replaced, and the drawing
@@ -100,7 +101,8 @@ def draw(timeline: Timeline) -> str:
     summary = f"Timeline of {timeline.title}: {steps} step{'s' * (steps != 1)}, {clock(timeline.duration)}"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-        f'role="img" aria-label="{escape(summary)}" font-family="sans-serif" font-size="{FONT}">',
+        f'role="img" aria-label="{escape(summary)}" font-family="sans-serif" font-size="{FONT}" '
+        f'data-left="{MARGIN}" data-track="{TRACK}">',
         f"<title>{escape(summary)}</title>",
         f'<rect class="paper" width="{WIDTH}" height="{height}" fill="#fdfcf8"/>',
     ]

@@ -316,6 +316,10 @@ class Core:
 
         return composing.compose(areas, minutes, tools, measure=measure)
 
+    def composable(self) -> dict[str, list[str]]:
+        """What a session can be composed for: {"areas": [...], "tools": [...]}."""
+        return {"areas": list(composing.known_areas()), "tools": list(composing.known_tools())}
+
     def save(self, made: composing.Composed, name: object) -> str:
         """Save a composed session as the user's routine ``name`` (routines/NAME.yaml in the
         config folder), written whole or not at all and never over a file that is there;
