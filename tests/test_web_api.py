@@ -790,3 +790,11 @@ def compose_text(ask: dict) -> str:
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     return result.stdout
+
+
+def test_compose_says_when_the_routines_folder_cannot_be_written(composing, config):
+    (config / "routines").write_text("not a folder")
+    status, _, answer = composing.request("POST", "/api/compose", {"areas": ["neck"], "minutes": 5, "save": "mine"})
+    assert status == 500 and answer["error"].startswith(f"cannot save mine in {config / 'routines'}: ")
+    assert answer["error"].endswith("nothing was written")
+    assert (config / "routines").read_text() == "not a folder"

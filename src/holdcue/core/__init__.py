@@ -13,7 +13,7 @@ and its HTTP API (web/), the GPIO button (button.py).
 """
 
 from holdcue.core.catalog import Catalog
-from holdcue.core.controller import Core, check_volume
+from holdcue.core.controller import Core, check_routine_id, check_volume
 from holdcue.core.errors import (
     AlreadyThere,
     BadValue,
@@ -47,5 +47,6 @@ __all__ = [
     "Today",
     "UnknownRoutine",
     "WrongState",
+    "check_routine_id",
     "check_volume",
 ]

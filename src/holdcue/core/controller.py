@@ -37,6 +37,7 @@ from holdcue.core.catalog import Catalog
 from holdcue.core.errors import (
     AlreadyThere,
     BadValue,
+    CoreError,
     NoJournal,
     NoPlan,
     NothingToResume,
@@ -324,23 +325,23 @@ class Core:
         """Save a composed session as the user's routine ``name`` (routines/NAME.yaml in the
         config folder), written whole or not at all and never over a file that is there;
         the library is read again, so that it is played by its id from now on. Its id, when
-        saved. Raises BadValue (not an id, or a built-in routine's), AlreadyThere, OSError."""
-        if not isinstance(name, str) or not ID_PATTERN.fullmatch(name) or len(name) > MAX_ID:
-            raise BadValue(
-                f"{str(name)[:MAX_ID]!r} is not a routine id: lower-case letters and digits in words "
-                f'joined by "-", e.g. "evening-neck", at most {MAX_ID} characters'
-            )
-        if name in library.builtin_ids():
-            raise BadValue(f"{name} is a built-in routine's id: give your routine a name of its own")
+        saved. Raises BadValue (not an id, or a built-in routine's), AlreadyThere, CoreError (the
+        folder cannot be written)."""
+        name = check_routine_id(name)
         folder = library.user_routine_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        new = atomic.NewFile(folder / f"{name}.yaml")
         try:
-            new.file.write(made.text.encode("utf-8"))
-            if not new.create():
-                raise AlreadyThere(f"you have a routine named {name} already: give another name")
-        finally:
-            new.discard()
+            folder.mkdir(parents=True, exist_ok=True)
+            new = atomic.NewFile(folder / f"{name}.yaml")
+            try:
+                new.file.write(made.text.encode("utf-8"))
+                if not new.create():
+                    raise AlreadyThere(f"you have a routine named {name} already: give another name")
+            finally:
+                new.discard()
+        except OSError as error:
+            raise CoreError(
+                f"cannot save {name} in {folder}: {error.strerror or error}; nothing was written"
+            ) from error
         self.catalog.refresh()
         log.info("saved a composed session as %s", name)
         return name
@@ -785,6 +786,20 @@ def check_volume(volume: object) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise BadValue(f"the volume must be a number from {low:g} to {high:g}, not {volume!r}")
     return value
+
+
+def check_routine_id(name: object) -> str:
+    """``name`` when it may name a routine of the user's (a file routines/NAME.yaml, never
+    a path); else BadValue saying what a name is. A built-in routine's id is refused too: a
+    routine of yours by that id would hide it."""
+    if not isinstance(name, str) or not ID_PATTERN.fullmatch(name) or len(name) > MAX_ID:
+        raise BadValue(
+            f"{str(name)[:MAX_ID]!r} is not a routine id: lower-case letters and digits in words "
+            f'joined by "-", e.g. "evening-neck", at most {MAX_ID} characters'
+        )
+    if name in library.builtin_ids():
+        raise BadValue(f"{name} is a built-in routine's id: give your routine a name of its own")
+    return name
 
 
 def _state_words(state: str) -> str:

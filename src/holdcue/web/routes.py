@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from holdcue.core import AlreadyThere, BadValue, Core, NoJournal, NoPlan, UnknownRoutine, WrongState
+from holdcue.core import AlreadyThere, BadValue, Core, NoJournal, NoPlan, UnknownRoutine, WrongState, check_routine_id
 from holdcue.drawing import draw
 from holdcue.errors import AudioDeviceError, ComposeError, HoldcueError, PlanError
 from holdcue.journal import JournalError
@@ -107,6 +107,8 @@ def compose(core: Core, body: Body) -> Any:
     areas = _names(body.get("areas", []), "areas", '["neck", "upper back"]')
     if not areas:
         raise Refused(400, 'name at least one area: {"areas": ["neck"], "minutes": 10}')
+    if "save" in body:
+        check_routine_id(body["save"])  # before the work of composing
     minutes = body.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, int | float):
         raise Refused(400, 'give the minutes as a number: {"areas": ["neck"], "minutes": 10}')
