@@ -492,11 +492,11 @@ def test_finding_a_routine_with_words_and_chips(service, phone):
     assert words and all("tennis" in w for w in words) and any("quick check" in w for w in words)
     page.get_by_label("Find a routine").fill("")
 
-    page.get_by_role("group", name="Areas").get_by_role("button", name=re.compile(r"^feet \d+$")).click()
+    page.get_by_role("group", name="Areas", exact=True).get_by_role("button", name=re.compile(r"^feet \d+$")).click()
     expect(page.get_by_role("button", name=re.compile(r"^feet \d+$"))).to_have_attribute("aria-pressed", "true")
     areas = visible.evaluate_all("items => items.map((i) => JSON.parse(i.dataset.areas))")
     assert areas and all("feet" in a for a in areas)
-    tools = page.get_by_role("group", name="Tools").get_by_role("button")
+    tools = page.get_by_role("group", name="Tools", exact=True).get_by_role("button")
     assert tools.count() >= 2
     tools.first.click()
     chosen = tools.first.evaluate("chip => chip.dataset.tool")

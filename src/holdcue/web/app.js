@@ -94,13 +94,13 @@ async function refreshDrawing() {
     return;
   }
   const parsed = answer.svg && new DOMParser().parseFromString(answer.svg, "image/svg+xml").documentElement;
-  if (!parsed || parsed.namespaceURI !== "http://www.w3.org/2000/svg" || parsed.localName !== "svg") {
+  if (!(parsed instanceof SVGSVGElement) || parsed.getElementsByTagName("parsererror").length) {
     figure.replaceChildren();
     figure.hidden = true;
     return;
   }
   const svg = document.importNode(parsed, true);
-  const now = document.createElementNS("http://www.w3.org/2000/svg", "line");
+  const now = document.createElementNS(svg.namespaceURI, "line");
   now.setAttribute("class", "now");
   now.setAttribute("y1", "0");
   now.setAttribute("y2", svg.viewBox.baseVal.height);
