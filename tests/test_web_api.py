@@ -14,15 +14,16 @@ import subprocess
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 from pathlib import Path
 
 import pytest
 
-from holdcue import library, plan, web
+from holdcue import compose, drawing, library, plan, web
 from holdcue.core import Catalog, Core, NothingToResume, RestDay, Snapshot
-from holdcue.errors import HoldcueError, PlanError, Problem
+from holdcue.errors import ComposeError, HoldcueError, PlanError, Problem
 from holdcue.web import routes
 from holdcue.web.status import status_json
 from service_support import RealClock, Sink, make_session, says, wait_until
@@ -671,3 +672,129 @@ def test_a_built_wheel_carries_the_web_package_and_the_pages_files(built_wheel):
     folder = ROOT / "src" / "holdcue" / "web"
     shipped = {f"holdcue/web/{p.name}" for p in folder.iterdir() if p.suffix in (".py", ".html", ".js", ".css", ".svg")}
     assert {"holdcue/web/__init__.py", "holdcue/web/index.html", "holdcue/web/app.js"} <= shipped <= names
+
+
+# -- the drawing and composing ---------------------------------------------------------------
+
+
+def test_the_drawing_of_the_session_under_way(api):
+    assert api.request("GET", "/api/drawing")[2] == {"routine": None, "svg": None}
+    api.request("POST", "/api/play", {"routine": "shoulders-and-chest"})
+    status, _, body = api.request("GET", "/api/drawing")
+    assert status == 200 and body["routine"] == "shoulders-and-chest"
+    timeline = api.controller.under_way().timeline
+    assert body["svg"] == drawing.draw(timeline)  # the one drawing, as holdcue show --svg makes it
+    root = ET.fromstring(body["svg"])
+    assert root.get("aria-label").startswith("Timeline of Shoulders and chest")
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}rect[@data-phase]")) == len(timeline.segments)
+    api.request("POST", "/api/stop")
+
+
+@pytest.fixture
+def composing(api, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOLDCUE_CACHE_DIR", str(tmp_path / "cache"))  # compose measures real speech
+    return api
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"minutes": 10}, "name at least one area"),
+        ({"areas": [], "minutes": 10}, "name at least one area"),
+        ({"areas": "neck", "minutes": 10}, "areas is a list of names"),
+        ({"areas": ["neck", 3], "minutes": 10}, "areas is a list of names"),
+        ({"areas": ["neck"]}, "give the minutes as a number"),
+        ({"areas": ["neck"], "minutes": "10"}, "give the minutes as a number"),
+        ({"areas": ["neck"], "minutes": True}, "give the minutes as a number"),
+        ({"areas": ["neck"], "minutes": 10, "tools": "ball"}, "tools is a list of names"),
+        ({"areas": ["neck"], "minutes": 0}, "0 minutes is not a session length"),
+        ({"areas": ["neck"], "minutes": 10, "routine": "x"}, "unknown field 'routine'"),
+    ],
+)
+def test_compose_refuses_a_bad_ask_with_what_to_send(api, body, message):
+    status, _, answer = api.request("POST", "/api/compose", body)
+    assert status == 400 and message in answer["error"], answer
+    assert api.request("GET", "/api/status")[2]["state"] == "idle"
+
+
+def test_compose_says_which_areas_and_tools_there_are_and_the_shortest_length(composing):
+    status, _, answer = composing.request("POST", "/api/compose", {"areas": ["elbow"], "minutes": 10})
+    assert status == 400 and "elbow" in answer["error"]
+    assert all(area in answer["error"] for area in compose.known_areas()), answer
+    status, _, answer = composing.request("POST", "/api/compose", {"areas": ["neck"], "minutes": 10, "tools": ["saw"]})
+    assert status == 400 and "saw" in answer["error"] and "foam roller" in answer["error"], answer
+    ask = {"areas": ["neck", "upper back", "calves"], "minutes": 1}
+    status, _, answer = composing.request("POST", "/api/compose", ask)
+    with pytest.raises(ComposeError) as expected:
+        compose.compose(ask["areas"], 1)
+    assert status == 400 and answer["error"] == str(expected.value) and "minutes" in answer["error"]
+
+
+def test_compose_plays_the_session_at_once(composing):
+    status, _, answer = composing.request("POST", "/api/compose", {"areas": ["neck"], "minutes": 5})
+    assert status == 200 and answer["state"] == "playing", answer
+    assert answer["routine"] == "composed-neck" and answer["title"] == "Neck"
+    assert abs(answer["duration"] - 300) <= compose.tolerance(5) + 15  # as the fake speech measures it
+    steps = composing.request("GET", "/api/steps")[2]
+    assert steps["routine"] == "composed-neck" and len(steps["steps"]) >= 3
+    assert composing.request("GET", "/api/drawing")[2]["routine"] == "composed-neck"
+    composing.request("POST", "/api/stop")
+
+
+def test_compose_saves_a_routine_of_the_users_and_never_replaces_one(composing, config):
+    ask = {"areas": ["neck"], "minutes": 5, "tools": ["tennis ball"]}
+    status, _, answer = composing.request("POST", "/api/compose", {**ask, "save": "evening-neck"})
+    assert status == 200 and answer["saved"] == "evening-neck" and answer["title"] == "Neck", answer
+    saved = config / "routines" / "evening-neck.yaml"
+    assert saved.read_text(encoding="utf-8") == compose_text(ask)
+    assert [p.name for p in saved.parent.iterdir()] == ["evening-neck.yaml"]  # nothing left beside it
+    assert composing.request("GET", "/api/status")[2]["state"] == "idle"  # saved, not played
+    listed = [r["id"] for r in composing.request("GET", "/api/routines")[2]]
+    assert "evening-neck" in listed
+    status, _, answer = composing.request("POST", "/api/play", {"routine": "evening-neck"})
+    assert status == 200 and answer["routine"] == "evening-neck"
+    composing.request("POST", "/api/stop")
+
+    saved.write_text("title: Mine\nsteps:\n  - rest: Breathe.\n    time: 5s\n")
+    status, _, answer = composing.request("POST", "/api/compose", {**ask, "save": "evening-neck"})
+    assert status == 409 and answer["error"] == "you have a routine named evening-neck already: give another name"
+    assert saved.read_text() == "title: Mine\nsteps:\n  - rest: Breathe.\n    time: 5s\n"
+    assert [p.name for p in saved.parent.iterdir()] == ["evening-neck.yaml"]
+
+
+@pytest.mark.parametrize("name", ["../evil", "Evening", "a/b", "", "x" * 65, 7, None, "neck-and-upper-trapezius"])
+def test_compose_saves_only_under_a_routine_id(composing, config, name):
+    status, _, answer = composing.request("POST", "/api/compose", {"areas": ["neck"], "minutes": 5, "save": name})
+    assert status == 400 and ("not a routine id" in answer["error"] or "built-in" in answer["error"]), answer
+    assert not (config / "routines").exists() or list((config / "routines").iterdir()) == []
+    assert not (config.parent / "evil.yaml").exists()
+
+
+def compose_text(ask: dict) -> str:
+    """The routine file holdcue compose writes for ``ask`` (its speech measured alike)."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "holdcue",
+            "compose",
+            *ask["areas"],
+            "--minutes",
+            str(ask["minutes"]),
+            *[arg for tool in ask.get("tools", []) for arg in ("--tool", tool)],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    return result.stdout
+
+
+def test_compose_says_when_the_routines_folder_cannot_be_written(composing, config):
+    (config / "routines").write_text("not a folder")
+    status, _, answer = composing.request("POST", "/api/compose", {"areas": ["neck"], "minutes": 5, "save": "mine"})
+    assert status == 500 and answer["error"].startswith(f"cannot save mine in {config / 'routines'}: ")
+    assert answer["error"].endswith("nothing was written")
+    assert (config / "routines").read_text() == "not a folder"

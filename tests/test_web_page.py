@@ -112,6 +112,7 @@ def service(stack, tmp_path_factory):
     (config / "routines" / "broken-one.yaml").write_text(BROKEN)
     (config / "routines" / "press-check.yaml").write_text(PRESS)
     (config / "plan.yaml").write_text("".join(f"{day}: quick-check\n" for day in WEEKDAYS))  # today, whatever day
+    (config / "config.yaml").write_text("reminders: full\n")  # every session in full, as holdcue show draws it
     env = {
         **stack.env,
         "HOLDCUE_CONFIG_DIR": str(config),
@@ -492,11 +493,11 @@ def test_finding_a_routine_with_words_and_chips(service, phone):
     assert words and all("tennis" in w for w in words) and any("quick check" in w for w in words)
     page.get_by_label("Find a routine").fill("")
 
-    page.get_by_role("group", name="Areas").get_by_role("button", name=re.compile(r"^feet \d+$")).click()
+    page.get_by_role("group", name="Areas", exact=True).get_by_role("button", name=re.compile(r"^feet \d+$")).click()
     expect(page.get_by_role("button", name=re.compile(r"^feet \d+$"))).to_have_attribute("aria-pressed", "true")
     areas = visible.evaluate_all("items => items.map((i) => JSON.parse(i.dataset.areas))")
     assert areas and all("feet" in a for a in areas)
-    tools = page.get_by_role("group", name="Tools").get_by_role("button")
+    tools = page.get_by_role("group", name="Tools", exact=True).get_by_role("button")
     assert tools.count() >= 2
     tools.first.click()
     chosen = tools.first.evaluate("chip => chip.dataset.tool")
@@ -711,3 +712,102 @@ def test_sigterm_while_playing_silences_at_once_and_exits_cleanly(service, stack
         (last,) = kept.recent(1)
     assert (last.routine_id, last.outcome) == ("quick-check", "interrupted") and last.ended is not None
     assert 1.5 <= last.played <= 4.0  # about the 2.5 s it played
+
+
+# -- the session's drawing, and a session made for the time there is --------------------------
+
+
+def test_the_drawing_of_the_session_under_way_is_holdcue_show_s(service, phone, tmp_path):
+    base, env, _ = service
+    screen = phone()
+    page = screen.page
+    page.goto(base + "/")
+    expect(page.locator("#drawing")).to_be_hidden()
+    page.get_by_role("button", name=re.compile(r"^Quick check ")).click()
+    expect(page.locator("body")).to_have_attribute("data-state", "playing", timeout=15_000)
+    drawing = page.get_by_role("img", name=re.compile(r"^Timeline of Quick check: 2 steps, 0:\d\d$"))
+    expect(drawing).to_be_visible(timeout=5_000)
+    expect(page.locator("#drawing g.row")).to_have_count(4)  # the introduction, 2 steps, the end
+    expect(page.locator("#drawing g.row.current")).to_have_attribute("data-step", "1", timeout=15_000)
+    box = drawing.bounding_box()
+    assert box["width"] >= 320 and box["x"] >= 0 and box["x"] + box["width"] <= 360  # as wide as the phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    # the mark of where the session is moves on
+    x = float(page.locator("#drawing line.now").get_attribute("x1"))
+    time.sleep(1.5)
+    assert float(page.locator("#drawing line.now").get_attribute("x1")) > x
+    screen.accessible("playing, with the drawing")
+    drawing.scroll_into_view_if_needed()
+    screen.screenshot("drawing")
+    page.emulate_media(color_scheme="dark")
+    screen.accessible("playing, with the drawing, dark")
+    screen.screenshot("drawing-dark")
+    page.emulate_media(color_scheme="light")
+
+    # the same drawing as holdcue show --svg makes of the same routine
+    status, shown = api(page, "/api/drawing")
+    written = tmp_path / "quick.svg"
+    subprocess.run(holdcue("show", "quick-check", "--svg", str(written)), env=env, check=True, timeout=60)
+    assert status == 200 and shown["routine"] == "quick-check"
+    assert shown["svg"] == written.read_text(encoding="utf-8")
+    page.get_by_role("list", name="Steps").get_by_role("button").nth(1).click()
+    expect(page.locator("#drawing g.row.current")).to_have_attribute("data-step", "2", timeout=5_000)
+    stop_session(page)
+
+
+def test_a_session_composed_on_the_page_plays_at_once_or_is_saved(service, phone):
+    base, _, config = service
+    screen = phone()
+    page = screen.page
+    page.goto(base + "/")
+    form = page.get_by_role("region", name="Make a session")
+    expect(form).to_be_visible()
+    areas = form.get_by_role("group", name="Areas to work")
+    screen.accessible("idle, the form shown")
+
+    # nothing chosen: said, nothing sent
+    form.get_by_role("button", name="Play").click()
+    expect(page.locator("#message-text")).to_have_text("Choose at least one area to work.")
+    page.get_by_role("button", name="OK").click()
+
+    # an ask that cannot be met says what can
+    page.get_by_label("Minutes you have").fill("1")
+    for area in ("neck", "upper back", "calves"):
+        areas.get_by_role("button", name=area, exact=True).click()
+    expect(areas.get_by_role("button", name="neck", exact=True)).to_have_attribute("aria-pressed", "true")
+    form.get_by_role("button", name="Play").click()
+    expect(page.locator("#message-text")).to_contain_text("minutes", timeout=60_000)
+    page.get_by_role("button", name="OK").click()
+    expect(page.locator("body")).to_have_attribute("data-state", "idle")
+
+    # I have 5 minutes for my neck: it plays at once
+    for area in ("upper back", "calves"):
+        areas.get_by_role("button", name=area, exact=True).click()
+    page.get_by_label("Minutes you have").fill("5")
+    screen.screenshot("compose")
+    form.get_by_role("button", name="Play").click()
+    expect(page.locator("body")).to_have_attribute("data-state", "playing", timeout=60_000)
+    expect(page.get_by_role("region", name="Neck")).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile(r"^Timeline of Neck: \d+ steps, [45]:\d\d$"))).to_be_visible()
+    assert api(page, "/api/status")[1]["routine"] == "composed-neck"
+    stop_session(page)
+
+    # saved under a name of the user's, once; the name is an id, never a path
+    saved = config / "routines" / "page-neck.yaml"
+    try:
+        for name, said in (
+            ("../page-neck", "is not a routine id"),
+            ("page-neck", "Saved Neck ("),
+            ("page-neck", "you have a routine named page-neck already"),
+        ):
+            page.get_by_label("Save as").fill(name)
+            page.get_by_role("button", name="Save", exact=True).click()
+            expect(page.locator("#message-text")).to_contain_text(said, timeout=60_000)
+            page.get_by_role("button", name="OK").click()
+        assert saved.read_text(encoding="utf-8").startswith("# Composed by holdcue for 5 minutes")
+        assert not (config / "page-neck.yaml").exists()
+        expect(page.locator("body")).to_have_attribute("data-state", "idle")
+        page.reload()
+        expect(page.locator('button[data-routine="page-neck"]')).to_have_count(1)
+    finally:
+        saved.unlink(missing_ok=True)

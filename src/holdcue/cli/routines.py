@@ -122,9 +122,18 @@ def validate(files: tuple[str, ...]) -> None:
 @click.command()
 @click.argument("routine")
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON (docs/timeline.md).")
+@click.option(
+    "--svg",
+    "svg",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write a drawing of the session to FILE (SVG), as the phone page shows it.",
+)
 @legend_option
 @speech_options
-def show(routine: str, as_json: bool, legend: bool, engine: str | None, model: str | None, fallback: bool) -> None:
+def show(
+    routine: str, as_json: bool, svg: str | None, legend: bool, engine: str | None, model: str | None, fallback: bool
+) -> None:
     """Show the timeline of a routine: every cue with its time, step and side.
 
     Speech not yet in the cache is synthesized first. A part that lasts until you press
@@ -134,10 +143,17 @@ def show(routine: str, as_json: bool, legend: bool, engine: str | None, model: s
     holdcue show shoulders-and-chest
     holdcue show my-routine.yaml --json
     holdcue show shoulders-and-chest --legend
+    holdcue show shoulders-and-chest --svg session.svg
     """
     from holdcue import phrases
 
     ready = build_session(heard([load(routine)], overrides(engine, model, fallback, legend=legend))[0])
+    if svg is not None:
+        from holdcue import drawing
+
+        _write_new(svg, drawing.draw(ready.timeline), force=True)
+        echo(f"Wrote {printable(svg)}: a drawing of {printable(ready.routine.title)}.", err=True)
+        return
     if as_json:
         dump_json(ready.timeline.to_json())
     else:

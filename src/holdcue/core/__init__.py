@@ -3,7 +3,7 @@ and its HTTP API (web/), the GPIO button (button.py).
 
     controller.py   Core: one session at a time, its player, the commands every front end
                     sends (play, pause, resume, next, previous, stop, volume, today,
-                    resume-last), the events observers hear
+                    resume-last, compose and save), the events observers hear
     snapshot.py     Snapshot: the status they all see, typed (the web layer makes its JSON);
                     Today: what today's session is
     catalog.py      the routines it plays by id, loaded once
@@ -13,8 +13,9 @@ and its HTTP API (web/), the GPIO button (button.py).
 """
 
 from holdcue.core.catalog import Catalog
-from holdcue.core.controller import Core, check_volume
+from holdcue.core.controller import Core, check_routine_id, check_volume
 from holdcue.core.errors import (
+    AlreadyThere,
     BadValue,
     CoreError,
     NoJournal,
@@ -29,6 +30,7 @@ from holdcue.core.recording import JournalWriter
 from holdcue.core.snapshot import Snapshot, Today
 
 __all__ = [
+    "AlreadyThere",
     "END_OUTCOMES",
     "BadValue",
     "Catalog",
@@ -45,5 +47,6 @@ __all__ = [
     "Today",
     "UnknownRoutine",
     "WrongState",
+    "check_routine_id",
     "check_volume",
 ]

@@ -27,18 +27,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from holdcue import choices, journal, session, speech
+from holdcue import atomic, choices, journal, library, session, speech
+from holdcue import compose as composing
 from holdcue import plan as weekly
 from holdcue import play as playback
 from holdcue.config import Config
 from holdcue.controls import Command
 from holdcue.core.catalog import Catalog
-from holdcue.core.errors import BadValue, NoJournal, NoPlan, NothingToResume, RestDay, UnknownRoutine, WrongState
+from holdcue.core.errors import (
+    AlreadyThere,
+    BadValue,
+    CoreError,
+    NoJournal,
+    NoPlan,
+    NothingToResume,
+    RestDay,
+    UnknownRoutine,
+    WrongState,
+)
 from holdcue.core.events import Change, Observer
 from holdcue.core.recording import JournalWriter
 from holdcue.core.snapshot import Snapshot, Today
 from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
-from holdcue.routine import Routine, Voice
+from holdcue.routine import ID_PATTERN, Routine, Voice
 from holdcue.timeline import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -51,6 +62,7 @@ log = logging.getLogger("holdcue.core")
 
 TICK = 0.2  # seconds between looks at the player: how soon the end of a take is noticed
 VOLUME_RANGE = (0.0, 2.0)  # master volume; above 1 the renderer's limiter keeps it clean
+MAX_ID = 64  # characters of a saved routine's id: a file name, kept short
 SESSIONS_KEPT = 2  # built sessions kept in memory (a few MB of speech each)
 
 Builder = Callable[[Routine], "Session"]
@@ -287,6 +299,57 @@ class Core:
         bar, from a file or with --legend) from the sample ``origin``; as ``play`` otherwise."""
         with self._playing:
             return self._play(ready, origin, resumed_from)
+
+    def play_routine(self, routine: Routine) -> Snapshot:
+        """Play a routine that is not in the library by id (a composed one) from its start,
+        made ready as ``play`` makes a routine of the library. Raises AudioDeviceError."""
+        with self._playing:
+            return self._play(self._session(routine), 0, None)
+
+    def compose(self, areas: Iterable[str], minutes: float, tools: Iterable[str] = ()) -> composing.Composed:
+        """A session composed for ``areas`` lasting ``minutes`` with the ``tools`` (as
+        ``holdcue compose``), fitted with its speech as config.yaml's voice says it (made
+        into the speech cache as it is measured). Raises ComposeError, SpeechError."""
+
+        def measure(routine: Routine) -> float:
+            with self._speech:
+                return session.spoken_seconds(choices.resolve(routine, self.settings).routine)
+
+        return composing.compose(areas, minutes, tools, measure=measure)
+
+    def composable(self) -> dict[str, list[str]]:
+        """What a session can be composed for: {"areas": [...], "tools": [...]}."""
+        return {"areas": list(composing.known_areas()), "tools": list(composing.known_tools())}
+
+    def save(self, made: composing.Composed, name: object) -> str:
+        """Save a composed session as the user's routine ``name`` (routines/NAME.yaml in the
+        config folder), written whole or not at all and never over a file that is there;
+        the library is read again, so that it is played by its id from now on. Its id, when
+        saved. Raises BadValue (not an id, or a built-in routine's), AlreadyThere, CoreError (the
+        folder cannot be written)."""
+        name = check_routine_id(name)
+        folder = library.user_routine_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            new = atomic.NewFile(folder / f"{name}.yaml")
+            try:
+                new.file.write(made.text.encode("utf-8"))
+                if not new.create():
+                    raise AlreadyThere(f"you have a routine named {name} already: give another name")
+            finally:
+                new.discard()
+        except OSError as error:
+            raise CoreError(
+                f"cannot save {name} in {folder}: {error.strerror or error}; nothing was written"
+            ) from error
+        self.catalog.refresh()
+        log.info("saved a composed session as %s", name)
+        return name
+
+    def under_way(self) -> Session | None:
+        """The session under way (or the one that ended last), None before the first."""
+        with self._lock:
+            return self._current.session if self._current is not None else None
 
     def _play(self, ready: Session, origin: int, resumed_from: int | None) -> Snapshot:
         routine = ready.routine
@@ -736,6 +799,20 @@ def check_volume(volume: object) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise BadValue(f"the volume must be a number from {low:g} to {high:g}, not {volume!r}")
     return value
+
+
+def check_routine_id(name: object) -> str:
+    """``name`` when it may name a routine of the user's (a file routines/NAME.yaml, never
+    a path); else BadValue saying what a name is. A built-in routine's id is refused too: a
+    routine of yours by that id would hide it."""
+    if not isinstance(name, str) or not ID_PATTERN.fullmatch(name) or len(name) > MAX_ID:
+        raise BadValue(
+            f"{str(name)[:MAX_ID]!r} is not a routine id: lower-case letters and digits in words "
+            f'joined by "-", e.g. "evening-neck", at most {MAX_ID} characters'
+        )
+    if name in library.builtin_ids():
+        raise BadValue(f"{name} is a built-in routine's id: give your routine a name of its own")
+    return name
 
 
 def _state_words(state: str) -> str:

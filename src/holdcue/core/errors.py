@@ -36,3 +36,7 @@ class NoPlan(CoreError):
 
 class NothingToResume(WrongState):
     """No session to go on with, or its routine cannot be played from where it stopped."""
+
+
+class AlreadyThere(CoreError):
+    """A routine would be saved under a name that is taken: nothing is replaced."""

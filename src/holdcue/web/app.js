@@ -1,5 +1,7 @@
 // The phone remote: buttons post to the API; the status comes live from /api/events.
-// Data from the server is only ever placed with textContent, never as HTML.
+// Data from the server is only ever placed with textContent, never as HTML; the one
+// exception, the session's drawing, is parsed as SVG (a separate document: nothing in it
+// runs) and placed only when it is one.
 "use strict";
 
 const byId = (id) => document.getElementById(id);
@@ -11,8 +13,9 @@ function clock(seconds) {
   return `${minutes}:${secs}`;
 }
 
-function showMessage(text) {
+function showMessage(text, good = false) {
   byId("message-text").textContent = text;
+  byId("message").classList.toggle("good", good);
   byId("message").hidden = !text;
 }
 byId("message-close").addEventListener("click", () => showMessage(""));
@@ -74,10 +77,56 @@ async function refreshSteps(status) {
     list.append(item);
   }
   markStep(lastStatus);
+  refreshDrawing();
+}
+
+// -- the session's drawing: its steps as blocks in time, its cues as ticks -------------------
+
+async function refreshDrawing() {
+  const figure = byId("drawing");
+  let answer;
+  try {
+    const response = await fetch("/api/drawing", { credentials: "same-origin" });
+    if (!response.ok) throw new Error(String(response.status));
+    answer = await response.json();
+  } catch (error) {
+    figure.hidden = true;
+    return;
+  }
+  const parsed = answer.svg && new DOMParser().parseFromString(answer.svg, "image/svg+xml").documentElement;
+  if (!(parsed instanceof SVGSVGElement) || parsed.getElementsByTagName("parsererror").length) {
+    figure.replaceChildren();
+    figure.hidden = true;
+    return;
+  }
+  const svg = document.importNode(parsed, true);
+  const now = document.createElementNS(svg.namespaceURI, "line");
+  now.setAttribute("class", "now");
+  now.setAttribute("y1", "0");
+  now.setAttribute("y2", svg.viewBox.baseVal.height);
+  svg.append(now);
+  figure.replaceChildren(svg);
+  figure.hidden = false;
+  markStep(lastStatus);
+}
+
+function markDrawing(status) {
+  const svg = byId("drawing").querySelector("svg");
+  if (!svg) return;
+  for (const row of svg.querySelectorAll("g.row")) {
+    row.classList.toggle("current", Number(row.dataset.step) === status.step && status.step > 0);
+  }
+  // where the session is: along the time axis the drawing says it has (data-left, data-track)
+  const share = status.duration ? Math.min(status.position / status.duration, 1) : 0;
+  const x = Number(svg.dataset.left) + share * Number(svg.dataset.track);
+  const now = svg.querySelector("line.now");
+  now.setAttribute("x1", x);
+  now.setAttribute("x2", x);
 }
 
 function markStep(status) {
   if (!status) return;
+  markDrawing(status);
   for (const button of byId("steps").querySelectorAll("button")) {
     const number = Number(button.dataset.step);
     const current = number === status.step;
@@ -160,7 +209,8 @@ function show(status) {
   byId("volume-value").textContent = `${Math.round(status.volume * 100)}%`;
 }
 
-async function post(path, body) {
+// A command's answer: its JSON, or null when it failed (and the message says why).
+async function send(path, body) {
   let response;
   try {
     response = await fetch(path, {
@@ -171,7 +221,7 @@ async function post(path, body) {
     });
   } catch (error) {
     showMessage("The speaker cannot be reached. Is holdcue serve running?");
-    return;
+    return null;
   }
   let data = {};
   try {
@@ -181,10 +231,15 @@ async function post(path, body) {
   }
   if (!response.ok) {
     showMessage(data.error || `The request failed (${response.status}).`);
-    return;
+    return null;
   }
   showMessage("");
-  show(data);
+  return data;
+}
+
+async function post(path, body) {
+  const status = await send(path, body);
+  if (status) show(status);
 }
 
 // -- stop: set apart, and asked again --------------------------------------------------------
@@ -231,7 +286,9 @@ byId("volume").addEventListener("change", (event) => {
 // -- finding a routine: the words typed and the chips pressed ---------------------------------
 
 function chosen(kind) {
-  return [...document.querySelectorAll(`.chip[data-${kind}][aria-pressed="true"]`)].map((chip) => chip.dataset[kind]);
+  return [...document.querySelectorAll(`.chip[data-${kind}][aria-pressed="true"]`)].map((chip) =>
+    chip.getAttribute(`data-${kind}`),
+  );
 }
 
 function filter() {
@@ -260,6 +317,54 @@ for (const chip of document.querySelectorAll(".chip")) {
   });
 }
 byId("search").addEventListener("input", filter);
+
+// -- a session made for the time there is: played at once, or saved as a routine -------------
+
+function ask() {
+  return {
+    areas: chosen("compose-area"),
+    minutes: Number(byId("minutes").value),
+    tools: chosen("compose-tool"),
+  };
+}
+
+async function compose(extra) {
+  const wanted = ask();
+  if (!wanted.areas.length) {
+    showMessage("Choose at least one area to work.");
+    return null;
+  }
+  if (!byId("minutes").value || !Number.isFinite(wanted.minutes) || wanted.minutes <= 0) {
+    showMessage("Give the minutes you have, e.g. 10.");
+    return null;
+  }
+  const form = byId("compose");
+  const buttons = form.querySelectorAll("button");
+  form.setAttribute("aria-busy", "true");
+  for (const button of buttons) button.disabled = true;
+  try {
+    return await send("/api/compose", { ...wanted, ...extra });
+  } finally {
+    form.removeAttribute("aria-busy");
+    for (const button of buttons) button.disabled = false;
+  }
+}
+
+byId("compose").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const status = await compose({});
+  if (status) show(status);
+});
+byId("compose-save").addEventListener("click", async () => {
+  const name = byId("save-name").value.trim();
+  if (!name) {
+    showMessage('Give the routine a name to save it as, e.g. "evening-neck".');
+    byId("save-name").focus();
+    return;
+  }
+  const saved = await compose({ save: name });
+  if (saved) showMessage(`Saved ${saved.title} (${clock(saved.seconds)}) as ${saved.saved}: it is among your routines from the next visit.`, true);
+});
 
 // -- the connection: said at once when it goes, tried again until it is back -----------------
 

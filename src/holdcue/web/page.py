@@ -54,6 +54,8 @@ class Page:
             areas=chips(routines, "areas", "area"),
             tools=chips(routines, "tools", "tool"),
             routines="\n".join(routine_item(r) for r in routines),
+            compose_areas=choice_chips(core.composable()["areas"], "compose-area"),
+            compose_tools=choice_chips(core.composable()["tools"], "compose-tool"),
             count=len(routines),
         )
 
@@ -106,6 +108,15 @@ def chips(routines: list[dict[str, Any]], key: str, word: str) -> str:
         f'<button type="button" class="chip" data-{word}="{html.escape(name)}" aria-pressed="false">'
         f'{html.escape(name)} <span class="count">{count}</span></button>'
         for name, count in sorted(counts.items())
+    )
+
+
+def choice_chips(names: list[str], word: str) -> str:
+    """A toggle button for each area (or tool) a session can be composed for."""
+    return "\n".join(
+        f'<button type="button" class="chip" data-{word}="{html.escape(name)}" aria-pressed="false">'
+        f"{html.escape(name)}</button>"
+        for name in names
     )
 
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from holdcue.core import BadValue, Core, NoJournal, NoPlan, UnknownRoutine, WrongState
-from holdcue.errors import AudioDeviceError, HoldcueError, PlanError
+from holdcue.core import AlreadyThere, BadValue, Core, NoJournal, NoPlan, UnknownRoutine, WrongState, check_routine_id
+from holdcue.drawing import draw
+from holdcue.errors import AudioDeviceError, ComposeError, HoldcueError, PlanError
 from holdcue.journal import JournalError
 from holdcue.web.errors import Refused
 from holdcue.web.status import status_json
@@ -23,6 +24,7 @@ from holdcue.web.status import status_json
 log = logging.getLogger("holdcue.web")  # one logger for the web layer, as the service's log has always named it
 
 Body = dict[str, Any]
+MAX_NAMES = 20  # areas or tools in one ask: the library has fewer
 
 
 # -- the handlers -------------------------------------------------------------------------
@@ -91,6 +93,38 @@ def volume(core: Core, body: Body) -> Any:
     return status_json(core.set_volume(body["volume"]))
 
 
+def drawing(core: Core, body: Body) -> Any:
+    """The drawing of the session under way (or the one that ended last) as SVG text, the
+    same as holdcue show --svg draws it; None before the first session."""
+    ready = core.under_way()
+    if ready is None:
+        return {"routine": None, "svg": None}
+    return {"routine": ready.routine.id, "svg": draw(ready.timeline)}
+
+
+def compose(core: Core, body: Body) -> Any:
+    """Compose a session and play it at once, or save it as the user's routine ("save": id)."""
+    areas = _names(body.get("areas", []), "areas", '["neck", "upper back"]')
+    if not areas:
+        raise Refused(400, 'name at least one area: {"areas": ["neck"], "minutes": 10}')
+    if "save" in body:
+        check_routine_id(body["save"])  # before the work of composing
+    minutes = body.get("minutes")
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float):
+        raise Refused(400, 'give the minutes as a number: {"areas": ["neck"], "minutes": 10}')
+    made = core.compose(areas, minutes, _names(body.get("tools", []), "tools", '["foam roller"]'))
+    if "save" in body:
+        saved = core.save(made, body["save"])
+        return {"saved": saved, "title": made.routine.title, "seconds": round(made.seconds, 1)}
+    return status_json(core.play_routine(made.routine))
+
+
+def _names(value: object, field: str, example: str) -> list[str]:
+    if not isinstance(value, list) or len(value) > MAX_NAMES or not all(isinstance(v, str) for v in value):
+        raise Refused(400, f"{field} is a list of names, e.g. {example}")
+    return value
+
+
 def _step_number(value: object) -> int | None:
     if value is None:
         return None
@@ -113,6 +147,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/status"): Route(status),
     ("GET", "/api/history"): Route(history),
     ("GET", "/api/steps"): Route(steps),
+    ("GET", "/api/drawing"): Route(drawing),
     ("POST", "/api/play"): Route(play, frozenset({"routine", "start_at"})),
     ("POST", "/api/today"): Route(today),
     ("POST", "/api/pause"): Route(pause),
@@ -123,12 +158,15 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/step"): Route(go_to, frozenset({"step"})),
     ("POST", "/api/stop"): Route(stop),
     ("POST", "/api/volume"): Route(volume, frozenset({"volume"})),
+    ("POST", "/api/compose"): Route(compose, frozenset({"areas", "minutes", "tools", "save"})),
 }
 
 # The status each error of a handler is answered with, and the message: "{}" is the error's
 # own. Looked up by the error's class, then by its base classes (RestDay is a WrongState).
 REFUSALS: dict[type[Exception], tuple[int, str]] = {
     UnknownRoutine: (404, "{}"),
+    ComposeError: (400, "{}"),
+    AlreadyThere: (409, "{}"),
     WrongState: (409, "{}"),
     BadValue: (400, "{}"),
     NoPlan: (404, "{}"),
