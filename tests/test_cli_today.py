@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from holdcue import cli as cli_module
-from holdcue import compiler, library, plan
+from holdcue import library, plan, session
 from holdcue.cli import cli
 from holdcue.exitcodes import ExitCode
-from holdcue.text import clock
+from holdcue.text import length
 
 # A fixed week: Monday 2 June to Sunday 8 June 2025
 MONDAY, TUESDAY, WEDNESDAY, SATURDAY, SUNDAY = "2025-06-02", "2025-06-03", "2025-06-04", "2025-06-07", "2025-06-08"
@@ -40,7 +40,7 @@ def run(*args: str):
 def about(routine_id: str) -> tuple[str, str]:
     """The title and "about N minutes" of a routine, as the command should say them."""
     routine = library.load_routine(routine_id)
-    return routine.title, plan.about(compiler.estimate_seconds(routine))
+    return routine.title, plan.about(session.heard_length(routine)[0])
 
 
 def test_show_on_a_planned_day_says_what_it_would_play_and_plays_nothing(played):
@@ -191,8 +191,8 @@ def test_plan_prints_the_week():
     assert lines[2].split() == ["tuesday", "rest"]
     monday = lines[1].split(maxsplit=3)
     routine = library.load_routine("upper-back-and-neck-peanut-ball")
-    length = clock(compiler.estimate_seconds(routine))
-    assert monday[1:] == ["upper-back-and-neck-peanut-ball", length, routine.title]
+    shown = length(*session.heard_length(routine))  # as holdcue list shows it
+    assert monday[1:] == ["upper-back-and-neck-peanut-ball", shown, routine.title]
 
 
 def test_plan_shows_the_users_plan_and_routines_with_errors(config):

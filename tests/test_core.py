@@ -302,16 +302,45 @@ def test_an_observer_that_fails_does_not_stop_playback(tmp_path, monkeypatch, ca
 def test_the_catalog_is_the_library_and_follows_the_users_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOLDCUE_CONFIG_DIR", str(tmp_path))
     catalog = Catalog()
-    listed = catalog.summaries()
+    estimated = lambda routine: (compiler.estimate_seconds(routine), False)  # noqa: E731
+    listed = catalog.summaries(estimated)
     assert [r["id"] for r in listed] == library.builtin_ids()
     first = library.load_routine(listed[0]["id"])
-    assert listed[0]["duration"] == round(compiler.estimate_seconds(first), 1)
+    assert listed[0]["duration"] == round(compiler.estimate_seconds(first), 1) and listed[0]["exact"] is False
     assert listed[0]["areas"] == list(first.areas) and listed[0]["tools"] == list(first.tools)
     folder = tmp_path / "routines"
     folder.mkdir()
     (folder / "mine.yaml").write_text("title: Mine\nsteps:\n  - hold: Breathe.\n    time: 10s\n")
     (folder / "bad.yaml").write_text("title: Bad\nsteps: 3\n")
-    assert "mine" in [r["id"] for r in catalog.summaries()]
+    listed = {r["id"]: r for r in catalog.summaries(estimated)}
+    assert "mine" in listed and not listed["mine"]["problem"]
+    # a routine with errors is listed with its first problem, not dropped
+    assert listed["bad"]["duration"] is None and "steps" in listed["bad"]["problem"]
     assert catalog.get("mine").title == "Mine"
     with pytest.raises(WrongState, match="has errors"):
         catalog.get("bad")
+
+
+def test_go_to_a_step_of_the_session_under_way(rig):
+    c = rig.controller
+    with pytest.raises(WrongState, match="nothing is playing"):
+        c.go_to(2)
+    c.play("tiny")
+    listed = c.steps()
+    timeline = make_session(tiny()).timeline
+    assert listed["routine"] == "tiny"
+    assert [(s["step"], s["title"]) for s in listed["steps"]] == [(1, "Foot"), (2, "Hands")]
+    assert listed["steps"][0]["start"] < listed["steps"][0]["end"] <= listed["steps"][1]["start"]
+    assert listed["steps"][1]["start"] == round(timeline.seconds(play.start_position(timeline, "2")), 1)
+    status = c.go_to(2)
+    assert (status.state, status.step, status.step_title) == ("playing", 2, "Hands")
+    assert rig.sink.takes[-1].handle.is_playing() and rig.sink.takes[-2].handle.stopped
+    c.pause()
+    status = c.go_to(1)  # from a pause: plays from there
+    assert (status.state, status.step) == ("playing", 1)
+    for bad in (0, 3, -1, "2", 1.5, True, None):
+        with pytest.raises(BadValue):
+            c.go_to(bad)
+    assert rig.kinds() == [("start", "tiny", ""), ("step", "tiny", ""), ("step", "tiny", "")]  # one session
+    c.stop()
+    assert c.steps() == {"routine": None, "steps": []}

@@ -277,7 +277,7 @@ def test_history_today_and_resume_last_over_http(served):
     rest = r"Today is a rest day\. Next: Monday, Glutes and piriformis, about \d+ minutes\."
     assert re.fullmatch(rest, body["error"])
     page = api.request("GET", "/")[2]
-    assert "Today is a rest day. Next: Monday, Glutes and piriformis" in page.split('id="area-heading"')[0]
+    assert "Today is a rest day. Next: Monday, Glutes and piriformis" in page.split('id="routines-heading"')[0]
 
     status, _, body = api.request("POST", "/api/resume-last")
     assert status == 409 and body["error"].startswith("nothing to resume")
@@ -457,3 +457,44 @@ def test_next_over_http_ends_a_hold_until_a_press_and_the_journal_keeps_the_time
     assert 0.6 - play.LEAD_IN <= held.held < 2.0  # held from the start tone, after the take's lead-in
     status, _, body = api.request("GET", "/api/history")
     assert body["sessions"][0]["holds"][0]["pressed"] is True
+
+
+TWO_STEPS = """\
+title: Two steps
+cues: {prep: 1s, countdown: 0, halfway: false, time_left: false}
+steps:
+  - hold: Breathe.
+    title: One
+    time: 4s
+  - hold: Breathe again.
+    title: Two
+    time: 4s
+"""
+
+
+def test_history_offers_to_resume_only_what_resume_last_can_go_on_with(folders):
+    """The page's "go on where you stopped" comes from history()["resume"]: never a session
+    that resume_last() would refuse (its routine gone, or its step)."""
+    routines = folders / "config" / "routines"
+    routines.mkdir(parents=True)
+    file = routines / "two-steps.yaml"
+    file.write_text(TWO_STEPS)
+    clock = RealClock()
+    c = core.Core(
+        core.Catalog(), sink=Sink(clock), build=make_session, clock=clock, journal_path=folders / "journal.sqlite3"
+    )
+    c.start()
+    try:
+        c.play("two-steps", 2)
+        c.stop()
+        assert (c.history()["resume"]["routine"], c.history()["resume"]["step"]) == ("two-steps", 2)
+        file.write_text(TWO_STEPS.split("  - hold: Breathe again.")[0])  # step 2 is gone
+        assert c.history()["resume"] is None
+        with pytest.raises(core.NothingToResume, match="the routine has changed"):
+            c.resume_last()
+        file.unlink()
+        assert c.history()["resume"] is None
+        with pytest.raises(core.NothingToResume, match="not in the library"):
+            c.resume_last()
+    finally:
+        c.close()

@@ -19,7 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["espeak-ng", "libespeak-ng1", "libasound2-dev", "libportaudio2", "alsa-utils", "gcc"]
 DEBIAN_PY = ["python3.11-dev", "python3.11-venv"]
-TEST_EXTRA = ["pulseaudio", "pulseaudio-utils", "libasound2-plugins", "chromium", "systemd", "mosquitto", "openssl"]
+TEST_EXTRA = [
+    *("pulseaudio", "pulseaudio-utils", "libasound2-plugins", "chromium", "systemd", "mosquitto", "openssl"),
+    *("nodejs", "npm"),  # without an npm on the PATH: axe-core for the page tests
+]
 # The real programs scripts/setup and the stand-ins run; sudo, apt-get, dpkg-query, id and
 # python3 are not among them.
 TOOLS = [
@@ -62,6 +65,7 @@ if [ "$1" = install ]; then
         case $a in
             install | -*) ;;
             python3) echo "$a" >> "$STUB_STATE/installed"; cp "$STUB_STATE/python3" "$STUB_BIN/python3" ;;
+            npm) echo "$a" >> "$STUB_STATE/installed"; cp "$STUB_STATE/npm" "$STUB_BIN/npm" ;;
             *) echo "$a" >> "$STUB_STATE/installed" ;;
         esac
     done
@@ -72,6 +76,13 @@ echo "$*" >> "$STUB_STATE/sudo.log"
 exec "$@"
 """,
 }
+
+# npm (on the PATH once apt-get has installed it): npm ci puts what the lock names into
+# node_modules beside it.
+NPM = """
+echo "$*" >> "$STUB_STATE/npm.log"
+[ "$1" = ci ] && [ "$2" = --prefix ] && mkdir -p "$3/node_modules/axe-core"
+"""
 
 # The interpreter: answers setup's one question about itself, and makes a venv whose python
 # is the stand-in below.
@@ -171,6 +182,9 @@ def machine(tmp_path) -> Machine:
         shutil.copy2(ROOT / "scripts" / name, checkout / "scripts" / name)
     for name in ("pyproject.toml", "uv.lock"):
         shutil.copy2(ROOT / name, checkout / name)
+    (checkout / "tests" / "web").mkdir(parents=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy2(ROOT / "tests" / "web" / name, checkout / "tests" / "web" / name)
     home, stubs, tools, state = (tmp_path / d for d in ("home", "bin", "tools", "state"))
     for d in (home, stubs, tools, state):
         d.mkdir()
@@ -182,6 +196,7 @@ def machine(tmp_path) -> Machine:
     _script(state / "python3", PYTHON)
     _script(state / "venv-python", VENV_PYTHON)
     _script(state / "uv", UV)
+    _script(state / "npm", NPM)
     shutil.copy2(state / "python3", stubs / "python3")
     (state / "installed").write_text("")
     env = {
@@ -319,6 +334,19 @@ def test_test_setup_adds_pulseaudio(machine):
         .read_text()
         .endswith(" --extra test --extra piper --group test-voice\n")
     )
+    # the page tests' axe-core, from the lock (npm ci), once: a second run leaves it
+    assert machine.calls("npm") == ["ci --prefix tests/web --ignore-scripts --no-audit --no-fund"]
+    assert machine.run("--test", HOLDCUE_NO_LINK="1").returncode == 0
+    assert machine.calls("npm") == ["ci --prefix tests/web --ignore-scripts --no-audit --no-fund"]
+
+
+def test_an_npm_already_there_is_used_not_installed_again(machine):
+    """NodeSource's nodejs brings its own npm; Debian's npm package would conflict with it."""
+    shutil.copy2(machine.state / "npm", machine.bin / "npm")
+    done = machine.run("--test", HOLDCUE_NO_LINK="1")
+    assert done.returncode == 0, done.stderr
+    assert installed_through_apt(machine) == BASE + TEST_EXTRA[:-2] + DEBIAN_PY
+    assert machine.calls("npm") == ["ci --prefix tests/web --ignore-scripts --no-audit --no-fund"]
 
 
 def test_a_failed_build_ends_in_one_sentence_naming_the_package_and_the_log(machine):

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ def test_routines_lists_the_library(api):
     assert [r["id"] for r in routines] == [e.id for e in library.entries()]
     neck = next(r for r in routines if r["id"] == "neck-and-upper-trapezius")
     loaded = library.load_routine("neck-and-upper-trapezius")
-    assert set(neck) == {"id", "title", "duration", "areas", "tools"}
+    assert set(neck) == {"id", "title", "duration", "exact", "areas", "tools"}
     assert neck["title"] == loaded.title and neck["areas"] == list(loaded.areas) and neck["tools"] == list(loaded.tools)
     assert 60 < neck["duration"] < 3600
 
@@ -349,6 +350,76 @@ def test_every_request_needs_the_token_when_required(config, start):
     assert api.request("GET", "/api/status", headers={"Cookie": 'holdcue_token="\\'})[0] == 401
 
 
+def test_a_browser_is_answered_with_a_page_a_program_with_json(config, start):
+    """The same refusal: a page that says what to do for a person's browser (it asks for
+    text/html), JSON for the API and for anything that does not ask for HTML."""
+    token_file = web.TokenFile(config / "token")
+    token_file.load()
+    api = start(require_token=True, token=token_file)
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    status, response, page = api.request("GET", "/", headers=browser)
+    assert status == 401 and response.getheader("Content-Type") == "text/html; charset=utf-8"
+    assert "<h1>This phone is not paired with holdcue</h1>" in page and "<code>holdcue pair</code>" in page
+    assert response.getheader("Content-Security-Policy").startswith("default-src 'self'")
+    status, _, page = api.request("GET", "/?token=<script>", headers=browser)
+    assert status == 401 and "no longer valid" in page and "<script>" not in page
+    for path, headers in [("/", {}), ("/", {"Accept": "*/*"}), ("/api/status", browser)]:
+        status, response, body = api.request("GET", path, headers=headers)
+        assert status == 401 and body["error"].startswith("a token is needed"), (path, headers)
+    # the files a browser fetches without its cookie (the manifest, its icons) and the page's style
+    for path, kind in [
+        ("/manifest.webmanifest", "application/manifest+json"),
+        ("/icon-192.png", "image/png"),
+        ("/icon-512.png", "image/png"),
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/favicon.svg", "image/svg+xml"),
+    ]:
+        connection = api.connect()
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        assert response.status == 200 and response.getheader("Content-Type") == kind, path
+    status, _, page = start().request("GET", "/no-such-page", headers=browser)
+    assert status == 404 and "<h1>There is nothing here</h1>" in page and '<a href="/">' in page
+
+
+def test_the_manifest_and_its_icons(api):
+    status, _, manifest = api.request("GET", "/manifest.webmanifest")
+    assert status == 200
+    manifest = json.loads(manifest)
+    assert (manifest["name"], manifest["start_url"], manifest["display"]) == ("holdcue", "/", "standalone")
+    for icon in manifest["icons"]:
+        connection = api.connect()
+        connection.request("GET", icon["src"])
+        response = connection.getresponse()
+        data = response.read()
+        assert response.status == 200 and response.getheader("Content-Type") == icon["type"]
+        if icon["type"] == "image/png":
+            size = int(icon["sizes"].split("x")[0])
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[16:24] == size.to_bytes(4, "big") * 2
+            assert zlib.decompress(data[41 : 41 + int.from_bytes(data[33:37], "big")])  # its pixels
+
+
+def test_the_steps_of_the_session_and_going_to_one(api):
+    assert api.request("GET", "/api/steps")[2] == {"routine": None, "steps": []}
+    status, _, body = api.request("POST", "/api/step", {"step": 2})
+    assert status == 409 and body["error"] == "cannot go to step 2: nothing is playing"
+    api.request("POST", "/api/play", {"routine": "shoulders-and-chest"})
+    status, _, steps = api.request("GET", "/api/steps")
+    loaded = library.load_routine("shoulders-and-chest")
+    assert status == 200 and steps["routine"] == "shoulders-and-chest"
+    assert [s["step"] for s in steps["steps"]] == list(range(1, len(loaded.steps) + 1))
+    assert all(a["end"] <= b["start"] for a, b in zip(steps["steps"], steps["steps"][1:], strict=False))
+    status, _, body = api.request("POST", "/api/step", {"step": 3})
+    assert status == 200 and body["state"] == "playing" and body["step"] == 3
+    assert body["step_title"] == steps["steps"][2]["title"]
+    for bad in ({"step": 99}, {"step": "3"}, {"step": 0}, {}, {"step": 2, "routine": "x"}):
+        status, _, body = api.request("POST", "/api/step", bad)
+        assert status == 400 and body["error"], bad
+    api.request("POST", "/api/stop")
+
+
 def test_the_pairing_link_sets_a_strict_http_only_cookie_and_drops_the_token(config, start):
     token_file = web.TokenFile(config / "token")
     token = token_file.load()
@@ -482,9 +553,12 @@ def test_the_page_is_same_origin_only_with_a_content_security_policy(api):
 
 def test_the_page_has_a_label_on_every_control_and_a_live_status(api):
     page = api.request("GET", "/")[2]
-    buttons = re.findall(r"<button\b[^>]*>", page)
-    assert len(buttons) > 14 and all('aria-label="' in b for b in buttons)
+    buttons = re.findall(r"<button\b[^>]*>(.*?)</button>", page, re.DOTALL)
+    # each button is named by what it shows (no aria-label saying something else)
+    assert len(buttons) > 14 and all(re.sub(r"<[^>]+>", "", b).strip() for b in buttons)
+    assert "aria-label=" not in "".join(re.findall(r"<button\b[^>]*>", page))
     assert re.search(r'<label for="volume">', page) and 'id="volume"' in page
+    assert re.search(r'<label class="search-label" for="search">', page) and 'id="search"' in page
     assert re.search(r'aria-live="polite"', page)
 
 

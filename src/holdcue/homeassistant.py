@@ -335,7 +335,7 @@ class HomeAssistant:
             self._send(self.core.status(), force=True)
 
     def _routine_ids(self) -> list[str]:
-        return [summary["id"] for summary in self.core.catalog.summaries()]
+        return self.core.catalog.ids()
 
     def _send(self, status: Snapshot, force: bool = False) -> None:
         """Each state that changed since it was last sent (all, with ``force``); the time

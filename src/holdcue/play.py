@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from holdcue.routine import Routine
     from holdcue.timeline import Session
 
+# Seconds of silence a streamed take starts with, at least: a sound server may drop the first
+# milliseconds of a stream that starts again (9.3 ms through PulseAudio's ALSA plugin, measured),
+# and they should be silence, not a tone's attack.
+LANDING = 0.015
 LEAD_IN = 0.15  # seconds a device plays after it opens before the first sound: 5x what one was seen to swallow
 RECAP_GAP = 0.5  # seconds between a repeated instruction and the rest of the hold
 TICK = 0.2  # seconds between status refreshes (and the longest wait for a key)
@@ -585,9 +589,11 @@ class Player:
         sink has played since it opened. The lead-in is for a device settling after it opens;
         one opened while the session was made ready (as `holdcue play` does) has settled
         meanwhile, and one kept open (the service's, or this session's for its later takes)
-        has long since."""
+        has long since. A streamed take starts with LANDING at least, for what the sound server
+        may drop as the stream starts again."""
         if isinstance(self.sink, StreamingSink):
-            return max(0, self.lead_in - round(self.sink.running_for() * self.timeline.rate))
+            landing = round(LANDING * self.timeline.rate)
+            return max(landing, self.lead_in - round(self.sink.running_for() * self.timeline.rate))
         return self.lead_in
 
     def buffer(self, origin: int, words: tuple[Word, ...] = (), under_way: bool = False) -> tuple[numpy.ndarray, int]:
@@ -689,28 +695,51 @@ def first_heard(timeline: Timeline, index: int) -> int:
     return segment.start
 
 
+@dataclass(frozen=True)
+class StepSpan:
+    """One step of a session as the controls see it: from where it is first heard to the
+    end of its last part (samples of the timeline)."""
+
+    number: int  # 1 is the first
+    title: str
+    start: int
+    end: int
+
+
+def step_spans(timeline: Timeline) -> list[StepSpan]:
+    """The session's steps in order (the introduction and the end are not steps)."""
+    spans: dict[int, StepSpan] = {}
+    for index, segment in enumerate(timeline.segments):
+        if segment.step < 0:
+            continue
+        if segment.step not in spans:
+            start = first_heard(timeline, index)
+            spans[segment.step] = StepSpan(segment.step + 1, segment.title, start, segment.end)
+        else:
+            spans[segment.step] = replace(spans[segment.step], end=segment.end)
+    return [spans[step] for step in sorted(spans)]
+
+
 def start_position(timeline: Timeline, step: str) -> int:
     """Where a step is first heard: ``step`` is its 1-based number or words of its title.
     Raises ValueError with the steps there are when none matches."""
-    firsts: dict[int, Segment] = {}
-    for index, segment in enumerate(timeline.segments):
-        if segment.step >= 0 and segment.step not in firsts:
-            firsts[segment.step] = replace(segment, start=first_heard(timeline, index))
-    listing = "; ".join(f"{n + 1} {s.title}" for n, s in sorted(firsts.items()))
+    spans = step_spans(timeline)
+    listing = "; ".join(f"{span.number} {span.title}" for span in spans)
     wanted = step.strip()
     if not wanted:
         raise ValueError(f"give a step's number or words of its title: the steps are {listing}")
     if wanted.isascii() and wanted.isdigit():  # "²" and "٣" are digits to isdigit(), not to int()
         number = int(wanted)
-        if number - 1 in firsts:
-            return firsts[number - 1].start
+        for span in spans:
+            if span.number == number:
+                return span.start
         raise ValueError(f"there is no step {number}: the steps are {listing}")
     words = wanted.casefold()
     for exact in (True, False):
-        for segment in firsts.values():
-            title = segment.title.casefold()
+        for span in spans:
+            title = span.title.casefold()
             if (title == words) if exact else (words in title):
-                return segment.start
+                return span.start
     raise ValueError(f"no step title contains {wanted!r}: the steps are {listing}")
 
 

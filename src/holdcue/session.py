@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from holdcue import compiler, library
+from holdcue.config import Config
 from holdcue.errors import Problem
 from holdcue.routine import Music, Routine, Voice
 from holdcue.timeline import SAMPLE_RATE, Session, Timeline
@@ -157,6 +158,21 @@ def exact_seconds(routine: Routine, *, cache: ClipCache | None = None, engine_na
         return compiler.length(routine, clip_length, tone_length.__getitem__, SAMPLE_RATE) / SAMPLE_RATE
     except _NotCached:
         return None
+
+
+def heard_length(routine: Routine, settings: Config | None = None) -> tuple[float, bool]:
+    """(seconds, exact) of ``routine`` as it is heard with config.yaml's ``settings`` (its
+    voice and music: choices.resolve): exact when all its speech in that voice is cached,
+    else estimated from the words. What holdcue list, the page and the API all show."""
+    from holdcue import choices
+    from holdcue.errors import ConfigError, SpeechError
+
+    try:
+        routine = choices.resolve(routine, settings or Config()).routine
+    except (ConfigError, SpeechError):
+        pass  # the length of its own voice's speech; play and validate say what is wrong
+    exact = exact_seconds(routine)
+    return (exact, True) if exact is not None else (compiler.estimate_seconds(routine), False)
 
 
 def spoken_seconds(

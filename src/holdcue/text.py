@@ -38,6 +38,12 @@ _RAW_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u206
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e"}
 
 
+def length(seconds: float, exact: bool) -> str:
+    """A routine's length as holdcue list and the page show it: 7:20, or ~7:20 while it is
+    only an estimate (its speech not yet prepared)."""
+    return clock(seconds) if exact else f"~{clock(seconds)}"
+
+
 def _visible(match: re.Match[str]) -> str:
     char = match.group()
     return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")

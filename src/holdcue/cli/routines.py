@@ -22,7 +22,7 @@ from holdcue.cli.common import (
     volume_option,
 )
 from holdcue.exitcodes import ExitCode
-from holdcue.text import clock, printable
+from holdcue.text import clock, length, printable
 
 
 @click.command("list")
@@ -50,7 +50,7 @@ def list_(as_json: bool) -> None:
             rows.append((rid, "(has errors)", "", origin, f"run: holdcue validate {printable(entry.source)}"))
         else:
             seconds, exact = _length(routine)
-            shown = clock(seconds) if exact else f"~{clock(seconds)}"  # ~: estimated, the speech is not prepared
+            shown = length(seconds, exact)  # ~: estimated, the speech is not prepared
             tools = printable(", ".join(routine.tools))
             rows.append((rid, printable(routine.title), shown, origin, tools))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
@@ -59,16 +59,10 @@ def list_(as_json: bool) -> None:
 
 
 def _length(routine) -> tuple[float, bool]:
-    """(seconds, exact): exact when all its speech, in the voice it is heard with, is cached;
-    else estimated from the words."""
-    from holdcue import choices, compiler, session
+    """(seconds, exact), as the page and the API show it (session.heard_length)."""
+    from holdcue import session
 
-    try:
-        routine = choices.resolve(routine, settings()).routine
-    except (errors.ConfigError, errors.SpeechError):
-        pass  # the length of its own voice's speech; play and validate say what is wrong
-    exact = session.exact_seconds(routine)
-    return (exact, True) if exact is not None else (compiler.estimate_seconds(routine), False)
+    return session.heard_length(routine, settings())
 
 
 def _entry_json(entry) -> dict:

@@ -21,12 +21,13 @@ from holdcue.cli.common import (
     music_options,
     output_options,
     overrides,
+    settings,
     speech_options,
     volume_option,
     warned,
 )
 from holdcue.exitcodes import ExitCode
-from holdcue.text import clock, printable
+from holdcue.text import clock, length, printable
 
 
 @click.command()
@@ -303,13 +304,13 @@ def clock_minutes(seconds: float) -> str:
 # holdcue today and holdcue plan: the weekly plan (plan.py, docs/plan.md).
 
 
-def _planned(routine_id: str) -> tuple[str, float]:
-    """The title and estimated length in seconds of a planned routine (its warnings are
-    shown when it is played, not here)."""
-    from holdcue import compiler, library
+def _planned(routine_id: str) -> tuple[str, float, bool]:
+    """The title and length of a planned routine, (seconds, exact) as holdcue list and the
+    page give it (its warnings are shown when it is played, not here)."""
+    from holdcue import library, session
 
     routine = library.load_routine(routine_id)
-    return routine.title, compiler.estimate_seconds(routine)
+    return routine.title, *session.heard_length(routine, settings())
 
 
 @click.command("today")
@@ -338,14 +339,14 @@ def today_command(ctx: click.Context, anyway: bool, show_only: bool, on, volume:
     choice = weekly.play_today(weekly.current(), on.date() if on else datetime.date.today(), anyway=anyway)
     day = choice.day
     if day.rest:
-        title, seconds = _planned(day.next.routine) if day.next else ("", 0.0)
+        title, seconds, _ = _planned(day.next.routine) if day.next else ("", 0.0, False)
         echo(weekly.rest_message(day, printable(title), seconds))
     if choice.routine is None:
         return
     if choice.early:
         echo(f"{'Would play' if show_only else 'Playing'} it now ({printable(choice.routine)}).")
     else:
-        title, seconds = _planned(choice.routine)
+        title, seconds, _ = _planned(choice.routine)
         echo(f"Today: {printable(title)} ({printable(choice.routine)}), {weekly.about(seconds)}.")
     if not show_only:
         ctx.invoke(play, routine=choice.routine, start_at=None, volume=volume)
@@ -371,8 +372,8 @@ def plan_command() -> None:
             echo(f"  {name:<9}  rest")
             continue
         try:
-            title, seconds = _planned(routine_id)
-            about = f"{clock(seconds):>5}  {printable(title)}"
+            title, seconds, exact = _planned(routine_id)
+            about = f"{length(seconds, exact):>6}  {printable(title)}"
         except errors.HoldcueError:
             about = f"(has errors: run holdcue show {printable(routine_id)} to see them)"
         echo(f"  {name:<9}  {printable(routine_id):<32}  {about}")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from holdcue import compiler, library, session
+from holdcue import library, session
 from holdcue.core.errors import UnknownRoutine, WrongState
 from holdcue.routine import ID_PATTERN, Routine
 
@@ -25,7 +25,6 @@ class Catalog:
         self._signature: object = None
         self._routines: dict[str, Routine] = {}
         self._broken: dict[str, library.Entry] = {}
-        self._durations: dict[str, float] = {}
 
     def refresh(self) -> None:
         signature = _folder_signature(library.user_routine_dir())
@@ -35,7 +34,6 @@ class Catalog:
             loaded = self._load()
             self._routines = {r.id: r for r in loaded.routines}
             self._broken = {e.id: e for e in loaded.broken}
-            self._durations = {rid: compiler.estimate_seconds(r) for rid, r in self._routines.items()}
             self._signature = signature
             for entry in loaded.broken:
                 first = entry.problems[0] if entry.problems else "run holdcue validate"
@@ -46,6 +44,12 @@ class Catalog:
         self.refresh()
         with self._lock:
             return list(self._routines.values())
+
+    def ids(self) -> list[str]:
+        """The ids of the routines it can play, sorted."""
+        self.refresh()
+        with self._lock:
+            return sorted(self._routines)
 
     def get(self, rid: object) -> Routine:
         """The routine with this id; UnknownRoutine for anything else (a path, a typo),
@@ -60,28 +64,45 @@ class Catalog:
                 raise UnknownRoutine(f"no routine called {rid!r}: GET /api/routines lists them")
             return self._routines[rid]
 
-    def about(self, rid: str) -> tuple[str, float]:
-        """The title and estimated length (seconds) of a routine; raises as get() does."""
-        routine = self.get(rid)
-        with self._lock:
-            return routine.title, self._durations[routine.id]
-
-    def summaries(self) -> list[dict[str, Any]]:
-        """Every playable routine as the API lists it, sorted by id."""
+    def summaries(self, length: Callable[[Routine], tuple[float, bool]]) -> list[dict[str, Any]]:
+        """Every routine as the page and the API list it, by id: each playable one
+        with its length as ``length`` gives it, (seconds, exact); each of the user's that
+        has errors with its first problem (``problem``), so that it is not missed, after them."""
         self.refresh()
         with self._lock:
-            return [
+            routines, broken = list(self._routines.values()), list(self._broken.values())
+        listed = []
+        for r in routines:
+            seconds, exact = length(r)
+            listed.append(
                 {
                     "id": r.id,
                     "title": r.title,
-                    "duration": round(self._durations[r.id], 1),
+                    "duration": round(seconds, 1),
+                    "exact": exact,
                     "areas": list(r.areas),
                     "tools": list(r.tools),
                     "summary": r.summary,
                     "steps": len(r.steps),
+                    "problem": "",
                 }
-                for r in sorted(self._routines.values(), key=lambda r: r.id)
-            ]
+            )
+        for entry in broken:
+            first = str(entry.problems[0]) if entry.problems else f"run holdcue validate {entry.source}"
+            listed.append(
+                {
+                    "id": entry.id,
+                    "title": entry.id,
+                    "duration": None,
+                    "exact": False,
+                    "areas": [],
+                    "tools": [],
+                    "summary": "",
+                    "steps": None,
+                    "problem": first,
+                }
+            )
+        return sorted(listed, key=lambda r: (bool(r["problem"]), r["id"]))  # those with errors last
 
 
 def _folder_signature(folder: Path) -> object:

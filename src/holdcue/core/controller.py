@@ -147,6 +147,7 @@ class Core:
         self._speech = threading.Lock()  # espeak-ng: one engine per process, one user at a time
         self._playing = threading.Lock()  # one play request at a time (build, then swap)
         self._sessions: OrderedDict[tuple[str, int], Session] = OrderedDict()
+        self._exact: dict[tuple[str, int], float] = {}  # exact lengths found, by routine
         self._current: _Current | None = None
         self._last: playback.Player | None = None  # the player of the session that ended last
         self._ended = False  # the current session's end was told to observers
@@ -329,10 +330,54 @@ class Core:
         choice = weekly.play_today(self.plan(), self.date())
         day = choice.day
         if choice.routine is None:
-            title, seconds = self.catalog.about(day.next.routine) if day.next else ("", 0.0)
+            title, seconds = "", 0.0
+            if day.next:
+                upcoming = self.catalog.get(day.next.routine)
+                title, seconds = upcoming.title, self.length(upcoming)[0]
             return Today(None, "", 0.0, weekly.rest_message(day, title, seconds))
-        title, seconds = self.catalog.about(choice.routine)
-        return Today(choice.routine, title, seconds, f"Today: {title}, {weekly.about(seconds)}.")
+        routine = self.catalog.get(choice.routine)
+        seconds, exact = self.length(routine)
+        return Today(choice.routine, routine.title, seconds, f"Today: {routine.title}, {weekly.about(seconds)}.", exact)
+
+    def length(self, routine: Routine) -> tuple[float, bool]:
+        """(seconds, exact) of a routine as this service plays it: what holdcue list says
+        (session.heard_length). An exact length is kept (its speech stays cached); an
+        estimate is looked at again each time, as the warm-up makes speech ready."""
+        key = (routine.id, id(routine))
+        if key in self._exact:
+            return self._exact[key], True
+        seconds, exact = session.heard_length(routine, self.settings)
+        if exact:
+            self._exact[key] = seconds
+        return seconds, exact
+
+    def routines(self) -> list[dict[str, Any]]:
+        """The library as the page and GET /api/routines list it (Catalog.summaries), with
+        the lengths of ``length``."""
+        return self.catalog.summaries(self.length)
+
+    def steps(self) -> dict[str, Any]:
+        """The steps of the session under way (or of the one that ended last), for a front
+        end that shows them all: {"routine": id or None, "steps": [{"step", "title",
+        "start", "end"}]}, start and end in seconds of the session."""
+        with self._lock:
+            current = self._current
+            if current is None:
+                return {"routine": None, "steps": []}
+            timeline = current.session.timeline
+            spans = playback.step_spans(timeline)
+            return {
+                "routine": current.session.routine.id,
+                "steps": [
+                    {
+                        "step": span.number,
+                        "title": span.title,
+                        "start": round(timeline.seconds(span.start), 1),
+                        "end": round(timeline.seconds(span.end), 1),
+                    }
+                    for span in spans
+                ],
+            }
 
     def play_today(self) -> Snapshot:
         """Play today's session of the weekly plan (the page, the API and the button alike).
@@ -389,9 +434,36 @@ class Core:
             answer = journal.history_json(kept.recent(limit), week, followed, plan_error)
             # the session under way has no end yet: it would read as interrupted
             last = kept.to_resume() if self.state() not in ("playing", "paused") else None
+        if last is not None and not self._resumable(last):
+            last = None  # resume_last() would refuse it: not offered
         # what POST /api/resume-last would go on with (the page's Resume button)
         answer["resume"] = journal.record_json(last) if last is not None else None
         return answer
+
+    def _resumable(self, record: journal.Record) -> bool:
+        """resume_last() can go on with ``record``: its routine is in the library, without
+        errors, and still has the step it reached."""
+        try:
+            routine = self.catalog.get(record.routine_id)
+        except (UnknownRoutine, WrongState):
+            return False
+        return not record.step or record.step <= len(routine.steps)
+
+    def go_to(self, step: object) -> Snapshot:
+        """Go to the start of step ``step`` (1 is the first) of the session under way and
+        play from there (a paused one too), as next and previous do. Raises BadValue for a
+        step it does not have, WrongState with nothing under way."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            raise BadValue("the step is a number: 1 is the first step")
+
+        def jump(player: playback.Player) -> None:
+            try:
+                origin = playback.start_position(player.timeline, str(step))
+            except ValueError as error:
+                raise BadValue(str(error)) from error
+            player.start(origin)
+
+        return self._command(f"go to step {step}", jump, needs=("playing", "paused"))
 
     def pause(self) -> Snapshot:
         return self._command("pause", lambda p: p.pause(), needs=("playing",))

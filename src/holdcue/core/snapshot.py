@@ -38,8 +38,9 @@ class Today:
 
     routine: str | None  # the routine's id; None on a rest day
     title: str  # the routine's title; "" on a rest day
-    seconds: float  # its length, estimated; 0 on a rest day
+    seconds: float  # its length (Core.length); 0 on a rest day
     message: str  # "Today: Shoulders, about 7 minutes." or "Today is a rest day. Next: ..."
+    exact: bool = False  # the length is exact (its speech is prepared), not estimated
 
     @property
     def rest(self) -> bool:

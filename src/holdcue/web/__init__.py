@@ -5,7 +5,9 @@ that uses it, a front end of the core like the terminal and the button.
                 event stream, sending every answer with the security headers
     auth.py     who may ask: the token file, the Host, token and Origin checks, pairing
     routes.py   the API: (method, path) -> handler, and the core's errors as HTTP statuses
-    page.py     the page's HTML (today's session, the routines by area and by tool)
+    page.py     the page's HTML (today's session, the routines with their chips), the
+                manifest, the page a browser gets for a refused request
+    icons.py    the home-screen icons, drawn
     status.py   the core's status (core.Snapshot) as the API's JSON
     errors.py   Refused: a request answered with an error status
 

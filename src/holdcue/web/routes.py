@@ -29,7 +29,12 @@ Body = dict[str, Any]
 
 
 def routines(core: Core, body: Body) -> Any:
-    return [{k: r[k] for k in ("id", "title", "duration", "areas", "tools")} for r in core.catalog.summaries()]
+    fields = ("id", "title", "duration", "exact", "areas", "tools")
+    return [{k: r[k] for k in fields} for r in core.routines() if not r["problem"]]
+
+
+def steps(core: Core, body: Body) -> Any:
+    return core.steps()
 
 
 def status(core: Core, body: Body) -> Any:
@@ -70,6 +75,12 @@ def previous_step(core: Core, body: Body) -> Any:
     return status_json(core.previous())
 
 
+def go_to(core: Core, body: Body) -> Any:
+    if "step" not in body:
+        raise Refused(400, 'name the step: {"step": 2} (1 is the first)')
+    return status_json(core.go_to(body["step"]))
+
+
 def stop(core: Core, body: Body) -> Any:
     return status_json(core.stop())
 
@@ -101,6 +112,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/routines"): Route(routines),
     ("GET", "/api/status"): Route(status),
     ("GET", "/api/history"): Route(history),
+    ("GET", "/api/steps"): Route(steps),
     ("POST", "/api/play"): Route(play, frozenset({"routine", "start_at"})),
     ("POST", "/api/today"): Route(today),
     ("POST", "/api/pause"): Route(pause),
@@ -108,6 +120,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/resume-last"): Route(resume_last),
     ("POST", "/api/next"): Route(next_step),
     ("POST", "/api/previous"): Route(previous_step),
+    ("POST", "/api/step"): Route(go_to, frozenset({"step"})),
     ("POST", "/api/stop"): Route(stop),
     ("POST", "/api/volume"): Route(volume, frozenset({"volume"})),
 }

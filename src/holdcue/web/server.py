@@ -21,7 +21,7 @@ from holdcue.core import Core
 from holdcue.text import printable
 from holdcue.web.auth import Access, TokenFile
 from holdcue.web.errors import Refused
-from holdcue.web.page import STATIC, Page
+from holdcue.web.page import FILES, PUBLIC, Page, refusal_page, wants_html
 from holdcue.web.routes import Body, allowed_methods, handle
 from holdcue.web.status import status_json
 
@@ -123,7 +123,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._route(method)
         except Refused as refusal:
-            self._send_json(refusal.status, {"error": str(refusal)}, refusal.headers)
+            if wants_html(self.headers.get("Accept"), self._path()):  # a person's browser: a page to read
+                page = refusal_page(refusal.status, str(refusal)).encode()
+                self._send(refusal.status, page, "text/html; charset=utf-8", refusal.headers)
+            else:
+                self._send_json(refusal.status, {"error": str(refusal)}, refusal.headers)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
         except Exception:
@@ -137,7 +141,8 @@ class Handler(BaseHTTPRequestHandler):
         access.check_host(self.headers)
         if method == "GET" and path == "/" and "token" in query:
             return self._send(303, b"", "text/plain", access.pair(query["token"][0]))
-        access.check_token(self.headers)
+        if path not in PUBLIC:
+            access.check_token(self.headers)
         served = SERVED.get(path)
         allowed = ["GET"] if served is not None else allowed_methods(path)
         if not allowed:
@@ -278,7 +283,7 @@ class Handler(BaseHTTPRequestHandler):
 # The paths the server answers itself, GET only: the page, its files, the event stream.
 SERVED: dict[str, Callable[[Handler, str], None]] = {
     "/": Handler._page,
-    **{path: Handler._static for path in STATIC},
+    **{path: Handler._static for path in FILES},
     "/api/events": Handler._events,
 }
 
