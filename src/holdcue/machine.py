@@ -30,8 +30,18 @@ RELEASES = {"bookworm": "3.11", "trixie": "3.13"}
 # (and in Raspberry Pi OS, which takes them from Debian): PipeWire, its PulseAudio server
 # (pactl, and the applications that speak PulseAudio), its ALSA plugin (ALSA's "default",
 # which PortAudio and simpleaudio play to, goes through PipeWire), WirePlumber (which makes
-# the devices appear, Bluetooth ones too), PipeWire's Bluetooth plugin and BlueZ.
-BLUETOOTH_PACKAGES = ("pipewire", "pipewire-pulse", "pipewire-alsa", "wireplumber", "libspa-0.2-bluetooth", "bluez")
+# the devices appear, Bluetooth ones too), PipeWire's Bluetooth plugin, BlueZ, and the user's
+# D-Bus session bus, which WirePlumber needs (Debian only recommends it on bookworm; a setup
+# without recommends would lack it).
+BLUETOOTH_PACKAGES = (
+    "pipewire",
+    "pipewire-pulse",
+    "pipewire-alsa",
+    "wireplumber",
+    "libspa-0.2-bluetooth",
+    "bluez",
+    "dbus-user-session",
+)
 # Their user units, which Debian enables for every user; started now rather than at the next login.
 PIPEWIRE_UNITS = ("pipewire.socket", "pipewire-pulse.socket", "wireplumber.service")
 
