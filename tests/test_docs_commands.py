@@ -40,7 +40,7 @@ SHELL = 'holdcue() { exec "$HOLDCUE_PYTHON" -m holdcue "$@"; }\n'
 # The tree under test, whatever folder a command runs in.
 SRC = Path(holdcue.__file__).resolve().parent.parent
 # Lines of the docs' shell blocks that this module does not run, and where they are tested.
-ON_A_PI = "needs a Raspberry Pi's PipeWire and systemd user session: checked on a Pi, not here"
+ON_A_PI = "needs a Raspberry Pi's sound card, PipeWire or systemd user session: checked on a Pi, not here"
 ELSEWHERE = {
     "scripts/holdcue play shoulders-and-chest": "tests/test_setup.py",
     "scripts/test": "tests/test_setup.py (setup); it runs this very suite",
@@ -58,6 +58,10 @@ ELSEWHERE = {
     "playerctl --player holdcue status": "tests/test_mpris_e2e.py",
     "playerctl --player holdcue play-pause": "tests/test_mpris_e2e.py",
     "playerctl --player holdcue metadata": "tests/test_mpris_e2e.py",
+    "aplay -l": ON_A_PI,
+    "speaker-test -D plughw:CARD=Headphones -c 2 -t wav -l 1": ON_A_PI,
+    "alsamixer": ON_A_PI,
+    "bluetoothctl info AA:BB:CC:DD:EE:FF": ON_A_PI,
 }
 # Requests to a service on the LAN: tests/test_web_api.py makes the same ones to a real server.
 ELSEWHERE_PREFIXES = {"curl ": "tests/test_web_api.py"}

@@ -42,6 +42,7 @@ TOOLS = [
     "seq",
     "cksum",
     "rm",
+    "sed",
 ]
 
 STUBS = {
@@ -112,6 +113,7 @@ esac
 # fails without Python.h, compiler log and all.
 UV = """
 echo "$*" >> "$STUB_STATE/uv.log"
+echo "PYPI=${PYPI:-}" >> "$STUB_STATE/uv-env.log"
 if [ "$STUB_INSTALL" = ok ]; then
     bin="$UV_PROJECT_ENVIRONMENT/bin"
     printf '#!/bin/bash\\necho "holdcue $*"\\n' > "$bin/holdcue"; chmod +x "$bin/holdcue"; exit 0
@@ -264,6 +266,30 @@ def test_a_changed_lock_is_installed_again(machine):
     assert again.returncode == 0, again.stderr
     assert "from uv.lock" in again.stderr
     assert len(machine.calls("uv")) == 2 and len(machine.calls("apt-get")) == 2
+
+
+def test_a_run_that_sets_up_says_what_machine_it_is_on(machine):
+    done = machine.run()
+    assert done.returncode == 0
+    # the venv's holdcue (the stand-in echoes its arguments) says it, each line marked as setup's
+    assert "holdcue setup: holdcue service check\n" in done.stderr
+
+
+def test_the_button_under_python_3_13_is_compiled_with_swig_and_its_own_c_library(machine):
+    done = machine.run("--pi", STUB_PY_VERSION="3.13", STUB_PY_EXE="/usr/bin/python3.13")
+    assert done.returncode == 0, done.stderr
+    assert "swig" in installed_through_apt(machine)
+    # lgpio's source builds its C library into the module (Debian has no liblgpio-dev)
+    assert machine.calls("uv-env")[-1] == "PYPI=1"
+    assert machine.calls("uv")[-1].endswith(" --extra pi")
+
+
+def test_the_button_under_python_3_11_comes_as_a_wheel_without_swig(machine):
+    assert machine.run("--pi").returncode == 0
+    assert "swig" not in installed_through_apt(machine)
+    # the same checkout moved to Python 3.13: swig now, with 3.13's headers
+    assert machine.run(STUB_PY_VERSION="3.13", STUB_PY_EXE="/usr/bin/python3.13").returncode == 0
+    assert machine.calls("apt-get")[-1].split()[5:] == ["python3.13-dev", "python3.13-venv", "swig"]
 
 
 def test_extras_asked_for_by_name_stay(machine):

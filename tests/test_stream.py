@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -17,7 +19,7 @@ import pytest
 
 from audio_stack import NullSink, Recorder, missing
 from holdcue import play, stream, terminal
-from holdcue.errors import Terminated
+from holdcue.errors import AudioDeviceError, Terminated
 from holdcue.stream import Feed, StreamSink
 from holdcue.timeline import SAMPLE_RATE
 from play_helpers import RATE, FakeClock, make_session, short_session
@@ -741,3 +743,36 @@ def test_play_makes_its_own_sink_with_the_keep_alive_asked_for_and_plays_the_ses
 
     result = terminal.play(short_session(), clock=clock, display=Done(), keep_alive=True)
     assert asked == [True] and result.finished and len(sink.handles) == 1
+
+
+@needs_audio
+def test_serve_logs_the_device_it_plays_to_and_what_plays_the_sound(stack, tmp_path):
+    """The first thing to read in the service's log when nothing is heard."""
+    env = {**stack.env, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "holdcue", "serve", "--port", "0", "--no-prepare"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        assert serve.stderr is not None
+        for line in serve.stderr:
+            lines.append(line)
+            if "sound goes to" in line:
+                break
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    said = lines[-1]
+    # ALSA's default is the test's PulseAudio (the sound server of this session) through ALSA
+    assert said.startswith("INFO holdcue.serve: sound goes to PortAudio's 'default' (ALSA) output device; PulseAudio;")
+    assert "ALSA sound cards: " in said
+
+
+def test_without_a_device_the_description_says_so():
+    with pytest.raises(AudioDeviceError, match="No sound device could be opened"):
+        stream.device_description("no such device holdcue knows")

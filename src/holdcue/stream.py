@@ -481,6 +481,19 @@ def alsa_messages() -> Iterator[list[str]]:
             said.extend(line.split(") ", 1)[-1] for line in caught.read().decode(errors="replace").splitlines())
 
 
+def device_description(device: str | int | None = None) -> str:
+    """The PortAudio output device ``device`` names (None: the default one), for a log: its
+    name and host API, "'default' (ALSA)" say. AudioDeviceError when there is none."""
+    with alsa_messages() as said:  # PortAudio's probing of ALSA talks on stderr
+        sd = _sounddevice()
+        try:
+            info = sd.query_devices(device, kind="output") if device is None else sd.query_devices(device)
+            api = sd.query_hostapis(info["hostapi"])["name"]
+        except (sd.PortAudioError, ValueError) as error:
+            raise AudioDeviceError(_explain(error, said)) from error
+    return f"{info['name']!r} ({api})"
+
+
 def output_name() -> str:
     """The output ``$HOLDCUE_OUTPUT`` names (default: the stream); AudioDeviceError for a
     name holdcue has no output for."""

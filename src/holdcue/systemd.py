@@ -174,9 +174,11 @@ class Manager:
     def systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = self.runner(["systemctl", "--user", *args])
         if _NO_MANAGER.search(result.stderr or ""):
+            # The line that says so; "enable --now" may first say which links it made
+            said = next(line for line in (result.stderr or "").splitlines() if _NO_MANAGER.search(line))
             raise ServiceManagerError(
                 "there is no systemd user manager to talk to "
-                f"({(result.stderr or '').strip().splitlines()[0]}). Run this as the user who will listen, "
+                f"({said.strip()}). Run this as the user who will listen, "
                 "in a login session (on the Pi itself or over ssh), not through sudo or su, and not in a container."
             )
         if check and result.returncode != 0:

@@ -23,7 +23,9 @@ def service() -> None:
 
     \b
     holdcue service install      write the unit, enable and start it (and mpris-proxy)
+    holdcue service install --bluetooth    also PipeWire for a Bluetooth speaker (Lite)
     holdcue service status       installed? enabled? running? lingering? headset buttons?
+    holdcue service check        this machine's release and what plays the sound
     holdcue service uninstall    stop, disable and remove it (and undo the rest)
     """
 
@@ -38,6 +40,11 @@ def _service_failure(error: errors.HoldcueError) -> Failure:
 @click.option("--force", is_flag=True, help="Replace a different holdcue.service that is already there.")
 @click.option("--host", help="Give serve this address: 0.0.0.0 for phones on the network (then a token is needed).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Give serve this port (default 8765).")
+@click.option(
+    "--bluetooth",
+    is_flag=True,
+    help="Also install and start PipeWire with its Bluetooth plugin, and turn lingering on (for Lite).",
+)
 @service_output_options
 @click.option(
     "--no-headset-buttons",
@@ -47,7 +54,13 @@ def _service_failure(error: errors.HoldcueError) -> Failure:
     help="Leave BlueZ's mpris-proxy alone (a desktop whose own media keys handling suffices).",
 )
 def service_install(
-    force: bool, host: str | None, port: int | None, lead_in: float | None, keep_alive: bool, headset_buttons: bool
+    force: bool,
+    host: str | None,
+    port: int | None,
+    bluetooth: bool,
+    lead_in: float | None,
+    keep_alive: bool,
+    headset_buttons: bool,
 ) -> None:
     """Install and start the user service that runs `holdcue serve` at every start.
 
@@ -59,11 +72,19 @@ def service_install(
     that a Bluetooth headset's buttons reach holdcue (docs/controls.md), and says what it
     did; uninstall undoes it.
 
-    
-    holdcue service install --host 0.0.0.0 --keep-alive
-    """
-    from holdcue import systemd
+    Raspberry Pi OS Lite plays to ALSA: USB speakers and the headphone jack work as they
+    are. A Bluetooth speaker needs PipeWire: --bluetooth installs it with apt-get (through
+    sudo), starts it and turns lingering on, then says how to pair the speaker.
 
+    \b
+    holdcue service install --host 0.0.0.0 --keep-alive
+    holdcue service install --bluetooth --keep-alive
+    """
+    from holdcue import machine, systemd
+
+    echo(machine.detect().describe())
+    if bluetooth:
+        _set_up_bluetooth()
     command = systemd.holdcue_command()
     options = [*(["--host", host] if host else []), *(["--port", str(port)] if port else [])]
     options += [*(["--lead-in", f"{lead_in:g}"] if lead_in is not None else [])]
@@ -83,6 +104,10 @@ def service_install(
     _show_lingering(done.lingering, done.user)
     if headset_buttons:
         _set_up_headset()
+    if bluetooth:
+        from holdcue import bluetooth as bt
+
+        echo(bt.PAIRING)
 
 
 def _set_up_headset() -> None:
@@ -132,6 +157,29 @@ def _headset_state() -> str:
     return f"{headset.UNIT_NAME} {proxy.enabled}, {proxy.active}{by}"
 
 
+def _set_up_bluetooth() -> None:
+    """PipeWire, its Bluetooth plugin and BlueZ installed where missing, PipeWire's user units
+    started, lingering on; each step says what it did."""
+    from holdcue import bluetooth as bt
+    from holdcue import machine, systemd
+
+    try:
+        missing = bt.missing_packages()
+        if missing:
+            echo(f"Installing {' '.join(missing)} with apt-get (for a Bluetooth speaker):")
+            bt.install_packages(missing)
+        else:
+            echo(f"For a Bluetooth speaker: {', '.join(machine.BLUETOOTH_PACKAGES)} are installed.")
+        bt.start_pipewire()
+        echo(f"Started {' '.join(machine.PIPEWIRE_UNITS)} (they start with your session from now on).")
+        user = systemd.user_name()
+        if systemd.Manager().lingering(user) is not True:
+            bt.enable_lingering(user)
+            echo(f"Turned lingering on for {user}: your session, PipeWire and holdcue run from boot, without a login.")
+    except errors.ServiceManagerError as error:
+        raise _service_failure(error) from error
+
+
 def _show_lingering(lingering: bool | None, user: str) -> None:
     from holdcue import systemd
 
@@ -168,6 +216,19 @@ def service_uninstall() -> None:
             f"Stopped and disabled {headset.UNIT_NAME} again (holdcue service install had enabled it); "
             f"removed the note {undone.path}."
         )
+
+
+@service.command("check")
+def service_check() -> None:
+    """Say which machine this is (release, Raspberry Pi model), what plays the sound (a sound
+    server, or ALSA alone as on Raspberry Pi OS Lite) and ALSA's sound cards.
+
+    \b
+    holdcue service check
+    """
+    from holdcue import machine
+
+    echo(machine.detect().describe())
 
 
 @service.command("status")
@@ -285,6 +346,7 @@ def serve(
         controller.close()
         raise Failure(f"cannot listen on {host} port {port}: {error.strerror or error}.", ExitCode.ERROR) from error
 
+    _log_output(sink_name, log)
     button = assistant = remote = None
     try:
         controller.start()
@@ -323,6 +385,24 @@ def _sink(name: str, keep_alive: bool):
     if keep_alive:
         raise click.UsageError("--keep-alive plays through the streaming output: add --sink stream.")
     return playback.SimpleaudioSink()
+
+
+def _log_output(sink_name: str, log) -> None:
+    """Which device the sound goes to, and what this machine plays through (Lite's ALSA, or a
+    sound server), once at the start: the first thing to read in the log when nothing is heard."""
+    from holdcue import machine, stream
+
+    found = machine.detect()
+    server = found.sound_server or ("no sound server, ALSA only" if found.lite else "PipeWire, not running")
+    if sink_name != "stream":
+        device = "ALSA's default device (simpleaudio)"
+    else:
+        try:
+            device = f"PortAudio's {stream.device_description()} output device"
+        except errors.AudioDeviceError as error:
+            device = f"no output device yet ({error})"
+    cards = "; ".join(found.cards) or "none"
+    log.info("sound goes to %s; %s; ALSA sound cards: %s", device, server, cards)
 
 
 def _service_settings(log):
